@@ -1,0 +1,141 @@
+"""`shoal embed`: texts in, vectors out as JSON or a NumPy .npy array."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import click
+import numpy as np
+import typer
+from rich.text import Text
+
+from shoal.cli._console import stderr_console, stdin_lines
+from shoal.embeddings import DEFAULT_EMBEDDER, embedder
+from shoal.errors import ConfigurationError, InvalidInput
+
+__all__ = ["OutputFormat", "embed"]
+
+STDIN = "-"
+
+
+class OutputFormat(str, Enum):
+    """How `shoal embed` writes the vectors."""
+
+    json = "json"
+    npy = "npy"
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _collect_texts(texts: list[str]) -> list[str]:
+    if texts.count(STDIN) > 1:
+        raise InvalidInput("'-' (read standard input) can be given only once")
+    collected: list[str] = []
+    for text in texts:
+        if text == STDIN:
+            lines = stdin_lines()
+            if not lines:
+                raise InvalidInput(
+                    "no texts on standard input; pipe in one text per line, e.g. "
+                    "`cat texts.txt | shoal embed -`"
+                )
+            collected.extend(lines)
+        else:
+            collected.append(text)
+    return collected
+
+
+def _write_bytes(path: Path, vectors: np.ndarray) -> None:
+    try:
+        # A file object, not a path: np.save would add '.npy' to a name without it.
+        with path.open("wb") as handle:
+            np.save(handle, vectors)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write {path}: {exc.strerror or exc}; choose another --output path"
+        ) from exc
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write {path}: {exc.strerror or exc}; choose another --output path"
+        ) from exc
+
+
+def embed(
+    texts: Annotated[
+        list[str],
+        typer.Argument(
+            help="Texts to embed. '-' reads one text per line from standard input "
+            "(blank lines are skipped).",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Embedder to use, as provider:model (e.g. hash:64)."),
+    ] = DEFAULT_EMBEDDER,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="json: an object with model, dimensions and embeddings; "
+            "npy: a float32 NumPy array of shape (texts, dimensions).",
+            case_sensitive=False,
+        ),
+    ] = OutputFormat.json,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write to instead of standard output (needed for npy on a terminal).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Embed texts and write their vectors as JSON or a .npy array."""
+    items = _collect_texts(texts)
+    if output_format is OutputFormat.npy and output is None and _stdout_is_terminal():
+        # Checked before loading a model, so the mistake costs nothing.
+        raise ConfigurationError(
+            "refusing to write binary .npy data to a terminal; "
+            "pass --output FILE or redirect standard output to a file"
+        )
+    model_embedder = embedder(model)
+    console = stderr_console()
+    with console.status(f"Embedding {len(items)} text(s) with {model}"):
+        vectors = model_embedder.embed_documents(items)
+    spec = model_embedder.spec
+
+    if output_format is OutputFormat.npy:
+        if output is None:
+            sys.stdout.flush()
+            stream = click.get_binary_stream("stdout")
+            np.save(stream, vectors)
+            stream.flush()
+            return
+        _write_bytes(output, vectors)
+    else:
+        document = {
+            "model": spec.name,
+            "dimensions": spec.dimensions,
+            "embeddings": vectors.tolist(),
+        }
+        text = json.dumps(document)
+        if output is None:
+            typer.echo(text)
+            return
+        _write_text(output, text + "\n")
+    note = f"wrote {len(items)} vector(s) of {spec.dimensions} dimensions to {output}"
+    console.print(Text(note, style="dim"), soft_wrap=True)

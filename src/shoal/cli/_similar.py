@@ -1,0 +1,106 @@
+"""`shoal similar`: rank documents by similarity to a query."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from shoal.cli._console import non_blank_lines, stderr_console, stdin_lines, stdout_console
+from shoal.embeddings import DEFAULT_EMBEDDER, embedder
+from shoal.errors import InvalidInput
+from shoal.similarity import Match, most_similar
+
+__all__ = ["similar"]
+
+
+def _read_documents(path: Path) -> list[str]:
+    if str(path) == "-":
+        return stdin_lines()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"cannot read documents from {path}: it is not UTF-8 text; convert it to UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot read documents from {path}: {exc.strerror or exc}; check the path"
+        ) from exc
+    return non_blank_lines(text)
+
+
+def _documents(docs: list[str] | None, file: Path | None) -> list[str]:
+    if docs and file is not None:
+        raise InvalidInput("give documents with --doc or with --file, not both")
+    documents = _read_documents(file) if file is not None else list(docs or [])
+    if not documents:
+        where = f"{file} has no non-blank lines" if file is not None else "none were given"
+        raise InvalidInput(
+            f"no documents to rank: {where}; pass them with --doc TEXT (repeatable) "
+            "or --file FILE (one document per line)"
+        )
+    return documents
+
+
+def _table(matches: list[Match]) -> Table:
+    table = Table()
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("document", overflow="fold")
+    for rank, match in enumerate(matches, start=1):
+        table.add_row(str(rank), f"{match.score:.4f}", Text(match.text))
+    return table
+
+
+def similar(
+    query: Annotated[str, typer.Argument(help="The text to compare the documents with.")],
+    docs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--doc", "-d", help="A document to rank; repeat for more.", show_default=False
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="A UTF-8 file with one document per non-blank line ('-' for standard input).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Embedder to use, as provider:model (e.g. hash:64)."),
+    ] = DEFAULT_EMBEDDER,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", "-k", help="Show only the k best matches (default: all).", min=1),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print a JSON list of {rank, index, score, text} instead."),
+    ] = False,
+) -> None:
+    """Rank documents by similarity to QUERY, best first."""
+    documents = _documents(docs, file)
+    model_embedder = embedder(model)
+    with stderr_console().status(f"Ranking {len(documents)} document(s) with {model}"):
+        matches = most_similar(query, documents, embedder=model_embedder, k=k)
+    if as_json:
+        rows = [
+            {"rank": rank, "index": m.index, "score": float(m.score), "text": m.text}
+            for rank, m in enumerate(matches, start=1)
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    console = stdout_console()
+    heading = f"Most similar to {query!r} with {model_embedder.spec.name}:"
+    console.print(Text(heading, style="bold"), soft_wrap=True)
+    console.print(_table(matches))

@@ -1,0 +1,22 @@
+"""Embedders: the interface, the provider registry and the built-in providers."""
+
+from __future__ import annotations
+
+from shoal.embeddings._base import Embedder, validate_texts
+from shoal.embeddings._registry import (
+    DEFAULT_EMBEDDER,
+    ProviderFactory,
+    embedder,
+    providers,
+    register_provider,
+)
+
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "Embedder",
+    "ProviderFactory",
+    "embedder",
+    "providers",
+    "register_provider",
+    "validate_texts",
+]

@@ -1,0 +1,142 @@
+"""`local:` embeddings: a sentence-transformers model run on ONNX Runtime, tokenised by `tokenizers`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoal.embeddings._base import Embedder
+from shoal.embeddings.local._catalog import known_model
+from shoal.embeddings.local._onnx_cache import ModelLayout, onnx_path, read_layout
+from shoal.embeddings.local._resolve import resolve_model_dir
+from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency
+from shoal.settings import num_threads
+from shoal.types import EmbedderSpec, TextKind
+
+__all__ = ["LocalEmbedder"]
+
+
+class LocalEmbedder(Embedder):
+    """`local:<model>`: offline embeddings from a packaged, cached or local model on ONNX Runtime.
+
+    The model is resolved (explicit path, installed model package, Hugging Face
+    cache, then the hub if online) and its ONNX graph is built and cached on first
+    use, not at construction. Texts longer than the model's window
+    (`max_seq_length` tokens: 256 for all-MiniLM-L6-v2, 384 for all-mpnet-base-v2)
+    are truncated to it, as sentence-transformers does.
+
+    Args:
+        model: a catalogue name ("all-MiniLM-L6-v2"), a Hugging Face id, or a folder.
+        path: an explicit model folder, overriding resolution.
+        quantize: int8 weights (faster); default per model (on for MiniLM, off for mpnet).
+        threads: ONNX Runtime intra-op threads; default $SHOAL_NUM_THREADS or all cores.
+        batch_size: texts per model call.
+    """
+
+    def __init__(
+        self,
+        model: str = "all-MiniLM-L6-v2",
+        *,
+        path: str | os.PathLike[str] | None = None,
+        quantize: bool | None = None,
+        threads: int | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        entry = known_model(model)
+        self._name = entry.name if entry is not None else model
+        self._path = path
+        self._quantize = quantize if quantize is not None else bool(entry and entry.quantize)
+        self._threads = threads or num_threads()
+        if batch_size is not None:
+            if batch_size <= 0:
+                raise ConfigurationError(f"batch_size must be positive, got {batch_size}")
+            self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._layout: ModelLayout | None = None
+        self._session: Any = None
+        self._tokenizer: Any = None
+        # The catalogue knows a packaged model's size without touching its files.
+        self._spec = (
+            EmbedderSpec(provider="local", model=self._name, dimensions=entry.dimensions, normalized=True)
+            if entry is not None and path is None
+            else None
+        )
+
+    @property
+    def spec(self) -> EmbedderSpec:
+        """Provider 'local', the model name, its dimensions; cosine, normalised vectors."""
+        if self._spec is None:
+            layout = self._load_layout()
+            self._spec = EmbedderSpec(
+                provider="local", model=self._name, dimensions=layout.dimensions, normalized=layout.normalize
+            )
+        return self._spec
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens the model reads per text; the rest of a longer text is cut off."""
+        return self._load_layout().max_seq_length
+
+    @property
+    def quantized(self) -> bool:
+        """True when the model runs with int8 weights."""
+        return self._quantize
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes, special tokens included, before truncation."""
+        tokenizer = self._ensure_loaded()[1]
+        tokenizer.no_truncation()
+        try:
+            return len(tokenizer.encode(text.strip()).ids)
+        finally:
+            tokenizer.enable_truncation(max_length=self.max_seq_length)
+
+    def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
+        """Tokenise (truncating to the window), run the graph, return pooled vectors."""
+        session, tokenizer = self._ensure_loaded()
+        # sentence-transformers strips surrounding whitespace before tokenising.
+        encodings = tokenizer.encode_batch([t.strip() for t in texts])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        try:
+            (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EmbeddingError(f"ONNX Runtime failed on model {self._name}: {exc}") from exc
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _load_layout(self) -> ModelLayout:
+        if self._layout is None:
+            self._layout = read_layout(resolve_model_dir(self._name, path=self._path))
+        return self._layout
+
+    def _ensure_loaded(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                self._session, self._tokenizer = self._load()
+            return self._session, self._tokenizer
+
+    def _load(self) -> tuple[Any, Any]:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # pragma: no cover - core dependencies
+            raise MissingDependency(
+                "local embeddings need onnxruntime and tokenizers: pip install onnxruntime tokenizers"
+            ) from exc
+        layout = self._load_layout()
+        model_file = onnx_path(layout, name=self._name, quantize=self._quantize)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(Path(layout.folder) / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=layout.max_seq_length)
+        pad_id = int(layout.config.get("pad_token_id", 0))
+        pad_token = tokenizer.id_to_token(pad_id) or "[PAD]"
+        tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+        return session, tokenizer

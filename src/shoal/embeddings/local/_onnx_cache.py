@@ -1,0 +1,121 @@
+"""Build a model's ONNX graph once (fp32, and int8 where chosen) and keep it in Shoal's cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shoal.errors import MissingDependency, ModelNotFound
+from shoal.settings import cache_dir
+from shoal.types import Pooling
+
+__all__ = ["GRAPH_VERSION", "ModelLayout", "onnx_path", "read_layout"]
+
+GRAPH_VERSION = 1
+"""Bump whenever _graph.py changes what it builds, so cached graphs are rebuilt."""
+
+
+class ModelLayout:
+    """What a sentence-transformers folder says about pooling, normalisation and window."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.config: dict[str, Any] = _read_json(folder / "config.json")
+        modules = _read_json(folder / "modules.json") if (folder / "modules.json").is_file() else []
+        self.normalize = any(str(m.get("type", "")).endswith("Normalize") for m in modules)
+        pooling_dir = next(
+            (folder / m["path"] for m in modules if str(m.get("type", "")).endswith("Pooling")),
+            folder / "1_Pooling",
+        )
+        pooling_cfg = _read_json(pooling_dir / "config.json") if (pooling_dir / "config.json").is_file() else {}
+        self.pooling: Pooling = (
+            "cls" if pooling_cfg.get("pooling_mode_cls_token")
+            else "max" if pooling_cfg.get("pooling_mode_max_tokens")
+            else "mean"
+        )  # fmt: skip
+        st_cfg = folder / "sentence_bert_config.json"
+        window = int(self.config.get("max_position_embeddings", 512))
+        if self.config.get("model_type") == "mpnet" or self.config.get("pad_token_id") == 1:
+            window -= 2  # RoBERTa-style position ids start after the padding index
+        self.max_seq_length = min(
+            int(_read_json(st_cfg).get("max_seq_length", window)) if st_cfg.is_file() else window,
+            window,
+        )
+        self.dimensions = int(self.config["hidden_size"])
+
+
+def read_layout(folder: Path) -> ModelLayout:
+    """Read the layout of a model folder."""
+    return ModelLayout(folder)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelNotFound(f"cannot read {path} ({exc}); the model folder is incomplete or corrupt") from exc
+
+
+def _fingerprint(layout: ModelLayout) -> str:
+    weights = layout.folder / "model.safetensors"
+    stat = weights.stat()
+    key = json.dumps(
+        [GRAPH_VERSION, str(weights.resolve()), stat.st_size, stat.st_mtime_ns,
+         layout.config, layout.pooling, layout.normalize],
+        sort_keys=True,
+    )  # fmt: skip
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _atomic_save(write: Any, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def onnx_path(layout: ModelLayout, *, name: str, quantize: bool) -> Path:
+    """The cached ONNX graph for `layout`, built (and quantised) on first use."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    base = cache_dir() / "onnx" / f"{safe}-{_fingerprint(layout)}"
+    fp32 = base.with_name(base.name + "-fp32.onnx")
+    if not fp32.is_file():
+        # Needed only on a cache miss; importing them lazily keeps a cold start fast.
+        import onnx
+        from safetensors.numpy import load_file
+
+        from shoal.embeddings.local._graph import build_encoder
+
+        try:
+            weights = load_file(str(layout.folder / "model.safetensors"))
+        except Exception as exc:  # safetensors raises its own error types
+            raise ModelNotFound(
+                f"cannot read the weights in {layout.folder} ({exc}); reinstall or re-download the model"
+            ) from exc
+        model = build_encoder(layout.config, weights, pooling=layout.pooling, normalize=layout.normalize)
+        _atomic_save(lambda p: onnx.save(model, p), fp32)
+    if not quantize:
+        return fp32
+    int8 = base.with_name(base.name + "-int8.onnx")
+    if not int8.is_file():
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+        except ImportError as exc:  # pragma: no cover - part of onnxruntime
+            raise MissingDependency("int8 models need onnxruntime's quantization tools: pip install onnxruntime") from exc
+        # Per-channel weights on MatMul only: per-tensor or quantised embeddings lose accuracy.
+        _atomic_save(
+            lambda p: quantize_dynamic(
+                str(fp32), p, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
+            ),
+            int8,
+        )
+    return int8

@@ -1,0 +1,43 @@
+"""Where Shoal keeps its caches and which environment variables it reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["cache_dir", "num_threads", "offline"]
+
+
+def cache_dir() -> Path:
+    """Shoal's cache folder: $SHOAL_CACHE_DIR, else $XDG_CACHE_HOME/shoal, else ~/.cache/shoal."""
+    explicit = os.environ.get("SHOAL_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "shoal"
+
+
+def offline() -> bool:
+    """True when the user asked for no network access (SHOAL_OFFLINE or HF_HUB_OFFLINE)."""
+    truthy = {"1", "true", "yes", "on"}
+    return any(
+        os.environ.get(name, "").strip().lower() in truthy
+        for name in ("SHOAL_OFFLINE", "HF_HUB_OFFLINE")
+    )
+
+
+def num_threads() -> int:
+    """Threads for local inference: $SHOAL_NUM_THREADS, else the number of usable cores."""
+    explicit = os.environ.get("SHOAL_NUM_THREADS")
+    if explicit:
+        try:
+            value = int(explicit)
+        except ValueError:
+            value = 0
+        if value > 0:
+            return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
