@@ -15,7 +15,7 @@ Vectors are float32; ``a`` and ``b`` may each be one vector ``(d,)`` or a matrix
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -49,6 +49,9 @@ _MAX_QUERY_BLOCK = 1024
 # Pairs whose squared distance is below this fraction of ||a||² + ||b||² lose precision
 # to cancellation in the ||a||² + ||b||² - 2ab expansion, so they are recomputed directly.
 _CANCELLATION = 0.05
+# Rows whose squared norm leaves [2^-80, 2^100) lose precision or overflow in float32
+# arithmetic; only they (or, for l2, the whole comparison) take the slower exact path.
+_SQ_LOW, _SQ_HIGH = 2.0**-80, 2.0**100
 
 
 class TopK(NamedTuple):
@@ -86,22 +89,17 @@ class TextEmbedder(Protocol):
 
 def cosine_similarity(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Cosine similarity of every vector in `a` with every vector in `b`; 0.0 for a zero vector."""
-    x, y, shape = _pair(a, b)
-    return _cosine(_unit_rows(x), _unit_rows(y)).reshape(shape)
+    return _compare(a, b, "cosine")
 
 
 def dot_similarity(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Inner product of every vector in `a` with every vector in `b`."""
-    x, y, shape = _pair(a, b)
-    products: np.ndarray = x @ y.T
-    return products.reshape(shape)
+    return _compare(a, b, "dot")
 
 
 def euclidean_distance(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Euclidean distance between every vector in `a` and every vector in `b` (0.0 if equal)."""
-    x, y, shape = _pair(a, b)
-    x, y, shift = _scale_for_l2(x, y)
-    return _unscale(_l2(x, y), shift).reshape(shape)
+    return _compare(a, b, "l2")
 
 
 def similarity(a: ArrayLike, b: ArrayLike, *, metric: Metric = "cosine") -> np.ndarray:
@@ -111,11 +109,7 @@ def similarity(a: ArrayLike, b: ArrayLike, *, metric: Metric = "cosine") -> np.n
         ConfigurationError: `metric` is not "cosine", "dot" or "l2".
     """
     _check_metric(metric)
-    if metric == "cosine":
-        return cosine_similarity(a, b)
-    if metric == "dot":
-        return dot_similarity(a, b)
-    return euclidean_distance(a, b)
+    return _compare(a, b, metric)
 
 
 def top_k(query: ArrayLike, matrix: ArrayLike, *, k: int = 4, metric: Metric = "cosine") -> TopK:
@@ -132,36 +126,26 @@ def top_k(query: ArrayLike, matrix: ArrayLike, *, k: int = 4, metric: Metric = "
     """
     _check_k(k)
     _check_metric(metric)
-    queries = _as_vectors(query, "query")
-    rows = _as_vectors(matrix, "matrix")
-    if rows.ndim != 2:
+    queries = _rows(query, "query")
+    rows = _rows(matrix, "matrix")
+    if len(rows.shape) != 2:
         raise InvalidInput(f"matrix must be 2-D, shape (n, d), got shape {rows.shape}")
     _check_dimensions(queries, rows, "query", "matrix")
-    q = queries.reshape(-1, rows.shape[1])
-    n = rows.shape[0]
-    count = min(k, n)
-    shift = 0
-    if metric == "cosine":
-        q, rows = _unit_rows(q), _unit_rows(rows)
-    elif metric == "l2":
-        q, rows, shift = _scale_for_l2(q, rows)
+    n = rows.x.shape[0]
     if n >= 1 << 32:
         raise InvalidInput(f"top_k searches at most 2**32 - 1 rows at once, got {n}")
-    indices = np.empty((q.shape[0], count), dtype=np.int64)
-    scores = np.empty((q.shape[0], count), dtype=np.float32)
+    count = min(k, n)
+    score = _scorer(queries, rows, metric)
+    indices = np.empty((len(queries.x), count), dtype=np.int64)
+    scores = np.empty((len(queries.x), count), dtype=np.float32)
     step = max(1, min(_MAX_QUERY_BLOCK, _BLOCK_ELEMENTS // max(n, 1)))
-    for start in range(0, q.shape[0] if count else 0, step):
-        block = q[start : start + step]
-        if metric == "cosine":
-            block_scores = _cosine(block, rows)
-        elif metric == "dot":
-            block_scores = block @ rows.T
-        else:
-            block_scores = _unscale(_l2(block, rows), shift)
+    for start in range(0, len(queries.x) if count else 0, step):
+        block = slice(start, start + step)
+        block_scores = score(block)
         best = _best(block_scores, count, lower_is_better=metric == "l2")
-        indices[start : start + step] = best
-        scores[start : start + step] = np.take_along_axis(block_scores, best, axis=1)
-    if queries.ndim == 1:
+        indices[block] = best
+        scores[block] = np.take_along_axis(block_scores, best, axis=1)
+    if len(queries.shape) == 1:
         return TopK(indices[0], scores[0])
     return TopK(indices, scores)
 
@@ -212,8 +196,16 @@ def _check_k(k: int) -> None:
         raise InvalidInput(f"k must be a positive int, got {k!r}")
 
 
-def _as_vectors(value: ArrayLike, name: str) -> np.ndarray:
-    """`value` as a finite float32 array of shape (d,) or (n, d), or an InvalidInput."""
+class _Rows(NamedTuple):
+    """Validated vectors as a 2-D float32 matrix, with their squared norms."""
+
+    x: np.ndarray
+    sq: np.ndarray  # float32; inf where the square overflowed (values are finite)
+    shape: tuple[int, ...]  # as given: (d,) or (n, d)
+
+
+def _rows(value: ArrayLike, name: str) -> _Rows:
+    """`value` as finite float32 vectors of shape (d,) or (n, d), or an InvalidInput."""
     try:
         raw = np.asarray(value)
     except (ValueError, TypeError) as exc:
@@ -226,27 +218,26 @@ def _as_vectors(value: ArrayLike, name: str) -> np.ndarray:
         )
     if raw.shape[-1] == 0:
         raise InvalidInput(f"{name} has vectors of length 0; vectors need at least one value")
-    array = raw.astype(np.float32, copy=False)
-    finite = np.isfinite(array)
-    if not finite.all():
-        _raise_non_finite(name, raw, finite)
-    return array
-
-
-def _raise_non_finite(name: str, raw: np.ndarray, finite: np.ndarray) -> None:
-    bad = np.flatnonzero(~finite.all(axis=-1)) if raw.ndim == 2 else np.zeros(1, np.int64)
-    where = f"{name} row {bad[0]}" if raw.ndim == 2 else name
-    more = f" ({bad.size} rows in all)" if bad.size > 1 else ""
-    if np.isfinite(raw[bad[0]] if raw.ndim == 2 else raw).all():
+    with np.errstate(over="ignore"):  # reported below, as a NonFiniteValues
+        x = raw.astype(np.float32, copy=False).reshape(-1, raw.shape[-1])
+        sq = np.einsum("ij,ij->i", x, x)
+    # NaN and infinity make a row's squared norm non-finite, so only those rows need a look.
+    suspect = np.flatnonzero(~np.isfinite(sq))
+    bad = suspect[~np.isfinite(x[suspect]).all(axis=1)]
+    if bad.size:
+        where = f"{name} row {bad[0]}" if raw.ndim == 2 else name
+        more = f" ({bad.size} rows in all)" if bad.size > 1 else ""
+        if np.isfinite(raw.reshape(x.shape)[bad[0]]).all():
+            raise NonFiniteValues(
+                f"{where} has values too large for float32{more}; rescale the vectors first"
+            )
         raise NonFiniteValues(
-            f"{where} has values too large for float32{more}; rescale the vectors first"
+            f"{where} contains NaN or infinity{more}; drop or fix that vector before comparing"
         )
-    raise NonFiniteValues(
-        f"{where} contains NaN or infinity{more}; drop or fix that vector before comparing"
-    )
+    return _Rows(x, sq, raw.shape)
 
 
-def _check_dimensions(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) -> None:
+def _check_dimensions(a: _Rows, b: _Rows, a_name: str, b_name: str) -> None:
     if a.shape[-1] != b.shape[-1]:
         raise DimensionMismatch(
             f"{a_name} has {a.shape[-1]} dimensions but {b_name} has {b.shape[-1]}; "
@@ -254,57 +245,97 @@ def _check_dimensions(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) ->
         )
 
 
-def _pair(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    """Both inputs as 2-D float32 matrices, and the shape their comparison has."""
-    x = _as_vectors(a, "a")
-    y = _as_vectors(b, "b")
+def _compare(a: ArrayLike, b: ArrayLike, metric: Metric) -> np.ndarray:
+    x, y = _rows(a, "a"), _rows(b, "b")
     _check_dimensions(x, y, "a", "b")
-    d = x.shape[-1]
-    return x.reshape(-1, d), y.reshape(-1, d), x.shape[:-1] + y.shape[:-1]
+    return _scorer(x, y, metric)(slice(None)).reshape(x.shape[:-1] + y.shape[:-1])
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
+def _scorer(a: _Rows, b: _Rows, metric: Metric) -> Callable[[slice], np.ndarray]:
+    """Scores of a slice of `a`'s rows against all of `b`, with shared work done once."""
+    if metric == "cosine":
+        unit = _unit(a)
+        other, inverse_norms = _cosine_side(b)
+        return lambda rows: _cosine(unit[rows], other, inverse_norms)
+    if metric == "dot":
+        return lambda rows: a.x[rows] @ b.x.T
+    a, b, shift = _scale_for_l2(a, b)
+    return lambda rows: _unscale(_l2(_Rows(a.x[rows], a.sq[rows], a.shape), b), shift)
+
+
+def _out_of_range(rows: _Rows) -> np.ndarray:
+    """Mask of rows whose squared norm overflowed or underflowed (exact zero rows are fine)."""
+    tiny = rows.sq < _SQ_LOW
+    if tiny.any():
+        tiny[tiny] = rows.x[tiny].any(axis=1)
+    return tiny | ~(rows.sq < _SQ_HIGH)
+
+
+def _inverse_norms(sq: np.ndarray) -> np.ndarray:
+    norms = np.sqrt(sq)
+    inverse: np.ndarray = np.divide(1, norms, out=np.zeros_like(norms), where=norms > 0)
+    return inverse
+
+
+def _unit(rows: _Rows) -> np.ndarray:
     """Rows scaled to length 1; zero rows stay zero, so their cosine is 0."""
-    # Dividing by the largest component first keeps the squared norm from overflowing
-    # (huge values) or underflowing (tiny ones) in float32.
-    peak = np.max(np.abs(x), axis=1, keepdims=True, initial=0.0)
-    peak[peak == 0] = 1
-    y: np.ndarray = x / peak
-    norm = np.sqrt(np.einsum("ij,ij->i", y, y))[:, None]
-    norm[norm == 0] = 1
-    y /= norm
-    return y
+    unit: np.ndarray = rows.x * _inverse_norms(rows.sq)[:, None]
+    odd = _out_of_range(rows)
+    if odd.any():
+        # Dividing by the largest component first keeps the squares in float32 range.
+        x = rows.x[odd]
+        peak = np.max(np.abs(x), axis=1, keepdims=True)
+        peak[peak == 0] = 1
+        x = x / peak
+        unit[odd] = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    return unit
 
 
-def _cosine(x_unit: np.ndarray, y_unit: np.ndarray) -> np.ndarray:
-    out: np.ndarray = x_unit @ y_unit.T
+def _cosine_side(rows: _Rows) -> tuple[np.ndarray, np.ndarray | None]:
+    """What to multiply queries by, and the factors to apply after (None: already unit)."""
+    # Scaling the scores by 1/||row|| afterwards spares copying a large matrix.
+    if _out_of_range(rows).any():
+        return _unit(rows), None
+    return rows.x, _inverse_norms(rows.sq)
+
+
+def _cosine(unit: np.ndarray, other: np.ndarray, inverse_norms: np.ndarray | None) -> np.ndarray:
+    out: np.ndarray = unit @ other.T
+    if inverse_norms is not None:
+        out *= inverse_norms
     return np.clip(out, -1.0, 1.0, out=out)
 
 
-def _scale_for_l2(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _scale_for_l2(x: _Rows, y: _Rows) -> tuple[_Rows, _Rows, int]:
     """Scale both by one power of two (exact) so squares neither overflow nor underflow."""
-    peak = max(float(np.max(np.abs(m), initial=0.0)) for m in (x, y))
+    if not (_out_of_range(x).any() or _out_of_range(y).any()):
+        return x, y, 0
+    peak = max(float(np.max(np.abs(r.x), initial=0.0)) for r in (x, y))
     if peak == 0 or 2.0**-32 <= peak <= 2.0**32:
         return x, y, 0
     shift = math.frexp(peak)[1]
-    return np.ldexp(x, -shift), np.ldexp(y, -shift), shift
+    x2, y2 = np.ldexp(x.x, -shift), np.ldexp(y.x, -shift)
+    return (
+        _Rows(x2, np.einsum("ij,ij->i", x2, x2), x.shape),
+        _Rows(y2, np.einsum("ij,ij->i", y2, y2), y.shape),
+        shift,
+    )
 
 
 def _unscale(distances: np.ndarray, shift: int) -> np.ndarray:
     return np.ldexp(distances, shift) if shift else distances
 
 
-def _l2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _l2(a: _Rows, b: _Rows) -> np.ndarray:
     """Euclidean distances of rows via ||x||² + ||y||² - 2xy, exact where that cancels."""
-    x_sq = np.einsum("ij,ij->i", x, x)
-    y_sq = np.einsum("ij,ij->i", y, y)
+    x, y = a.x, b.x
     d2: np.ndarray = x @ y.T
     d2 *= -2
-    d2 += x_sq[:, None]
-    d2 += y_sq[None, :]
+    d2 += a.sq[:, None]
+    d2 += b.sq[None, :]
     # Near-identical pairs are where the expansion is least accurate; recomputing them
     # from the difference makes identical vectors exactly 0 and close ones precise.
-    rows, cols = np.nonzero(d2 <= _CANCELLATION * (x_sq[:, None] + y_sq[None, :]))
+    rows, cols = np.nonzero(d2 <= _CANCELLATION * (a.sq[:, None] + b.sq[None, :]))
     chunk = max(1, (1 << 20) // x.shape[1])
     for start in range(0, rows.size, chunk):
         r, c = rows[start : start + chunk], cols[start : start + chunk]

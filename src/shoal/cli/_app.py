@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Annotated, ParamSpec
 
-import click
 import typer
 from rich.text import Text
-from typer.core import TyperGroup
 
 from shoal.cli._console import stderr_console
 from shoal.cli._embed import embed
@@ -24,23 +24,28 @@ def exit_code(error: ShoalError) -> int:
     return 2 if isinstance(error, (ConfigurationError, InvalidInput)) else 1
 
 
-class _ShoalGroup(TyperGroup):
-    """The command group; every subcommand runs inside its error handler."""
+_P = ParamSpec("_P")
 
-    def invoke(self, ctx: click.Context) -> Any:
-        # The handler lives here rather than around `app()` in main() so that the
-        # test runner, which invokes the group directly, exercises it too.
+
+def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
+    """Run `command`, turning a ShoalError into a red one-line message and an exit code."""
+
+    # Wrapping each command where it is registered, rather than `app()` in main(),
+    # means the test runner, which invokes the commands directly, goes through it too.
+    @functools.wraps(command)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> None:
         try:
-            return super().invoke(ctx)
+            command(*args, **kwargs)
         except ShoalError as exc:
             # A ShoalError already says what happened and how to fix it: no traceback.
             stderr_console().print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
             raise typer.Exit(code=exit_code(exc)) from None
 
+    return run
+
 
 app = typer.Typer(
     name="shoal",
-    cls=_ShoalGroup,
     help="Shoal: offline-first embeddings and similarity search.",
     no_args_is_help=True,
     add_completion=False,
@@ -48,9 +53,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("embed")(embed)
-app.command("similar")(similar)
-app.command("models")(models)
+for _name, _command in (("embed", embed), ("similar", similar), ("models", models)):
+    app.command(_name)(_handling_errors(_command))
 
 
 def _version() -> str:

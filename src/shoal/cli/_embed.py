@@ -8,7 +8,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import numpy as np
 import typer
 from rich.text import Text
@@ -77,12 +76,18 @@ def embed(
         typer.Argument(
             help="Texts to embed. '-' reads one text per line from standard input "
             "(blank lines are skipped).",
+            metavar="TEXT",
             show_default=False,
         ),
     ],
     model: Annotated[
         str,
-        typer.Option("--model", "-m", help="Embedder to use, as provider:model (e.g. hash:64)."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Embedder to use, as provider:model (e.g. hash:64).",
+            metavar="NAME",
+        ),
     ] = DEFAULT_EMBEDDER,
     output_format: Annotated[
         OutputFormat,
@@ -100,6 +105,7 @@ def embed(
             "-o",
             help="File to write to instead of standard output (needed for npy on a terminal).",
             dir_okay=False,
+            metavar="FILE",
             show_default=False,
         ),
     ] = None,
@@ -121,9 +127,8 @@ def embed(
     if output_format is OutputFormat.npy:
         if output is None:
             sys.stdout.flush()
-            stream = click.get_binary_stream("stdout")
-            np.save(stream, vectors)
-            stream.flush()
+            np.save(sys.stdout.buffer, vectors)
+            sys.stdout.buffer.flush()
             return
         _write_bytes(output, vectors)
     else:

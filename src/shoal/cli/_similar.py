@@ -58,7 +58,9 @@ def _table(matches: list[Match]) -> Table:
 
 
 def similar(
-    query: Annotated[str, typer.Argument(help="The text to compare the documents with.")],
+    query: Annotated[
+        str, typer.Argument(help="The text to compare the documents with.", metavar="QUERY")
+    ],
     docs: Annotated[
         list[str] | None,
         typer.Option(
@@ -72,16 +74,24 @@ def similar(
             "-f",
             help="A UTF-8 file with one document per non-blank line ('-' for standard input).",
             dir_okay=False,
+            metavar="FILE",
             show_default=False,
         ),
     ] = None,
     model: Annotated[
         str,
-        typer.Option("--model", "-m", help="Embedder to use, as provider:model (e.g. hash:64)."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Embedder to use, as provider:model (e.g. hash:64).",
+            metavar="NAME",
+        ),
     ] = DEFAULT_EMBEDDER,
     k: Annotated[
         int | None,
-        typer.Option("--k", "-k", help="Show only the k best matches (default: all).", min=1),
+        typer.Option(
+            "--k", "-k", help="Show only the k best matches (default: all).", metavar="N", min=1
+        ),
     ] = None,
     as_json: Annotated[
         bool,

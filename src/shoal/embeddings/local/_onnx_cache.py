@@ -114,7 +114,13 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool) -> Path:
         # Per-channel weights on MatMul only: per-tensor or quantised embeddings lose accuracy.
         _atomic_save(
             lambda p: quantize_dynamic(
-                str(fp32), p, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
+                str(fp32),
+                p,
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul", "Attention"],
+                # Shape inference cannot type the contrib Attention op's outputs.
+                extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
             ),
             int8,
         )

@@ -1,0 +1,55 @@
+"""Every `shoal` command's --help works and documents each of its options."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from shoal.cli import app
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+OPTIONS = {
+    "embed": ["TEXT", "--model", "-m", "--format", "--output", "-o"],
+    "similar": ["QUERY", "--doc", "-d", "--file", "-f", "--model", "-m", "--k", "-k", "--json"],
+    "models": ["--json"],
+}
+
+
+@pytest.fixture(autouse=True)
+def _wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def help_text(*args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    return ANSI.sub("", result.stdout)
+
+
+def test_root_help_lists_every_command() -> None:
+    text = help_text()
+    for command in OPTIONS:
+        assert re.search(rf"\b{command}\b", text)
+    assert "--version" in text
+
+
+@pytest.mark.parametrize("command", sorted(OPTIONS))
+def test_command_help_mentions_each_option(command: str) -> None:
+    text = help_text(command)
+    for option in OPTIONS[command]:
+        assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text), option
+
+
+def test_every_command_and_parameter_has_help_text() -> None:
+    group = typer.main.get_command(app)
+    ctx = typer.Context(group)
+    assert set(group.list_commands(ctx)) == set(OPTIONS)  # type: ignore[attr-defined]
+    for name in OPTIONS:
+        command = group.get_command(ctx, name)  # type: ignore[attr-defined]
+        assert command is not None and command.help, name
+        for param in command.params:
+            assert getattr(param, "help", None), f"{name}: {param.name} has no help"
