@@ -28,5 +28,5 @@ def benchmark_texts(n: int = 2000) -> list[str]:
     titles = [r["title"] for r in corpus[:quarter]]
     abstracts = [r["text"] for r in corpus[quarter:]]
     groups = [queries, titles, abstracts, glosses]
-    texts = [t for row in zip(*[g for g in groups]) for t in row if t.strip()]
+    texts = [t for row in zip(*groups, strict=False) for t in row if t.strip()]
     return texts[:n]

@@ -23,9 +23,7 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
     try:
         items = list(texts)
     except TypeError as exc:
-        raise InvalidInput(
-            f"texts must be a list of strings, got {type(texts).__name__}"
-        ) from exc
+        raise InvalidInput(f"texts must be a list of strings, got {type(texts).__name__}") from exc
     for index, text in enumerate(items):
         if not isinstance(text, str):
             raise InvalidInput(
@@ -71,7 +69,8 @@ class Embedder(ABC):
                 f"embed_query takes one str, got {type(text).__name__}; "
                 "use embed_documents for a list of texts"
             )
-        return self._embed(validate_texts([text]), kind="query")[0]
+        vector: np.ndarray = self._embed(validate_texts([text]), kind="query")[0]
+        return vector
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r})"

@@ -35,7 +35,9 @@ class HashEmbedder(Embedder):
             raise ConfigurationError(
                 f"hash embedder takes a positive dimension count, like 'hash:64', got {model!r}"
             )
-        self._spec = EmbedderSpec(provider="hash", model=str(dims), dimensions=dims, normalized=True)
+        self._spec = EmbedderSpec(
+            provider="hash", model=str(dims), dimensions=dims, normalized=True
+        )
 
     @property
     def spec(self) -> EmbedderSpec:

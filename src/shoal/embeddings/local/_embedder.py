@@ -61,7 +61,9 @@ class LocalEmbedder(Embedder):
         self._tokenizer: Any = None
         # The catalogue knows a packaged model's size without touching its files.
         self._spec = (
-            EmbedderSpec(provider="local", model=self._name, dimensions=entry.dimensions, normalized=True)
+            EmbedderSpec(
+                provider="local", model=self._name, dimensions=entry.dimensions, normalized=True
+            )
             if entry is not None and path is None
             else None
         )
@@ -72,7 +74,10 @@ class LocalEmbedder(Embedder):
         if self._spec is None:
             layout = self._load_layout()
             self._spec = EmbedderSpec(
-                provider="local", model=self._name, dimensions=layout.dimensions, normalized=layout.normalize
+                provider="local",
+                model=self._name,
+                dimensions=layout.dimensions,
+                normalized=layout.normalize,
             )
         return self._spec
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import onnx
@@ -52,7 +52,9 @@ class EncoderConfig:
                 "use the 'hf:' provider (sentence-transformers) for other architectures"
             )
         if config.get("hidden_act", "gelu") != "gelu":
-            raise ModelNotFound(f"unsupported activation {config.get('hidden_act')!r}; expected gelu")
+            raise ModelNotFound(
+                f"unsupported activation {config.get('hidden_act')!r}; expected gelu"
+            )
         if model_type == "bert" and config.get("position_embedding_type", "absolute") != "absolute":
             raise ModelNotFound("only absolute position embeddings are supported for BERT models")
         return cls(
@@ -67,7 +69,9 @@ class EncoderConfig:
         )
 
 
-def relative_position_buckets(length: int, num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+def relative_position_buckets(
+    length: int, num_buckets: int = 32, max_distance: int = 128
+) -> np.ndarray:
     """MPNet's bidirectional relative-position buckets for every (query, key) pair, in float32 as torch does."""
     position = np.arange(length, dtype=np.int64)
     relative = position[None, :] - position[:, None]
@@ -180,27 +184,45 @@ def _position_bias(g: _Graph, cfg: EncoderConfig, w: dict[str, np.ndarray], ids:
     buckets = g.op("Slice", [g.const("relative_buckets", table), zeros, length2])
     bias_table = w["encoder.relative_attention_bias.weight"].astype(np.float32)  # [buckets, heads]
     values = g.op("Gather", [g.const("relative_attention_bias", bias_table), buckets])  # [L, L, H]
-    return g.op("Unsqueeze", [g.op("Transpose", [values], perm=[2, 0, 1]), g.const("axis0", np.array([0], np.int64))])
+    return g.op(
+        "Unsqueeze",
+        [g.op("Transpose", [values], perm=[2, 0, 1]), g.const("axis0", np.array([0], np.int64))],
+    )
 
 
-def _layer(g: _Graph, cfg: EncoderConfig, w: dict[str, np.ndarray], x: str, layer: int, masks: _Masks) -> str:
+def _layer(
+    g: _Graph, cfg: EncoderConfig, w: dict[str, np.ndarray], x: str, layer: int, masks: _Masks
+) -> str:
     n = _names(cfg.model_type, layer)
     # ORT's fused Attention kernel (packed QKV projection, per-head softmax(QK^T/sqrt(d) + bias) V)
     # quantises to QAttention; measured faster here than MultiHeadAttention or plain ops.
-    qkv_w = np.concatenate([w[f"{n[p]}.weight"].T for p in ("q", "k", "v")], axis=1).astype(np.float32)
+    qkv_w = np.concatenate([w[f"{n[p]}.weight"].T for p in ("q", "k", "v")], axis=1).astype(
+        np.float32
+    )
     qkv_b = np.concatenate([w[f"{n[p]}.bias"] for p in ("q", "k", "v")]).astype(np.float32)
-    inputs = [x, g.const(f"{n['q']}.qkv_weight", qkv_w), g.const(f"{n['q']}.qkv_bias", qkv_b), masks.index]
+    inputs = [
+        x,
+        g.const(f"{n['q']}.qkv_weight", qkv_w),
+        g.const(f"{n['q']}.qkv_bias", qkv_b),
+        masks.index,
+    ]
     if masks.position_bias:
         inputs += ["", masks.position_bias]
     context = g.op("Attention", inputs, domain="com.microsoft", num_heads=cfg.num_heads)
-    x = g.layer_norm(g.op("Add", [g.linear(context, w, n["o"]), x]), w, n["ln1"], cfg.layer_norm_eps)
+    x = g.layer_norm(
+        g.op("Add", [g.linear(context, w, n["o"]), x]), w, n["ln1"], cfg.layer_norm_eps
+    )
     h = g.linear(x, w, n["ffn_in"])
     # Exact (erf) GELU, the form ORT fuses into one Gelu kernel.
     sqrt2 = g.const(f"sqrt2_{layer}", np.array(math.sqrt(2.0), np.float32))
     one = g.const(f"one_{layer}", np.array(1.0, np.float32))
     half = g.const(f"half_{layer}", np.array(0.5, np.float32))
-    gelu = g.op("Mul", [g.op("Mul", [h, g.op("Add", [g.op("Erf", [g.op("Div", [h, sqrt2])]), one])]), half])
-    return g.layer_norm(g.op("Add", [g.linear(gelu, w, n["ffn_out"]), x]), w, n["ln2"], cfg.layer_norm_eps)
+    gelu = g.op(
+        "Mul", [g.op("Mul", [h, g.op("Add", [g.op("Erf", [g.op("Div", [h, sqrt2])]), one])]), half]
+    )
+    return g.layer_norm(
+        g.op("Add", [g.linear(gelu, w, n["ffn_out"]), x]), w, n["ln2"], cfg.layer_norm_eps
+    )
 
 
 def _pool(g: _Graph, x: str, mask_f: str, pooling: Pooling, normalize: bool) -> str:
@@ -215,7 +237,9 @@ def _pool(g: _Graph, x: str, mask_f: str, pooling: Pooling, normalize: bool) -> 
         pooled = g.op("Gather", [x, g.const("index0", np.array(0, np.int64))], axis=1)
     else:
         ones = g.const("ones_f", np.array(1.0, np.float32))
-        penalty = g.op("Mul", [g.op("Sub", [ones, mask3]), g.const("neg_big", np.array(-1e9, np.float32))])
+        penalty = g.op(
+            "Mul", [g.op("Sub", [ones, mask3]), g.const("neg_big", np.array(-1e9, np.float32))]
+        )
         pooled = g.op("ReduceMax", [g.op("Add", [x, penalty]), axis1], keepdims=0)
     if not normalize:
         return pooled
@@ -250,7 +274,11 @@ def build_encoder(
             helper.make_tensor_value_info(ids, TensorProto.INT64, ["batch", "sequence"]),
             helper.make_tensor_value_info(mask, TensorProto.INT64, ["batch", "sequence"]),
         ],
-        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", cfg.hidden_size])],
+        [
+            helper.make_tensor_value_info(
+                "sentence_embedding", TensorProto.FLOAT, ["batch", cfg.hidden_size]
+            )
+        ],
         initializer=g.inits,
     )
     opsets = [helper.make_opsetid("", _OPSET), helper.make_opsetid("com.microsoft", 1)]

