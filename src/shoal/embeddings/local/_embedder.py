@@ -133,19 +133,36 @@ class LocalEmbedder(Embedder):
                 "local embeddings need onnxruntime and tokenizers: pip install onnxruntime tokenizers"
             ) from exc
         layout = self._load_layout()
-        model_file = onnx_path(layout, name=self._name, quantize=self._quantize)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: shape-merge notes are not the user's concern
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(
-            str(model_file),
-            options,
-            providers=["CPUExecutionProvider"],
-            # Fused SkipLayerNormalization measured ~15% slower than Add + LayerNormalization
-            # on this CPU (bench/embed_throughput.py); keep the two ops.
-            disabled_optimizers=["SkipLayerNormFusion"],
-        )
+
+        def open_session(rebuild: bool) -> Any:
+            model_file = onnx_path(
+                layout, name=self._name, quantize=self._quantize, rebuild=rebuild
+            )
+            return ort.InferenceSession(
+                str(model_file),
+                options,
+                providers=["CPUExecutionProvider"],
+                # Fused SkipLayerNormalization measured ~15% slower than Add + LayerNormalization
+                # on this CPU (bench/embed_throughput.py); keep the two ops.
+                disabled_optimizers=["SkipLayerNormFusion"],
+            )
+
+        try:
+            session = open_session(rebuild=False)
+        except Exception:  # onnxruntime's errors are untyped
+            # A cached graph damaged outside Shoal (disk full, edited): it is derived, so rebuild it.
+            try:
+                session = open_session(rebuild=True)
+            except Exception as exc:
+                raise EmbeddingError(
+                    f"ONNX Runtime cannot load the graph built for {self._name}: {exc}; "
+                    "check that onnxruntime is installed correctly (pip install -U onnxruntime)"
+                ) from exc
         tokenizer = Tokenizer.from_file(str(Path(layout.folder) / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=layout.max_seq_length)
         pad_id = int(layout.config.get("pad_token_id", 0))

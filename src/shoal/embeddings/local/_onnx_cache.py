@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,23 +80,43 @@ def _fingerprint(layout: ModelLayout) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """Swallow the quantiser's root-logger advice without letting it call logging.basicConfig."""
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    root.addHandler(handler)  # a root logger with a handler is never auto-configured
+    previous = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
+        root.removeHandler(handler)
+
+
 def _atomic_save(write: Any, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like any other
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def onnx_path(layout: ModelLayout, *, name: str, quantize: bool) -> Path:
-    """The cached ONNX graph for `layout`, built (and quantised) on first use."""
+def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool = False) -> Path:
+    """The cached ONNX graph for `layout`, built (and quantised) on first use or when `rebuild`."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     base = cache_dir() / "onnx" / f"{safe}-{_fingerprint(layout)}"
     fp32 = base.with_name(base.name + "-fp32.onnx")
+    int8 = base.with_name(base.name + "-int8.onnx")
+    if rebuild:
+        for stale in (fp32, int8):
+            stale.unlink(missing_ok=True)
     if not fp32.is_file():
         # Needed only on a cache miss; importing them lazily keeps a cold start fast.
         import onnx
@@ -113,7 +136,6 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool) -> Path:
         _atomic_save(lambda p: onnx.save(model, p), fp32)
     if not quantize:
         return fp32
-    int8 = base.with_name(base.name + "-int8.onnx")
     if not int8.is_file():
         try:
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -121,17 +143,19 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool) -> Path:
             raise MissingDependency(
                 "int8 models need onnxruntime's quantization tools: pip install onnxruntime"
             ) from exc
-        # Per-channel weights on MatMul only: per-tensor or quantised embeddings lose accuracy.
-        _atomic_save(
-            lambda p: quantize_dynamic(
-                str(fp32),
-                p,
-                per_channel=True,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=["MatMul", "Attention"],
-                # Shape inference cannot type the contrib Attention op's outputs.
-                extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
-            ),
-            int8,
-        )
+        # Per-channel int8 weights on MatMul and Attention; per-tensor scales or quantised
+        # embedding tables lose accuracy (DESIGN.md: per-tensor cosine 0.955).
+        with _quiet_root_logger():
+            _atomic_save(
+                lambda p: quantize_dynamic(
+                    str(fp32),
+                    p,
+                    per_channel=True,
+                    weight_type=QuantType.QInt8,
+                    op_types_to_quantize=["MatMul", "Attention"],
+                    # Shape inference cannot type the contrib Attention op's outputs.
+                    extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
+                ),
+                int8,
+            )
     return int8
