@@ -29,7 +29,7 @@ from shoal.similarity import (
     dot_similarity,
     euclidean_distance,
     most_similar,
-    similarity,
+    pairwise,
     top_k,
 )
 from shoal.types import EmbedderSpec, Metric
@@ -57,8 +57,8 @@ __all__ = [
     "embedder",
     "euclidean_distance",
     "most_similar",
+    "pairwise",
     "providers",
     "register_provider",
-    "similarity",
     "top_k",
 ]

@@ -38,7 +38,7 @@ __all__ = [
     "dot_similarity",
     "euclidean_distance",
     "most_similar",
-    "similarity",
+    "pairwise",
     "top_k",
 ]
 
@@ -102,7 +102,7 @@ def euclidean_distance(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     return _compare(a, b, "l2")
 
 
-def similarity(a: ArrayLike, b: ArrayLike, *, metric: Metric = "cosine") -> np.ndarray:
+def pairwise(a: ArrayLike, b: ArrayLike, *, metric: Metric = "cosine") -> np.ndarray:
     """Compare `a` with `b` by `metric`; "l2" gives a distance, where lower means closer.
 
     Raises:

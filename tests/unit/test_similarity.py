@@ -24,7 +24,7 @@ from shoal.similarity import (
     dot_similarity,
     euclidean_distance,
     most_similar,
-    similarity,
+    pairwise,
     top_k,
 )
 from shoal.types import EmbedderSpec, Metric
@@ -81,7 +81,7 @@ def test_pairwise_matches_reference(
     assert out.shape == a_shape[:-1] + b_shape[:-1]
     expected = ref(a, b).reshape(out.shape)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(similarity(a, b, metric=metric), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pairwise(a, b, metric=metric), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_vector_with_vector_gives_a_zero_d_array() -> None:
@@ -105,7 +105,7 @@ def test_inputs_are_not_modified() -> None:
     b = rng.standard_normal((3, D)).astype(np.float32)
     a0, b0 = a.copy(), b.copy()
     for metric in METRICS:
-        similarity(a, b, metric=metric)
+        pairwise(a, b, metric=metric)
         top_k(a, b, k=2, metric=metric)
     np.testing.assert_array_equal(a, a0)
     np.testing.assert_array_equal(b, b0)
@@ -164,9 +164,9 @@ def test_non_finite_values_name_the_argument_and_row(metric: Metric, bad: float)
     b = np.ones((5, D), dtype=np.float32)
     b[3, 1] = bad
     with pytest.raises(NonFiniteValues, match=r"b row 3 contains NaN or infinity"):
-        similarity(a, b, metric=metric)
+        pairwise(a, b, metric=metric)
     with pytest.raises(NonFiniteValues, match=r"a row 3 contains NaN or infinity"):
-        similarity(b, a, metric=metric)
+        pairwise(b, a, metric=metric)
     with pytest.raises(NonFiniteValues, match=r"matrix row 3"):
         top_k(a[0], b, metric=metric)
     with pytest.raises(NonFiniteValues, match=r"^query contains NaN or infinity"):
@@ -215,13 +215,13 @@ def test_unusable_shapes_and_types_raise_invalid_input(value: object) -> None:
 
 def test_unknown_metric_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="metric must be one of"):
-        similarity([1.0], [1.0], metric="manhattan")  # type: ignore[arg-type]
+        pairwise([1.0], [1.0], metric="manhattan")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         top_k([1.0], [[1.0]], metric="ip")  # type: ignore[arg-type]
 
 
 def test_l2_similarity_is_a_distance() -> None:
-    out = similarity([0.0, 0.0], [[3.0, 4.0], [1.0, 0.0]], metric="l2")
+    out = pairwise([0.0, 0.0], [[3.0, 4.0], [1.0, 0.0]], metric="l2")
     np.testing.assert_allclose(out, [5.0, 1.0])
 
 
@@ -236,7 +236,7 @@ def test_top_k_matches_a_full_sort(metric: Metric, k: int) -> None:
     rng = _rng(6)
     matrix = rng.standard_normal((200, D)).astype(np.float32)
     queries = rng.standard_normal((9, D)).astype(np.float32)
-    scores = similarity(queries, matrix, metric=metric)
+    scores = pairwise(queries, matrix, metric=metric)
     expected = _ref_top_k(scores, k, lower_is_better=metric == "l2")
 
     batch = top_k(queries, matrix, k=k, metric=metric)
@@ -274,7 +274,7 @@ def test_top_k_ties_are_broken_by_lower_index(metric: Metric) -> None:
     matrix = distinct[np.arange(30) % 3]
     query = np.array([1, 2, 3, 4], dtype=np.float32)
     found = top_k(query, matrix, k=12, metric=metric)
-    scores = similarity(query, matrix, metric=metric)
+    scores = pairwise(query, matrix, metric=metric)
     expected = _ref_top_k(scores, 12, lower_is_better=metric == "l2")
     np.testing.assert_array_equal(found.indices, expected)
     best = int(expected[0]) % 3

@@ -13,7 +13,7 @@ from shoal.embeddings._base import Embedder
 from shoal.embeddings.local._catalog import known_model
 from shoal.embeddings.local._onnx_cache import ModelLayout, onnx_path, read_layout
 from shoal.embeddings.local._resolve import resolve_model_dir
-from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency
+from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency, ShoalError
 from shoal.settings import num_threads
 from shoal.types import EmbedderSpec, TextKind
 
@@ -46,8 +46,15 @@ class LocalEmbedder(Embedder):
         threads: int | None = None,
         batch_size: int | None = None,
     ) -> None:
-        entry = known_model(model)
-        self._name = entry.name if entry is not None else model
+        if path is None and Path(model).expanduser().is_dir():
+            path = model
+        # A folder is named by its absolute path, so spec.name rebuilds this model, not another.
+        entry = known_model(model) if path is None else None
+        self._name = (
+            str(Path(path).expanduser().resolve())
+            if path is not None
+            else (entry.name if entry is not None else model)
+        )
         self._path = path
         self._quantize = quantize if quantize is not None else bool(entry and entry.quantize)
         self._threads = threads or num_threads()
@@ -59,12 +66,13 @@ class LocalEmbedder(Embedder):
         self._layout: ModelLayout | None = None
         self._session: Any = None
         self._tokenizer: Any = None
+        self._counter: Any = None
         # The catalogue knows a packaged model's size without touching its files.
         self._spec = (
             EmbedderSpec(
                 provider="local", model=self._name, dimensions=entry.dimensions, normalized=True
             )
-            if entry is not None and path is None
+            if entry is not None
             else None
         )
 
@@ -93,12 +101,18 @@ class LocalEmbedder(Embedder):
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes, special tokens included, before truncation."""
-        tokenizer = self._ensure_loaded()[1]
-        tokenizer.no_truncation()
-        try:
-            return len(tokenizer.encode(text.strip()).ids)
-        finally:
-            tokenizer.enable_truncation(max_length=self.max_seq_length)
+        with self._lock:
+            if self._counter is None:
+                from tokenizers import Tokenizer
+
+                # A separate, untruncated tokenizer: toggling truncation on the shared one
+                # would race with embed_batch in another thread.
+                self._counter = Tokenizer.from_file(
+                    str(self._load_layout().folder / "tokenizer.json")
+                )
+                self._counter.no_truncation()
+                self._counter.no_padding()
+        return len(self._counter.encode(text.strip()).ids)
 
     def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
         """Tokenise (truncating to the window), run the graph, return pooled vectors."""
@@ -154,6 +168,8 @@ class LocalEmbedder(Embedder):
 
         try:
             session = open_session(rebuild=False)
+        except ShoalError:
+            raise  # the model itself is unusable: rebuilding would not help
         except Exception:  # onnxruntime's errors are untyped
             # A cached graph damaged outside Shoal (disk full, edited): it is derived, so rebuild it.
             try:

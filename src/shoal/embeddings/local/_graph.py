@@ -100,7 +100,8 @@ class _Graph:
         self._count = 0
 
     def const(self, name: str, value: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        # np.ascontiguousarray would turn a 0-d index into [i] and change the output rank.
+        self.inits.append(numpy_helper.from_array(np.asarray(value, order="C"), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:

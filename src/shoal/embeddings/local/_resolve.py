@@ -45,7 +45,7 @@ def hub_id(model: str) -> str:
 
 
 def _is_model_dir(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+    return all((path / name).is_file() for name in HUB_FILES)
 
 
 def resolve_model_dir(model: str, *, path: str | os.PathLike[str] | None = None) -> Path:
@@ -74,7 +74,7 @@ def resolve_model_dir(model: str, *, path: str | os.PathLike[str] | None = None)
     if cached is not None:
         return cached
     downloaded = _shoal_hub_dir(repo)
-    if _is_model_dir(downloaded) and (downloaded / "tokenizer.json").is_file():
+    if _is_model_dir(downloaded):
         return downloaded
     return _download(repo, entry)
 
@@ -150,7 +150,7 @@ def _from_hf_cache(repo: str) -> Path | None:
             sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
         )
     for candidate in candidates:
-        if _is_model_dir(candidate) and (candidate / "tokenizer.json").is_file():
+        if _is_model_dir(candidate):
             return candidate
     return None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ import pytest
 
 import shoal.embeddings.local._graph as graph_module
 from shoal.embeddings.local import LocalEmbedder
-from shoal.errors import ShoalError
+from shoal.errors import ModelNotFound
 
 TEXTS = ["the cat is on the mat", "a dog", "there is a red car near the green tree"]
 
@@ -95,33 +95,46 @@ def test_int8_graph_is_written_beside_fp32_and_is_smaller(
     assert builds == ["bert"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _onnx_cache.onnx_path trusts any existing cached .onnx file (is_file only), so a "
-    "truncated graph is never rebuilt and LocalEmbedder._load lets onnxruntime's InvalidProtobuf "
-    "escape (not a ShoalError)",
-)
-def test_truncated_cached_graph_is_rebuilt(own_cache: Path, fresh_bert: Any) -> None:
+@pytest.mark.parametrize("damage", [b"", b"not a protobuf", None])
+def test_damaged_cached_graph_is_rebuilt(
+    own_cache: Path, fresh_bert: Any, builds: list[str], damage: bytes | None
+) -> None:
     expected = LocalEmbedder(path=fresh_bert.folder, quantize=False).embed_documents(TEXTS)
     (graph,) = _graphs(own_cache, "fp32")
     data = graph.read_bytes()
-    graph.write_bytes(data[: len(data) // 2])  # e.g. a disk that filled up mid-copy
+    # None: truncated, as by a disk that filled up mid-write.
+    graph.write_bytes(data[: len(data) // 2] if damage is None else damage)
 
     got = LocalEmbedder(path=fresh_bert.folder, quantize=False).embed_documents(TEXTS)
     np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert builds == ["bert", "bert"]
+    assert graph.read_bytes() == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a corrupt cached graph makes onnxruntime raise InvalidProtobuf, which "
-    "LocalEmbedder._load does not turn into a ShoalError",
-)
-def test_corrupt_cached_graph_raises_a_shoal_error_at_worst(
-    own_cache: Path, fresh_bert: Any
+def test_damaged_cached_int8_graph_is_rebuilt(
+    own_cache: Path, fresh_bert: Any, builds: list[str]
 ) -> None:
-    LocalEmbedder(path=fresh_bert.folder, quantize=False).embed_query("cat")
-    (graph,) = _graphs(own_cache, "fp32")
-    graph.write_bytes(b"not a protobuf")
-    # Recovering is best; a Shoal error that says what to do is acceptable.
-    with contextlib.suppress(ShoalError):
-        LocalEmbedder(path=fresh_bert.folder, quantize=False).embed_query("cat")
+    expected = LocalEmbedder(path=fresh_bert.folder, quantize=True).embed_documents(TEXTS)
+    (int8,) = _graphs(own_cache, "int8")
+    int8.write_bytes(int8.read_bytes()[:1000])
+
+    got = LocalEmbedder(path=fresh_bert.folder, quantize=True).embed_documents(TEXTS)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert len(builds) == 2
+
+
+def test_unreadable_weights_are_model_not_found(own_cache: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    config = {
+        "model_type": "bert",
+        "hidden_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 16,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    (folder / "tokenizer.json").write_text("{}")
+    with pytest.raises(ModelNotFound, match="cannot read the weights"):
+        LocalEmbedder(path=folder, quantize=False).embed_query("hello")

@@ -58,12 +58,6 @@ def test_explicit_folder_missing_files_is_model_not_found(tmp_path: Path, missin
         resolve_model_dir(str(folder))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _resolve._is_model_dir checks config.json and model.safetensors only, though the "
-    "error message says tokenizer.json is needed; the folder is accepted and loading fails later "
-    "with a raw tokenizers Exception",
-)
 def test_explicit_folder_without_tokenizer_is_model_not_found(tmp_path: Path) -> None:
     folder = _fake_model_dir(tmp_path / "no-tokenizer", skip="tokenizer.json")
     with pytest.raises(ModelNotFound, match=r"tokenizer\.json"):
