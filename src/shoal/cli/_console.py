@@ -1,4 +1,4 @@
-"""Rich consoles and plain-text input for the commands, made per call.
+"""What the commands share: Rich consoles made per call, plain-text input, common options.
 
 Consoles are built when a command runs, not at import, so they write to whatever
 `sys.stdout` / `sys.stderr` are at that moment (a pipe, a terminal, a test runner).
@@ -7,10 +7,23 @@ Consoles are built when a command runs, not at import, so they write to whatever
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
-__all__ = ["non_blank_lines", "stderr_console", "stdin_lines", "stdout_console"]
+__all__ = ["ModelOption", "non_blank_lines", "stderr_console", "stdin_lines", "stdout_console"]
+
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Embedder to use, as provider:model (e.g. local:all-mpnet-base-v2, hash:64).",
+        metavar="NAME",
+    ),
+]
+"""The --model option of every command that embeds."""
 
 
 def stdout_console() -> Console:

@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from rich.text import Text
 
-from shoal.cli._console import stderr_console, stdin_lines
+from shoal.cli._console import ModelOption, stderr_console, stdin_lines
 from shoal.embeddings import DEFAULT_EMBEDDER, embedder
 from shoal.errors import ConfigurationError, InvalidInput
 
@@ -80,15 +80,7 @@ def embed(
             show_default=False,
         ),
     ],
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Embedder to use, as provider:model (e.g. hash:64).",
-            metavar="NAME",
-        ),
-    ] = DEFAULT_EMBEDDER,
+    model: ModelOption = DEFAULT_EMBEDDER,
     output_format: Annotated[
         OutputFormat,
         typer.Option(

@@ -10,7 +10,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from shoal.cli._console import non_blank_lines, stderr_console, stdin_lines, stdout_console
+from shoal.cli._console import (
+    ModelOption,
+    non_blank_lines,
+    stderr_console,
+    stdin_lines,
+    stdout_console,
+)
 from shoal.embeddings import DEFAULT_EMBEDDER, embedder
 from shoal.errors import InvalidInput
 from shoal.similarity import Match, most_similar
@@ -78,15 +84,7 @@ def similar(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Embedder to use, as provider:model (e.g. hash:64).",
-            metavar="NAME",
-        ),
-    ] = DEFAULT_EMBEDDER,
+    model: ModelOption = DEFAULT_EMBEDDER,
     k: Annotated[
         int | None,
         typer.Option(
