@@ -67,6 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--models", default="all-MiniLM-L6-v2,all-mpnet-base-v2")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds; engines alternate, medians kept"
+    )
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -83,17 +86,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             results[model] = {}
-            for engine in engines[model]:
-                out = Path(tmp) / f"{model}-{engine}.npy"
-                cmd = [sys.executable, __file__, "--engine", engine, "--model", model]
-                cmd += ["--n", str(args.n), "--out", str(out)]
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                stats = json.loads(proc.stdout.strip().splitlines()[-1])
-                results[model][engine] = stats
-                print(
-                    f"{model:18} {engine:22} {stats['texts_per_s']:7.1f} texts/s  cpu {stats['cpu_s']:.1f}s",
-                    flush=True,
-                )
+            runs: dict[str, list[dict[str, float]]] = {e: [] for e in engines[model]}
+            for _round in range(args.repeat):
+                for engine in engines[model]:
+                    out = Path(tmp) / f"{model}-{engine}.npy"
+                    cmd = [sys.executable, __file__, "--engine", engine, "--model", model]
+                    cmd += ["--n", str(args.n), "--out", str(out)]
+                    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+                    runs[engine].append(stats)
+                    print(
+                        f"{model:18} {engine:22} {stats['texts_per_s']:7.1f} texts/s  "
+                        f"cpu {stats['cpu_s']:.1f}s",
+                        flush=True,
+                    )
+            for engine, per_round in runs.items():
+                results[model][engine] = {
+                    key: float(np.median([r[key] for r in per_round])) for key in per_round[0]
+                }
+                results[model][engine]["rounds"] = len(per_round)
             reference = np.load(Path(tmp) / f"{model}-sentence-transformers.npy")
             base = results[model]["sentence-transformers"]
             for engine, stats in results[model].items():
@@ -113,7 +124,11 @@ def main() -> None:
         "results": results,
     }
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "embed_throughput.json").write_text(json.dumps(report, indent=2))
+    path = HERE / "results" / "embed_throughput.json"
+    if path.is_file():  # keep the other models' latest figures
+        previous = json.loads(path.read_text())
+        report["results"] = {**previous.get("results", {}), **results}
+    path.write_text(json.dumps(report, indent=2))
     print("\n| model | engine | texts/s | CPU s | speed-up vs ST | cosine mean / min |")
     print("|---|---|---|---|---|---|")
     for model, per_engine in results.items():
