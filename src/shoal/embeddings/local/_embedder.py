@@ -177,6 +177,8 @@ class LocalEmbedder(Embedder):
             # A cached graph damaged outside Shoal (disk full, edited): it is derived, so rebuild it.
             try:
                 session = open_session(rebuild=True)
+            except ShoalError:
+                raise
             except Exception as exc:
                 raise EmbeddingError(
                     f"ONNX Runtime cannot load the graph built for {self._name}: {exc}; "
