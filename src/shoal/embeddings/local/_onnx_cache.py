@@ -95,9 +95,31 @@ def _quiet_root_logger() -> Iterator[None]:
         root.removeHandler(handler)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete half-written files for `target` left by processes that were killed mid-write."""
+    for partial in target.parent.glob(f"{target.name}.*.tmp"):
+        pid = partial.name[len(target.name) + 1 : -len(".tmp")].split(".")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
 def _atomic_save(write: Any, target: Path) -> None:
+    """Write through a temporary file named with our pid, then rename: readers never see half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    _remove_orphans(target)
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent, prefix=f"{target.name}.{os.getpid()}.", suffix=".tmp"
+    )
     os.close(fd)
     try:
         write(tmp)
