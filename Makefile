@@ -44,8 +44,10 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(VENV)/.test-ready
+	$(PIP) -e '.[dev,bench]' torch==2.13.0
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/ann_libraries.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,261 @@
+"""Which HNSW library should back the store's vector index: faiss, hnswlib or usearch?
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python bench/ann_libraries.py [--n 117659] [--queries 1000]
+
+Vectors: WordNet 3.0 glosses (../shared/data/wordnet, read in place) embedded with the
+default local model (all-MiniLM-L6-v2, int8, normalised, 384-d), cached under Shoal's
+cache folder. Queries: 1,000 glosses held out of the index. Ground truth: exact top-10
+by inner product (numpy), which is also the baseline. Every library gets the same graph
+parameters (M=16, ef_construction=200) and the same threads (all cores) for building;
+queries are timed one at a time (the store's interactive path) and as one batch.
+Writes bench/results/ann_libraries.json and prints BENCHMARKS.md rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = Path(os.environ.get("SHOAL_DATA", HERE.parents[1] / "shared" / "data"))
+K = 10
+M = 16
+EF_CONSTRUCTION = 200
+EF_SEARCH = (32, 64, 128)
+
+
+def wordnet_vectors(n: int) -> np.ndarray:
+    """The first n WordNet glosses embedded by the default model, cached as .npy."""
+    from shoal.embeddings import embedder
+    from shoal.settings import cache_dir
+
+    cached = cache_dir() / "bench" / f"wordnet-minilm-int8-{n}.npy"
+    if cached.is_file():
+        return np.load(cached)
+    texts = []
+    with (DATA / "wordnet" / "wordnet30_synsets.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            texts.append(json.loads(line)["text"])
+            if len(texts) >= n:
+                break
+    start = time.perf_counter()
+    vectors = embedder().embed_documents(texts)
+    print(f"embedded {len(texts)} glosses in {time.perf_counter() - start:.0f}s", flush=True)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cached, vectors)
+    return vectors
+
+
+def exact_top_k(base: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Exact top-K ids by inner product, in blocks."""
+    out = np.empty((len(queries), K), dtype=np.int64)
+    for start in range(0, len(queries), 256):
+        scores = queries[start : start + 256] @ base.T
+        part = np.argpartition(-scores, K, axis=1)[:, :K]
+        order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
+        out[start : start + 256] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of the true top-K found."""
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
+
+
+class Library:
+    """One ANN library behind the few calls the benchmark needs."""
+
+    name = ""
+
+    def build(self, base: np.ndarray) -> None: ...
+    def add(self, vectors: np.ndarray, start_id: int) -> None: ...
+    def set_ef(self, ef: int) -> None: ...
+    def search_one(self, query: np.ndarray) -> np.ndarray: ...
+    def search_many(self, queries: np.ndarray) -> np.ndarray: ...
+    def save(self, path: str) -> None: ...
+
+
+class Faiss(Library):
+    name = "faiss IndexHNSWFlat"
+
+    def build(self, base: np.ndarray) -> None:
+        import faiss
+
+        self.index = faiss.IndexHNSWFlat(base.shape[1], M, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = EF_CONSTRUCTION
+        self.index.add(base)
+
+    def add(self, vectors: np.ndarray, start_id: int) -> None:
+        self.index.add(vectors)
+
+    def set_ef(self, ef: int) -> None:
+        self.index.hnsw.efSearch = ef
+
+    def search_one(self, query: np.ndarray) -> np.ndarray:
+        return self.index.search(query[None, :], K)[1][0]
+
+    def search_many(self, queries: np.ndarray) -> np.ndarray:
+        return self.index.search(queries, K)[1]
+
+    def save(self, path: str) -> None:
+        import faiss
+
+        faiss.write_index(self.index, path)
+
+
+class Hnswlib(Library):
+    name = "hnswlib"
+
+    def build(self, base: np.ndarray) -> None:
+        import hnswlib
+
+        self.index = hnswlib.Index(space="ip", dim=base.shape[1])
+        self.index.init_index(max_elements=len(base) + 10_000, ef_construction=EF_CONSTRUCTION, M=M)
+        self.index.add_items(base, np.arange(len(base)))
+
+    def add(self, vectors: np.ndarray, start_id: int) -> None:
+        self.index.add_items(vectors, np.arange(start_id, start_id + len(vectors)))
+
+    def set_ef(self, ef: int) -> None:
+        self.index.set_ef(ef)
+
+    def search_one(self, query: np.ndarray) -> np.ndarray:
+        return self.index.knn_query(query, k=K, num_threads=1)[0][0]
+
+    def search_many(self, queries: np.ndarray) -> np.ndarray:
+        return self.index.knn_query(queries, k=K)[0]
+
+    def save(self, path: str) -> None:
+        self.index.save_index(path)
+
+
+class Usearch(Library):
+    name = "usearch"
+
+    def build(self, base: np.ndarray) -> None:
+        from usearch.index import Index
+
+        self.index = Index(
+            ndim=base.shape[1], metric="ip", dtype="f32", connectivity=M,
+            expansion_add=EF_CONSTRUCTION,
+        )  # fmt: skip
+        self.index.add(np.arange(len(base)), base)
+
+    def add(self, vectors: np.ndarray, start_id: int) -> None:
+        self.index.add(np.arange(start_id, start_id + len(vectors)), vectors)
+
+    def set_ef(self, ef: int) -> None:
+        self.index.expansion_search = ef
+
+    def search_one(self, query: np.ndarray) -> np.ndarray:
+        return np.asarray(self.index.search(query, K).keys)
+
+    def search_many(self, queries: np.ndarray) -> np.ndarray:
+        return np.asarray(self.index.search(queries, K).keys)
+
+    def save(self, path: str) -> None:
+        self.index.save(path)
+
+
+def _latencies(search: Callable[[np.ndarray], Any], queries: np.ndarray) -> tuple[float, float]:
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        search(q)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return statistics.median(times) * 1e3, times[int(0.99 * (len(times) - 1))] * 1e3
+
+
+def main() -> None:
+    """Build each index on the same vectors and compare recall, latency, build time and size."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=117_659)
+    parser.add_argument("--queries", type=int, default=1000)
+    args = parser.parse_args()
+    vectors = wordnet_vectors(args.n)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(vectors))
+    queries = np.ascontiguousarray(vectors[order[: args.queries]])
+    base = np.ascontiguousarray(vectors[order[args.queries :]])
+    extra, base = base[-1000:], base[:-1000]  # added after the build: the incremental path
+    truth = exact_top_k(base, queries)
+
+    def numpy_search(q: np.ndarray) -> np.ndarray:
+        scores = base @ q
+        return np.argpartition(-scores, K)[:K]
+
+    p50, p99 = _latencies(numpy_search, queries[:200])
+    rows: list[dict[str, Any]] = [
+        {
+            "library": "numpy exact (baseline)",
+            "ef": "-",
+            "recall@10": 1.0,
+            "p50_ms": p50,
+            "p99_ms": p99,
+        }
+    ]
+    print(f"numpy exact: p50 {p50:.2f} ms", flush=True)
+    for library in (Faiss(), Hnswlib(), Usearch()):
+        start = time.perf_counter()
+        library.build(base)
+        build_s = time.perf_counter() - start
+        start = time.perf_counter()
+        library.add(extra, len(base))
+        add_ms = (time.perf_counter() - start) * 1e3
+        with tempfile.TemporaryDirectory() as tmp:
+            library.save(f"{tmp}/index")
+            size_mb = os.path.getsize(f"{tmp}/index") / 2**20
+        for ef in EF_SEARCH:
+            library.set_ef(ef)
+            found = np.stack([library.search_one(q) for q in queries])
+            p50, p99 = _latencies(library.search_one, queries)
+            start = time.perf_counter()
+            batch_found = library.search_many(queries)
+            qps = len(queries) / (time.perf_counter() - start)
+            row = {
+                "library": library.name, "ef": ef, "recall@10": recall(found, truth),
+                "recall@10_batch": recall(batch_found, truth), "p50_ms": p50, "p99_ms": p99,
+                "batch_qps": qps, "build_s": build_s, "add_1000_ms": add_ms, "size_mb": size_mb,
+            }  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    report = {
+        "benchmark": "ann_libraries",
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
+        "n_index": len(base) + len(extra),
+        "n_queries": len(queries),
+        "params": {"M": M, "ef_construction": EF_CONSTRUCTION, "k": K},
+        "rows": rows,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "ann_libraries.json").write_text(json.dumps(report, indent=2))
+    print(
+        "\n| library | ef | recall@10 | p50 ms | p99 ms | batch QPS | build s | add 1k ms | size MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['library']} | {r['ef']} | {r['recall@10']:.3f} | {r['p50_ms']:.3f} | "
+            f"{r['p99_ms']:.3f} | {r.get('batch_qps', float('nan')):.0f} | "
+            f"{r.get('build_s', float('nan')):.1f} | {r.get('add_1000_ms', float('nan')):.0f} | "
+            f"{r.get('size_mb', float('nan')):.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
