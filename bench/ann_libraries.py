@@ -30,7 +30,10 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("SHOAL_DATA", HERE.parents[1] / "shared" / "data"))
+sys.path.insert(0, str(HERE))
+
+from _texts import DATA  # noqa: E402
+
 K = 10
 M = 16
 EF_CONSTRUCTION = 200

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, ParamSpec
 
 import typer
 from rich.text import Text
 
+from shoal._version import __version__
 from shoal.cli._console import stderr_console
 from shoal.cli._embed import embed
 from shoal.cli._models import models
@@ -57,16 +57,9 @@ for _name, _command in (("embed", embed), ("similar", similar), ("models", model
     app.command(_name)(_handling_errors(_command))
 
 
-def _version() -> str:
-    try:
-        return version("shoal")
-    except PackageNotFoundError:
-        return "unknown (package not installed)"
-
-
 def _show_version(value: bool) -> None:
     if value:
-        typer.echo(f"shoal {_version()}")
+        typer.echo(f"shoal {__version__}")
         raise typer.Exit()
 
 

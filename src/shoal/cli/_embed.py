@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from enum import Enum
@@ -50,20 +51,9 @@ def _collect_texts(texts: list[str]) -> list[str]:
     return collected
 
 
-def _write_bytes(path: Path, vectors: np.ndarray) -> None:
+def _write(path: Path, data: bytes) -> None:
     try:
-        # A file object, not a path: np.save would add '.npy' to a name without it.
-        with path.open("wb") as handle:
-            np.save(handle, vectors)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot write {path}: {exc.strerror or exc}; choose another --output path"
-        ) from exc
-
-
-def _write_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot write {path}: {exc.strerror or exc}; choose another --output path"
@@ -122,7 +112,10 @@ def embed(
             np.save(sys.stdout.buffer, vectors)
             sys.stdout.buffer.flush()
             return
-        _write_bytes(output, vectors)
+        # A buffer, not the path: np.save would add '.npy' to a name without it.
+        buffer = io.BytesIO()
+        np.save(buffer, vectors)
+        _write(output, buffer.getvalue())
     else:
         document = {
             "model": spec.name,
@@ -133,6 +126,6 @@ def embed(
         if output is None:
             typer.echo(text)
             return
-        _write_text(output, text + "\n")
+        _write(output, (text + "\n").encode("utf-8"))
     note = f"wrote {len(items)} vector(s) of {spec.dimensions} dimensions to {output}"
     console.print(Text(note, style="dim"), soft_wrap=True)

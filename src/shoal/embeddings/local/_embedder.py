@@ -11,7 +11,7 @@ import numpy as np
 
 from shoal.embeddings._base import Embedder
 from shoal.embeddings.local._catalog import known_model
-from shoal.embeddings.local._onnx_cache import ModelLayout, onnx_path, read_layout
+from shoal.embeddings.local._onnx_cache import ModelLayout, onnx_path
 from shoal.embeddings.local._resolve import resolve_model_dir
 from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency, ShoalError
 from shoal.settings import num_threads
@@ -132,7 +132,7 @@ class LocalEmbedder(Embedder):
 
     def _load_layout(self) -> ModelLayout:
         if self._layout is None:
-            self._layout = read_layout(resolve_model_dir(self._name, path=self._path))
+            self._layout = ModelLayout(resolve_model_dir(self._name, path=self._path))
         return self._layout
 
     def _ensure_loaded(self) -> tuple[Any, Any]:
@@ -184,7 +184,7 @@ class LocalEmbedder(Embedder):
                     f"ONNX Runtime cannot load the graph built for {self._name}: {exc}; "
                     "check that onnxruntime is installed correctly (pip install -U onnxruntime)"
                 ) from exc
-        tokenizer = Tokenizer.from_file(str(Path(layout.folder) / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(layout.folder / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=layout.max_seq_length)
         pad_id = int(layout.config.get("pad_token_id", 0))
         pad_token = tokenizer.id_to_token(pad_id) or "[PAD]"

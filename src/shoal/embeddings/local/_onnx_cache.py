@@ -16,7 +16,7 @@ from shoal.errors import MissingDependency, ModelNotFound
 from shoal.settings import cache_dir
 from shoal.types import Pooling
 
-__all__ = ["GRAPH_VERSION", "ModelLayout", "onnx_path", "read_layout"]
+__all__ = ["GRAPH_VERSION", "ModelLayout", "onnx_path"]
 
 GRAPH_VERSION = 1
 """Bump whenever _graph.py changes what it builds, so cached graphs are rebuilt."""
@@ -53,11 +53,6 @@ class ModelLayout:
             window,
         )
         self.dimensions = int(self.config["hidden_size"])
-
-
-def read_layout(folder: Path) -> ModelLayout:
-    """Read the layout of a model folder."""
-    return ModelLayout(folder)
 
 
 def _read_json(path: Path) -> Any:

