@@ -11,23 +11,37 @@ Every error says what happened and what to do about it, and keeps its cause
     ├── InvalidInput (ValueError)   data the caller passed is unusable
     │   ├── EmptyText               an empty or whitespace-only text
     │   ├── NonFiniteValues         NaN or infinity in a vector
-    │   └── DimensionMismatch       vectors of the wrong length
-    └── EmbeddingError              a provider failed to produce vectors
+    │   ├── DimensionMismatch       vectors of the wrong length
+    │   └── FilterError             a `where=` filter that cannot be compiled
+    ├── EmbeddingError              a provider failed to produce vectors
+    └── StoreError                  a dataset cannot be opened, read or written
+        ├── DatasetNotFound         no dataset at that URI (and create=False)
+        ├── EmbedderMismatch        opened with another embedder than made its vectors
+        ├── RefNotFound             no version, tag or branch of that name
+        ├── ReadOnlyDataset         a write on a checked-out past version
+        └── WriteConflict           other writers held the dataset past the time limit
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DatasetNotFound",
     "DimensionMismatch",
+    "EmbedderMismatch",
     "EmbeddingError",
     "EmptyText",
+    "FilterError",
     "InvalidInput",
     "MissingDependency",
     "ModelNotFound",
     "NonFiniteValues",
+    "ReadOnlyDataset",
+    "RefNotFound",
     "ShoalError",
+    "StoreError",
     "UnknownProvider",
+    "WriteConflict",
 ]
 
 
@@ -69,3 +83,31 @@ class DimensionMismatch(InvalidInput):
 
 class EmbeddingError(ShoalError):
     """A provider failed to turn texts into vectors."""
+
+
+class FilterError(InvalidInput):
+    """A `where=` filter with an unknown operator or field, or a value of the wrong type."""
+
+
+class StoreError(ShoalError):
+    """A dataset cannot be opened, read or written."""
+
+
+class DatasetNotFound(StoreError):
+    """No dataset exists at the URI, and creating one was not allowed."""
+
+
+class EmbedderMismatch(StoreError):
+    """The dataset's vectors were made by another embedder than the one given."""
+
+
+class RefNotFound(StoreError):
+    """No version, tag or branch matches the reference."""
+
+
+class ReadOnlyDataset(StoreError):
+    """A write was attempted on a checked-out past version."""
+
+
+class WriteConflict(StoreError):
+    """Other writers kept the dataset busy past the time limit."""

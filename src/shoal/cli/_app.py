@@ -14,6 +14,7 @@ from shoal.cli._console import stderr_console
 from shoal.cli._embed import embed
 from shoal.cli._models import models
 from shoal.cli._similar import similar
+from shoal.cli._store import add, checkout, commit, diff, info, log, search
 from shoal.errors import ConfigurationError, InvalidInput, ShoalError
 
 __all__ = ["app", "exit_code", "main"]
@@ -46,15 +47,16 @@ def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
 
 app = typer.Typer(
     name="shoal",
-    help="Shoal: offline-first embeddings and similarity search.",
+    help="Shoal: offline-first embeddings, similarity search and a versioned vector store.",
     no_args_is_help=True,
     add_completion=False,
     # Locals can hold texts or keys; a traceback from a bug should not print them.
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for _name, _command in (("embed", embed), ("similar", similar), ("models", models)):
-    app.command(_name)(_handling_errors(_command))
+_COMMANDS = (embed, similar, models, add, search, info, log, commit, checkout, diff)
+for _command in _COMMANDS:
+    app.command(_command.__name__)(_handling_errors(_command))
 
 
 def _show_version(value: bool) -> None:
@@ -75,7 +77,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Shoal: offline-first embeddings and similarity search."""
+    """Shoal: offline-first embeddings, similarity search and a versioned vector store."""
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from shoal.embeddings import DEFAULT_EMBEDDER, embedder
 from shoal.errors import InvalidInput
 from shoal.similarity import Match, most_similar
 
-__all__ = ["similar"]
+__all__ = ["documents", "similar"]
 
 
 def _read_documents(path: Path) -> list[str]:
@@ -40,17 +40,18 @@ def _read_documents(path: Path) -> list[str]:
     return non_blank_lines(text)
 
 
-def _documents(docs: list[str] | None, file: Path | None) -> list[str]:
+def documents(docs: list[str] | None, file: Path | None) -> list[str]:
+    """Texts given with a repeatable option or one per line of a file; InvalidInput if none."""
     if docs and file is not None:
         raise InvalidInput("give documents with --doc or with --file, not both")
-    documents = _read_documents(file) if file is not None else list(docs or [])
-    if not documents:
+    texts = _read_documents(file) if file is not None else list(docs or [])
+    if not texts:
         where = f"{file} has no non-blank lines" if file is not None else "none were given"
         raise InvalidInput(
-            f"no documents to rank: {where}; pass them with --doc TEXT (repeatable) "
+            f"no documents given: {where}; pass them with --doc TEXT (repeatable) "
             "or --file FILE (one document per line)"
         )
-    return documents
+    return texts
 
 
 def _table(matches: list[Match]) -> Table:
@@ -97,10 +98,10 @@ def similar(
     ] = False,
 ) -> None:
     """Rank documents by similarity to QUERY, best first."""
-    documents = _documents(docs, file)
+    texts = documents(docs, file)
     model_embedder = embedder(model)
-    with stderr_console().status(f"Ranking {len(documents)} document(s) with {model}"):
-        matches = most_similar(query, documents, embedder=model_embedder, k=k)
+    with stderr_console().status(f"Ranking {len(texts)} document(s) with {model}"):
+        matches = most_similar(query, texts, embedder=model_embedder, k=k)
     if as_json:
         rows = [
             {"rank": rank, "index": m.index, "score": float(m.score), "text": m.text}

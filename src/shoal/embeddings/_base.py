@@ -72,6 +72,10 @@ class Embedder(ABC):
         vector: np.ndarray = self._embed(validate_texts([text]), kind="query")[0]
         return vector
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed many search texts at once: a float32 array of shape (len(texts), dimensions)."""
+        return self._embed(validate_texts(texts), kind="query")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r})"
 

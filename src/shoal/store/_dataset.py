@@ -1,0 +1,460 @@
+"""`shoal.open(uri)` and the Dataset: rows of text, vectors, metadata and extra columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
+from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput, ReadOnlyDataset
+from shoal.store import _lance, _versions
+from shoal.store._index import IndexFile
+from shoal.store._location import Location, parse_uri
+from shoal.store._records import Record, check_column_name, validate_vectors
+from shoal.store._snapshot import Snapshot
+from shoal.store._summary import DatasetInfo, describe_columns
+from shoal.store._view import View
+from shoal.store._writes import Batch, RowWriter, quote_ids
+from shoal.store.filters import Filter, compile_filter
+from shoal.types import EmbedderSpec, Metric
+
+__all__ = ["Dataset", "Hit", "open"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result; `score` is a similarity (cosine, dot: higher is better) or, for
+    l2, a Euclidean distance (lower is better). Hits come best first."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+
+
+def open(
+    uri: str | os.PathLike[str],
+    *,
+    embedder: Embedder | str | None = None,
+    create: bool = True,
+    storage_options: Mapping[str, str] | None = None,
+    write_timeout: float = 60.0,
+) -> Dataset:
+    """Open the dataset at a path, ``memory://name`` or ``s3://bucket/prefix``; create it if new.
+
+    A new dataset stores its embedder's spec (default: the local MiniLM model); reopening
+    with a different embedder raises EmbedderMismatch, and with none uses the stored one.
+
+    Raises:
+        DatasetNotFound: nothing at `uri` and `create` is False.
+        EmbedderMismatch: `embedder` differs from the one that made the stored vectors.
+    """
+    location = parse_uri(uri, storage_options)
+    lance = _lance.open_existing(location)
+    built = embedder if isinstance(embedder, Embedder) else None
+    if lance is None:
+        if not create:
+            raise DatasetNotFound(f"no dataset at {location.uri}; pass create=True to make one")
+        built = built or _build(embedder if isinstance(embedder, str) else DEFAULT_EMBEDDER)
+        lance = _lance.create(location, built.spec)
+    spec = _lance.stored_spec(lance, location.uri)
+    if embedder is not None:
+        given = embedder.spec if isinstance(embedder, Embedder) else None
+        same = given == spec if given is not None else embedder == spec.name
+        if not same:
+            label = given.name if given is not None else embedder
+            raise EmbedderMismatch(
+                f"{location.uri} holds vectors made by {spec.name} ({spec.dimensions}-d, "
+                f"{spec.metric}), not by {label}; open it without embedder= to use {spec.name}, "
+                "or use another dataset"
+            )
+    return Dataset(
+        location, lance, spec, built, branch=None, read_only=False, write_timeout=write_timeout
+    )
+
+
+def _build(name: str) -> Embedder:
+    return embedder(name)
+
+
+class Dataset:
+    """A versioned vector dataset; get one from `shoal.open`."""
+
+    def __init__(
+        self,
+        location: Location,
+        lance: Any,
+        spec: EmbedderSpec,
+        built: Embedder | None,
+        *,
+        branch: str | None,
+        read_only: bool,
+        write_timeout: float,
+    ) -> None:
+        self._location = location
+        self._lance = lance
+        self._spec = spec
+        self._embedder = built
+        self._branch = branch
+        self._read_only = read_only
+        self._timeout = write_timeout
+        sidecar = location.sidecar_dir
+        index_file = (
+            IndexFile(sidecar / "index" / f"{branch or 'main'}.npz")
+            if sidecar and not read_only
+            else None
+        )
+        self._view = View(
+            spec.dimensions, spec.metric, index_file=index_file, use_index=not read_only
+        )
+        self._writer = RowWriter(location, write_timeout)
+
+    # ---------------------------------------------------------------- description
+    @property
+    def uri(self) -> str:
+        """Where the dataset lives."""
+        return self._location.uri
+
+    @property
+    def version(self) -> int:
+        """The version this handle reads (the latest, unless checked out read-only)."""
+        return int(self._current().version)
+
+    @property
+    def branch_name(self) -> str:
+        """The branch this handle reads and writes ("main" by default)."""
+        return self._branch or "main"
+
+    @property
+    def read_only(self) -> bool:
+        """True for a checked-out past version."""
+        return self._read_only
+
+    @property
+    def spec(self) -> EmbedderSpec:
+        """The embedder that made this dataset's vectors."""
+        return self._spec
+
+    @property
+    def embedder(self) -> Embedder:
+        """The dataset's embedder, built from the stored spec on first use."""
+        if self._embedder is None:
+            self._embedder = _build(self._spec.name)
+        return self._embedder
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the stored rows."""
+        return self._current().schema
+
+    def __len__(self) -> int:
+        return int(self._current().count_rows())
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.uri!r}, branch={self.branch_name!r}, version={self.version})"
+
+    def info(self) -> DatasetInfo:
+        """The summary as data: location, version, embedder and one row per column."""
+        lance = self._current()
+        rows = int(lance.count_rows())
+        return DatasetInfo(
+            self.uri,
+            int(lance.version),
+            self.branch_name,
+            rows,
+            self._spec,
+            describe_columns(lance.schema, rows),
+        )
+
+    def summary(self) -> None:
+        """Print the column table (tensor, htype, shape, dtype, compression), as Deep Lake does."""
+        print(self.info())
+
+    # ----------------------------------------------------------------------- writes
+    def add(
+        self,
+        texts: Sequence[str],
+        *,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        embeddings: Any = None,
+        columns: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Add rows and return their ids in input order; rows already stored are not added again.
+
+        Without `ids`, a row's id is a hash of its text and metadata; explicit ids replace
+        the rows they name. Without `embeddings`, the dataset's embedder embeds the texts.
+        The whole call is one version: if anything fails, nothing is written.
+        """
+        batch = Batch.build(texts, metadatas, ids, embeddings, columns, self._spec.dimensions)
+        return self._store(batch, replace=ids is not None)
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        *,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        embeddings: Any = None,
+        columns: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Insert rows, replacing stored rows with the same ids; returns the ids in input order."""
+        batch = Batch.build(texts, metadatas, ids, embeddings, columns, self._spec.dimensions)
+        return self._store(batch, replace=True)
+
+    def _store(self, batch: Batch, *, replace: bool) -> list[str]:
+        self._check_writable()
+        if not batch.ids:
+            return []
+        if not batch.has_vector.all():
+            # Embed outside the lock, and only rows not stored yet: re-adding files is cheap.
+            stored = self._sync().position_of_id
+            rows = [row for row in batch.unique_rows() if replace or batch.ids[row] not in stored]
+            batch.embed(self.embedder, rows)
+        self._lance = self._writer.store(
+            self._current(), batch, self._view, replace=replace, embedder=lambda: self.embedder
+        )
+        self._view.sync(self._lance)
+        return batch.ids
+
+    def update(self, *, where: Filter, set: Mapping[str, Any]) -> int:
+        """Change matching rows: ``text``, extra columns, or metadata keys (None removes a key).
+
+        Returns how many rows changed. A new text is embedded again.
+        """
+        self._check_writable()
+        predicate = self._compile(where)
+        self._lance, count = self._writer.update(
+            self._current(), predicate, set, self._view, lambda: self.embedder
+        )
+        self._view.sync(self._lance)
+        return count
+
+    def delete(self, *, ids: Sequence[str] | None = None, where: Filter | None = None) -> int:
+        """Delete rows by id or by filter; returns how many were deleted."""
+        self._check_writable()
+        if (ids is None) == (where is None):
+            raise InvalidInput("delete takes exactly one of ids= or where=")
+        predicate = quote_ids(ids) if ids is not None else self._compile(where or {})
+        self._lance, count = self._writer.delete(self._current(), predicate, self._view)
+        self._view.sync(self._lance)
+        return count
+
+    def index_field(self, name: str) -> None:
+        """Declare a metadata field as a typed, scalar-indexed column, for fast filters on it."""
+        self._check_writable()
+        self._lance = self._writer.declare(self._current(), name, self._view)
+        self._view.sync(self._lance)
+
+    # ------------------------------------------------------------------------ reads
+    def get(self, ids: Sequence[str]) -> list[Record]:
+        """The stored rows with these ids, in input order (ids not stored are skipped)."""
+        if isinstance(ids, str):
+            raise InvalidInput("get takes a list of ids, not one str: wrap it in [...]")
+        wanted = list(ids)
+        if not wanted:
+            return []
+        table = self._current().to_table(filter=quote_ids(wanted))
+        extras = [
+            name
+            for name in table.column_names
+            if name not in ("id", "text", "metadata", "embedding")
+        ]
+        found: dict[str, Record] = {}
+        for row in table.to_pylist():
+            found[row["id"]] = Record(
+                id=row["id"],
+                text=row["text"],
+                metadata=json.loads(row["metadata"] or "{}"),
+                embedding=np.asarray(row["embedding"], dtype=np.float32),
+                extras={name: row[name] for name in extras},
+            )
+        return [found[i] for i in wanted if i in found]
+
+    def search(
+        self,
+        query: str | Any,
+        *,
+        k: int = 4,
+        where: Filter | None = None,
+        metric: Metric | None = None,
+    ) -> list[Hit]:
+        """The k rows nearest to a text or vector, best first, optionally among rows matching `where`.
+
+        Exact for small datasets and selective filters, HNSW above; never misses a row
+        committed before the call, and returns k hits whenever k rows match.
+        """
+        vector = self._query_vectors([query])[0]
+        return self._search_many(vector[None, :], k=k, where=where, metric=metric)[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str] | Any,
+        *,
+        k: int = 4,
+        where: Filter | None = None,
+        metric: Metric | None = None,
+    ) -> list[list[Hit]]:
+        """`search` for many texts or a (n, d) array of vectors: one list of hits per query."""
+        return self._search_many(self._query_vectors(queries), k=k, where=where, metric=metric)
+
+    def _search_many(
+        self, vectors: np.ndarray, *, k: int, where: Filter | None, metric: Metric | None
+    ) -> list[list[Hit]]:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInput(f"k must be a positive int, got {k!r}")
+        chosen: Metric = metric or self._spec.metric
+        if chosen not in ("cosine", "dot", "l2"):
+            raise InvalidInput(f"metric must be 'cosine', 'dot' or 'l2', got {metric!r}")
+        lance = self._current()
+        self._view.sync(lance)
+        self._view.refresh_index()
+        snap = self._view.snapshot  # after refresh_index, which may renumber positions
+        assert snap is not None
+        positions = predicate = None
+        if where:
+            predicate = self._compile(where, snap)
+            positions = self._view.filter_positions(lance, predicate)
+        results = []
+        for vector in vectors:
+            if chosen == "cosine" and not np.any(vector):
+                raise InvalidInput("the query vector is all zeros, which has no cosine similarity")
+            found, scores = self._view.search(
+                vector, k, positions=positions, metric=chosen, key=predicate
+            )
+            results.append(_hits(snap, found, scores))
+        return results
+
+    def _query_vectors(self, queries: Sequence[str] | Any) -> np.ndarray:
+        items = list(queries) if not isinstance(queries, np.ndarray) else queries
+        if len(items) and all(isinstance(q, str) for q in items):
+            return self.embedder.embed_queries([str(q) for q in items])
+        array = np.asarray(items, dtype=np.float32) if not isinstance(items, np.ndarray) else items
+        if array.ndim == 1:
+            array = array[None, :]
+        return validate_vectors(array, rows=len(array), dimensions=self._spec.dimensions)
+
+    def _compile(self, where: Filter, snap: Snapshot | None = None) -> str:
+        lance = self._current()
+        snap = snap or self._view.sync(lance)
+        return compile_filter(
+            where, columns=_lance.field_kinds(lance.schema), metadata_keys=snap.metadata_keys()
+        )
+
+    # --------------------------------------------------------------------- versions
+    def commit(self, message: str) -> int:
+        """Record a named version (Deep Lake's commit); returns its number."""
+        self._check_writable()
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidInput("a commit needs a non-empty message")
+        self._lance = self._writer.commit(self._current(), message)
+        self._view.sync(self._lance)
+        return int(self._lance.version)
+
+    def log(self) -> list[_versions.VersionInfo]:
+        """The versions still on disk, oldest first: number, time, message, rows and tags."""
+        return _versions.history(self._current())
+
+    def checkout(self, ref: int | str) -> Dataset:
+        """A handle on a version or tag (read-only time travel) or on a branch (writable)."""
+        target = _versions.resolve(self._current(), ref)
+        lance = self._current()
+        if target.version is None:
+            moved = (
+                lance.checkout_version((target.branch, None))
+                if target.branch
+                else _lance.open_existing(self._location)
+            )
+            return self._sibling(moved, branch=target.branch, read_only=False)
+        moved = lance.checkout_version(
+            (target.branch, target.version) if target.branch else target.version
+        )
+        return self._sibling(moved, branch=target.branch, read_only=True)
+
+    def branch(self, name: str) -> Dataset:
+        """Create a branch from this version and return a writable handle on it."""
+        check_column_name(name)
+        created = self._current().create_branch(name)
+        return self._sibling(created, branch=name, read_only=False)
+
+    def branches(self) -> list[str]:
+        """Names of the branches besides main."""
+        return sorted(self._current().branches.list())
+
+    def tag(self, name: str, version: int | None = None) -> None:
+        """Name a version (default: the current one) so it survives cleanup and can be checked out."""
+        lance = self._current()
+        lance.tags.create(name, version if version is not None else lance.version)
+
+    def tags(self) -> dict[str, int]:
+        """Tag names and the versions they name."""
+        return {name: int(tag["version"]) for name, tag in self._current().tags.list().items()}
+
+    def diff(self, a: int | str, b: int | str | None = None) -> _versions.Diff:
+        """Ids added, removed and changed from ref `a` to ref `b` (default: the current version)."""
+        old = self.checkout(a)._current()
+        new = self.checkout(b)._current() if b is not None else self._current()
+        return _versions.diff(old, new)
+
+    def restore(self, version: int | str) -> int:
+        """Make a past version the latest again (a new version; history is kept). Returns it."""
+        self._check_writable()
+        past = self.checkout(version)._current()
+        self._lance = self._writer.restore(past)
+        self._view.reset(drop_file=True)
+        return int(self._lance.version)
+
+    def cleanup(
+        self, *, keep_last: int | None = None, older_than: dt.timedelta | None = None
+    ) -> int:
+        """Delete old versions' files (tagged versions and the latest stay); returns versions removed."""
+        self._check_writable()
+        return _versions.cleanup(self._current(), keep_last=keep_last, older_than=older_than)
+
+    def refresh_index(self) -> None:
+        """Bring the vector index up to date now and save it (searches also do this lazily)."""
+        self._view.sync(self._current())
+        self._view.refresh_index(force=True)
+        self._view.save()
+
+    # ---------------------------------------------------------------------- helpers
+    def _current(self) -> Any:
+        lance = self._lance
+        if not self._read_only and lance.latest_version != lance.version:
+            lance.checkout_latest()
+        return lance
+
+    def _sync(self) -> Snapshot:
+        return self._view.sync(self._current())
+
+    def _sibling(self, lance: Any, *, branch: str | None, read_only: bool) -> Dataset:
+        return Dataset(
+            self._location,
+            lance,
+            self._spec,
+            self._embedder,
+            branch=branch,
+            read_only=read_only,
+            write_timeout=self._timeout,
+        )
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise ReadOnlyDataset(
+                f"version {self._lance.version} of {self.uri} is checked out read-only; "
+                "write on the latest version (shoal.open again) or on a branch (ds.branch(name))"
+            )
+
+
+def _hits(snap: Snapshot, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
+    return [
+        Hit(snap.ids[p], snap.texts[p], json.loads(snap.metadata[p] or "{}"), float(s))
+        for p, s in zip(positions.tolist(), scores.tolist(), strict=True)
+    ]

@@ -1,0 +1,135 @@
+"""The derived HNSW index (faiss) over a prefix of a snapshot's positions, and its file.
+
+faiss was chosen over hnswlib and usearch by `bench/ann_libraries.py`: the same speed
+and recall unfiltered, and its filter (an `IDSelectorBitmap`) runs in C++, where
+hnswlib calls back into Python for every candidate (8x slower at a 10% filter).
+
+The index is a cache: it is never the only copy of a vector. Its file records the
+dataset version it covers and the rowid of every position, so a reopened dataset can
+check it against Lance and catch up, or drop it and rebuild.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from shoal.types import Metric
+
+__all__ = ["HnswIndex", "IndexFile"]
+
+_log = logging.getLogger("shoal.store")
+_FORMAT = 1
+M = 16
+EF_CONSTRUCTION = 64
+EF_SEARCH = 64
+
+
+class HnswIndex:
+    """An HNSW graph over positions 0..count-1 of a snapshot."""
+
+    def __init__(self, dimensions: int, metric: Metric, index: faiss.Index | None = None) -> None:
+        self.dimensions = dimensions
+        self.metric = metric
+        if index is None:
+            kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+            index = faiss.IndexHNSWFlat(dimensions, M, kind)
+            index.hnsw.efConstruction = EF_CONSTRUCTION
+        self._index = index
+
+    @property
+    def count(self) -> int:
+        """How many positions the index covers (a prefix of the snapshot)."""
+        return int(self._index.ntotal)
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append vectors for the next positions."""
+        if len(vectors):
+            self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def search(
+        self, query: np.ndarray, k: int, *, ef: int, bitmap: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k positions and scores; `bitmap` (little-endian packed bits) allows positions."""
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(ef, k)
+        selector = None
+        if bitmap is not None:
+            if len(bitmap) * 8 < self.count:
+                raise ValueError("the filter bitmap is shorter than the index")
+            # params holds a bare pointer: `selector` must stay referenced through the search.
+            selector = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bitmap))
+            params.sel = selector
+        distances, labels = self._index.search(query.reshape(1, -1), k, params=params)
+        del selector
+        found = labels[0] >= 0
+        scores = distances[0][found]
+        if self.metric == "l2":
+            scores = np.sqrt(np.maximum(scores, 0))
+        return labels[0][found].astype(np.int64), scores
+
+    def to_bytes(self) -> bytes:
+        """The index serialised by faiss."""
+        return bytes(faiss.serialize_index(self._index))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, dimensions: int, metric: Metric) -> HnswIndex:
+        """Load an index written by `to_bytes`; ValueError if it does not fit."""
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        if index.d != dimensions:
+            raise ValueError(f"index has {index.d} dimensions, dataset {dimensions}")
+        return cls(dimensions, metric, index)
+
+
+class IndexFile:
+    """The file beside a dataset that holds its index, covered version and position rowids."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, index: HnswIndex, *, version: int, rowids: np.ndarray) -> None:
+        """Write atomically: a reader sees the old file or the new one, never half of one."""
+        meta = {"format": _FORMAT, "version": version, "metric": index.metric, "count": index.count}
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            rowids=rowids[: index.count],
+            index=np.frombuffer(index.to_bytes(), dtype=np.uint8),
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+
+    def load(self, dimensions: int, metric: Metric) -> tuple[HnswIndex, int, np.ndarray] | None:
+        """The saved index, its version and position rowids; None if missing, damaged or unfit."""
+        if not self.path.exists():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                rowids = np.asarray(data["rowids"], dtype=np.int64)
+                blob = bytes(data["index"])
+            if meta.get("format") != _FORMAT or meta.get("metric") != metric:
+                raise ValueError(f"index file format/metric {meta} does not match")
+            index = HnswIndex.from_bytes(blob, dimensions, metric)
+            if index.count != len(rowids) or index.count != meta.get("count"):
+                raise ValueError("index and its rowids disagree")
+            return index, int(meta["version"]), rowids
+        except Exception as exc:  # any damage means: rebuild from Lance, which holds the data
+            _log.warning("ignoring damaged vector index %s (%s); rebuilding it", self.path, exc)
+            return None
+
+    def remove(self) -> None:
+        """Delete the file if present."""
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,270 @@
+"""The search engine of one dataset handle: a snapshot kept in step with Lance, plus its index.
+
+Every search first brings the snapshot to the dataset's latest version (rows committed
+by this or any other handle or process), so a query never misses a committed row. The
+HNSW index covers a prefix of the snapshot's positions; the newer tail is searched
+exactly until it is long enough to be worth indexing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from shoal.errors import StoreError
+from shoal.store._index import EF_SEARCH, HnswIndex, IndexFile
+from shoal.store._snapshot import Snapshot
+from shoal.types import Metric
+
+__all__ = ["View"]
+
+_log = logging.getLogger("shoal.store")
+
+INDEX_MIN_ROWS = 10_000
+"""Below this many rows exact search is as fast as HNSW (about 0.7 ms at 10k x 384), and exact."""
+TAIL_MAX = 2_048
+"""Unindexed rows searched exactly before the index is extended (about 0.15 ms at 384-d)."""
+EXACT_FILTERED_MAX = 2_048
+"""A filter matching at most this many rows is searched exactly: cheaper than a filtered graph walk."""
+REBUILD_DEAD_FRACTION = 0.3
+"""Rebuild the index once this share of its positions are deleted or replaced rows."""
+_FILTER_CACHE = 32
+_COLUMNS = ["id", "text", "metadata", "embedding"]
+_REWRITES = {"Restore", "Overwrite"}
+
+
+class View:
+    """Snapshot + HNSW index of one dataset branch, kept current with Lance."""
+
+    def __init__(
+        self, dimensions: int, metric: Metric, *, index_file: IndexFile | None, use_index: bool
+    ) -> None:
+        self.dimensions = dimensions
+        self.metric: Metric = metric
+        self._file = index_file
+        self._use_index = use_index
+        self.snapshot: Snapshot | None = None
+        self.index: HnswIndex | None = None
+        self._saved_count = 0
+        self._generation = 0
+        self._filters: OrderedDict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
+        self._alive_bits: tuple[int, np.ndarray] | None = None
+
+    # ----------------------------------------------------------------- keeping current
+    def sync(self, lance: Any, *, written: pa.Table | None = None) -> Snapshot:
+        """Bring the snapshot to `lance`'s version: catch up on the changes, or reload.
+
+        `written` is the table this handle just appended: when the new rows are exactly
+        those, only their rowids are read back, not their vectors again.
+        """
+        snap = self.snapshot
+        if snap is not None and snap.version == lance.version:
+            return snap
+        if snap is None or lance.version < snap.version or self._rewritten(lance, snap.version):
+            return self._load(lance)
+        since = f"_row_last_updated_at_version > {snap.version}"
+        changed = None
+        if written is not None:
+            fresh = lance.to_table(columns=["id"], with_row_id=True, filter=since)
+            if fresh.column("id").equals(written.column("id")):
+                changed = written.select(_COLUMNS).append_column("_rowid", fresh.column("_rowid"))
+        if changed is None:
+            changed = lance.to_table(columns=_COLUMNS, with_row_id=True, filter=since)
+        snap.append(changed)
+        total = lance.count_rows()
+        if snap.live != total:
+            snap.kill_missing(
+                lance.to_table(columns=[], with_row_id=True).column("_rowid").to_numpy()
+            )
+        if snap.live != total:
+            _log.warning("snapshot disagrees with %s after catching up; reloading", lance.uri)
+            return self._load(lance)
+        snap.version = lance.version
+        self._changed()
+        return snap
+
+    def reset(self, *, drop_file: bool) -> None:
+        """Forget the snapshot and index (after a restore); optionally delete the index file."""
+        self.snapshot = None
+        self.index = None
+        self._changed()
+        if drop_file and self._file is not None:
+            self._file.remove()
+
+    def _rewritten(self, lance: Any, since: int) -> bool:
+        """True if a restore or overwrite happened after `since` (catching up cannot follow it)."""
+        try:
+            transactions = lance.get_transactions(lance.version - since)
+        except Exception:  # history cleaned up: reload to be safe
+            return True
+        return any(
+            type(tx.operation).__name__ in _REWRITES for tx in transactions if tx is not None
+        )
+
+    def _load(self, lance: Any) -> Snapshot:
+        table = lance.to_table(
+            columns=[*_COLUMNS, "_row_last_updated_at_version"], with_row_id=True
+        )
+        snap = Snapshot(self.dimensions, self.metric, lance.version)
+        self.index, self._saved_count = None, 0
+        saved = (
+            self._file.load(self.dimensions, self.metric)
+            if self._file and self._use_index
+            else None
+        )
+        if saved is not None and saved[1] <= lance.version:
+            index, covered, index_rowids = saved
+            rowids = table.column("_rowid").to_numpy().astype(np.int64)
+            updated = table.column("_row_last_updated_at_version").to_numpy()
+            order = np.argsort(index_rowids)
+            slots = np.minimum(np.searchsorted(index_rowids[order], rowids), len(order) - 1)
+            hit = (
+                (index_rowids[order][slots] == rowids) & (updated <= covered)
+                if len(order)
+                else None
+            )
+            if hit is not None:
+                keep = np.flatnonzero(hit)
+                snap.place(table.take(keep), order[slots[keep]], size=len(index_rowids))
+                table = table.filter(pa.array(~hit))
+                self.index, self._saved_count = index, index.count
+        snap.append(table.drop_columns(["_row_last_updated_at_version"]))
+        self.snapshot = snap
+        self._changed()
+        return snap
+
+    def _changed(self) -> None:
+        self._generation += 1
+        self._filters.clear()
+        self._alive_bits = None
+
+    # ------------------------------------------------------------------------ index
+    def refresh_index(self, *, force: bool = False) -> None:
+        """Index the unindexed tail if it is long enough (or `force`), and save when grown."""
+        snap = self.snapshot
+        if snap is None or not self._use_index or (snap.live < INDEX_MIN_ROWS and not force):
+            return
+        index = self.index
+        if index is not None and index.count:
+            dead = index.count - int(np.count_nonzero(snap.alive[: index.count]))
+            if dead > REBUILD_DEAD_FRACTION * index.count:
+                index = None  # positions are compacted by the rebuild below
+                self.snapshot = snap = snap.compacted()
+                self._changed()
+        if index is None:
+            index = HnswIndex(self.dimensions, self.metric)
+            self.index, self._saved_count = index, 0
+        if snap.size - index.count > (0 if force else TAIL_MAX):
+            index.add(snap.vectors[index.count : snap.size])
+            self._changed()
+        if self._file is not None and index.count >= max(1.25 * self._saved_count, 1):
+            self.save()
+
+    def save(self) -> None:
+        """Write the index file (local and S3 datasets), recording the version it covers."""
+        if self._file is None or self.index is None or self.snapshot is None:
+            return
+        rowids = np.where(self.snapshot.alive, self.snapshot.rowids, -1)
+        self._file.save(self.index, version=self.snapshot.version, rowids=rowids)
+        self._saved_count = self.index.count
+
+    # ----------------------------------------------------------------------- search
+    def filter_positions(self, lance: Any, predicate: str) -> np.ndarray:
+        """Sorted snapshot positions of the rows matching a Lance predicate (cached per version)."""
+        snap = self.snapshot
+        assert snap is not None
+        key = (predicate, snap.version, self._generation)
+        cached = self._filters.get(key)
+        if cached is not None:
+            self._filters.move_to_end(key)
+            return cached[0]
+        try:
+            matches = lance.to_table(columns=[], with_row_id=True, filter=predicate)
+        except Exception as exc:
+            raise StoreError(f"the filter could not run ({predicate!r}): {exc}") from exc
+        positions = snap.positions_of_rowids(matches.column("_rowid").to_numpy().astype(np.int64))
+        self._filters[key] = (positions, np.zeros(0, dtype=np.uint8))
+        if len(self._filters) > _FILTER_CACHE:
+            self._filters.popitem(last=False)
+        return positions
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        positions: np.ndarray | None,
+        metric: Metric,
+        key: str | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (positions, scores) among live rows, or among `positions` (the rows `key` matched)."""
+        snap = self.snapshot
+        assert snap is not None
+        if positions is not None and len(positions) == 0:
+            return positions, np.zeros(0, dtype=np.float32)
+        index = self.index
+        small = positions is not None and len(positions) <= EXACT_FILTERED_MAX
+        if index is None or index.count == 0 or metric != self.metric or small:
+            return snap.exact(query, k, positions, metric)
+        covered = index.count
+        unit = query / np.linalg.norm(query) if self.metric == "cosine" else query
+        unit = np.ascontiguousarray(unit, dtype=np.float32)
+        if positions is None:
+            found, scores = index.search(
+                unit, k, ef=EF_SEARCH, bitmap=self._alive_bitmap(snap, covered)
+            )
+            tail = np.arange(covered, snap.size)[snap.alive[covered : snap.size]]
+            wanted = min(k, int(np.count_nonzero(snap.alive[:covered])))
+        else:
+            inside = positions[positions < covered]
+            tail = positions[positions >= covered]
+            selectivity = len(positions) / max(snap.live, 1)
+            ef = min(1024, int(EF_SEARCH / max(selectivity, 1e-6) ** 0.5))
+            bitmap = self._filter_bitmap(key, inside, covered)
+            found, scores = index.search(unit, k, ef=ef, bitmap=bitmap)
+            wanted = min(k, len(inside))
+        if len(found) < wanted:  # the graph walk ran dry: never return fewer rows than exist
+            found, scores = snap.exact(query, k, positions, metric)
+            tail = tail[:0]
+        if len(tail):
+            extra, extra_scores = snap.exact(query, k, tail, metric)
+            found, scores = _best(
+                np.concatenate([found, extra]), np.concatenate([scores, extra_scores]), k, metric
+            )
+        return found, scores
+
+    def _filter_bitmap(self, key: str | None, inside: np.ndarray, covered: int) -> np.ndarray:
+        snap = self.snapshot
+        assert snap is not None
+        cache_key = (key or "", snap.version, self._generation)
+        cached = self._filters.get(cache_key)
+        if cached is not None and len(cached[1]) * 8 >= covered:
+            return cached[1]
+        mask = np.zeros(covered, dtype=bool)
+        mask[inside] = True
+        bits = np.packbits(mask, bitorder="little")
+        if cached is not None:
+            self._filters[cache_key] = (cached[0], bits)
+        return bits
+
+    def _alive_bitmap(self, snap: Snapshot, covered: int) -> np.ndarray | None:
+        cached = self._alive_bits
+        if cached is not None and cached[0] == covered:
+            return cached[1] if len(cached[1]) else None
+        alive = snap.alive[:covered]
+        bits = np.zeros(0, dtype=np.uint8) if alive.all() else np.packbits(alive, bitorder="little")
+        self._alive_bits = (covered, bits)
+        return bits if len(bits) else None
+
+
+def _best(
+    positions: np.ndarray, scores: np.ndarray, k: int, metric: Metric
+) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(scores if metric == "l2" else -scores, kind="stable")[:k]
+    return positions[order], scores[order]

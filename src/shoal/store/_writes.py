@@ -1,0 +1,321 @@
+"""Writes: each call is one Lance commit made under the dataset's write lock.
+
+Under the lock a writer first catches up with every version other writers made, so
+deduplication sees their rows; then it commits once. A failure before the commit
+leaves the dataset at its previous version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lance as lance_module
+import numpy as np
+import pyarrow as pa
+
+from shoal.embeddings import Embedder
+from shoal.errors import InvalidInput
+from shoal.store._location import Location
+from shoal.store._records import (
+    CONTENT_TYPE_KEY,
+    Binary,
+    check_column_name,
+    check_texts,
+    content_id,
+    declared_type,
+    dump_metadata,
+    rows_table,
+    validate_vectors,
+)
+from shoal.store._versions import MESSAGE_KEY
+from shoal.store._view import View
+from shoal.store.filters import compile_filter
+
+__all__ = ["Batch", "RowWriter", "quote_ids"]
+
+_JSON_GETTERS = {
+    "int64": "json_get_int",
+    "double": "json_get_float",
+    "bool": "json_get_bool",
+    "string": "json_get_string",
+}
+
+
+def quote_ids(ids: Sequence[str]) -> str:
+    """A predicate matching rows by id, every id escaped."""
+    if isinstance(ids, str):
+        raise InvalidInput("ids must be a list of str, not one str: wrap it in [...]")
+    values = list(ids)
+    if not all(isinstance(i, str) for i in values):
+        raise InvalidInput("ids must all be str")
+    return compile_filter({"id": {"$in": values}}, columns={"id": pa.string()})
+
+
+@dataclass
+class Batch:
+    """Validated rows of one write: ids, texts, metadata, vectors (if known) and extra columns."""
+
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[Mapping[str, Any]]
+    metadata_json: list[str]
+    extras: dict[str, Any]
+    dimensions: int
+    vectors: np.ndarray | None = None
+    has_vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @classmethod
+    def build(
+        cls,
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any] | None] | None,
+        ids: Sequence[str] | None,
+        embeddings: Any,
+        columns: Mapping[str, Any] | None,
+        dimensions: int,
+    ) -> Batch:
+        """Validate everything a caller passed, before anything is embedded or written."""
+        rows = check_texts(texts, allow_empty=embeddings is not None)
+        count = len(rows)
+        metas = list(metadatas) if metadatas is not None else [None] * count
+        if len(metas) != count:
+            raise InvalidInput(f"{len(metas)} metadatas for {count} texts: pass one per text")
+        dumped = [dump_metadata(meta, row) for row, meta in enumerate(metas)]
+        if ids is None:
+            row_ids = [content_id(text, meta) for text, meta in zip(rows, dumped, strict=True)]
+        else:
+            if isinstance(ids, str):
+                raise InvalidInput("ids must be a list of str, not one str: wrap it in [...]")
+            row_ids = list(ids)
+            if len(row_ids) != count:
+                raise InvalidInput(f"{len(row_ids)} ids for {count} texts: pass one per text")
+            for row, value in enumerate(row_ids):
+                if not isinstance(value, str) or not value:
+                    raise InvalidInput(f"id of row {row} must be a non-empty str, got {value!r}")
+            if len(set(row_ids)) != count:
+                twice = next(i for i in row_ids if row_ids.count(i) > 1)
+                raise InvalidInput(f"id {twice!r} appears twice in one call: ids must be unique")
+        extras = dict(columns or {})
+        for name, values in extras.items():
+            check_column_name(name)
+            length = len(values.values) if isinstance(values, Binary) else len(values)
+            if length != count:
+                raise InvalidInput(f"column {name!r} has {length} values for {count} rows")
+        batch = cls(row_ids, rows, [m or {} for m in metas], dumped, extras, dimensions)
+        if embeddings is not None:
+            batch.vectors = validate_vectors(embeddings, rows=count, dimensions=dimensions)
+            batch.has_vector = np.ones(count, dtype=bool)
+        else:
+            batch.vectors = np.zeros((count, dimensions), dtype=np.float32)
+            batch.has_vector = np.zeros(count, dtype=bool)
+        return batch
+
+    def unique_rows(self) -> list[int]:
+        """The first row of each id (content-hash ids repeat when a document is passed twice)."""
+        seen: set[str] = set()
+        rows = []
+        for row, row_id in enumerate(self.ids):
+            if row_id not in seen:
+                seen.add(row_id)
+                rows.append(row)
+        return rows
+
+    def embed(self, embedder: Embedder, rows: Sequence[int]) -> None:
+        """Embed the texts of `rows` that have no vector yet."""
+        todo = [row for row in rows if not self.has_vector[row]]
+        if not todo:
+            return
+        assert self.vectors is not None
+        self.vectors[todo] = embedder.embed_documents([self.texts[row] for row in todo])
+        self.has_vector[todo] = True
+
+    def table(self, schema: pa.Schema, rows: Sequence[int]) -> pa.Table:
+        """The Arrow table of `rows`, in the dataset's schema."""
+        assert self.vectors is not None
+        everything = len(rows) == len(self.ids)  # the common case: no copies
+
+        def pick(values: Sequence[Any]) -> Sequence[Any]:
+            return values if everything else [values[row] for row in rows]
+
+        extras = {
+            name: pick(values.values if isinstance(values, Binary) else values)
+            for name, values in self.extras.items()
+        }
+        return rows_table(
+            schema,
+            ids=pick(self.ids),
+            texts=pick(self.texts),
+            vectors=self.vectors if everything else self.vectors[list(rows)],
+            metadata_json=pick(self.metadata_json),
+            metadatas=pick(self.metadatas),
+            extras=extras,
+        )
+
+
+class RowWriter:
+    """Commits writes for one dataset, each under its write lock."""
+
+    def __init__(self, location: Location, timeout: float) -> None:
+        self._location = location
+        self._timeout = timeout
+
+    def store(
+        self,
+        lance: Any,
+        batch: Batch,
+        view: View,
+        *,
+        replace: bool,
+        embedder: Callable[[], Embedder],
+    ) -> Any:
+        """Append new rows (and, if `replace`, overwrite stored ones with the same id)."""
+        with self._location.write_lock(self._timeout):
+            lance = _latest(lance)
+            stored = view.sync(lance).position_of_id
+            rows = [row for row in batch.unique_rows() if replace or batch.ids[row] not in stored]
+            if not rows:
+                return lance
+            if not batch.has_vector[rows].all():
+                batch.embed(embedder(), rows)  # rows another writer deleted since we looked
+            lance = self._ensure_columns(lance, batch.extras)
+            table = batch.table(lance.schema, rows)
+            if replace and any(batch.ids[row] in stored for row in rows):
+                _merge(lance, table)
+                return lance
+            lance = lance_module.write_dataset(
+                table, lance, mode="append", commit_message=f"add {len(rows)} rows"
+            )
+            view.sync(lance, written=table)
+            return lance
+
+    def update(
+        self,
+        lance: Any,
+        predicate: str,
+        changes: Mapping[str, Any],
+        view: View,
+        embedder: Callable[[], Embedder],
+    ) -> tuple[Any, int]:
+        """Rewrite the rows matching `predicate` with `changes`; returns (dataset, rows changed)."""
+        if not isinstance(changes, Mapping) or not changes:
+            raise InvalidInput("update needs set={...} with at least one field")
+        with self._location.write_lock(self._timeout):
+            lance = _latest(lance)
+            view.sync(lance)
+            table = lance.to_table(filter=predicate)
+            if table.num_rows == 0:
+                return lance, 0
+            columns = set(lance.schema.names) - {"id", "text", "metadata", "embedding"}
+            rows = table.to_pylist()
+            for row in rows:
+                meta = json.loads(row["metadata"] or "{}")
+                for key, value in changes.items():
+                    if key == "text" or key in columns:
+                        row[key] = value
+                    elif value is None:
+                        meta.pop(key, None)
+                    else:
+                        meta[key] = value
+                row["metadata"] = meta
+            metas = [row["metadata"] for row in rows]
+            batch = Batch.build(
+                [row["text"] for row in rows],
+                metas,
+                [row["id"] for row in rows],
+                None
+                if "text" in changes
+                else np.asarray([row["embedding"] for row in rows], dtype=np.float32),
+                {
+                    name: [row[name] for row in rows]
+                    for name in columns
+                    if name not in _declared(lance.schema)
+                },
+                lance.schema.field("embedding").type.list_size,
+            )
+            if "text" in changes:
+                batch.embed(embedder(), range(len(rows)))
+            _merge(lance, batch.table(lance.schema, range(len(rows))))
+            return lance, len(rows)
+
+    def delete(self, lance: Any, predicate: str, view: View) -> tuple[Any, int]:
+        """Delete matching rows; returns (dataset, rows deleted)."""
+        with self._location.write_lock(self._timeout):
+            lance = _latest(lance)
+            view.sync(lance)
+            count = int(lance.count_rows(filter=predicate))
+            if count:
+                lance.delete(predicate)
+            return lance, count
+
+    def declare(self, lance: Any, name: str, view: View) -> Any:
+        """Add a typed column mirroring metadata field `name`, with a scalar index."""
+        check_column_name(name)
+        with self._location.write_lock(self._timeout):
+            lance = _latest(lance)
+            if name in lance.schema.names:
+                if (lance.schema.field(name).metadata or {}).get(b"shoal.declared"):
+                    return lance
+                raise InvalidInput(f"{name!r} is already a column of this dataset")
+            snap = view.sync(lance)
+            values = [
+                json.loads(m or "{}").get(name)
+                for m, alive in zip(snap.metadata, snap.alive[: snap.size].tolist(), strict=True)
+                if alive
+            ]
+            kind = declared_type(values, name)
+            getter = _JSON_GETTERS[str(kind)]
+            # `name` passed check_column_name: letters, digits and _ only, safe inside quotes.
+            lance.add_columns({name: f"{getter}(metadata, '{name}')"})
+            lance.replace_field_metadata(name, {"shoal.declared": "1"})
+            lance.create_scalar_index(name, "BITMAP" if pa.types.is_boolean(kind) else "BTREE")
+            return lance
+
+    def commit(self, lance: Any, message: str) -> Any:
+        """Make a version that carries `message`."""
+        with self._location.write_lock(self._timeout):
+            lance = _latest(lance)
+            lance.update_config({MESSAGE_KEY: message})
+            return lance
+
+    def restore(self, past: Any) -> Any:
+        """Make `past` (a checked-out version) the latest."""
+        with self._location.write_lock(self._timeout):
+            past.restore()
+            past.checkout_latest()
+            return past
+
+    def _ensure_columns(self, lance: Any, extras: Mapping[str, Any]) -> Any:
+        for name, values in extras.items():
+            if name in lance.schema.names:
+                continue
+            if isinstance(values, Binary):
+                meta = {CONTENT_TYPE_KEY.decode(): values.content_type}
+                lance.add_columns(pa.field(name, pa.large_binary(), metadata=meta))
+                continue
+            try:
+                kind = pa.array(list(values)).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise InvalidInput(f"column {name!r} needs values of one type: {exc}") from exc
+            if pa.types.is_null(kind):
+                raise InvalidInput(
+                    f"column {name!r} is all None, so its type is unknown: pass one value"
+                )
+            lance.add_columns(pa.field(name, kind))
+        return lance
+
+
+def _declared(schema: pa.Schema) -> set[str]:
+    return {f.name for f in schema if (f.metadata or {}).get(b"shoal.declared")}
+
+
+def _merge(lance: Any, table: pa.Table) -> None:
+    lance.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(table)
+
+
+def _latest(lance: Any) -> Any:
+    if lance.latest_version != lance.version:
+        lance.checkout_latest()
+    return lance

@@ -1,0 +1,426 @@
+"""The filter language of the vector store: Mongo-style ``where=`` dicts compiled to Lance SQL.
+
+A filter is a dict. ``{"field": value}`` means ``$eq``; several keys are ANDed.
+
+Logical operators (top level)::
+
+    {"$and": [f, ...]}   {"$or": [f, ...]}   {"$not": f}       lists must be non-empty
+
+Field operators, also combined in one dict (``{"year": {"$gte": 2000, "$lt": 2010}}``)::
+
+    $eq $ne $gt $gte $lt $lte    a str, int, float or bool (and None for $eq / $ne)
+    $in $nin                     a list of those; [] matches nothing / everything
+    $exists                      True or False
+    $not                         an operator dict: {"n": {"$not": {"$gt": 5}}}
+
+Semantics are MongoDB's for JSON documents: numbers compare numerically across int and
+float (2 == 2.0) but a bool is never a number (True does not match 1); ordering compares
+numbers with numbers, strings with strings (by code point) and False < True, and a value of
+another type simply does not match. ``None`` with ``$eq`` matches null or missing,
+``$ne: None`` present and not null. ``$ne``, ``$nin`` and ``$not`` also match rows where the
+field is missing or null. Every compiled predicate is TRUE or FALSE, never SQL NULL.
+
+Fields: a name in ``columns`` is that typed column; any other name is a dotted path into
+the ``metadata`` JSON object (``"a.b"`` is ``metadata["a"]["b"]``; a segment of digits
+also indexes an array, ``"tags.0"``). Segments are Unicode letters, digits, ``_`` and
+``-``, at most 16 of them; keys holding other characters (dots, spaces, ...) cannot be
+filtered on. Binary, list, vector and other non-scalar columns cannot be filtered on.
+
+Limitations:
+
+* Arrays: a *string* value given to ``$eq``/``$in`` also matches an array that holds it
+  as an element (``{"tags": "ml"}`` matches ``["ml", "nlp"]``), and ``$ne``/``$nin``
+  exclude such arrays. Numbers, bools, None and the ordering operators compare with the
+  whole value only, so they never match an array field (Lance's JSON functions cannot
+  tell the number 1 from the string "1" inside an array).
+* JSON numbers are compared as 64-bit floats: integers beyond 2**53 lose precision.
+
+SQL for a metadata path ``a.b`` (all pure per-row functions; no index can serve them, so
+declare a column for a field that is filtered on often)::
+
+    G = json_get(json_get(`metadata`, 'a'), 'b')          the JSONB value, NULL if missing
+    T = json_extract(G, '$')                              its JSON text
+    $exists           G IS NOT NULL
+    None              (T IS NULL OR T = 'null')
+    bool              T IN ('true')                               each wrapped in
+    number            TRY_CAST(T AS DOUBLE) > 2.5                 COALESCE(..., false)
+    string $eq/$in    T IN ('"x"') OR json_array_contains(G, '$', '"x"')
+    string ordering   json_get_string(nvl2(nullif(CAST((T LIKE '"%') AS VARCHAR), 'false'),
+                      json_get(`metadata`, 'a'), NULL), 'b') > 'x'
+
+The last shape feeds ``json_get_string`` only rows that hold a string, because it raises
+an execution error on any other type and Lance's filters have no CASE. Declared columns
+compile to plain comparisons (```year` IS NOT NULL AND `year` >= 2000``) that Lance's
+scalar indexes serve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from shoal.errors import FilterError
+
+__all__ = ["Filter", "compile_filter"]
+
+Filter = Mapping[str, Any]
+"""A Mongo-style filter: ``{"lang": "en", "year": {"$gte": 2000}}``."""
+
+_METADATA = "`metadata`"
+_SEGMENT = re.compile(r"[\w-]+")  # \w is Unicode-aware: letters and digits of any script, "_"
+_MAX_SEGMENTS = 16
+_MAX_DEPTH = 32
+_FLOAT_MAX = int(sys.float_info.max)
+_TRUE, _FALSE = "true", "false"
+
+_ORDERING: dict[str, Callable[[Any, Any], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
+_SQL_OPERATOR = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not")
+_LOGICAL_OPERATORS = ("$and", "$or", "$not")
+
+
+def compile_filter(
+    where: Filter,
+    *,
+    columns: Mapping[str, pa.DataType],
+    metadata_keys: Collection[str] | None = None,
+) -> str:
+    """Compile a Mongo-style filter into a Lance SQL predicate that is TRUE or FALSE per row.
+
+    Raises:
+        FilterError: the filter has an unknown operator or field, a bad shape or a value
+            of the wrong type; the message says what is allowed.
+    """
+    known = None if metadata_keys is None else frozenset(metadata_keys)
+    return _Compiler(columns, known).document(where, depth=0)
+
+
+class _Compiler:
+    def __init__(self, columns: Mapping[str, pa.DataType], metadata_keys: frozenset[str] | None):
+        self.columns = columns
+        self.metadata_keys = metadata_keys
+
+    def document(self, where: Any, *, depth: int) -> str:
+        if depth > _MAX_DEPTH:
+            raise FilterError(f"the filter is nested more than {_MAX_DEPTH} levels deep")
+        if not isinstance(where, Mapping):
+            raise FilterError(
+                f"a filter must be a dict like {{'lang': 'en'}}, got {type(where).__name__}"
+            )
+        clauses: list[str] = []
+        for key, value in where.items():
+            if not isinstance(key, str):
+                raise FilterError(f"filter keys must be strings, got {key!r}")
+            if key.startswith("$"):
+                clauses.append(self.logical(key, value, depth=depth))
+            else:
+                clauses.append(self.field(key, value, depth=depth))
+        return _all(clauses)
+
+    def logical(self, key: str, value: Any, *, depth: int) -> str:
+        if key == "$not":
+            return f"NOT ({self.document(value, depth=depth + 1)})"
+        if key not in ("$and", "$or"):
+            raise FilterError(
+                f"unknown top-level operator {key!r}; allowed: {', '.join(_LOGICAL_OPERATORS)} "
+                "or a field name"
+            )
+        if not isinstance(value, (list, tuple)) or not value:
+            raise FilterError(f"{key} needs a non-empty list of filter dicts, got {value!r}")
+        parts = [self.document(item, depth=depth + 1) for item in value]
+        return _all(parts) if key == "$and" else "(" + " OR ".join(f"({p})" for p in parts) + ")"
+
+    def field(self, name: str, condition: Any, *, depth: int) -> str:
+        target = self.target(name)
+        if isinstance(condition, Mapping):
+            return self.operators(target, name, condition, depth=depth)
+        return target.equals(_scalar(condition, name, "$eq", allow_none=True))
+
+    def operators(
+        self, target: _Target, name: str, condition: Mapping[Any, Any], *, depth: int
+    ) -> str:
+        if depth > _MAX_DEPTH:
+            raise FilterError(f"the filter is nested more than {_MAX_DEPTH} levels deep")
+        if not condition or not all(isinstance(k, str) and k.startswith("$") for k in condition):
+            raise FilterError(
+                f"the dict given for field {name!r} must hold only operators "
+                f"({', '.join(_FIELD_OPERATORS)}), got {dict(condition)!r}; "
+                "to reach a nested key use a dotted path like 'a.b'"
+            )
+        return _all(
+            [self.operator(target, name, op, v, depth=depth) for op, v in condition.items()]
+        )
+
+    def operator(self, target: _Target, name: str, op: str, value: Any, *, depth: int) -> str:
+        if op in ("$eq", "$ne"):
+            clause = target.equals(_scalar(value, name, op, allow_none=True))
+            return clause if op == "$eq" else f"NOT ({clause})"
+        if op in _ORDERING:
+            return target.compare(op, _scalar(value, name, op, allow_none=False))
+        if op in ("$in", "$nin"):
+            if not isinstance(value, (list, tuple)):
+                raise FilterError(f"{op} on field {name!r} needs a list of values, got {value!r}")
+            clause = target.one_of([_scalar(v, name, op, allow_none=True) for v in value])
+            return clause if op == "$in" else f"NOT ({clause})"
+        if op == "$exists":
+            if not isinstance(value, bool):
+                raise FilterError(f"$exists on field {name!r} needs True or False, got {value!r}")
+            return target.exists() if value else f"NOT ({target.exists()})"
+        if op == "$not":
+            if not isinstance(value, Mapping):
+                raise FilterError(
+                    f"$not on field {name!r} needs an operator dict like {{'$gt': 5}}, got {value!r}"
+                )
+            return f"NOT ({self.operators(target, name, value, depth=depth + 1)})"
+        raise FilterError(
+            f"unknown operator {op!r} on field {name!r}; allowed: {', '.join(_FIELD_OPERATORS)}"
+        )
+
+    def target(self, name: str) -> _Target:
+        segments = name.split(".")
+        if len(segments) > _MAX_SEGMENTS or not all(_SEGMENT.fullmatch(s) for s in segments):
+            raise FilterError(
+                f"invalid field name {name!r}: use up to {_MAX_SEGMENTS} dot-separated "
+                "segments of letters, digits, '_' and '-'"
+            )
+        if segments[0] in self.columns:
+            if len(segments) > 1:
+                raise FilterError(
+                    f"field {name!r}: column {segments[0]!r} is not a JSON object, "
+                    "so it has no nested keys"
+                )
+            if _column_kind(self.columns[name]) is None:
+                raise FilterError(
+                    f"column {name!r} has type {self.columns[name]}, which cannot be filtered "
+                    f"on; filterable columns: {', '.join(self.filterable()) or '(none)'}"
+                )
+            return _Column(name, self.columns[name])
+        if self.metadata_keys is not None and segments[0] not in self.metadata_keys:
+            known = sorted({*self.filterable(), *self.metadata_keys})
+            shown = ", ".join(known[:20]) + (
+                f", ... ({len(known) - 20} more)" if len(known) > 20 else ""
+            )
+            raise FilterError(
+                f"unknown field {name!r}: it is neither a column nor a metadata key of this "
+                f"dataset; known fields: {shown or '(none)'}"
+            )
+        return _Path(segments)
+
+    def filterable(self) -> list[str]:
+        return sorted(n for n, t in self.columns.items() if _column_kind(t) is not None)
+
+
+def _all(clauses: list[str]) -> str:
+    if not clauses:
+        return _TRUE
+    return clauses[0] if len(clauses) == 1 else " AND ".join(f"({c})" for c in clauses)
+
+
+def _any(clauses: list[str]) -> str:
+    if not clauses:
+        return _FALSE
+    return clauses[0] if len(clauses) == 1 else " OR ".join(f"({c})" for c in clauses)
+
+
+def _scalar(value: Any, name: str, op: str, *, allow_none: bool) -> Any:
+    """The value if it is a scalar the operator accepts; FilterError otherwise."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise FilterError(
+                    f"the {op} value for field {name!r} is not valid Unicode"
+                ) from exc
+        return value
+    if isinstance(value, int):
+        if abs(value) > _FLOAT_MAX:
+            raise FilterError(
+                f"the {op} value for field {name!r} is too large to compare (over 1.8e308)"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FilterError(
+                f"the {op} value for field {name!r} must be a finite number, got {value!r}"
+            )
+        return value
+    allowed = "a str, int, float, bool" + (" or None" if allow_none else "")
+    hint = "; use $in for a list" if isinstance(value, (list, tuple)) and op == "$eq" else ""
+    raise FilterError(
+        f"the {op} value for field {name!r} must be {allowed}, got {type(value).__name__}{hint}"
+    )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    return "str" if isinstance(value, str) else "number"
+
+
+def _string(value: str) -> str:
+    """A SQL string literal: Lance's parser keeps backslashes as they are; only ' is doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _json_text(value: str) -> str:
+    """The JSON text Lance's JSONB gives for a string (it escapes exactly as Python's json does)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _number(value: int | float) -> str:
+    return repr(float(value))
+
+
+def _bools(op: str, value: bool) -> list[bool]:
+    """The booleans that satisfy ``x op value``, with False < True as in MongoDB."""
+    return [b for b in (False, True) if _ORDERING[op](b, value)]
+
+
+def _column_kind(arrow_type: pa.DataType) -> str | None:
+    if pa.types.is_integer(arrow_type):
+        return "int"
+    if pa.types.is_floating(arrow_type):
+        return "float"
+    if pa.types.is_boolean(arrow_type):
+        return "bool"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "str"
+    if arrow_type == pa.string_view():
+        return "str"
+    return None
+
+
+def _false_if_null(clause: str) -> str:
+    return f"COALESCE({clause}, false)"
+
+
+class _Target(ABC):
+    """Where a field's value lives; each method returns a predicate that is never NULL."""
+
+    def equals(self, value: Any) -> str:
+        return self.one_of([value])
+
+    @abstractmethod
+    def exists(self) -> str: ...
+
+    @abstractmethod
+    def compare(self, op: str, value: Any) -> str: ...
+
+    @abstractmethod
+    def one_of(self, values: list[Any]) -> str: ...
+
+
+class _Column(_Target):
+    def __init__(self, name: str, arrow_type: pa.DataType):
+        self.sql = f"`{name}`"  # safe: names are checked against _SEGMENT, which has no backtick
+        self.kind = _column_kind(arrow_type)
+        if self.kind == "int":
+            bits = arrow_type.bit_width
+            signed = pa.types.is_signed_integer(arrow_type)
+            self.range = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+
+    def literal(self, value: Any) -> str | None:
+        """The SQL literal of a value in this column's type, or None if no row can equal it."""
+        kind = _kind(value)
+        if kind == "str" == self.kind:
+            return _string(value)
+        if kind == "bool" == self.kind:
+            return _TRUE if value else _FALSE
+        if kind != "number" or self.kind not in ("int", "float"):
+            return None
+        if self.kind == "float":
+            return _number(value)
+        # Lance refuses a float literal for an int column, and one out of the type's range.
+        if isinstance(value, float) and not value.is_integer():
+            return None
+        return str(int(value)) if self.range[0] <= value <= self.range[1] else None
+
+    def exists(self) -> str:
+        return f"{self.sql} IS NOT NULL"
+
+    def present(self, clause: str) -> str:
+        # Not COALESCE: Lance's scalar indexes serve this shape, and NOT of it, but not that.
+        return f"{self.exists()} AND {clause}"
+
+    def compare(self, op: str, value: Any) -> str:
+        if self.kind == "bool" and isinstance(value, bool):
+            return self.one_of(_bools(op, value))
+        if self.kind == "int" and _kind(value) == "number":
+            # Round a float bound to the int that selects the same rows; clamp to the range.
+            bound = math.floor(value) if op in ("$gt", "$lte") else math.ceil(value)
+            above = op in ("$gt", "$gte")
+            if not self.range[0] <= bound <= self.range[1]:
+                return self.exists() if above == (bound < self.range[0]) else _FALSE
+            return self.present(f"{self.sql} {_SQL_OPERATOR[op]} {bound}")
+        literal = self.literal(value)
+        if literal is None or self.kind == "bool":
+            return _FALSE
+        return self.present(f"{self.sql} {_SQL_OPERATOR[op]} {literal}")
+
+    def one_of(self, values: list[Any]) -> str:
+        clauses = [f"{self.sql} IS NULL"] if any(v is None for v in values) else []
+        literals = sorted({lit for v in values if v is not None and (lit := self.literal(v))})
+        if literals:
+            clauses.append(self.present(f"{self.sql} IN ({', '.join(literals)})"))
+        return _any(clauses)
+
+
+class _Path(_Target):
+    def __init__(self, segments: list[str]):
+        parent = _METADATA
+        for segment in segments[:-1]:
+            parent = f"json_get({parent}, {_string(segment)})"
+        self.parent, self.key = parent, _string(segments[-1])
+        self.node = f"json_get({parent}, {self.key})"
+        self.text = f"json_extract({self.node}, '$')"
+
+    def exists(self) -> str:
+        return f"{self.node} IS NOT NULL"
+
+    def number(self) -> str:
+        return f"TRY_CAST({self.text} AS DOUBLE)"
+
+    def decoded_string(self) -> str:
+        # json_get_string fails on non-strings, so the parent is nulled on rows that hold none.
+        only_strings = f"nullif(CAST(({self.text} LIKE '\"%') AS VARCHAR), 'false')"
+        return f"json_get_string(nvl2({only_strings}, {self.parent}, NULL), {self.key})"
+
+    def compare(self, op: str, value: Any) -> str:
+        kind = _kind(value)
+        if kind == "bool":
+            return self.one_of(_bools(op, value))
+        if kind == "number":
+            return _false_if_null(f"{self.number()} {_SQL_OPERATOR[op]} {_number(value)}")
+        return _false_if_null(f"{self.decoded_string()} {_SQL_OPERATOR[op]} {_string(value)}")
+
+    def one_of(self, values: list[Any]) -> str:
+        clauses: list[str] = []
+        if any(v is None for v in values):
+            clauses.append(f"({self.text} IS NULL OR {self.text} = 'null')")
+        texts = sorted({_string(_TRUE if v else _FALSE) for v in values if _kind(v) == "bool"})
+        strings = sorted({_string(_json_text(v)) for v in values if _kind(v) == "str"})
+        if texts or strings:
+            clauses.append(_false_if_null(f"{self.text} IN ({', '.join(texts + strings)})"))
+        numbers = sorted({_number(v) for v in values if _kind(v) == "number"})
+        if numbers:
+            clauses.append(_false_if_null(f"{self.number()} IN ({', '.join(numbers)})"))
+        clauses += [_false_if_null(f"json_array_contains({self.node}, '$', {s})") for s in strings]
+        return _any(clauses)
