@@ -16,6 +16,13 @@ OPTIONS = {
     "embed": ["TEXT", "--model", "-m", "--format", "--output", "-o"],
     "similar": ["QUERY", "--doc", "-d", "--file", "-f", "--model", "-m", "--k", "-k", "--json"],
     "models": ["--json"],
+    "add": ["URI", "--doc", "-d", "--file", "-f", "--metadata", "--model", "-m"],
+    "search": ["URI", "QUERY", "--k", "-k", "--where", "-w", "--ref", "-r", "--json"],
+    "info": ["URI", "--ref", "-r", "--json"],
+    "log": ["URI", "--ref", "-r", "--json"],
+    "commit": ["URI", "--message", "-m", "--tag", "-t"],
+    "checkout": ["URI", "REF"],
+    "diff": ["URI", "A", "B", "--json"],
 }
 
 

@@ -15,14 +15,21 @@ from shoal.cli._embed import embed
 from shoal.cli._models import models
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, info, log, search
-from shoal.errors import ConfigurationError, InvalidInput, ShoalError
+from shoal.errors import (
+    ConfigurationError,
+    DatasetNotFound,
+    InvalidInput,
+    RefNotFound,
+    ShoalError,
+)
 
 __all__ = ["app", "exit_code", "main"]
 
 
 def exit_code(error: ShoalError) -> int:
-    """2 for a usage problem the user can fix (bad setting or input), 1 for any other failure."""
-    return 2 if isinstance(error, (ConfigurationError, InvalidInput)) else 1
+    """2 for a usage problem the user can fix (bad setting, input or name), 1 for other failures."""
+    usage = (ConfigurationError, InvalidInput, DatasetNotFound, RefNotFound)
+    return 2 if isinstance(error, usage) else 1
 
 
 _P = ParamSpec("_P")

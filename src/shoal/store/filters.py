@@ -20,11 +20,13 @@ another type simply does not match. ``None`` with ``$eq`` matches null or missin
 ``$ne: None`` present and not null. ``$ne``, ``$nin`` and ``$not`` also match rows where the
 field is missing or null. Every compiled predicate is TRUE or FALSE, never SQL NULL.
 
-Fields: a name in ``columns`` is that typed column; any other name is a dotted path into
-the ``metadata`` JSON object (``"a.b"`` is ``metadata["a"]["b"]``; a segment of digits
-also indexes an array, ``"tags.0"``). Segments are Unicode letters, digits, ``_`` and
-``-``, at most 16 of them; keys holding other characters (dots, spaces, ...) cannot be
-filtered on. Binary, list, vector and other non-scalar columns cannot be filtered on.
+Fields: a name in ``columns`` is that typed column (int, float, bool or string; a column
+wins over a metadata key of the same name); any other name is a dotted path into the
+``metadata`` JSON object (``"a.b"`` is ``metadata["a"]["b"]``; a segment of digits also
+indexes an array, ``"tags.0"``). Segments are Unicode letters, digits, ``_`` and ``-``, at
+most 16 of them; keys holding other characters (dots, spaces, ...) cannot be filtered on.
+Binary, list, vector and other non-scalar columns cannot be filtered on. ``{}`` matches
+every row.
 
 Limitations:
 
@@ -49,9 +51,10 @@ declare a column for a field that is filtered on often)::
                       json_get(`metadata`, 'a'), NULL), 'b') > 'x'
 
 The last shape feeds ``json_get_string`` only rows that hold a string, because it raises
-an execution error on any other type and Lance's filters have no CASE. Declared columns
-compile to plain comparisons (```year` IS NOT NULL AND `year` >= 2000``) that Lance's
-scalar indexes serve.
+an execution error on any other type and Lance's filters have no CASE. A declared column
+compiles to a plain comparison that its scalar index serves, also under NOT:
+```year` IS NOT NULL AND `year` >= 2000`` (a float bound on an int column is rounded to
+the int that selects the same rows, and a bound outside the type's range is decided here).
 """
 
 from __future__ import annotations
@@ -82,11 +85,8 @@ _FLOAT_MAX = int(sys.float_info.max)
 _TRUE, _FALSE = "true", "false"
 
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
-    "$gt": operator.gt,
-    "$gte": operator.ge,
-    "$lt": operator.lt,
-    "$lte": operator.le,
-}
+    "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le
+}  # fmt: skip
 _SQL_OPERATOR = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not")
 _LOGICAL_OPERATORS = ("$and", "$or", "$not")
@@ -141,7 +141,7 @@ class _Compiler:
         if not isinstance(value, (list, tuple)) or not value:
             raise FilterError(f"{key} needs a non-empty list of filter dicts, got {value!r}")
         parts = [self.document(item, depth=depth + 1) for item in value]
-        return _all(parts) if key == "$and" else "(" + " OR ".join(f"({p})" for p in parts) + ")"
+        return _all(parts) if key == "$and" else _any(parts)
 
     def field(self, name: str, condition: Any, *, depth: int) -> str:
         target = self.target(name)
@@ -223,48 +223,36 @@ class _Compiler:
         return sorted(n for n, t in self.columns.items() if _column_kind(t) is not None)
 
 
-def _all(clauses: list[str]) -> str:
-    if not clauses:
-        return _TRUE
-    return clauses[0] if len(clauses) == 1 else " AND ".join(f"({c})" for c in clauses)
+def _all(clauses: list[str], joiner: str = " AND ", empty: str = _TRUE) -> str:
+    if len(clauses) < 2:
+        return clauses[0] if clauses else empty
+    return joiner.join(f"({c})" for c in clauses)
 
 
 def _any(clauses: list[str]) -> str:
-    if not clauses:
-        return _FALSE
-    return clauses[0] if len(clauses) == 1 else " OR ".join(f"({c})" for c in clauses)
+    return _all(clauses, " OR ", _FALSE)
 
 
 def _scalar(value: Any, name: str, op: str, *, allow_none: bool) -> Any:
     """The value if it is a scalar the operator accepts; FilterError otherwise."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, str)):
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise FilterError(
-                    f"the {op} value for field {name!r} is not valid Unicode"
-                ) from exc
+    what = f"the {op} value for field {name!r}"
+    if (value is None and allow_none) or isinstance(value, bool):
         return value
-    if isinstance(value, int):
-        if abs(value) > _FLOAT_MAX:
-            raise FilterError(
-                f"the {op} value for field {name!r} is too large to compare (over 1.8e308)"
-            )
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FilterError(f"{what} is not valid Unicode (a lone surrogate?)") from exc
         return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise FilterError(
-                f"the {op} value for field {name!r} must be a finite number, got {value!r}"
-            )
+    if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+        raise FilterError(f"{what} is too large to compare (over 1.8e308)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FilterError(f"{what} must be a finite number, got {value!r}")
+    if isinstance(value, (int, float)):
         return value
     allowed = "a str, int, float, bool" + (" or None" if allow_none else "")
     hint = "; use $in for a list" if isinstance(value, (list, tuple)) and op == "$eq" else ""
-    raise FilterError(
-        f"the {op} value for field {name!r} must be {allowed}, got {type(value).__name__}{hint}"
-    )
+    raise FilterError(f"{what} must be {allowed}, got {type(value).__name__}{hint}")
 
 
 def _kind(value: Any) -> str:
@@ -297,15 +285,12 @@ def _bools(op: str, value: bool) -> list[bool]:
 def _column_kind(arrow_type: pa.DataType) -> str | None:
     if pa.types.is_integer(arrow_type):
         return "int"
-    if pa.types.is_floating(arrow_type):
+    if pa.types.is_float32(arrow_type) or pa.types.is_float64(arrow_type):
         return "float"
     if pa.types.is_boolean(arrow_type):
         return "bool"
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "str"
-    if arrow_type == pa.string_view():
-        return "str"
-    return None
+    strings = (pa.string(), pa.large_string(), pa.string_view())
+    return "str" if arrow_type in strings else None
 
 
 def _false_if_null(clause: str) -> str:

@@ -1,0 +1,170 @@
+"""The dataset commands (`shoal add/search/info/log/commit/checkout/diff`), in-process."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import shoal
+from shoal.cli import app
+
+MODEL = "hash:64"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@pytest.fixture(autouse=True)
+def _plain_wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def out(result: Result) -> str:
+    return ANSI.sub("", result.stdout)
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> str:
+    uri = str(tmp_path / "kb")
+    ds = shoal.open(uri, embedder=MODEL)
+    ds.add(
+        ["a cat sat on a mat", "dogs bark at night", "stock markets fell sharply"],
+        metadatas=[
+            {"topic": "pets", "year": 2001},
+            {"topic": "pets", "year": 2011},
+            {"topic": "markets"},
+        ],
+    )
+    return uri
+
+
+def test_add_creates_then_deduplicates(tmp_path: Path) -> None:
+    uri = str(tmp_path / "new")
+    first = run(
+        "add",
+        uri,
+        "-d",
+        "one text",
+        "-d",
+        "another text",
+        "--metadata",
+        '{"src": "cli"}',
+        "-m",
+        MODEL,
+    )
+    assert first.exit_code == 0, first.output
+    assert "added 2 new row(s) of 2" in first.stdout
+    again = run("add", uri, "-d", "one text", "--metadata", '{"src": "cli"}')
+    assert again.exit_code == 0, again.output
+    assert "added 0 new row(s) of 1" in again.stdout
+    ds = shoal.open(uri)
+    assert len(ds) == 2 and ds.spec.name == MODEL
+    assert {r.metadata["src"] for r in ds.get([h.id for h in ds.search("text", k=2)])} == {"cli"}
+
+
+def test_add_reads_a_file_and_stdin(tmp_path: Path) -> None:
+    uri = str(tmp_path / "kb")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("first note\n\nsecond note\n", encoding="utf-8")
+    assert run("add", uri, "-f", str(notes), "-m", MODEL).exit_code == 0
+    assert run("add", uri, "-f", "-", input="third note\n").exit_code == 0
+    assert len(shoal.open(uri)) == 3
+
+
+def test_search_prints_ranked_hits_and_json(kb: str) -> None:
+    table = run("search", kb, "a cat sat on a mat", "-k", "2")
+    assert table.exit_code == 0, table.output
+    lines = [line for line in out(table).splitlines() if "│" in line]
+    assert "a cat sat on a mat" in lines[0]
+    as_json = json.loads(run("search", kb, "a cat sat on a mat", "-k", "2", "--json").stdout)
+    assert [row["rank"] for row in as_json] == [1, 2]
+    assert as_json[0]["text"] == "a cat sat on a mat"
+    assert as_json[0]["score"] >= as_json[1]["score"]
+
+
+def test_search_filters_with_where(kb: str) -> None:
+    result = run(
+        "search",
+        kb,
+        "anything",
+        "-k",
+        "5",
+        "--where",
+        '{"topic": "pets", "year": {"$gt": 2005}}',
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert [row["text"] for row in json.loads(result.stdout)] == ["dogs bark at night"]
+
+
+@pytest.mark.parametrize(
+    ("where", "phrase"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"topic": {"$regex": "p.*"}}', "unknown operator"),
+        ('{"nosuchfield": 1}', "nosuchfield"),
+    ],
+)
+def test_bad_filters_exit_2_with_one_line(kb: str, where: str, phrase: str) -> None:
+    result = run("search", kb, "cat", "--where", where)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error:") and phrase in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("info", str(tmp_path / "nothing-here"))
+    assert result.exit_code == 2
+    assert "no dataset at" in result.stderr
+    assert not (tmp_path / "nothing-here").exists()
+
+
+def test_info_prints_the_summary_table(kb: str) -> None:
+    result = run("info", kb)
+    assert result.exit_code == 0, result.output
+    text = out(result)
+    assert re.search(r"embedding\s+embedding\s+\(3, 64\)\s+float32\s+None", text)
+    assert re.search(r"metadata\s+json\s+\(3, 1\)\s+str\s+None", text)
+    assert MODEL in text
+    data = json.loads(run("info", kb, "--json").stdout)
+    assert data["rows"] == 3 and data["embedder"]["provider"] == "hash"
+    assert {c["tensor"] for c in data["columns"]} == {"id", "text", "embedding", "metadata"}
+
+
+def test_commit_log_checkout_diff_round_trip(kb: str) -> None:
+    committed = run("commit", kb, "-m", "three docs", "--tag", "v1")
+    assert committed.exit_code == 0, committed.output
+    version = int(re.search(r"committed version (\d+)", committed.stdout).group(1))  # type: ignore[union-attr]
+    shoal.open(kb).add(["a fourth text about birds"])
+
+    log = json.loads(run("log", kb, "--json").stdout)
+    assert [e["message"] for e in log if e["version"] == version] == ["three docs"]
+    assert [e["tags"] for e in log if e["version"] == version] == [["v1"]]
+    assert log[-1]["rows"] == 4
+
+    checkout = run("checkout", kb, "v1")
+    assert checkout.exit_code == 0, checkout.output
+    assert f"version {version}" in out(checkout) and "read-only" in out(checkout)
+    assert "(3, 64)" in out(checkout)
+
+    old = json.loads(run("search", kb, "birds", "-k", "10", "--ref", "v1", "--json").stdout)
+    assert "a fourth text about birds" not in [row["text"] for row in old]
+
+    diff = json.loads(run("diff", kb, "v1", "--json").stdout)
+    assert len(diff["added"]) == 1 and diff["removed"] == [] and diff["changed"] == []
+    assert "1 added" in out(run("diff", kb, "v1"))
+
+
+def test_unknown_ref_exits_2_naming_the_refs(kb: str) -> None:
+    result = run("checkout", kb, "no-such-tag")
+    assert result.exit_code == 2
+    assert "no version, tag or branch named 'no-such-tag'" in result.stderr
