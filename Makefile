@@ -33,6 +33,16 @@ demo: $(VENV)/.demo-ready
 	$(BIN)/shoal similar --model local:all-mpnet-base-v2 "A cat is sitting on a mat." \
 		--doc "The cat is on the mat." --doc "There is a cat on the mat." \
 		--doc "The dog is in the yard." --doc "There is a dog in the yard."
+	rm -rf .demo/kb
+	$(BIN)/shoal add .demo/kb --doc "The cat is on the mat." --doc "There is a cat on the mat." \
+		--metadata '{"topic": "cats"}'
+	$(BIN)/shoal add .demo/kb --doc "The dog is in the yard." --doc "There is a dog in the yard." \
+		--metadata '{"topic": "dogs"}'
+	$(BIN)/shoal commit .demo/kb -m "four sentences" --tag v1
+	$(BIN)/shoal search .demo/kb "A cat is sitting on a mat." -k 2
+	$(BIN)/shoal search .demo/kb "an animal outside" -k 2 --where '{"topic": "dogs"}'
+	$(BIN)/shoal info .demo/kb
+	$(BIN)/shoal log .demo/kb
 
 lint: $(VENV)/.test-ready
 	$(BIN)/ruff check src tests bench

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
 
 from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
 from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput, ReadOnlyDataset
-from shoal.store import _lance, _versions
+from shoal.store import _lance
+from shoal.store._history import History
 from shoal.store._index import IndexFile
 from shoal.store._location import Location, parse_uri
-from shoal.store._records import Record, check_column_name, validate_vectors
+from shoal.store._records import Record, validate_vectors
 from shoal.store._snapshot import Snapshot
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._view import View
@@ -80,11 +81,25 @@ def open(
     )
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _exclusive(method: _F) -> _F:
+    """Run a method holding the handle's lock: threads sharing a handle take turns."""
+
+    @functools.wraps(method)
+    def locked(self: Dataset, *args: Any, **kwargs: Any) -> Any:
+        with self._view.lock:
+            return method(self, *args, **kwargs)
+
+    return cast(_F, locked)
+
+
 def _build(name: str) -> Embedder:
     return embedder(name)
 
 
-class Dataset:
+class Dataset(History):
     """A versioned vector dataset; get one from `shoal.open`."""
 
     def __init__(
@@ -209,6 +224,7 @@ class Dataset:
         batch = Batch.build(texts, metadatas, ids, embeddings, columns, self._spec.dimensions)
         return self._store(batch, replace=True)
 
+    @_exclusive
     def _store(self, batch: Batch, *, replace: bool) -> list[str]:
         self._check_writable()
         if not batch.ids:
@@ -224,6 +240,7 @@ class Dataset:
         self._view.sync(self._lance)
         return batch.ids
 
+    @_exclusive
     def update(self, *, where: Filter, set: Mapping[str, Any]) -> int:
         """Change matching rows: ``text``, extra columns, or metadata keys (None removes a key).
 
@@ -237,6 +254,7 @@ class Dataset:
         self._view.sync(self._lance)
         return count
 
+    @_exclusive
     def delete(self, *, ids: Sequence[str] | None = None, where: Filter | None = None) -> int:
         """Delete rows by id or by filter; returns how many were deleted."""
         self._check_writable()
@@ -247,6 +265,7 @@ class Dataset:
         self._view.sync(self._lance)
         return count
 
+    @_exclusive
     def index_field(self, name: str) -> None:
         """Declare a metadata field as a typed, scalar-indexed column, for fast filters on it."""
         self._check_writable()
@@ -305,6 +324,7 @@ class Dataset:
         """`search` for many texts or a (n, d) array of vectors: one list of hits per query."""
         return self._search_many(self._query_vectors(queries), k=k, where=where, metric=metric)
 
+    @_exclusive
     def _search_many(
         self, vectors: np.ndarray, *, k: int, where: Filter | None, metric: Metric | None
     ) -> list[list[Hit]]:
@@ -348,76 +368,7 @@ class Dataset:
             where, columns=_lance.field_kinds(lance.schema), metadata_keys=snap.metadata_keys()
         )
 
-    # --------------------------------------------------------------------- versions
-    def commit(self, message: str) -> int:
-        """Record a named version (Deep Lake's commit); returns its number."""
-        self._check_writable()
-        if not isinstance(message, str) or not message.strip():
-            raise InvalidInput("a commit needs a non-empty message")
-        self._lance = self._writer.commit(self._current(), message)
-        self._view.sync(self._lance)
-        return int(self._lance.version)
-
-    def log(self) -> list[_versions.VersionInfo]:
-        """The versions still on disk, oldest first: number, time, message, rows and tags."""
-        return _versions.history(self._current())
-
-    def checkout(self, ref: int | str) -> Dataset:
-        """A handle on a version or tag (read-only time travel) or on a branch (writable)."""
-        target = _versions.resolve(self._current(), ref)
-        lance = self._current()
-        if target.version is None:
-            moved = (
-                lance.checkout_version((target.branch, None))
-                if target.branch
-                else _lance.open_existing(self._location)
-            )
-            return self._sibling(moved, branch=target.branch, read_only=False)
-        moved = lance.checkout_version(
-            (target.branch, target.version) if target.branch else target.version
-        )
-        return self._sibling(moved, branch=target.branch, read_only=True)
-
-    def branch(self, name: str) -> Dataset:
-        """Create a branch from this version and return a writable handle on it."""
-        check_column_name(name)
-        created = self._current().create_branch(name)
-        return self._sibling(created, branch=name, read_only=False)
-
-    def branches(self) -> list[str]:
-        """Names of the branches besides main."""
-        return sorted(self._current().branches.list())
-
-    def tag(self, name: str, version: int | None = None) -> None:
-        """Name a version (default: the current one) so it survives cleanup and can be checked out."""
-        lance = self._current()
-        lance.tags.create(name, version if version is not None else lance.version)
-
-    def tags(self) -> dict[str, int]:
-        """Tag names and the versions they name."""
-        return {name: int(tag["version"]) for name, tag in self._current().tags.list().items()}
-
-    def diff(self, a: int | str, b: int | str | None = None) -> _versions.Diff:
-        """Ids added, removed and changed from ref `a` to ref `b` (default: the current version)."""
-        old = self.checkout(a)._current()
-        new = self.checkout(b)._current() if b is not None else self._current()
-        return _versions.diff(old, new)
-
-    def restore(self, version: int | str) -> int:
-        """Make a past version the latest again (a new version; history is kept). Returns it."""
-        self._check_writable()
-        past = self.checkout(version)._current()
-        self._lance = self._writer.restore(past)
-        self._view.reset(drop_file=True)
-        return int(self._lance.version)
-
-    def cleanup(
-        self, *, keep_last: int | None = None, older_than: dt.timedelta | None = None
-    ) -> int:
-        """Delete old versions' files (tagged versions and the latest stay); returns versions removed."""
-        self._check_writable()
-        return _versions.cleanup(self._current(), keep_last=keep_last, older_than=older_than)
-
+    @_exclusive
     def refresh_index(self) -> None:
         """Bring the vector index up to date now and save it (searches also do this lazily)."""
         self._view.sync(self._current())
@@ -431,6 +382,7 @@ class Dataset:
             lance.checkout_latest()
         return lance
 
+    @_exclusive
     def _sync(self) -> Snapshot:
         return self._view.sync(self._current())
 

@@ -31,7 +31,9 @@ __all__ = [
 
 CONTENT_TYPE_KEY = b"shoal.content_type"
 RESERVED = frozenset({"id", "text", "embedding", "metadata"})
-_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 

@@ -250,4 +250,7 @@ def _keys_of(text: str) -> list[str]:
 def _json_texts(column: pa.ChunkedArray) -> list[str]:
     """JSON column values as text (the extension type's storage), '{}' for nulls."""
     chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]
-    return [value if value is not None else "{}" for value in pa.chunked_array(chunks, pa.string()).to_pylist()]
+    return [
+        value if value is not None else "{}"
+        for value in pa.chunked_array(chunks, pa.string()).to_pylist()
+    ]

@@ -98,8 +98,8 @@ def _messages(lance: Any, versions: list[int]) -> dict[int, str]:
     return messages
 
 
-def resolve(lance: Any, ref: int | str) -> Ref:
-    """Turn a version number, tag, branch name or "main" into a Ref."""
+def resolve(lance: Any, ref: int | str, branch: str | None = None) -> Ref:
+    """Turn a version number (of `branch`), tag, branch name or "main" into a Ref."""
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
         raise InvalidInput(f"a ref is a version number, tag or branch name, got {ref!r}")
     if isinstance(ref, str) and ref.isdigit():
@@ -111,7 +111,7 @@ def resolve(lance: Any, ref: int | str) -> Ref:
                 f"version {ref} is not in this dataset's history (versions {min(known)}..{max(known)} "
                 "remain); see `log()`"
             )
-        return Ref(None, ref)
+        return Ref(branch, ref)
     if ref == "main":
         return Ref(None, None)
     tags = lance.tags.list()

@@ -9,6 +9,7 @@ exactly until it is long enough to be worth indexing.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -47,6 +48,8 @@ class View:
         self.metric: Metric = metric
         self._file = index_file
         self._use_index = use_index
+        # One handle may be shared by threads (a web server): searches and writes take turns.
+        self.lock = threading.RLock()
         self.snapshot: Snapshot | None = None
         self.index: HnswIndex | None = None
         self._saved_count = 0

@@ -1,0 +1,108 @@
+"""Version control of a dataset handle: commit, log, checkout, branches, tags, diff, restore."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from shoal.errors import InvalidInput
+from shoal.store import _lance, _versions
+from shoal.store._location import Location
+from shoal.store._records import check_column_name
+from shoal.store._view import View
+from shoal.store._writes import RowWriter
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["History"]
+
+
+class History:
+    """The version-control half of `Dataset` (Deep Lake's commits, branches and time travel)."""
+
+    _lance: Any
+    _location: Location
+    _branch: str | None
+    _view: View
+    _writer: RowWriter
+
+    def _current(self) -> Any:
+        raise NotImplementedError
+
+    def _check_writable(self) -> None:
+        raise NotImplementedError
+
+    def _sibling(self, lance: Any, *, branch: str | None, read_only: bool) -> Self:
+        raise NotImplementedError
+
+    def commit(self, message: str) -> int:
+        """Record a named version (Deep Lake's commit); returns its number."""
+        self._check_writable()
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidInput("a commit needs a non-empty message")
+        with self._view.lock:
+            self._lance = self._writer.commit(self._current(), message)
+            self._view.sync(self._lance)
+            return int(self._lance.version)
+
+    def log(self) -> list[_versions.VersionInfo]:
+        """The versions still on disk, oldest first: number, time, message, rows and tags."""
+        return _versions.history(self._current())
+
+    def checkout(self, ref: int | str) -> Self:
+        """A handle on a version or tag (read-only time travel) or on a branch (writable)."""
+        lance = self._current()
+        target = _versions.resolve(lance, ref, self._branch)
+        if target.version is None:
+            moved = (
+                lance.checkout_version((target.branch, None))
+                if target.branch
+                else _lance.open_existing(self._location)
+            )
+            return self._sibling(moved, branch=target.branch, read_only=False)
+        moved = lance.checkout_version(
+            (target.branch, target.version) if target.branch else target.version
+        )
+        return self._sibling(moved, branch=target.branch, read_only=True)
+
+    def branch(self, name: str) -> Self:
+        """Create a branch from this version and return a writable handle on it."""
+        check_column_name(name)
+        created = self._current().create_branch(name)
+        return self._sibling(created, branch=name, read_only=False)
+
+    def branches(self) -> list[str]:
+        """Names of the branches besides main."""
+        return sorted(self._current().branches.list())
+
+    def tag(self, name: str, version: int | None = None) -> None:
+        """Name a version (default: the current one) so it survives cleanup and can be checked out."""
+        lance = self._current()
+        lance.tags.create(name, version if version is not None else lance.version)
+
+    def tags(self) -> dict[str, int]:
+        """Tag names and the versions they name."""
+        return {name: int(tag["version"]) for name, tag in self._current().tags.list().items()}
+
+    def diff(self, a: int | str, b: int | str | None = None) -> _versions.Diff:
+        """Ids added, removed and changed from ref `a` to ref `b` (default: the current version)."""
+        old = self.checkout(a)._current()
+        new = self.checkout(b)._current() if b is not None else self._current()
+        return _versions.diff(old, new)
+
+    def restore(self, version: int | str) -> int:
+        """Make a past version the latest again (a new version; history is kept). Returns it."""
+        self._check_writable()
+        past = self.checkout(version)._current()
+        with self._view.lock:
+            self._lance = self._writer.restore(past)
+            self._view.reset(drop_file=True)
+            return int(self._lance.version)
+
+    def cleanup(
+        self, *, keep_last: int | None = None, older_than: dt.timedelta | None = None
+    ) -> int:
+        """Delete old versions' files (tagged versions and the latest stay); returns versions removed."""
+        self._check_writable()
+        return _versions.cleanup(self._current(), keep_last=keep_last, older_than=older_than)

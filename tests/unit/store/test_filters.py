@@ -1,0 +1,554 @@
+"""The filter language against a real Lance dataset, checked row by row with a reference evaluator."""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lance
+import pyarrow as pa
+import pytest
+
+from shoal.errors import FilterError
+from shoal.store.filters import compile_filter
+
+HOSTILE = [
+    "'",
+    "''",
+    '"',
+    "`",
+    "a`b",
+    "; DROP TABLE x; --",
+    "' OR 1=1 --",
+    "OR 1=1",
+    "x' OR 'a'='a",
+    "a'';--",
+    "/* c */",
+    "é",
+    "日本",
+    "😀",
+    "\\",
+    "\\'",
+    "back\\slash",
+    "\\n",
+    "new\nline",
+    "tab\tx",
+    "%",
+    "_",
+    "a%b",
+    "a_b",
+    "nul\x00byte",
+    "\u2028",
+    "",
+    'say "hi"',
+    "1",
+]
+
+METADATA: list[dict[str, Any]] = [
+    {
+        "year": 2020,
+        "lang": "en",
+        "score": 0.5,
+        "flag": True,
+        "n": 1,
+        "s": "a",
+        "tags": ["ml", "nlp"],
+    },
+    {"year": 2021, "lang": "fr", "score": 2.0, "flag": False, "n": 2.0, "s": "ab", "tags": ["ml"]},
+    {"year": 1999, "lang": "de", "score": 3, "n": 2.5, "s": "ab!", "tags": "ml"},
+    {"year": 2005, "lang": "en", "n": True, "s": "Z", "tags": [["ml"]]},
+    {"year": 2010, "n": False, "s": "", "tags": []},
+    {"lang": "日本語", "n": "1", "s": "é", "tags": [1, "1", True, None]},
+    {"n": "2", "s": "😀", "tags": ["x", "ml"], "a": {"b": 1, "c": "x"}},
+    {"n": None, "s": None, "tags": None, "a": {"b": "1"}},
+    {"n": 0, "s": 1, "a": [{"b": 1}, 7]},
+    {"n": -0.0, "s": True, "a": 5},
+    {"n": 1e20, "s": ["a"], "a": {"b": {"c": [1, 2]}}},
+    {"n": -1, "s": {"x": 1}, "a": {"b": 2.5}},
+    {"n": [1, 2], "s": "it's"},
+    {"n": {"x": 1}, "s": 'say "hi"'},
+    {"n": 2**60, "s": "back\\slash"},
+    {"n": 3, "s": "new\nline"},
+    {"n": 1.5, "s": "tab\tx"},
+    {"s": "%", "key-with-dash": 3},
+    {"s": "_", "ключ": "значение"},
+    {"s": "a%b", "tags": ["a_b", "%"]},
+    {"s": "a_b"},
+    {"s": "nul\x00byte", "tags": ["nul\x00byte"]},
+    {"s": "'", "tags": ["'", "''"]},
+    {"s": "''"},
+    {"s": '"'},
+    {"s": "`"},
+    {"s": "; DROP TABLE x; --", "tags": ["; DROP TABLE x; --"]},
+    {"s": "' OR 1=1 --"},
+    {"s": "\\"},
+    {"s": "\\'", "tags": ["\\'", "\\"]},
+    {"s": "日本", "tags": ["日本", "😀"]},
+    {"s": "\u2028"},
+    {"s": "1"},
+    {"s": "OR 1=1"},
+    {"s": "a'';--"},
+    {"s": "\\n", "tags": ["new\nline"]},
+    {"year": 2020, "lang": "en", "tags": ["OR 1=1", "x' OR 'a'='a"]},
+    {"year": 2030, "lang": "es", "score": -1.5, "flag": True},
+    {},
+    {"flag": False, "tags": ["ML"], "0": "zero"},
+]
+
+
+def _typed(md: Mapping[str, Any], key: str, *kinds: type) -> Any:
+    """The declared column's value: the metadata value if it has the column's type."""
+    value = md.get(key)
+    ok = isinstance(value, kinds) and isinstance(value, bool) == (bool in kinds)
+    return value if ok else None
+
+
+ROWS: list[dict[str, Any]] = [
+    {
+        "id": f"r{i:02d}",
+        "text": f"doc {i}",
+        "year": _typed(md, "year", int),
+        "lang": _typed(md, "lang", str),
+        "score": None if _typed(md, "score", int, float) is None else float(md["score"]),
+        "flag": _typed(md, "flag", bool),
+        "n-views": None if i % 5 == 0 else i * 3 % 11,
+        "blob": bytes([i]),
+        "metadata": md,
+    }
+    for i, md in enumerate(METADATA)
+]
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("embedding", pa.list_(pa.float32(), 2)),
+        ("metadata", pa.json_()),
+        ("year", pa.int64()),
+        ("lang", pa.string()),
+        ("score", pa.float64()),
+        ("flag", pa.bool_()),
+        ("n-views", pa.uint8()),
+        ("blob", pa.binary()),
+    ]
+)
+COLUMNS = {f.name: f.type for f in SCHEMA if f.name != "metadata"}
+METADATA_KEYS = sorted({key for md in METADATA for key in md})
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> lance.LanceDataset:
+    path: Path = tmp_path_factory.mktemp("filters") / "rows.lance"
+    data = {name: [row.get(name) for row in ROWS] for name in SCHEMA.names}
+    data["embedding"] = [[float(i), 1.0] for i in range(len(ROWS))]
+    data["metadata"] = [json.dumps(row["metadata"]) for row in ROWS]
+    # Two writes, so the filter also runs across fragments.
+    half = len(ROWS) // 2
+    table = pa.table(data, schema=SCHEMA)
+    lance.write_dataset(table.slice(0, half), path)
+    dataset = lance.write_dataset(table.slice(half), path, mode="append")
+    # Declared columns are indexed in the store, so the filters run through the indexes too.
+    dataset.create_scalar_index("year", "BTREE")
+    dataset.create_scalar_index("lang", "BITMAP")
+    return dataset
+
+
+# --- a small reference evaluator of MongoDB's semantics -------------------------------------
+
+MISSING = object()
+ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
+
+
+def lookup(row: Mapping[str, Any], field: str) -> Any:
+    segments = field.split(".")
+    if segments[0] in COLUMNS:
+        value = row[segments[0]]
+        return MISSING if value is None else value
+    node: Any = row["metadata"]
+    for segment in segments:
+        if isinstance(node, dict) and segment in node:
+            node = node[segment]
+        elif (
+            isinstance(node, list)
+            and segment.isascii()
+            and segment.isdigit()
+            and int(segment) < len(node)
+        ):
+            node = node[int(segment)]
+        else:
+            return MISSING
+    return node
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def equals(value: Any, wanted: Any) -> bool:
+    if wanted is None:
+        return value is MISSING or value is None
+    if isinstance(wanted, bool):
+        return isinstance(value, bool) and value == wanted
+    if isinstance(wanted, str):
+        in_array = isinstance(value, list) and any(
+            isinstance(e, str) and e == wanted for e in value
+        )
+        return (isinstance(value, str) and value == wanted) or in_array
+    return is_number(value) and float(value) == float(wanted)
+
+
+def ordered(value: Any, op: str, wanted: Any) -> bool:
+    if isinstance(wanted, bool):
+        return isinstance(value, bool) and ORDER[op](value, wanted)
+    if isinstance(wanted, str):
+        return isinstance(value, str) and ORDER[op](value, wanted)
+    return is_number(value) and ORDER[op](float(value), float(wanted))
+
+
+def field_matches(value: Any, condition: Any) -> bool:
+    if not isinstance(condition, Mapping):
+        return equals(value, condition)
+    results = []
+    for op, arg in condition.items():
+        if op == "$eq":
+            results.append(equals(value, arg))
+        elif op == "$ne":
+            results.append(not equals(value, arg))
+        elif op in ORDER:
+            results.append(ordered(value, op, arg))
+        elif op == "$in":
+            results.append(any(equals(value, a) for a in arg))
+        elif op == "$nin":
+            results.append(not any(equals(value, a) for a in arg))
+        elif op == "$exists":
+            results.append((value is not MISSING) == arg)
+        elif op == "$not":
+            results.append(not field_matches(value, arg))
+        else:
+            raise AssertionError(op)
+    return all(results)
+
+
+def matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
+    for key, condition in where.items():
+        if key == "$and" and not all(matches(row, w) for w in condition):
+            return False
+        if key == "$or" and not any(matches(row, w) for w in condition):
+            return False
+        if key == "$not" and matches(row, condition):
+            return False
+        if not key.startswith("$") and not field_matches(lookup(row, key), condition):
+            return False
+    return True
+
+
+def expected(where: Mapping[str, Any]) -> list[str]:
+    return [row["id"] for row in ROWS if matches(row, where)]
+
+
+def selected(dataset: lance.LanceDataset, where: Mapping[str, Any], **options: Any) -> list[str]:
+    predicate = compile_filter(where, columns=COLUMNS, **options)
+    return sorted(dataset.to_table(columns=["id"], filter=predicate).column("id").to_pylist())
+
+
+# --- the filters ------------------------------------------------------------------------------
+
+FILTERS: list[dict[str, Any]] = [
+    {},
+    # equality, with Mongo's typing: 2 == 2.0, True is not 1, "1" is not 1
+    {"n": 1},
+    {"n": 2},
+    {"n": 2.0},
+    {"n": 0},
+    {"n": -0.0},
+    {"n": 1e20},
+    {"n": 2**60},
+    {"n": True},
+    {"n": False},
+    {"n": "1"},
+    {"n": None},
+    {"n": {"$eq": 2.5}},
+    {"n": {"$ne": 1}},
+    {"n": {"$ne": None}},
+    {"n": {"$ne": True}},
+    {"n": {"$ne": "2"}},
+    # ordering: numbers with numbers, strings with strings, False < True
+    {"n": {"$gt": 1}},
+    {"n": {"$gte": 2}},
+    {"n": {"$lt": 2.5}},
+    {"n": {"$lte": 0}},
+    {"n": {"$gt": -1, "$lt": 3}},
+    {"n": {"$gt": "1"}},
+    {"n": {"$gte": "1"}},
+    {"n": {"$gt": False}},
+    {"n": {"$gte": False}},
+    {"n": {"$lt": True}},
+    {"n": {"$lte": True}},
+    {"n": {"$gt": True}},
+    {"n": {"$lt": False}},
+    {"s": {"$gt": "a"}},
+    {"s": {"$gte": "ab"}},
+    {"s": {"$lt": "ab!"}},
+    {"s": {"$lt": "Z"}},
+    {"s": {"$lte": ""}},
+    {"s": {"$gt": "é"}},
+    {"s": {"$lt": "😀", "$gt": "z"}},
+    {"s": {"$lt": '"'}},
+    {"s": {"$gt": "\\", "$lt": "a"}},
+    {"s": {"$gt": 0}},
+    # $in / $nin
+    {"n": {"$in": [1, "2", True, None]}},
+    {"n": {"$in": [2.0, 1.5, -1]}},
+    {"n": {"$in": [True, 1]}},
+    {"n": {"$in": []}},
+    {"n": {"$nin": []}},
+    {"n": {"$nin": [1, None]}},
+    {"s": {"$in": ["a", "ab", "'", "\\"]}},
+    {"s": {"$nin": ["a", "%", "_"]}},
+    # $exists, nulls and missing fields
+    {"n": {"$exists": True}},
+    {"n": {"$exists": False}},
+    {"tags": {"$exists": True}},
+    {"a.b": {"$exists": True}},
+    {"a.b.c": {"$exists": False}},
+    {"nope": None},
+    {"nope": {"$ne": None}},
+    {"nope": {"$exists": False}},
+    # arrays: string elements match $eq / $in, everything else compares the whole value
+    {"tags": "ml"},
+    {"tags": {"$ne": "ml"}},
+    {"tags": {"$in": ["nlp", "x"]}},
+    {"tags": {"$nin": ["ml", "日本"]}},
+    {"tags": "1"},
+    {"tags": 1},
+    {"tags": True},
+    {"tags": None},
+    {"tags": {"$gt": "a"}},
+    {"tags": "ML"},
+    {"tags.0": "ml"},
+    {"tags.0": {"$gt": "a"}},
+    {"tags.1": {"$in": [1, "nlp"]}},
+    {"tags.1": {"$exists": True}},
+    # nested paths and odd keys
+    {"a.b": 1},
+    {"a.b": "1"},
+    {"a.b": {"$gt": 1}},
+    {"a.c": "x"},
+    {"a.0.b": 1},
+    {"a.1": 7},
+    {"a": 5},
+    {"a.b.c.1": 2},
+    {"0": "zero"},
+    {"key-with-dash": 3},
+    {"ключ": "значение"},
+    {"lang": "日本語"},
+    # $not, $and, $or
+    {"n": {"$not": {"$gt": 1}}},
+    {"s": {"$not": {"$in": ["a", "ab"]}}},
+    {"n": {"$not": {"$exists": True}}},
+    {"$not": {"n": 1}},
+    {"$not": {"$or": [{"n": 1}, {"s": "a"}]}},
+    {"$and": [{"n": {"$gte": 1}}, {"n": {"$lt": 3}}]},
+    {"$or": [{"n": 1}, {"s": "a"}, {"tags": "x"}]},
+    {"$or": [{"$and": [{"year": 2020}, {"lang": "en"}]}, {"$not": {"n": {"$exists": True}}}]},
+    {"n": {"$gte": 1}, "$or": [{"s": "ab"}, {"s": "Z"}]},
+    # declared typed columns
+    {"year": 2020},
+    {"year": {"$gte": 2005, "$lt": 2021}},
+    {"year": {"$in": [1999, 2030, 2020.0]}},
+    {"year": {"$ne": 2020}},
+    {"year": None},
+    {"year": {"$exists": True}},
+    {"year": "2020"},
+    {"year": {"$ne": "2020"}},
+    {"year": {"$gt": 2010.5}},
+    {"year": {"$gte": 2010.5}},
+    {"year": {"$lt": 2010.5}},
+    {"year": {"$lte": 2010.5}},
+    {"year": 2020.5},
+    {"year": 2**70},
+    {"year": {"$in": [2**64, 2020, 1999.5]}},
+    {"year": {"$lt": 2**70}},
+    {"year": {"$gt": -1e300}},
+    {"year": {"$lt": -1e300}},
+    {"year": True},
+    {"lang": "en"},
+    {"lang": {"$gt": "en"}},
+    {"lang": {"$in": ["fr", "es", 1]}},
+    {"lang": {"$nin": ["en"]}},
+    {"score": {"$gt": 0.5}},
+    {"score": 3},
+    {"score": {"$lte": -1.5}},
+    {"flag": True},
+    {"flag": {"$ne": True}},
+    {"flag": {"$gt": False}},
+    {"flag": {"$lt": True}},
+    {"flag": 1},
+    {"n-views": {"$gte": 5}},
+    {"n-views": {"$gt": -1}},
+    {"n-views": {"$lt": 300}},
+    {"n-views": {"$lte": -1}},
+    {"n-views": {"$in": [256, 3, -3]}},
+    {"n-views": {"$nin": [3.0, 9]}},
+    {"text": "doc 3"},
+    {"id": {"$in": ["r01", "r39", "nope"]}},
+    {"year": {"$gte": 2000}, "lang": "en", "tags": "ml"},
+]
+
+
+@pytest.mark.parametrize("where", FILTERS, ids=[json.dumps(f, ensure_ascii=False) for f in FILTERS])
+def test_matches_reference(dataset: lance.LanceDataset, where: dict[str, Any]) -> None:
+    assert selected(dataset, where) == expected(where)
+
+
+def test_reference_filters_are_not_trivial() -> None:
+    # Guards the table above: most filters must select some rows and leave others out.
+    sizes = [len(expected(where)) for where in FILTERS]
+    assert sum(0 < size < len(ROWS) for size in sizes) > len(FILTERS) * 3 // 4
+    # And most hostile strings are stored, so equality on them must find a row.
+    stored = {md["s"] for md in METADATA if isinstance(md.get("s"), str)}
+    assert sum(value in stored for value in HOSTILE) >= len(HOSTILE) - 4
+
+
+# --- injection: every hostile string is data, never SQL ---------------------------------------
+
+SHAPES: list[Callable[[str], dict[str, Any]]] = [
+    lambda v: {"s": v},
+    lambda v: {"s": {"$ne": v}},
+    lambda v: {"s": {"$gt": v}},
+    lambda v: {"s": {"$lte": v}},
+    lambda v: {"s": {"$in": [v, "a"]}},
+    lambda v: {"tags": v},
+    lambda v: {"tags": {"$nin": [v]}},
+    lambda v: {"lang": v},
+    lambda v: {"lang": {"$lt": v}},
+    lambda v: {"$or": [{"s": v}, {"text": v}]},
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=[ascii(v) for v in HOSTILE])
+def test_hostile_values_are_data(dataset: lance.LanceDataset, value: str) -> None:
+    for shape in SHAPES:
+        where = shape(value)
+        assert selected(dataset, where) == expected(where), where
+
+
+@pytest.mark.parametrize(
+    "name", [*HOSTILE, "a b", "a.", ".a", "a..b", "s' OR 1=1 --", "`year`", "year`", "a\nb"]
+)
+def test_hostile_field_names_are_rejected_or_data(dataset: lance.LanceDataset, name: str) -> None:
+    where = {name: "x"}
+    try:
+        predicate = compile_filter(where, columns=COLUMNS)
+    except FilterError as exc:
+        assert "field" in str(exc)
+        return
+    # Only plain Unicode words get through, and they then behave as metadata keys.
+    assert all(ch.isalnum() or ch in "._-" for ch in name)
+    got = sorted(dataset.to_table(columns=["id"], filter=predicate).column("id").to_pylist())
+    assert got == expected(where)
+
+
+def test_unicode_field_names_are_metadata_keys(dataset: lance.LanceDataset) -> None:
+    assert selected(dataset, {"ключ": {"$exists": True}}) == ["r18"]
+    assert selected(dataset, {"日本": None}) == [row["id"] for row in ROWS]
+
+
+# --- declared columns -------------------------------------------------------------------------
+
+
+def test_declared_columns_are_served_by_their_scalar_index(dataset: lance.LanceDataset) -> None:
+    for where in [{"year": {"$gte": 2000}}, {"lang": {"$nin": ["en", "fr"]}}]:
+        predicate = compile_filter(where, columns=COLUMNS)
+        assert "json_get" not in predicate
+        assert "ScalarIndexQuery" in dataset.scanner(filter=predicate).explain_plan()
+
+
+def test_metadata_keys_reject_unknown_fields(dataset: lance.LanceDataset) -> None:
+    with pytest.raises(FilterError, match=r"unknown field 'yeer'.*known fields: .*year"):
+        compile_filter({"yeer": 2020}, columns=COLUMNS, metadata_keys=METADATA_KEYS)
+    with pytest.raises(FilterError, match=r"unknown field 'tags2\.x'"):
+        compile_filter(
+            {"$or": [{"n": 1}, {"tags2.x": 1}]}, columns=COLUMNS, metadata_keys=METADATA_KEYS
+        )
+    where = {"a.b": 1, "year": 2020, "$or": [{"tags": "ml"}, {"lang": "fr"}]}
+    assert selected(dataset, where, metadata_keys=METADATA_KEYS) == expected(where)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+ERRORS: list[tuple[Any, str]] = [
+    ({"s": {"$regex": "a"}}, "unknown operator '$regex' on field 's'; allowed: $eq"),
+    ({"s": {"$where": "1"}}, "unknown operator '$where'"),
+    ({"s": {"$gt ": 1}}, "unknown operator '$gt '"),
+    ({"$where": "sleep(1)"}, "unknown top-level operator '$where'; allowed: $and, $or, $not"),
+    ({"$nor": [{"s": 1}]}, "unknown top-level operator"),
+    ([{"s": 1}], "a filter must be a dict"),
+    ("s = 1", "a filter must be a dict"),
+    (None, "a filter must be a dict"),
+    ({1: "a"}, "filter keys must be strings"),
+    ({"s": {"$gt": [1]}}, "must be a str, int, float, bool, got list"),
+    ({"s": {"$gt": None}}, "must be a str, int, float, bool, got NoneType"),
+    ({"s": [1, 2]}, "use $in for a list"),
+    ({"s": {"$eq": {"$gt": 1}}}, "got dict"),
+    ({"s": b"bytes"}, "got bytes"),
+    ({"s": {"a": 1}}, "must hold only operators"),
+    ({"s": {"$gt": 1, "b": 2}}, "must hold only operators"),
+    ({"s": {}}, "must hold only operators"),
+    ({"s": float("nan")}, "must be a finite number"),
+    ({"s": {"$lt": float("inf")}}, "must be a finite number"),
+    ({"s": {"$in": [float("-inf")]}}, "must be a finite number"),
+    ({"s": 10**400}, "too large"),
+    ({"s": "\ud800"}, "not valid Unicode"),
+    ({"s": {"$in": "abc"}}, "$in on field 's' needs a list"),
+    ({"s": {"$nin": [["a"]]}}, "must be a str, int, float, bool or None"),
+    ({"s": {"$exists": 1}}, "needs True or False"),
+    ({"s": {"$not": 5}}, "needs an operator dict"),
+    ({"s": {"$not": {"x": 5}}}, "must hold only operators"),
+    ({"$and": []}, "$and needs a non-empty list"),
+    ({"$or": {"s": 1}}, "$or needs a non-empty list"),
+    ({"$and": [1]}, "a filter must be a dict"),
+    ({"$not": [{"s": 1}]}, "a filter must be a dict"),
+    (
+        {"blob": "x"},
+        "column 'blob' has type binary, which cannot be filtered on; filterable columns:",
+    ),
+    ({"embedding": 1}, "column 'embedding' has type fixed_size_list"),
+    ({"year.x": 1}, "column 'year' is not a JSON object"),
+    ({"a b": 1}, "invalid field name 'a b'"),
+    ({"": 1}, "invalid field name ''"),
+    ({"a..b": 1}, "invalid field name"),
+    ({".".join("a" * 17): 1}, "up to 16 dot-separated segments"),
+]
+
+
+@pytest.mark.parametrize(("where", "phrase"), ERRORS, ids=[ascii(w)[:60] for w, _ in ERRORS])
+def test_bad_filters_raise_filter_error(where: Any, phrase: str) -> None:
+    with pytest.raises(FilterError) as info:
+        compile_filter(where, columns=COLUMNS)
+    assert phrase in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_deep_nesting_is_a_filter_error() -> None:
+    where: dict[str, Any] = {"n": 1}
+    for _ in range(40):
+        where = {"$not": where}
+    with pytest.raises(FilterError, match="nested more than"):
+        compile_filter(where, columns=COLUMNS)
+
+
+def test_every_compiled_filter_is_two_valued(dataset: lance.LanceDataset) -> None:
+    # NOT of a predicate selects exactly the other rows, which fails if any leaf were SQL NULL.
+    for where in FILTERS[1:]:
+        inside = set(selected(dataset, where))
+        outside = set(selected(dataset, {"$not": where}))
+        assert inside | outside == {row["id"] for row in ROWS} and not inside & outside, where
