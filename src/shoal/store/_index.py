@@ -14,12 +14,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from shoal._atomic import atomic_write
 from shoal.types import Metric
 
 __all__ = ["HnswIndex", "IndexFile"]
@@ -103,13 +103,7 @@ class IndexFile:
             rowids=rowids[: index.count],
             index=np.frombuffer(index.to_bytes(), dtype=np.uint8),
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        atomic_write(self.path, lambda path: Path(path).write_bytes(buffer.getbuffer()))
 
     def load(self, dimensions: int, metric: Metric) -> tuple[HnswIndex, int, np.ndarray] | None:
         """The saved index, its version and position rowids; None if missing, damaged or unfit."""

@@ -57,10 +57,19 @@ class Snapshot:
         return len(self.position_of_id)
 
     def append(self, table: pa.Table) -> None:
-        """Add rows (columns _rowid, id, text, metadata, embedding); a known rowid is replaced."""
+        """Add rows (columns _rowid, id, text, metadata, embedding); a known rowid is replaced.
+
+        A known row whose vector did not change (a metadata update, a new column) keeps
+        its position, so the index over it stays valid.
+        """
         if table.num_rows == 0:
             return
         rowids = table.column("_rowid").to_numpy().astype(np.int64)
+        if self._position_of_rowid.keys() & set(rowids.tolist()):
+            table = self._update_in_place(table, rowids)
+            if table.num_rows == 0:
+                return
+            rowids = table.column("_rowid").to_numpy().astype(np.int64)
         ids = table.column("id").to_pylist()
         known_rowids = self._position_of_rowid.keys() & set(rowids.tolist())
         known_ids = self.position_of_id.keys() & set(ids)
@@ -81,14 +90,39 @@ class Snapshot:
         self.ids.extend(ids)
         self.texts.extend(table.column("text").to_pylist())
         self.metadata.extend(_json_texts(table.column("metadata")))
-        if self._keys is not None:
-            for text in self.metadata[start:]:
-                self._keys.update(_keys_of(text))
+        self._note_keys(self.metadata[start:])
         positions = range(start, start + count)
         self._position_of_rowid.update(zip(rowids.tolist(), positions, strict=True))
         self.position_of_id.update(zip(ids, positions, strict=True))
         self.size = start + count
         self._sorted = None
+
+    def _update_in_place(self, table: pa.Table, rowids: np.ndarray) -> pa.Table:
+        """Refresh text and metadata of known rows whose vector is unchanged; return the rest."""
+        positions = np.array([self._position_of_rowid.get(r, -1) for r in rowids.tolist()])
+        vectors, _ = self._vectors(table)
+        known = np.flatnonzero(positions >= 0)
+        same = known[(self.vectors[positions[known]] == vectors[known]).all(axis=1)]
+        ids = table.column("id").to_pylist()
+        texts = table.column("text").to_pylist()
+        metadata = _json_texts(table.column("metadata"))
+        for row in same.tolist():
+            position = int(positions[row])
+            if ids[row] != self.ids[position]:
+                self.position_of_id.pop(self.ids[position], None)
+                self.position_of_id[ids[row]] = position
+                self.ids[position] = ids[row]
+            self.texts[position] = texts[row]
+            self.metadata[position] = metadata[row]
+        self._note_keys([metadata[row] for row in same.tolist()])
+        rest = np.ones(table.num_rows, dtype=bool)
+        rest[same] = False
+        return table.filter(pa.array(rest))
+
+    def _note_keys(self, texts: Sequence[str]) -> None:
+        if self._keys is not None:
+            for text in texts:
+                self._keys.update(_keys_of(text))
 
     def metadata_keys(self) -> set[str]:
         """Top-level metadata keys seen in this snapshot (parsed on first use, then kept up)."""

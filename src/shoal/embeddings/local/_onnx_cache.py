@@ -6,12 +6,11 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from shoal._atomic import atomic_write
 from shoal.errors import MissingDependency, ModelNotFound
 from shoal.settings import cache_dir
 from shoal.types import Pooling
@@ -90,41 +89,6 @@ def _quiet_root_logger() -> Iterator[None]:
         root.removeHandler(handler)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
-
-
-def _remove_orphans(target: Path) -> None:
-    """Delete half-written files for `target` left by processes that were killed mid-write."""
-    for partial in target.parent.glob(f"{target.name}.*.tmp"):
-        pid = partial.name[len(target.name) + 1 : -len(".tmp")].split(".")[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            partial.unlink(missing_ok=True)
-
-
-def _atomic_save(write: Any, target: Path) -> None:
-    """Write through a temporary file named with our pid, then rename: readers never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(target)
-    fd, tmp = tempfile.mkstemp(
-        dir=target.parent, prefix=f"{target.name}.{os.getpid()}.", suffix=".tmp"
-    )
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like any other
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool = False) -> Path:
     """The cached ONNX graph for `layout`, built (and quantised) on first use or when `rebuild`."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
@@ -150,7 +114,7 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
         model = build_encoder(
             layout.config, weights, pooling=layout.pooling, normalize=layout.normalize
         )
-        _atomic_save(lambda p: onnx.save(model, p), fp32)
+        atomic_write(fp32, lambda p: onnx.save(model, p))
     if not quantize:
         return fp32
     if not int8.is_file():
@@ -163,7 +127,8 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
         # Per-channel int8 weights on MatMul and Attention; per-tensor scales or quantised
         # embedding tables lose accuracy (DESIGN.md: per-tensor cosine 0.955).
         with _quiet_root_logger():
-            _atomic_save(
+            atomic_write(
+                int8,
                 lambda p: quantize_dynamic(
                     str(fp32),
                     p,
@@ -173,6 +138,5 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
                     # Shape inference cannot type the contrib Attention op's outputs.
                     extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
                 ),
-                int8,
             )
     return int8
