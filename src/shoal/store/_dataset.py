@@ -18,7 +18,7 @@ from shoal.store import _lance
 from shoal.store._history import History
 from shoal.store._index import IndexFile
 from shoal.store._location import Location, parse_uri
-from shoal.store._records import Record, validate_vectors
+from shoal.store._records import Record, declared_fields, validate_vectors
 from shoal.store._snapshot import Snapshot
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._view import View
@@ -281,10 +281,11 @@ class Dataset(History):
         if not wanted:
             return []
         table = self._current().to_table(filter=quote_ids(wanted))
+        declared = declared_fields(table.schema)
         extras = [
             name
             for name in table.column_names
-            if name not in ("id", "text", "metadata", "embedding")
+            if name not in ("id", "text", "metadata", "embedding") and name not in declared
         ]
         found: dict[str, Record] = {}
         for row in table.to_pylist():

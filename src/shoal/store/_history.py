@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from shoal.errors import InvalidInput
+from shoal.errors import InvalidInput, StoreError
 from shoal.store import _lance, _versions
 from shoal.store._location import Location
 from shoal.store._records import check_column_name
@@ -36,6 +36,13 @@ class History:
     def _sibling(self, lance: Any, *, branch: str | None, read_only: bool) -> Self:
         raise NotImplementedError
 
+    def _check_can_branch(self) -> None:
+        if self._location.kind == "memory":
+            raise StoreError(
+                f"{self._location.uri} cannot branch: Lance keeps a branch's files apart from its "
+                "parent's, which memory:// datasets cannot share; use a folder or S3 for branches"
+            )
+
     def commit(self, message: str) -> int:
         """Record a named version (Deep Lake's commit); returns its number."""
         self._check_writable()
@@ -54,6 +61,8 @@ class History:
         """A handle on a version or tag (read-only time travel) or on a branch (writable)."""
         lance = self._current()
         target = _versions.resolve(lance, ref, self._branch)
+        if target.branch is not None:
+            self._check_can_branch()
         if target.version is None:
             moved = (
                 lance.checkout_version((target.branch, None))
@@ -69,6 +78,7 @@ class History:
     def branch(self, name: str) -> Self:
         """Create a branch from this version and return a writable handle on it."""
         check_column_name(name)
+        self._check_can_branch()
         created = self._current().create_branch(name)
         return self._sibling(created, branch=name, read_only=False)
 

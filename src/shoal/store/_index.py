@@ -74,6 +74,20 @@ class HnswIndex:
             scores = np.sqrt(np.maximum(scores, 0))
         return labels[0][found].astype(np.int64), scores
 
+    def matches(self, vectors: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """For each position, whether the index holds exactly `vectors[position]`."""
+        result = np.zeros(len(positions), dtype=bool)
+        chunk = 65_536
+        for start in range(0, self.count, chunk):
+            count = min(chunk, self.count - start)
+            inside = (positions >= start) & (positions < start + count)
+            if not inside.any():
+                continue
+            stored = self._index.reconstruct_n(start, count)
+            local = positions[inside] - start
+            result[inside] = (stored[local] == vectors[positions[inside]]).all(axis=1)
+        return result
+
     def to_bytes(self) -> bytes:
         """The index serialised by faiss."""
         return bytes(faiss.serialize_index(self._index))

@@ -17,12 +17,14 @@ from shoal.errors import DimensionMismatch, EmptyText, InvalidInput, NonFiniteVa
 
 __all__ = [
     "CONTENT_TYPE_KEY",
+    "DECLARED_KEY",
     "RESERVED",
     "Binary",
     "Record",
     "base_schema",
     "check_column_name",
     "content_id",
+    "declared_fields",
     "declared_type",
     "dump_metadata",
     "rows_table",
@@ -30,6 +32,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE_KEY = b"shoal.content_type"
+DECLARED_KEY = b"shoal.declared"
 RESERVED = frozenset({"id", "text", "embedding", "metadata"})
 _ENCODER = json.JSONEncoder(
     sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")
@@ -123,6 +126,11 @@ def validate_vectors(vectors: Any, *, rows: int, dimensions: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def declared_fields(schema: pa.Schema) -> set[str]:
+    """Columns that mirror a metadata field declared with `Dataset.index_field`."""
+    return {field.name for field in schema if (field.metadata or {}).get(DECLARED_KEY)}
+
+
 def declared_type(values: Sequence[Any], name: str) -> pa.DataType:
     """The Arrow type of a declared metadata field, from the values it holds now."""
     present = [value for value in values if value is not None]
@@ -186,7 +194,7 @@ def rows_table(
             continue
         if column.name in extras:
             values = list(extras[column.name])
-        elif (column.metadata or {}).get(b"shoal.declared"):
+        elif (column.metadata or {}).get(DECLARED_KEY):
             values = [
                 _declared_value(meta.get(column.name), column.type, column.name, row)
                 for row, meta in enumerate(metadatas)

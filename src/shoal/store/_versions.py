@@ -6,7 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from shoal.errors import InvalidInput, RefNotFound
+from shoal.store.filters import compile_filter
 
 __all__ = ["MESSAGE_KEY", "Diff", "Ref", "VersionInfo", "cleanup", "diff", "history", "resolve"]
 
@@ -126,21 +129,45 @@ def resolve(lance: Any, ref: int | str, branch: str | None = None) -> Ref:
 
 
 def diff(old: Any, new: Any) -> Diff:
-    """Compare two versions by id; a row whose content was rewritten counts as changed."""
-    columns = ["id", "_row_last_updated_at_version"]
-    before = {
-        row["id"]: (row["_rowid"], row["_row_last_updated_at_version"])
-        for row in old.to_table(columns=columns, with_row_id=True).to_pylist()
-    }
-    after = {
-        row["id"]: (row["_rowid"], row["_row_last_updated_at_version"])
-        for row in new.to_table(columns=columns, with_row_id=True).to_pylist()
-    }
+    """Compare two versions by id: a row counts as changed if its text, metadata or vector did."""
+    before = _row_versions(old)
+    after = _row_versions(new)
+    touched = sorted(i for i in after.keys() & before.keys() if after[i] != before[i])
     return Diff(
         added=sorted(after.keys() - before.keys()),
         removed=sorted(before.keys() - after.keys()),
-        changed=sorted(i for i in after.keys() & before.keys() if after[i] != before[i]),
+        changed=_changed_content(old, new, touched) if touched else [],
     )
+
+
+def _row_versions(lance: Any) -> dict[str, tuple[int, int]]:
+    table = lance.to_table(columns=["id", "_row_last_updated_at_version"], with_row_id=True)
+    return dict(
+        zip(
+            table.column("id").to_pylist(),
+            zip(
+                table.column("_rowid").to_pylist(),
+                table.column("_row_last_updated_at_version").to_pylist(),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
+
+
+def _content(lance: Any, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """(text, metadata, vector) by id: what a rewrite may or may not have changed."""
+    where = compile_filter({"id": {"$in": ids}}, columns={"id": pa.string()})
+    table = lance.to_table(columns=["id", "text", "metadata", "embedding"], filter=where)
+    return {
+        row["id"]: (row["text"], row["metadata"], tuple(row["embedding"]))
+        for row in table.to_pylist()
+    }
+
+
+def _changed_content(old: Any, new: Any, ids: list[str]) -> list[str]:
+    before, after = _content(old, ids), _content(new, ids)
+    return [i for i in ids if before.get(i) != after.get(i)]
 
 
 def cleanup(lance: Any, *, keep_last: int | None, older_than: dt.timedelta | None) -> int:

@@ -111,9 +111,7 @@ class View:
         )
 
     def _load(self, lance: Any) -> Snapshot:
-        table = lance.to_table(
-            columns=[*_COLUMNS, "_row_last_updated_at_version"], with_row_id=True
-        )
+        table = lance.to_table(columns=_COLUMNS, with_row_id=True)
         snap = Snapshot(self.dimensions, self.metric, lance.version)
         self.index, self._saved_count = None, 0
         saved = (
@@ -121,23 +119,30 @@ class View:
             if self._file and self._use_index
             else None
         )
-        if saved is not None and saved[1] <= lance.version:
-            index, covered, index_rowids = saved
+        if saved is not None and len(saved[2]):
+            index, _, index_rowids = saved
             rowids = table.column("_rowid").to_numpy().astype(np.int64)
-            updated = table.column("_row_last_updated_at_version").to_numpy()
             order = np.argsort(index_rowids)
             slots = np.minimum(np.searchsorted(index_rowids[order], rowids), len(order) - 1)
-            hit = (
-                (index_rowids[order][slots] == rowids) & (updated <= covered)
-                if len(order)
-                else None
-            )
-            if hit is not None:
-                keep = np.flatnonzero(hit)
-                snap.place(table.take(keep), order[slots[keep]], size=len(index_rowids))
-                table = table.filter(pa.array(~hit))
+            keep = np.flatnonzero(index_rowids[order][slots] == rowids)
+            positions = order[slots[keep]]
+            snap.place(table.take(keep), positions, size=len(index_rowids))
+            # The file is trusted only where its vectors equal Lance's: this catches a
+            # dataset recreated at the same URI, a restore, or rows rewritten since.
+            stale = positions[~index.matches(snap.vectors, positions)]
+            if len(stale) <= REBUILD_DEAD_FRACTION * max(len(positions), 1):
+                snap.kill(stale.tolist())
+                tail = np.ones(table.num_rows, dtype=bool)
+                tail[keep] = False
+                tail[keep[np.isin(positions, stale)]] = True
+                table = table.filter(pa.array(tail))
                 self.index, self._saved_count = index, index.count
-        snap.append(table.drop_columns(["_row_last_updated_at_version"]))
+            else:
+                _log.warning(
+                    "the saved vector index of %s does not match its data; rebuilding", lance.uri
+                )
+                snap = Snapshot(self.dimensions, self.metric, lance.version)
+        snap.append(table)
         self.snapshot = snap
         self._changed()
         return snap

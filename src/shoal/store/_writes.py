@@ -21,10 +21,12 @@ from shoal.errors import InvalidInput
 from shoal.store._location import Location
 from shoal.store._records import (
     CONTENT_TYPE_KEY,
+    DECLARED_KEY,
     Binary,
     check_column_name,
     check_texts,
     content_id,
+    declared_fields,
     declared_type,
     dump_metadata,
     rows_table,
@@ -180,8 +182,11 @@ class RowWriter:
                 return lance
             if not batch.has_vector[rows].all():
                 batch.embed(embedder(), rows)  # rows another writer deleted since we looked
-            lance = self._ensure_columns(lance, batch.extras)
-            table = batch.table(lance.schema, rows)
+            # Convert (and so validate) every value before committing anything.
+            new_fields = _new_fields(lance.schema, batch.extras)
+            table = batch.table(_with_fields(lance.schema, new_fields), rows)
+            if new_fields:
+                lance.add_columns(new_fields)  # empty columns first: Lance appends need one schema
             if replace and any(batch.ids[row] in stored for row in rows):
                 _merge(lance, table)
                 return lance
@@ -208,7 +213,8 @@ class RowWriter:
             table = lance.to_table(filter=predicate)
             if table.num_rows == 0:
                 return lance, 0
-            columns = set(lance.schema.names) - {"id", "text", "metadata", "embedding"}
+            declared = declared_fields(lance.schema)
+            columns = set(lance.schema.names) - {"id", "text", "metadata", "embedding"} - declared
             rows = table.to_pylist()
             for row in rows:
                 meta = json.loads(row["metadata"] or "{}")
@@ -228,11 +234,7 @@ class RowWriter:
                 None
                 if "text" in changes
                 else np.asarray([row["embedding"] for row in rows], dtype=np.float32),
-                {
-                    name: [row[name] for row in rows]
-                    for name in columns
-                    if name not in _declared(lance.schema)
-                },
+                {name: [row[name] for row in rows] for name in columns},
                 lance.schema.field("embedding").type.list_size,
             )
             if "text" in changes:
@@ -256,7 +258,7 @@ class RowWriter:
         with self._location.write_lock(self._timeout):
             lance = _latest(lance)
             if name in lance.schema.names:
-                if (lance.schema.field(name).metadata or {}).get(b"shoal.declared"):
+                if name in declared_fields(lance.schema):
                     return lance
                 raise InvalidInput(f"{name!r} is already a column of this dataset")
             snap = view.sync(lance)
@@ -269,7 +271,7 @@ class RowWriter:
             getter = _JSON_GETTERS[str(kind)]
             # `name` passed check_column_name: letters, digits and _ only, safe inside quotes.
             lance.add_columns({name: f"{getter}(metadata, '{name}')"})
-            lance.replace_field_metadata(name, {"shoal.declared": "1"})
+            lance.update_field_metadata({name: {DECLARED_KEY.decode(): "1"}})
             lance.create_scalar_index(name, "BITMAP" if pa.types.is_boolean(kind) else "BTREE")
             return lance
 
@@ -287,28 +289,33 @@ class RowWriter:
             past.checkout_latest()
             return past
 
-    def _ensure_columns(self, lance: Any, extras: Mapping[str, Any]) -> Any:
-        for name, values in extras.items():
-            if name in lance.schema.names:
-                continue
-            if isinstance(values, Binary):
-                meta = {CONTENT_TYPE_KEY.decode(): values.content_type}
-                lance.add_columns(pa.field(name, pa.large_binary(), metadata=meta))
-                continue
-            try:
-                kind = pa.array(list(values)).type
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise InvalidInput(f"column {name!r} needs values of one type: {exc}") from exc
-            if pa.types.is_null(kind):
-                raise InvalidInput(
-                    f"column {name!r} is all None, so its type is unknown: pass one value"
-                )
-            lance.add_columns(pa.field(name, kind))
-        return lance
+
+def _new_fields(schema: pa.Schema, extras: Mapping[str, Any]) -> list[pa.Field]:
+    """Fields for the extra columns the schema does not have yet, typed from their values."""
+    fields = []
+    for name, values in extras.items():
+        if name in schema.names:
+            continue
+        if isinstance(values, Binary):
+            meta = {CONTENT_TYPE_KEY.decode(): values.content_type}
+            fields.append(pa.field(name, pa.large_binary(), metadata=meta))
+            continue
+        try:
+            kind = pa.array(list(values)).type
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InvalidInput(f"column {name!r} needs values of one type: {exc}") from exc
+        if pa.types.is_null(kind):
+            raise InvalidInput(
+                f"column {name!r} is all None, so its type is unknown: pass one value"
+            )
+        fields.append(pa.field(name, kind))
+    return fields
 
 
-def _declared(schema: pa.Schema) -> set[str]:
-    return {f.name for f in schema if (f.metadata or {}).get(b"shoal.declared")}
+def _with_fields(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
+    for new in fields:
+        schema = schema.append(new)
+    return schema
 
 
 def _merge(lance: Any, table: pa.Table) -> None:
