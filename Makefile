@@ -58,6 +58,9 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ann_libraries.py
+	$(BIN)/python bench/ann_libraries.py --filtered
+	$(BIN)/python bench/search.py --sizes 100k,1m
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

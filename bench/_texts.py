@@ -30,3 +30,13 @@ def benchmark_texts(n: int = 2000) -> list[str]:
     groups = [queries, titles, abstracts, glosses]
     texts = [t for row in zip(*groups, strict=False) for t in row if t.strip()]
     return texts[:n]
+
+
+def wordnet_synsets(n: int | None = None) -> list[dict[str, str]]:
+    """The first n WordNet 3.0 synsets (all when n is None): `_id`, `pos`, `lemmas`, `text`."""
+    return _jsonl(DATA / "wordnet" / "wordnet30_synsets.jsonl", n or 10**9)
+
+
+def wordnet_glosses(n: int | None = None) -> list[str]:
+    """The first n WordNet glosses (all when n is None), in file order: row i is vector i."""
+    return [r["text"] for r in wordnet_synsets(n)]

@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/ann_libraries.py [--n 117659] [--queries 1000]
+    .venv/bin/python bench/ann_libraries.py --filtered [--filtered-n 100000] [--queries 1000]
 
 Vectors: WordNet 3.0 glosses (../shared/data/wordnet, read in place) embedded with the
 default local model (all-MiniLM-L6-v2, int8, normalised, 384-d), cached under Shoal's
@@ -10,6 +11,12 @@ by inner product (numpy), which is also the baseline. Every library gets the sam
 parameters (M=16, ef_construction=200) and the same threads (all cores) for building;
 queries are timed one at a time (the store's interactive path) and as one batch.
 Writes bench/results/ann_libraries.json and prints BENCHMARKS.md rows.
+
+--filtered runs only the filtered-search comparison instead: faiss IndexHNSWFlat with an
+IDSelectorBitmap (SearchParametersHNSW) against hnswlib's `filter=` callback and exact
+search over the filtered rows, on 100,000 of the same vectors with a random filter that
+keeps 10% of them; M=16, ef_construction=64, one thread for building and searching;
+recall@10 against the exact filtered top-10. Writes bench/results/ann_libraries_filtered.json.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _texts import DATA  # noqa: E402
+from _texts import wordnet_glosses  # noqa: E402
 
 K = 10
 M = 16
@@ -48,12 +55,7 @@ def wordnet_vectors(n: int) -> np.ndarray:
     cached = cache_dir() / "bench" / f"wordnet-minilm-int8-{n}.npy"
     if cached.is_file():
         return np.load(cached)
-    texts = []
-    with (DATA / "wordnet" / "wordnet30_synsets.jsonl").open(encoding="utf-8") as f:
-        for line in f:
-            texts.append(json.loads(line)["text"])
-            if len(texts) >= n:
-                break
+    texts = wordnet_glosses(n)
     start = time.perf_counter()
     vectors = embedder().embed_documents(texts)
     print(f"embedded {len(texts)} glosses in {time.perf_counter() - start:.0f}s", flush=True)
@@ -183,13 +185,137 @@ def _latencies(search: Callable[[np.ndarray], Any], queries: np.ndarray) -> tupl
     return statistics.median(times) * 1e3, times[int(0.99 * (len(times) - 1))] * 1e3
 
 
+FILTER_FRACTION = 0.1
+FILTERED_EF_CONSTRUCTION = 64
+FILTERED_EF_SEARCH = (64, 128, 256)
+
+
+def _timed(
+    search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, truth: np.ndarray
+) -> dict[str, float]:
+    """Recall@10 and p50/p95 latency of one-at-a-time queries."""
+    search(queries[0])  # warm-up
+    times, found = [], []
+    for q in queries:
+        start = time.perf_counter()
+        found.append(search(q))
+        times.append(time.perf_counter() - start)
+    return {
+        "recall@10": recall(np.stack(found), truth),
+        "p50_ms": float(np.percentile(times, 50)) * 1e3,
+        "p95_ms": float(np.percentile(times, 95)) * 1e3,
+    }
+
+
+def filtered_comparison(vectors: np.ndarray, n_base: int, n_queries: int) -> None:
+    """faiss IDSelectorBitmap vs hnswlib filter callback vs exact search, 10% of rows allowed."""
+    import faiss
+    import hnswlib
+
+    faiss.omp_set_num_threads(1)
+    try:  # exact search's matrix-vector products: one BLAS thread too
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        print("threadpoolctl is not installed: numpy may use several threads", flush=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(vectors))
+    queries = np.ascontiguousarray(vectors[order[:n_queries]])
+    base = np.ascontiguousarray(vectors[order[n_queries:]][:n_base])
+    n, dim = base.shape
+    mask = rng.random(n) < FILTER_FRACTION
+    allowed = np.flatnonzero(mask)
+    subset = np.ascontiguousarray(base[allowed])
+    truth = exact_top_k(base, queries)
+    truth_filtered = allowed[exact_top_k(subset, queries)]
+
+    start = time.perf_counter()
+    flat = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
+    flat.hnsw.efConstruction = FILTERED_EF_CONSTRUCTION
+    flat.add(base)
+    faiss_build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    graph = hnswlib.Index(space="ip", dim=dim)
+    graph.init_index(max_elements=n, ef_construction=FILTERED_EF_CONSTRUCTION, M=M)
+    graph.set_num_threads(1)
+    graph.add_items(base, np.arange(n))
+    hnswlib_build_s = time.perf_counter() - start
+    print(f"built: faiss {faiss_build_s:.1f}s, hnswlib {hnswlib_build_s:.1f}s", flush=True)
+
+    bitmap = np.packbits(mask, bitorder="little")  # kept alive: the selector points into it
+    selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+
+    def allow(label: int) -> bool:
+        return bool(mask[label])
+
+    rows: list[dict[str, Any]] = []
+
+    def measure(method: str, ef: int | str, filtered: bool, search: Callable[..., Any]) -> None:
+        row = {"method": method, "ef": ef, "filter": "10%" if filtered else "none"}
+        row |= _timed(search, queries, truth_filtered if filtered else truth)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    for ef in EF_SEARCH[1:]:
+        flat.hnsw.efSearch = ef
+        graph.set_ef(ef)
+        measure("faiss IndexHNSWFlat", ef, False, lambda q: flat.search(q[None], K)[1][0])
+        measure("hnswlib", ef, False, lambda q: graph.knn_query(q, K)[0][0])
+    for ef in FILTERED_EF_SEARCH:
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
+        graph.set_ef(ef)
+        measure(
+            "faiss IndexHNSWFlat + IDSelectorBitmap", ef, True,
+            lambda q, params=params: flat.search(q[None], K, params=params)[1][0],
+        )  # fmt: skip
+        measure(
+            "hnswlib + filter callback", ef, True,
+            lambda q: graph.knn_query(q, K, filter=allow)[0][0],
+        )  # fmt: skip
+
+    def top(scores: np.ndarray) -> np.ndarray:
+        return np.argpartition(-scores, K)[:K]
+
+    measure("exact, pre-gathered subset", "-", True, lambda q: allowed[top(subset @ q)])
+    measure("exact, gather + subset", "-", True, lambda q: allowed[top(base[allowed] @ q)])
+    measure("exact, all rows", "-", False, lambda q: top(base @ q))
+
+    report = {
+        "benchmark": "ann_libraries_filtered",
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
+        "n_index": n,
+        "n_allowed": len(allowed),
+        "n_queries": len(queries),
+        "params": {"M": M, "ef_construction": FILTERED_EF_CONSTRUCTION, "k": K, "threads": 1},
+        "build_s": {"faiss": faiss_build_s, "hnswlib": hnswlib_build_s},
+        "rows": rows,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "ann_libraries_filtered.json").write_text(json.dumps(report, indent=2))
+    print(f"\n{n:,} vectors, filter keeps {len(allowed):,}; {len(queries)} queries, 1 thread")
+    print("\n| method | ef | filter | recall@10 | p50 ms | p95 ms |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['method']} | {r['ef']} | {r['filter']} | {r['recall@10']:.3f} | "
+            f"{r['p50_ms']:.3f} | {r['p95_ms']:.3f} |"
+        )
+
+
 def main() -> None:
     """Build each index on the same vectors and compare recall, latency, build time and size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=117_659)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--filtered", action="store_true", help="only the filtered comparison")
+    parser.add_argument("--filtered-n", type=int, default=100_000, help="vectors indexed")
     args = parser.parse_args()
     vectors = wordnet_vectors(args.n)
+    if args.filtered:
+        filtered_comparison(vectors, args.filtered_n, args.queries)
+        return
     rng = np.random.default_rng(0)
     order = rng.permutation(len(vectors))
     queries = np.ascontiguousarray(vectors[order[: args.queries]])
