@@ -216,19 +216,24 @@ class Snapshot:
         return np.sort(positions[slots[found]])
 
     def exact(
-        self, query: np.ndarray, k: int, positions: np.ndarray | None, metric: Metric
+        self,
+        query: np.ndarray,
+        k: int,
+        positions: np.ndarray | None,
+        metric: Metric,
+        *,
+        matrix: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k among live `positions` (all live rows if None): positions and scores."""
+        """Exact top-k among live `positions` (all live rows if None): positions and scores.
+
+        `matrix` may hold `vectors[positions]` already gathered.
+        """
         if positions is None:
             positions = np.flatnonzero(self.alive[: self.size])
         if len(positions) == 0:
             return positions, np.zeros(0, dtype=np.float32)
-        if len(positions) == self.size:
-            matrix = self.vectors[: self.size]
-        elif len(positions) and positions[-1] - positions[0] + 1 == len(positions):
-            matrix = self.vectors[positions[0] : positions[-1] + 1]  # a contiguous run: no copy
-        else:
-            matrix = self.vectors[positions]
+        if matrix is None:
+            matrix = self._gather(positions)
         scores = self._scores(matrix, positions, query, metric)
         count = min(k, len(positions))
         if count < len(positions):
@@ -238,6 +243,14 @@ class Snapshot:
         order = np.argsort(-scores[best] if metric != "l2" else scores[best], kind="stable")
         chosen = best[order]
         return positions[chosen], scores[chosen]
+
+    def _gather(self, positions: np.ndarray) -> np.ndarray:
+        if len(positions) == self.size:
+            return self.vectors[: self.size]
+        if positions[-1] - positions[0] + 1 == len(positions):
+            return self.vectors[positions[0] : positions[-1] + 1]  # a contiguous run: no copy
+        gathered: np.ndarray = self.vectors[positions]
+        return gathered
 
     def _grow(self, needed: int) -> None:
         if needed <= len(self.alive):
