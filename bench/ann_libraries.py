@@ -24,13 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _report import save_report  # noqa: E402
 from _texts import wordnet_glosses  # noqa: E402
 
 K = 10
@@ -281,19 +280,16 @@ def filtered_comparison(vectors: np.ndarray, n_base: int, n_queries: int) -> Non
     measure("exact, gather + subset", "-", True, lambda q: allowed[top(base[allowed] @ q)])
     measure("exact, all rows", "-", False, lambda q: top(base @ q))
 
-    report = {
-        "benchmark": "ann_libraries_filtered",
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
-        "n_index": n,
-        "n_allowed": len(allowed),
-        "n_queries": len(queries),
-        "params": {"M": M, "ef_construction": FILTERED_EF_CONSTRUCTION, "k": K, "threads": 1},
-        "build_s": {"faiss": faiss_build_s, "hnswlib": hnswlib_build_s},
-        "rows": rows,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "ann_libraries_filtered.json").write_text(json.dumps(report, indent=2))
+    save_report(
+        "ann_libraries_filtered",
+        "ann_libraries_filtered",
+        n_index=n,
+        n_allowed=len(allowed),
+        n_queries=len(queries),
+        params={"M": M, "ef_construction": FILTERED_EF_CONSTRUCTION, "k": K, "threads": 1},
+        build_s={"faiss": faiss_build_s, "hnswlib": hnswlib_build_s},
+        rows=rows,
+    )
     print(f"\n{n:,} vectors, filter keeps {len(allowed):,}; {len(queries)} queries, 1 thread")
     print("\n| method | ef | filter | recall@10 | p50 ms | p95 ms |")
     print("|---|---|---|---|---|---|")
@@ -362,17 +358,14 @@ def main() -> None:
             }  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
-    report = {
-        "benchmark": "ann_libraries",
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
-        "n_index": len(base) + len(extra),
-        "n_queries": len(queries),
-        "params": {"M": M, "ef_construction": EF_CONSTRUCTION, "k": K},
-        "rows": rows,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "ann_libraries.json").write_text(json.dumps(report, indent=2))
+    save_report(
+        "ann_libraries",
+        "ann_libraries",
+        n_index=len(base) + len(extra),
+        n_queries=len(queries),
+        params={"M": M, "ef_construction": EF_CONSTRUCTION, "k": K},
+        rows=rows,
+    )
     print(
         "\n| library | ef | recall@10 | p50 ms | p99 ms | batch QPS | build s | add 1k ms | size MB |"
     )

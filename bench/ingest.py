@@ -26,15 +26,12 @@ Writes bench/results/ingest.json (--quick: ingest_quick.json) and prints BENCHMA
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,6 +43,7 @@ import shoal
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _report import print_table, save_report  # noqa: E402
 from _texts import wordnet_synsets  # noqa: E402
 from ann_libraries import wordnet_vectors  # noqa: E402
 
@@ -229,24 +227,26 @@ def main() -> None:
     for r in results:
         if r["batch"] in lance:
             r["vs_lancedb"] = r["vectors_per_s"] / lance[r["batch"]]
-    report = {
-        "benchmark": "ingest",
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
-        "rounds": args.repeat,
-        "results": results,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    name = "ingest_quick.json" if args.quick else "ingest.json"
-    (HERE / "results" / name).write_text(json.dumps(report, indent=2))
-    print("\n| system | rows | rows per call | add s | first search ms | vectors/s | vs LanceDB |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        ratio = f"{r['vs_lancedb']:.2f}x" if "vs_lancedb" in r else "-"
-        print(
-            f"| {r['system']} | {r['rows']:,} | {r['rows_per_call']:,.0f} | {r['add_s']:.2f} | "
-            f"{r['first_search_ms']:.1f} | {r['vectors_per_s']:,.0f} | {ratio} |"
-        )
+    name = "ingest_quick" if args.quick else "ingest"
+    save_report(name, "ingest", rounds=args.repeat, results=results)
+    header = (
+        "system",
+        "rows",
+        "rows per call",
+        "add s",
+        "first search ms",
+        "vectors/s",
+        "vs LanceDB",
+    )
+    print_table(
+        header,
+        (
+            (r["system"], f"{r['rows']:,}", f"{r['rows_per_call']:,.0f}", f"{r['add_s']:.2f}",
+             f"{r['first_search_ms']:.1f}", f"{r['vectors_per_s']:,.0f}",
+             f"{r['vs_lancedb']:.2f}x" if "vs_lancedb" in r else "-")
+            for r in results
+        ),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -44,12 +44,10 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"  # Chroma: no network calls from th
 import argparse  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -58,6 +56,7 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _report import print_table, save_report  # noqa: E402
 from _search_systems import (  # noqa: E402
     BUCKET,
     EF_CONSTRUCTION,
@@ -244,12 +243,12 @@ def main() -> None:
     import faiss
     import lancedb
 
-    report = {
-        "benchmark": "search",
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
-        "versions": {"faiss": faiss.__version__, "lancedb": lancedb.__version__},
-        "params": {
+    name = "search_quick" if args.quick else "search"
+    save_report(
+        name,
+        "search",
+        versions={"faiss": faiss.__version__, "lancedb": lancedb.__version__},
+        params={
             "k": K,
             "M": M,
             "ef_construction": EF_CONSTRUCTION,
@@ -258,30 +257,28 @@ def main() -> None:
             "noise": args.noise,
             "filter": f"bucket == {BUCKET}",
         },
-        "wall_s": time.perf_counter() - started,
-        "rows": rows,
-        "builds": builds,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    name = "search_quick.json" if args.quick else "search.json"
-    (HERE / "results" / name).write_text(json.dumps(report, indent=2))
-    print("\n| system | size | filter | p50 ms | p95 ms | recall@10 | p50 / faiss ef=64 |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        ratio = f"{r['p50_vs_faiss']:.2f}x" if "p50_vs_faiss" in r else "-"
-        print(
-            f"| {r['system']} | {r['size']} | {r['filter']} | {r['p50_ms']:.3f} | "
-            f"{r['p95_ms']:.3f} | {r['recall@10']:.3f} | {ratio} |"
-        )
-    print("\n| system | size | build / ingest |")
-    print("|---|---|---|")
-    for b in builds:
-        what = "; ".join(
-            f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
-            for k, v in b.items()
-            if k not in ("system", "size")
-        )
-        print(f"| {b['system']} | {b['size']} | {what} |")
+        wall_s=time.perf_counter() - started,
+        rows=rows,
+        builds=builds,
+    )
+    print_table(
+        ("system", "size", "filter", "p50 ms", "p95 ms", "recall@10", "p50 / faiss ef=64"),
+        (
+            (r["system"], r["size"], r["filter"], f"{r['p50_ms']:.3f}", f"{r['p95_ms']:.3f}",
+             f"{r['recall@10']:.3f}", f"{r['p50_vs_faiss']:.2f}x" if "p50_vs_faiss" in r else "-")
+            for r in rows
+        ),
+    )  # fmt: skip
+    print_table(
+        ("system", "size", "build / ingest"),
+        (
+            (b["system"], b["size"], "; ".join(
+                f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in b.items() if k not in ("system", "size")
+            ))
+            for b in builds
+        ),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,18 +11,19 @@ Writes bench/results/startup.json and prints BENCHMARKS.md rows.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _report import print_table, save_report  # noqa: E402
+
 BIN = Path(sys.executable).parent
 DOCS = [
     "The cat is on the mat.",
@@ -75,18 +76,8 @@ def main() -> None:
         rows["shoal similar, first ever (empty cache: build + quantise graph)"] = _time(
             similar, env
         )
-    report = {
-        "benchmark": "startup",
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
-        "repeat": args.repeat,
-        "median_seconds": rows,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "startup.json").write_text(json.dumps(report, indent=2))
-    print("| what | median wall s |\n|---|---|")
-    for name, seconds in rows.items():
-        print(f"| {name} | {seconds:.3f} |")
+    save_report("startup", "startup", repeat=args.repeat, median_seconds=rows)
+    print_table(("what", "median wall s"), ((name, f"{s:.3f}") for name, s in rows.items()))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner, Result
+from cli_runner import plain, run
 
 import shoal.cli
-from shoal.cli import app
 from shoal.embeddings import Embedder, embedder
 from shoal.embeddings import _registry as registry
 from shoal.embeddings.local._catalog import KNOWN_MODELS
@@ -26,23 +25,6 @@ from shoal.types import EmbedderSpec, TextKind
 MODEL = "hash:64"
 QUERY = "the cat sat on the mat"
 DOCS = ["stock markets fell sharply today", "a cat sat on a mat", "dogs bark at night"]
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-@pytest.fixture(autouse=True)
-def _plain_wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rich output without colour codes and wide enough that table cells do not fold."""
-    for name in ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input)
-
-
-def plain(text: str) -> str:
-    return ANSI.sub("", text)
 
 
 def expected_vectors(texts: Sequence[str]) -> np.ndarray:

@@ -7,28 +7,16 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from cli_runner import plain, run
+from typer.testing import Result
 
 import shoal
-from shoal.cli import app
 
 MODEL = "hash:64"
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-@pytest.fixture(autouse=True)
-def _plain_wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input)
 
 
 def out(result: Result) -> str:
-    return ANSI.sub("", result.stdout)
+    return plain(result.stdout)
 
 
 @pytest.fixture

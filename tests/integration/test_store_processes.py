@@ -23,7 +23,7 @@ import pytest
 import shoal.store as st
 from shoal.errors import WriteConflict
 from shoal.store import _view
-from shoal.store._index import HnswIndex, IndexFile
+from shoal.store._index import IndexFile
 
 DIM = 16
 EMBEDDER = f"hash:{DIM}"
@@ -102,20 +102,6 @@ def write_script(folder: Path, name: str, body: str, **constants: Any) -> Path:
     script = folder / name
     script.write_text(COMMON + header + textwrap.dedent(body))
     return script
-
-
-@pytest.fixture
-def added(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many vectors each HnswIndex.add call of this process indexed."""
-    calls: list[int] = []
-    original = HnswIndex.add
-
-    def counting(self: HnswIndex, vectors: np.ndarray) -> None:
-        calls.append(len(vectors))
-        original(self, vectors)
-
-    monkeypatch.setattr(HnswIndex, "add", counting)
-    return calls
 
 
 @pytest.fixture

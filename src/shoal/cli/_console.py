@@ -7,12 +7,21 @@ Consoles are built when a command runs, not at import, so they write to whatever
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-__all__ = ["ModelOption", "non_blank_lines", "stderr_console", "stdin_lines", "stdout_console"]
+__all__ = [
+    "DocsOption",
+    "FileOption",
+    "ModelOption",
+    "non_blank_lines",
+    "stderr_console",
+    "stdin_lines",
+    "stdout_console",
+]
 
 ModelOption = Annotated[
     str,
@@ -24,6 +33,25 @@ ModelOption = Annotated[
     ),
 ]
 """The --model option of every command that embeds."""
+
+DocsOption = Annotated[
+    list[str] | None,
+    typer.Option("--doc", "-d", help="A text; repeat for more.", show_default=False),
+]
+"""Texts given on the command line (commands that take several)."""
+
+FileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="A UTF-8 file with one text per non-blank line ('-' for standard input).",
+        dir_okay=False,
+        metavar="FILE",
+        show_default=False,
+    ),
+]
+"""Texts read from a file, one per line (instead of --doc)."""
 
 
 def stdout_console() -> Console:

@@ -11,6 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from shoal.cli._console import (
+    DocsOption,
+    FileOption,
     ModelOption,
     non_blank_lines,
     stderr_console,
@@ -68,23 +70,8 @@ def similar(
     query: Annotated[
         str, typer.Argument(help="The text to compare the documents with.", metavar="QUERY")
     ],
-    docs: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--doc", "-d", help="A document to rank; repeat for more.", show_default=False
-        ),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            "-f",
-            help="A UTF-8 file with one document per non-blank line ('-' for standard input).",
-            dir_okay=False,
-            metavar="FILE",
-            show_default=False,
-        ),
-    ] = None,
+    docs: DocsOption = None,
+    file: FileOption = None,
     model: ModelOption = DEFAULT_EMBEDDER,
     k: Annotated[
         int | None,

@@ -8,14 +8,13 @@ standard AWS_* environment variables.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from shoal.cli._console import stderr_console, stdout_console
+from shoal.cli._console import DocsOption, FileOption, stderr_console, stdout_console
 from shoal.cli._similar import documents
 from shoal.errors import FilterError, InvalidInput
 from shoal.store import Dataset, Hit
@@ -45,21 +44,8 @@ def _open(uri: str, ref: str | None = None) -> Dataset:
 
 def add(
     uri: UriArgument,
-    docs: Annotated[
-        list[str] | None,
-        typer.Option("--doc", "-d", help="A text to add; repeat for more.", show_default=False),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            "-f",
-            help="A UTF-8 file with one text per non-blank line ('-' for stdin).",
-            dir_okay=False,
-            metavar="FILE",
-            show_default=False,
-        ),
-    ] = None,
+    docs: DocsOption = None,
+    file: FileOption = None,
     metadata: Annotated[
         str | None,
         typer.Option("--metadata", help="JSON metadata given to every added row.", metavar="JSON"),

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 import shoal.store as st
-from fixtures_s3 import S3Settings, s3_environment, s3_server
 from shoal.embeddings import Embedder
 from shoal.embeddings.hashing import HashEmbedder
 from shoal.errors import EmbeddingError
 from shoal.types import EmbedderSpec, TextKind
+from store_fixtures import S3Settings, added, s3_environment, s3_server
 
 # Fixtures shared with other test folders, imported so pytest sees them here.
-__all__ = ["s3_environment", "s3_server"]
+__all__ = ["added", "s3_environment", "s3_server"]
 
 BACKENDS = ("local", "memory", "s3")
 

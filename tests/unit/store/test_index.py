@@ -141,20 +141,6 @@ def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_view, "EXACT_FILTERED_MAX", 0)
 
 
-@pytest.fixture
-def added(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many vectors each HnswIndex.add call indexed."""
-    calls: list[int] = []
-    original = HnswIndex.add
-
-    def counting(self: HnswIndex, vectors: np.ndarray) -> None:
-        calls.append(len(vectors))
-        original(self, vectors)
-
-    monkeypatch.setattr(HnswIndex, "add", counting)
-    return calls
-
-
 def build(path: Path, n: int, *, seed: int = 0) -> tuple[st.Dataset, Truth, np.random.Generator]:
     """A dataset of n clustered rows (metadata g = i % 100) whose index is built and saved."""
     rng = np.random.default_rng(seed)

@@ -1,7 +1,8 @@
-"""A moto S3 server on loopback for the whole session, and the settings to reach it.
+"""Store fixtures shared by unit and integration tests: a moto S3 server on loopback for
+the whole session (and the settings to reach it), and a counter of index builds.
 
-Not a conftest: a test directory's conftest imports the fixtures it wants, e.g.
-``from fixtures_s3 import S3Settings, s3_environment, s3_server``. (``tests/`` is on
+Not a conftest: a test module or conftest imports the fixtures it wants, e.g.
+``from store_fixtures import S3Settings, s3_environment, s3_server``. (``tests/`` is on
 ``sys.path`` because the root conftest lives there and has no ``__init__.py``.)
 """
 
@@ -14,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from moto.server import ThreadedMotoServer
 
-__all__ = ["S3Settings", "s3_environment", "s3_server"]
+from shoal.store._index import HnswIndex
+
+__all__ = ["S3Settings", "added", "s3_environment", "s3_server"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,17 @@ def s3_environment(s3_server: S3Settings, monkeypatch: pytest.MonkeyPatch) -> S3
     for name, value in s3_server.environment().items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+@pytest.fixture
+def added(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many vectors each HnswIndex.add call of this process indexed."""
+    calls: list[int] = []
+    original = HnswIndex.add
+
+    def counting(self: HnswIndex, vectors: np.ndarray) -> None:
+        calls.append(len(vectors))
+        original(self, vectors)
+
+    monkeypatch.setattr(HnswIndex, "add", counting)
+    return calls

@@ -1,0 +1,17 @@
+"""Integration fixtures: plain, wide command-line output, and the store's shared fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+from store_fixtures import added
+
+__all__ = ["added"]
+
+
+@pytest.fixture(autouse=True)
+def _plain_wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich output without colour codes and wide enough that table cells do not fold."""
+    for name in ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
