@@ -30,9 +30,12 @@ INDEX_MIN_ROWS = 10_000
 """Below this many rows exact search is as fast as HNSW (about 0.7 ms at 10k x 384), and exact."""
 TAIL_MAX = 2_048
 """Unindexed rows searched exactly before the index is extended (about 0.15 ms at 384-d)."""
-EXACT_FILTERED_MAX = 20_000
-"""A filter matching at most this many rows is searched exactly, over its rows gathered once
-(about 0.5 ms at 20k x 384): a filtered graph walk is no faster there and misses more."""
+EXACT_FILTERED_MAX = 4_096
+"""A filter matching at most this many rows is searched exactly (well under a millisecond)."""
+EXACT_FILTERED_SHARE = 0.05
+"""A filter matching less than this share of the rows is searched exactly too, over its rows
+gathered once per filter and version: a graph walk pruned that hard misses neighbours
+(recall@10 0.74-0.85 measured at 1-3%), and an exact scan of few rows is cheap."""
 REBUILD_DEAD_FRACTION = 0.3
 """Rebuild the index once this share of its positions are deleted or replaced rows."""
 _FILTER_CACHE = 32
@@ -224,7 +227,11 @@ class View:
         if positions is not None and len(positions) == 0:
             return positions, np.zeros(0, dtype=np.float32)
         entry = self._filters.get((key, snap.version, self._generation)) if key else None
-        if positions is not None and len(positions) <= EXACT_FILTERED_MAX:
+        narrow = positions is not None and (
+            len(positions) <= EXACT_FILTERED_MAX
+            or len(positions) < EXACT_FILTERED_SHARE * snap.live
+        )
+        if positions is not None and narrow:
             # Exact over the matching rows, gathered once per filter and version.
             if entry is not None and entry.matrix is None:
                 entry.matrix = snap.vectors[positions]
@@ -246,7 +253,7 @@ class View:
             tail = positions[positions >= covered]
             # A filter prunes the graph walk: widen the beam as the share of matches falls.
             share = len(positions) / max(snap.live, 1)
-            ef = min(1024, max(EF_SEARCH, int(2 * EF_SEARCH / share**0.5)))
+            ef = min(1024, max(EF_SEARCH, int(1.5 * EF_SEARCH / share**0.5)))
             found, scores = index.search(unit, k, ef=ef, bitmap=_bitmap(entry, inside, covered))
             wanted = min(k, len(inside))
         if len(found) < wanted:  # the graph walk ran dry: never return fewer rows than exist

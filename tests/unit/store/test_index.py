@@ -139,6 +139,7 @@ def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_view, "INDEX_MIN_ROWS", 200)
     monkeypatch.setattr(_view, "TAIL_MAX", 64)
     monkeypatch.setattr(_view, "EXACT_FILTERED_MAX", 0)
+    monkeypatch.setattr(_view, "EXACT_FILTERED_SHARE", 0.0)
 
 
 def build(path: Path, n: int, *, seed: int = 0) -> tuple[st.Dataset, Truth, np.random.Generator]:
@@ -223,6 +224,7 @@ def test_filtered_search_returns_k_matching_rows(
 ) -> None:
     if graph:
         monkeypatch.setattr(_view, "EXACT_FILTERED_MAX", 0)
+        monkeypatch.setattr(_view, "EXACT_FILTERED_SHARE", 0.0)
     some_ids = {f"r{i}" for i in np.random.default_rng(6).choice(BIG, 30, replace=False)}
     filters: dict[str, tuple[dict[str, Any], Predicate]] = {
         "broad": ({"g": {"$lt": 50}}, lambda _, m: m["g"] < 50),
