@@ -62,6 +62,7 @@ class View:
         self._generation = 0
         self._filters: OrderedDict[tuple[str, int, int], _Matched] = OrderedDict()
         self._alive_bits: tuple[int, np.ndarray] | None = None
+        self._refreshed = -1
 
     # ----------------------------------------------------------------- keeping current
     def sync(self, lance: Any, *, written: pa.Table | None = None) -> Snapshot:
@@ -162,6 +163,12 @@ class View:
         snap = self.snapshot
         if snap is None or not self._use_index or (snap.live < INDEX_MIN_ROWS and not force):
             return
+        if self._refreshed == self._generation and not force:
+            return  # nothing changed since the last look: searches skip the O(n) checks
+        self._refresh(snap, force)
+        self._refreshed = self._generation
+
+    def _refresh(self, snap: Snapshot, force: bool) -> None:
         index = self.index
         if index is not None and index.count:
             dead = index.count - int(np.count_nonzero(snap.alive[: index.count]))
@@ -247,10 +254,9 @@ class View:
             bitmap = self._alive_bitmap(snap, covered)
             found, scores = index.search(unit, k, ef=EF_SEARCH, bitmap=bitmap)
             tail = np.arange(covered, snap.size)[snap.alive[covered : snap.size]]
-            wanted = min(k, int(np.count_nonzero(snap.alive[:covered])))
+            wanted = min(k, snap.live - len(tail))
         else:
-            inside = positions[positions < covered]
-            tail = positions[positions >= covered]
+            inside, tail = _split(entry, positions, covered)
             # A filter prunes the graph walk: widen the beam as the share of matches falls.
             share = len(positions) / max(snap.live, 1)
             ef = min(1024, max(EF_SEARCH, int(1.5 * EF_SEARCH / share**0.5)))
@@ -283,12 +289,26 @@ class _Matched:
     positions: np.ndarray
     bitmap: np.ndarray | None = None
     matrix: np.ndarray | None = None
+    split: tuple[int, np.ndarray, np.ndarray] | None = None
 
     @property
     def nbytes(self) -> int:
         """Memory held, for the cache's budget."""
         extra = sum(a.nbytes for a in (self.bitmap, self.matrix) if a is not None)
         return int(self.positions.nbytes + extra)
+
+
+def _split(
+    entry: _Matched | None, positions: np.ndarray, covered: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The matching positions inside the index and in the tail (kept on the cache entry)."""
+    if entry is not None and entry.split is not None and entry.split[0] == covered:
+        return entry.split[1], entry.split[2]
+    cut = int(np.searchsorted(positions, covered))
+    inside, tail = positions[:cut], positions[cut:]
+    if entry is not None:
+        entry.split = (covered, inside, tail)
+    return inside, tail
 
 
 def _bitmap(entry: _Matched | None, inside: np.ndarray, covered: int) -> np.ndarray:
