@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from store_fixtures import added
+from store_fixtures import added, s3_environment, s3_server
 
-__all__ = ["added"]
+# Fixtures shared with other test folders, imported so pytest sees them here.
+__all__ = ["added", "s3_environment", "s3_server"]
 
 
 @pytest.fixture(autouse=True)

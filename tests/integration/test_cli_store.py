@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import plain, run
@@ -156,3 +157,15 @@ def test_unknown_ref_exits_2_naming_the_refs(kb: str) -> None:
     result = run("checkout", kb, "no-such-tag")
     assert result.exit_code == 2
     assert "no version, tag or branch named 'no-such-tag'" in result.stderr
+
+
+def test_the_commands_work_on_s3_with_the_standard_aws_variables(s3_environment: Any) -> None:
+    uri = s3_environment.fresh_uri()
+    added = run("add", uri, "-d", "a cat sat on a mat", "-d", "dogs bark", "-m", MODEL)
+    assert added.exit_code == 0, added.output
+    assert run("commit", uri, "-m", "two texts").exit_code == 0
+    hits = json.loads(run("search", uri, "a cat sat on a mat", "-k", "1", "--json").stdout)
+    assert hits[0]["text"] == "a cat sat on a mat"
+    assert "(2, 64)" in out(run("info", uri))
+    assert [e["message"] for e in json.loads(run("log", uri, "--json").stdout)][-1] == "two texts"
+    assert any(key.endswith(".manifest") for key in s3_environment.keys(uri))
