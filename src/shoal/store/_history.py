@@ -116,3 +116,14 @@ class History:
         """Delete old versions' files (tagged versions and the latest stay); returns versions removed."""
         self._check_writable()
         return _versions.cleanup(self._current(), keep_last=keep_last, older_than=older_than)
+
+    def compact(self) -> int:
+        """Merge the small data files many small writes leave; returns how many merged away.
+
+        It makes a new version with the same rows; they keep their ids and index positions.
+        """
+        self._check_writable()
+        with self._view.lock, self._location.write_lock(self._writer.timeout):
+            metrics = self._current().optimize.compact_files()
+            self._view.sync(self._current())
+            return int(metrics.fragments_removed - metrics.fragments_added)

@@ -162,7 +162,7 @@ class RowWriter:
 
     def __init__(self, location: Location, timeout: float) -> None:
         self._location = location
-        self._timeout = timeout
+        self.timeout = timeout
 
     def store(
         self,
@@ -174,7 +174,7 @@ class RowWriter:
         embedder: Callable[[], Embedder],
     ) -> Any:
         """Append new rows (and, if `replace`, overwrite stored ones with the same id)."""
-        with self._location.write_lock(self._timeout):
+        with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             stored = view.sync(lance).position_of_id
             rows = [row for row in batch.unique_rows() if replace or batch.ids[row] not in stored]
@@ -207,7 +207,7 @@ class RowWriter:
         """Rewrite the rows matching `predicate` with `changes`; returns (dataset, rows changed)."""
         if not isinstance(changes, Mapping) or not changes:
             raise InvalidInput("update needs set={...} with at least one field")
-        with self._location.write_lock(self._timeout):
+        with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
             table = lance.to_table(filter=predicate)
@@ -244,7 +244,7 @@ class RowWriter:
 
     def delete(self, lance: Any, predicate: str, view: View) -> tuple[Any, int]:
         """Delete matching rows; returns (dataset, rows deleted)."""
-        with self._location.write_lock(self._timeout):
+        with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
             count = int(lance.count_rows(filter=predicate))
@@ -255,7 +255,7 @@ class RowWriter:
     def declare(self, lance: Any, name: str, view: View) -> Any:
         """Add a typed column mirroring metadata field `name`, with a scalar index."""
         check_column_name(name)
-        with self._location.write_lock(self._timeout):
+        with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             if name in lance.schema.names:
                 if name in declared_fields(lance.schema):
@@ -277,14 +277,14 @@ class RowWriter:
 
     def commit(self, lance: Any, message: str) -> Any:
         """Make a version that carries `message`."""
-        with self._location.write_lock(self._timeout):
+        with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             lance.update_config({MESSAGE_KEY: message})
             return lance
 
     def restore(self, past: Any) -> Any:
         """Make `past` (a checked-out version) the latest."""
-        with self._location.write_lock(self._timeout):
+        with self._location.write_lock(self.timeout):
             past.restore()
             past.checkout_latest()
             return past

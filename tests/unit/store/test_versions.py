@@ -244,3 +244,15 @@ def test_unknown_refs_raise_ref_not_found(history: tuple[st.Dataset, int]) -> No
         ds.restore(999)
     with pytest.raises(InvalidInput):
         ds.checkout(1.5)  # type: ignore[arg-type]
+
+
+def test_compact_merges_small_writes_and_keeps_every_row(ds: st.Dataset) -> None:
+    for batch in range(6):
+        ds.add([f"note {batch} {row}" for row in range(5)])
+    before = ds.version
+    hits = [h.id for h in ds.search("note 3 2", k=3)]
+    assert ds.compact() >= 5
+    assert ds.version > before and len(ds) == 30
+    assert [h.id for h in ds.search("note 3 2", k=3)] == hits
+    assert len(ds.checkout(before)) == 30
+    assert ds.compact() == 0  # nothing left to merge
