@@ -341,7 +341,7 @@ class Dataset(History):
         assert snap is not None
         positions = predicate = None
         if where:
-            predicate = self._compile(where, snap)
+            predicate = self._compile(where)
             positions = self._view.filter_positions(lance, predicate)
         results = []
         for vector in vectors:
@@ -362,11 +362,13 @@ class Dataset(History):
             array = array[None, :]
         return validate_vectors(array, rows=len(array), dimensions=self._spec.dimensions)
 
-    def _compile(self, where: Filter, snap: Snapshot | None = None) -> str:
+    def _compile(self, where: Filter) -> str:
         lance = self._current()
-        snap = snap or self._view.sync(lance)
+        self._view.sync(lance)
         return compile_filter(
-            where, columns=_lance.field_kinds(lance.schema), metadata_keys=snap.metadata_keys()
+            where,
+            columns=_lance.field_kinds(lance.schema),
+            metadata_keys=self._view.metadata_keys(lance),
         )
 
     @_exclusive

@@ -50,6 +50,7 @@ class Snapshot:
         self._position_of_rowid: dict[int, int] = {}
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self._keys: set[str] | None = None
+        self.seen_keys: set[str] = set()  # metadata keys known to exist (a cache; never shrinks)
 
     @property
     def live(self) -> int:

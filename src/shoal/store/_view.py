@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ EXACT_FILTERED_SHARE = 0.05
 """A filter matching less than this share of the rows is searched exactly too, over its rows
 gathered once per filter and version: a graph walk pruned that hard misses neighbours
 (recall@10 0.74-0.85 measured at 1-3%), and an exact scan of few rows is cheap."""
+FILTER_BEAM = 1.5
+"""A filtered graph walk searches with a beam of FILTER_BEAM * efSearch / sqrt(share matched)."""
 REBUILD_DEAD_FRACTION = 0.3
 """Rebuild the index once this share of its positions are deleted or replaced rows."""
 _FILTER_CACHE = 32
@@ -194,6 +197,11 @@ class View:
         self._saved_count = self.index.count
 
     # ----------------------------------------------------------------------- search
+    def metadata_keys(self, lance: Any) -> Collection[str]:
+        """The top-level metadata keys, for checking filter fields (looked up key by key)."""
+        assert self.snapshot is not None
+        return _MetadataKeys(self.snapshot, lance)
+
     def filter_positions(self, lance: Any, predicate: str) -> np.ndarray:
         """Sorted snapshot positions of the rows matching a Lance predicate (cached per version)."""
         return self._matched(lance, predicate).positions
@@ -259,7 +267,7 @@ class View:
             inside, tail = _split(entry, positions, covered)
             # A filter prunes the graph walk: widen the beam as the share of matches falls.
             share = len(positions) / max(snap.live, 1)
-            ef = min(1024, max(EF_SEARCH, int(1.5 * EF_SEARCH / share**0.5)))
+            ef = min(1024, max(EF_SEARCH, int(FILTER_BEAM * EF_SEARCH / share**0.5)))
             found, scores = index.search(unit, k, ef=ef, bitmap=_bitmap(entry, inside, covered))
             wanted = min(k, len(inside))
         if len(found) < wanted:  # the graph walk ran dry: never return fewer rows than exist
@@ -280,6 +288,38 @@ class View:
         bits = np.zeros(0, dtype=np.uint8) if alive.all() else np.packbits(alive, bitorder="little")
         self._alive_bits = (covered, bits)
         return bits if len(bits) else None
+
+
+class _MetadataKeys(Collection[str]):
+    """Metadata keys, asked about one at a time: Lance finds one row that has the key (at
+    most a scan), so no one parses every row's JSON; listing them all (for an error
+    message) does parse."""
+
+    def __init__(self, snap: Snapshot, lance: Any) -> None:
+        self._snap = snap
+        self._lance = lance
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in self._snap.seen_keys:
+            return True
+        quoted = "'" + key.replace("'", "''") + "'"
+        found = self._lance.to_table(
+            columns=[],
+            with_row_id=True,
+            filter=f"json_get(metadata, {quoted}) IS NOT NULL",
+            limit=1,
+        )
+        if found.num_rows:
+            self._snap.seen_keys.add(key)
+        return bool(found.num_rows)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._snap.metadata_keys()))
+
+    def __len__(self) -> int:
+        return len(self._snap.metadata_keys())
 
 
 @dataclass

@@ -104,12 +104,11 @@ def compile_filter(
         FilterError: the filter has an unknown operator or field, a bad shape or a value
             of the wrong type; the message says what is allowed.
     """
-    known = None if metadata_keys is None else frozenset(metadata_keys)
-    return _Compiler(columns, known).document(where, depth=0)
+    return _Compiler(columns, metadata_keys).document(where, depth=0)
 
 
 class _Compiler:
-    def __init__(self, columns: Mapping[str, pa.DataType], metadata_keys: frozenset[str] | None):
+    def __init__(self, columns: Mapping[str, pa.DataType], metadata_keys: Collection[str] | None):
         self.columns = columns
         self.metadata_keys = metadata_keys
 
