@@ -61,6 +61,7 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/ann_libraries.py --filtered
 	$(BIN)/python bench/search.py --sizes 100k,1m
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/filter_beam.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
