@@ -9,6 +9,7 @@ exactly until it is long enough to be worth indexing.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator
@@ -37,8 +38,12 @@ EXACT_FILTERED_SHARE = 0.05
 """A filter matching less than this share of the rows is searched exactly too, over its rows
 gathered once per filter and version: a graph walk pruned that hard misses neighbours
 (recall@10 0.74-0.85 measured at 1-3%), and an exact scan of few rows is cheap."""
-FILTER_BEAM = 1.5
-"""A filtered graph walk searches with a beam of FILTER_BEAM * efSearch / sqrt(share matched)."""
+FILTER_BEAM = 1.0
+"""A filtered graph walk over 100k rows searches with a beam of FILTER_BEAM * efSearch /
+sqrt(share matched): 202 at a 10% filter, recall@10 0.97 (bench/filter_beam.py)."""
+FILTER_BEAM_PER_DECADE = 0.5
+"""The factor grows by this for every tenfold more rows: a larger graph needs a wider beam
+for the same recall (1.5 at 1M rows kept recall@10 at 0.95 in bench/search.py)."""
 REBUILD_DEAD_FRACTION = 0.3
 """Rebuild the index once this share of its positions are deleted or replaced rows."""
 _FILTER_CACHE = 32
@@ -267,7 +272,9 @@ class View:
             inside, tail = _split(entry, positions, covered)
             # A filter prunes the graph walk: widen the beam as the share of matches falls.
             share = len(positions) / max(snap.live, 1)
-            ef = min(1024, max(EF_SEARCH, int(FILTER_BEAM * EF_SEARCH / share**0.5)))
+            decades = max(0.0, math.log10(snap.live / 100_000))
+            beam = FILTER_BEAM + FILTER_BEAM_PER_DECADE * decades
+            ef = min(1024, max(EF_SEARCH, int(beam * EF_SEARCH / share**0.5)))
             found, scores = index.search(unit, k, ef=ef, bitmap=_bitmap(entry, inside, covered))
             wanted = min(k, len(inside))
         if len(found) < wanted:  # the graph walk ran dry: never return fewer rows than exist
