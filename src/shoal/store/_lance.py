@@ -36,12 +36,16 @@ def open_existing(location: Location) -> Any | None:
     except (ValueError, FileNotFoundError) as exc:
         if "not found" in str(exc).lower() or isinstance(exc, FileNotFoundError):
             return None
-        raise StoreError(f"cannot open the dataset at {location.uri}: {exc}") from exc
+        raise StoreError(
+            f"cannot open the dataset at {location.uri}: {exc}{_hint(location)}"
+        ) from exc
     except OSError as exc:
         message = str(exc).lower()
         if "not found" in message or "no such file" in message:
             return None
-        raise StoreError(f"cannot open the dataset at {location.uri}: {exc}") from exc
+        raise StoreError(
+            f"cannot open the dataset at {location.uri}: {exc}{_hint(location)}"
+        ) from exc
 
 
 def create(location: Location, spec: EmbedderSpec) -> Any:
@@ -61,7 +65,9 @@ def create(location: Location, spec: EmbedderSpec) -> Any:
         existing = open_existing(location)
         if existing is not None:
             return existing
-        raise StoreError(f"cannot create a dataset at {location.uri}: {exc}") from exc
+        raise StoreError(
+            f"cannot create a dataset at {location.uri}: {exc}{_hint(location)}"
+        ) from exc
     if location.kind == "memory":
         with _MEMORY_GUARD:
             _MEMORY.setdefault(location.lance_uri, created)
@@ -84,3 +90,15 @@ def field_kinds(schema: pa.Schema) -> dict[str, pa.DataType]:
     return {
         field.name: field.type for field in schema if field.name not in ("embedding", "metadata")
     }
+
+
+def _hint(location: Location) -> str:
+    if location.kind == "s3":
+        return (
+            "; check the bucket name, its region (AWS_REGION or storage_options aws_region), "
+            "the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), and AWS_ENDPOINT_URL "
+            "for an S3-compatible server"
+        )
+    if location.kind == "local":
+        return "; check that the folder is readable and writable"
+    return ""

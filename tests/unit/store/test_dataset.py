@@ -22,6 +22,7 @@ from shoal.errors import (
     FilterError,
     InvalidInput,
     NonFiniteValues,
+    StoreError,
 )
 
 MakeDataset = Callable[..., st.Dataset]
@@ -121,6 +122,15 @@ def test_s3_is_reached_through_the_standard_aws_variables(s3_environment: Any) -
     [row] = ds.add(["stored on s3"])
     assert s3_environment.keys(uri)  # really written to the fake S3
     assert [r.text for r in st.open(uri).get([row])] == ["stored on s3"]
+
+
+def test_a_missing_s3_bucket_is_a_store_error_that_says_what_to_check(
+    s3_environment: Any,
+) -> None:
+    with pytest.raises(StoreError, match="check the bucket name") as caught:
+        st.open("s3://no-such-bucket-here/data", embedder="hash:64")
+    assert "AWS_ENDPOINT_URL" in str(caught.value)
+    assert "testing" not in str(caught.value)  # no credential leaks into the message
 
 
 # ---------------------------------------------------------------------------- add
