@@ -96,6 +96,7 @@ def _exclusive(method: _F) -> _F:
 
 
 def _build(name: str) -> Embedder:
+    # `open` and `Dataset` both have an `embedder` name of their own that hides the function.
     return embedder(name)
 
 
