@@ -11,7 +11,6 @@ check it against Lance and catch up, or drop it and rebuild.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from pathlib import Path
@@ -88,14 +87,15 @@ class HnswIndex:
             result[inside] = (stored[local] == vectors[positions[inside]]).all(axis=1)
         return result
 
-    def to_bytes(self) -> bytes:
-        """The index serialised by faiss."""
-        return bytes(faiss.serialize_index(self._index))
+    def to_array(self) -> np.ndarray:
+        """The index serialised by faiss, as a uint8 array (no copy into bytes)."""
+        serialized: np.ndarray = faiss.serialize_index(self._index)
+        return serialized
 
     @classmethod
-    def from_bytes(cls, data: bytes, dimensions: int, metric: Metric) -> HnswIndex:
-        """Load an index written by `to_bytes`; ValueError if it does not fit."""
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+    def from_array(cls, data: np.ndarray, dimensions: int, metric: Metric) -> HnswIndex:
+        """Load an index written by `to_array`; ValueError if it does not fit."""
+        index = faiss.deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
         if index.d != dimensions:
             raise ValueError(f"index has {index.d} dimensions, dataset {dimensions}")
         return cls(dimensions, metric, index)
@@ -110,14 +110,15 @@ class IndexFile:
     def save(self, index: HnswIndex, *, version: int, rowids: np.ndarray) -> None:
         """Write atomically: a reader sees the old file or the new one, never half of one."""
         meta = {"format": _FORMAT, "version": version, "metric": index.metric, "count": index.count}
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-            rowids=rowids[: index.count],
-            index=np.frombuffer(index.to_bytes(), dtype=np.uint8),
-        )
-        atomic_write(self.path, lambda path: Path(path).write_bytes(buffer.getbuffer()))
+        header = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        blob = index.to_array()
+
+        def write(path: str) -> None:
+            # Straight to the file: at 1M x 384 the index is 1.6 GB, too big to copy around.
+            with open(path, "wb") as handle:
+                np.savez(handle, meta=header, rowids=rowids[: index.count], index=blob)
+
+        atomic_write(self.path, write)
 
     def load(self, dimensions: int, metric: Metric) -> tuple[HnswIndex, int, np.ndarray] | None:
         """The saved index, its version and position rowids; None if missing, damaged or unfit."""
@@ -127,10 +128,10 @@ class IndexFile:
             with np.load(self.path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
                 rowids = np.asarray(data["rowids"], dtype=np.int64)
-                blob = bytes(data["index"])
+                blob = data["index"]
             if meta.get("format") != _FORMAT or meta.get("metric") != metric:
                 raise ValueError(f"index file format/metric {meta} does not match")
-            index = HnswIndex.from_bytes(blob, dimensions, metric)
+            index = HnswIndex.from_array(blob, dimensions, metric)
             if index.count != len(rowids) or index.count != meta.get("count"):
                 raise ValueError("index and its rowids disagree")
             return index, int(meta["version"]), rowids
