@@ -50,7 +50,8 @@ from shoal.store import (
     VersionInfo,
     open,
 )
-from shoal.types import EmbedderSpec, Metric
+from shoal.text import RecursiveCharacterSplitter
+from shoal.types import Document, EmbedderSpec, Metric
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -61,6 +62,7 @@ __all__ = [
     "DatasetNotFound",
     "Diff",
     "DimensionMismatch",
+    "Document",
     "Embedder",
     "EmbedderMismatch",
     "EmbedderSpec",
@@ -77,6 +79,7 @@ __all__ = [
     "NonFiniteValues",
     "ReadOnlyDataset",
     "Record",
+    "RecursiveCharacterSplitter",
     "RefNotFound",
     "ShoalError",
     "StoreError",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["EmbedderSpec", "Metric", "Pooling", "TextKind"]
+__all__ = ["Document", "EmbedderSpec", "Metric", "Pooling", "TextKind"]
 
 Metric = Literal["cosine", "dot", "l2"]
 """How two vectors are compared: cosine similarity, inner product or Euclidean distance."""
@@ -54,3 +54,11 @@ class EmbedderSpec:
             normalized=bool(data["normalized"]),
             metric=data.get("metric", "cosine"),
         )
+
+
+@dataclass
+class Document:
+    """A text and its metadata: what loaders produce, splitters chunk and datasets store."""
+
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)

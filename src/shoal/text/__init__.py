@@ -1,0 +1,7 @@
+"""Text preparation: splitting texts into chunks for embedding."""
+
+from __future__ import annotations
+
+from shoal.text._splitter import RecursiveCharacterSplitter
+
+__all__ = ["RecursiveCharacterSplitter"]
