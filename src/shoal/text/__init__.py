@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from shoal.text._splitter import RecursiveCharacterSplitter
+from shoal.text._splitter import RecursiveCharacterSplitter, TokenCounter
 
-__all__ = ["RecursiveCharacterSplitter"]
+__all__ = ["RecursiveCharacterSplitter", "TokenCounter"]

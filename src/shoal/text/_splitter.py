@@ -13,17 +13,30 @@ import copy
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from shoal.errors import InvalidInput
 from shoal.types import Document
 
-__all__ = ["RecursiveCharacterSplitter"]
+__all__ = ["RecursiveCharacterSplitter", "TokenCounter"]
 
 _log = logging.getLogger("shoal.text")
 DEFAULT_SEPARATORS = ("\n\n", "\n", " ", "")
 
 KeepSeparator = bool | Literal["start", "end"]
+
+
+class TokenCounter(Protocol):
+    """An embedder that can count its own tokens (`shoal.embedder("local:...")` can)."""
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens the model reads per text, special tokens included."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes, special tokens included."""
+        ...
 
 
 class RecursiveCharacterSplitter:
@@ -66,12 +79,61 @@ class RecursiveCharacterSplitter:
         self.length_function = length_function
         self.strip_whitespace = strip_whitespace
         self.add_start_index = add_start_index
+        self._window: tuple[TokenCounter, int] | None = None
+
+    @classmethod
+    def for_embedder(
+        cls,
+        embedder: TokenCounter,
+        *,
+        chunk_size: int | None = None,
+        chunk_overlap: int = 0,
+        **options: Any,
+    ) -> RecursiveCharacterSplitter:
+        """A splitter that measures chunks in the embedder's own tokens: none exceeds its window.
+
+        `chunk_size` (tokens, default: the whole window less the special tokens) may not
+        exceed the window, since the model would silently cut a longer chunk off.
+        """
+        special = embedder.count_tokens("")
+        limit = embedder.max_seq_length - special
+        size = limit if chunk_size is None else chunk_size
+        if size > limit:
+            raise InvalidInput(
+                f"chunk_size {size} tokens is more than the model reads ({limit}, plus {special} "
+                "special tokens): it would cut longer chunks off; use a smaller chunk_size"
+            )
+        splitter = cls(
+            size,
+            chunk_overlap,
+            length_function=lambda t: embedder.count_tokens(t) - special,
+            **options,
+        )
+        splitter._window = (embedder, embedder.max_seq_length)
+        return splitter
 
     def split_text(self, text: str) -> list[str]:
         """The chunks of one text, in order."""
         if not isinstance(text, str):
             raise InvalidInput(f"split_text takes a str, got {type(text).__name__}")
-        return self._split(text, self.separators)
+        chunks = self._split(text, self.separators)
+        if self._window is None:
+            return chunks
+        return [piece for chunk in chunks for piece in self._fit(chunk, self.chunk_size)]
+
+    def _fit(self, chunk: str, size: int) -> list[str]:
+        """`chunk`, split smaller until every piece fits the model's window (token counts of
+        pieces do not always add up to the count of their join)."""
+        assert self._window is not None
+        counter, window = self._window
+        if counter.count_tokens(chunk) <= window or size <= 1:
+            return [chunk]
+        smaller = max(1, size // 2)
+        narrower = copy.copy(self)
+        narrower.chunk_size, narrower.chunk_overlap = smaller, min(self.chunk_overlap, smaller)
+        return [
+            p for part in narrower._split(chunk, self.separators) for p in self._fit(part, smaller)
+        ]
 
     def create_documents(
         self, texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]] | None = None

@@ -160,3 +160,41 @@ def test_bad_inputs_are_clear_errors() -> None:
     with pytest.raises(InvalidInput, match="one per text"):
         splitter.create_documents(["a", "b"], metadatas=[{}])
     assert splitter.split_text("") == []
+
+
+class WordCounter:
+    """Counts words, plus two special tokens, plus one for every 30 characters: a join of
+    pieces can take more tokens than the pieces did, as with real subword tokenizers."""
+
+    max_seq_length = 12
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2 + len(text) // 30
+
+
+def test_for_embedder_measures_in_tokens_and_never_exceeds_the_window() -> None:
+    counter = WordCounter()
+    splitter = RecursiveCharacterSplitter.for_embedder(counter)
+    assert splitter.chunk_size == 10  # the window less the two special tokens
+    for text in TEXTS[:120]:
+        chunks = splitter.split_text(text)
+        assert all(counter.count_tokens(c) <= counter.max_seq_length for c in chunks), text[:80]
+    words = " ".join(f"word{i:03d}" for i in range(60))  # 10 words fit, but their join is long
+    chunks = splitter.split_text(words)
+    assert all(counter.count_tokens(c) <= 12 for c in chunks)
+    assert " ".join(chunks) == words
+
+
+def test_for_embedder_refuses_chunks_longer_than_the_model_reads() -> None:
+    with pytest.raises(InvalidInput, match="more than the model reads"):
+        RecursiveCharacterSplitter.for_embedder(WordCounter(), chunk_size=11)
+
+
+@pytest.mark.slow
+def test_for_embedder_with_the_local_model_fits_its_window(minilm: Any) -> None:
+    splitter = RecursiveCharacterSplitter.for_embedder(minilm, chunk_overlap=20)
+    long_text = "\n\n".join(TEXTS[:60])
+    chunks = splitter.split_text(long_text)
+    assert len(chunks) > 5
+    assert all(minilm.count_tokens(c) <= minilm.max_seq_length for c in chunks)
+    assert max(minilm.count_tokens(c) for c in chunks) > minilm.max_seq_length // 2  # not tiny
