@@ -171,10 +171,9 @@ class Shoal(System):
                 ids=[str(i) for i in range(at, end)],
             )
         self.build_stats["add_s"] = time.perf_counter() - start
-        if hasattr(self.ds, "index_field"):
-            mark = time.perf_counter()
-            self.ds.index_field("bucket")
-            self.build_stats["index_field_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        self.ds.index_field("bucket")
+        self.build_stats["index_field_s"] = time.perf_counter() - mark
         mark = time.perf_counter()
         self.ds.search(w.queries[0], k=K)
         self.build_stats["first_search_s"] = time.perf_counter() - mark

@@ -193,9 +193,6 @@ def main() -> None:
     if args.quick:
         args.n, args.batch, args.chroma_n, args.repeat = 10_000, 2_000, 2_000, 1
     systems = args.systems.split(",")
-    if "shoal" in systems and not hasattr(shoal, "open"):
-        print("shoal: not available yet (no shoal.open)", flush=True)
-        systems.remove("shoal")
     corpus = Corpus(args.n)
     chroma_corpus = Corpus(min(args.chroma_n, args.n))
     # label, data, rows per add call, runner

@@ -27,8 +27,8 @@ time, scaled by rows, exceeds --lance-index-budget. Chroma: PersistentClient, hn
 "ip", M=16, ef_construction=64, skipped past --chroma-max-rows (its ingest, hundreds to
 a couple of thousand vectors/s, would take much of an hour at 1m).
 Shoal: `shoal.open(tmp, embedder="local:all-MiniLM-L6-v2")`, `ds.add` with precomputed
-vectors and ids "0".."n-1", `ds.index_field("bucket")` where it exists; its build time runs
-until the first search returns. Until `shoal.open` exists it prints "not available yet".
+vectors and ids "0".."n-1", `ds.index_field("bucket")`; its build time runs
+until the first search returns.
 Writes bench/results/search.json (--quick: search_quick.json) and prints BENCHMARKS.md rows.
 """
 
@@ -169,13 +169,6 @@ def run_size(
             if name == "faiss":
                 system = reference = Faiss()
             elif name == "shoal":
-                import shoal
-
-                if not hasattr(shoal, "open"):
-                    reason = "not available yet (no shoal.open)"
-                    print(f"shoal: {reason}", flush=True)
-                    builds.append({"system": "shoal", "size": w.name, "skipped": reason})
-                    continue
                 system = Shoal(args.shoal_batch)
             elif name == "lancedb":
                 system = LanceDB(

@@ -107,7 +107,7 @@ class History:
         past = self.checkout(version)._current()
         with self._view.lock:
             self._lance = self._writer.restore(past)
-            self._view.reset(drop_file=True)
+            self._view.reset()
             return int(self._lance.version)
 
     def cleanup(

@@ -56,10 +56,6 @@ class Location:
             return cache_dir() / "datasets" / digest
         return None
 
-    def versions_dir(self) -> Path | None:
-        """Lance's manifest folder for local datasets: its mtime changes on every commit."""
-        return Path(self.lance_uri) / "_versions" if self.kind == "local" else None
-
     @contextlib.contextmanager
     def write_lock(self, timeout: float) -> Iterator[None]:
         """Hold the dataset's write lock; after `timeout` seconds of waiting raise WriteConflict."""

@@ -49,7 +49,6 @@ class Snapshot:
         self.position_of_id: dict[str, int] = {}
         self._position_of_rowid: dict[int, int] = {}
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
-        self._keys: set[str] | None = None
         self.seen_keys: set[str] = set()  # metadata keys known to exist (a cache; never shrinks)
 
     @property
@@ -91,7 +90,6 @@ class Snapshot:
         self.ids.extend(ids)
         self.texts.extend(table.column("text").to_pylist())
         self.metadata.extend(_json_texts(table.column("metadata")))
-        self._note_keys(self.metadata[start:])
         positions = range(start, start + count)
         self._position_of_rowid.update(zip(rowids.tolist(), positions, strict=True))
         self.position_of_id.update(zip(ids, positions, strict=True))
@@ -115,23 +113,16 @@ class Snapshot:
                 self.ids[position] = ids[row]
             self.texts[position] = texts[row]
             self.metadata[position] = metadata[row]
-        self._note_keys([metadata[row] for row in same.tolist()])
         rest = np.ones(table.num_rows, dtype=bool)
         rest[same] = False
         return table.filter(pa.array(rest))
 
-    def _note_keys(self, texts: Sequence[str]) -> None:
-        if self._keys is not None:
-            for text in texts:
-                self._keys.update(_keys_of(text))
-
     def metadata_keys(self) -> set[str]:
-        """Top-level metadata keys seen in this snapshot (parsed on first use, then kept up)."""
-        if self._keys is None:
-            self._keys = set()
-            for text in self.metadata:
-                self._keys.update(_keys_of(text))
-        return self._keys
+        """Every top-level metadata key of the live rows (parses them all: for error messages)."""
+        keys: set[str] = set()
+        for position in np.flatnonzero(self.alive[: self.size]).tolist():
+            keys.update(_keys_of(self.metadata[position]))
+        return keys
 
     def place(self, table: pa.Table, positions: np.ndarray, *, size: int) -> None:
         """Put rows at given positions of an empty snapshot `size` long (the rest stay dead)."""

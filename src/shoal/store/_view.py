@@ -105,12 +105,12 @@ class View:
         self._changed()
         return snap
 
-    def reset(self, *, drop_file: bool) -> None:
-        """Forget the snapshot and index (after a restore); optionally delete the index file."""
+    def reset(self) -> None:
+        """Forget the snapshot and index, and delete the index file (after a restore)."""
         self.snapshot = None
         self.index = None
         self._changed()
-        if drop_file and self._file is not None:
+        if self._file is not None:
             self._file.remove()
 
     def _rewritten(self, lance: Any, since: int) -> bool:
