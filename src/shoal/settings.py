@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "num_threads", "offline"]
+__all__ = ["cache_dir", "embedding_cache_bytes", "num_threads", "offline"]
+
+_DEFAULT_EMBEDDING_CACHE_MB = 1024
 
 
 def cache_dir() -> Path:
@@ -41,3 +43,15 @@ def num_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def embedding_cache_bytes() -> int:
+    """Bound of the embedding cache: $SHOAL_EMBEDDING_CACHE_MB megabytes, else 1024 MB."""
+    explicit = os.environ.get("SHOAL_EMBEDDING_CACHE_MB", "").strip()
+    try:
+        megabytes = float(explicit) if explicit else _DEFAULT_EMBEDDING_CACHE_MB
+    except ValueError:
+        megabytes = _DEFAULT_EMBEDDING_CACHE_MB
+    if megabytes <= 0:
+        megabytes = _DEFAULT_EMBEDDING_CACHE_MB
+    return max(1, int(megabytes * 2**20))

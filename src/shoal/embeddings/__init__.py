@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shoal.embeddings._base import Embedder, validate_texts
+from shoal.embeddings._base import BatchCallback, Embedder, validate_texts
+from shoal.embeddings._cache import CachedEmbedder, CacheStats, EmbeddingCache
 from shoal.embeddings._registry import (
     DEFAULT_EMBEDDER,
     ProviderFactory,
@@ -13,7 +14,11 @@ from shoal.embeddings._registry import (
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "BatchCallback",
+    "CacheStats",
+    "CachedEmbedder",
     "Embedder",
+    "EmbeddingCache",
     "ProviderFactory",
     "embedder",
     "providers",

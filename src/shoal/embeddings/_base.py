@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from shoal.errors import EmbeddingError, EmptyText, InvalidInput
 from shoal.types import EmbedderSpec, TextKind
 
-__all__ = ["Embedder", "validate_texts"]
+__all__ = ["BatchCallback", "Embedder", "validate_texts"]
+
+BatchCallback = Callable[[list[str], np.ndarray], None]
+"""Called with each batch's texts and checked vectors as soon as the provider returns them."""
 
 
 def validate_texts(texts: Sequence[str]) -> list[str]:
@@ -58,6 +61,16 @@ class Embedder(ABC):
     def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
         """Embed one batch of already validated texts into a (len(texts), d) array."""
 
+    @property
+    def fingerprint(self) -> str:
+        """What makes this embedder's vectors: equal fingerprints give the same vectors.
+
+        Caches key vectors by it. The default is the spec; a provider with settings that
+        change its vectors without changing the spec (quantisation, say) adds them.
+        """
+        spec = self.spec
+        return f"{spec.name}|{spec.dimensions}|{'norm' if spec.normalized else 'raw'}"
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts to store: a float32 array of shape (len(texts), dimensions)."""
         return self._embed(validate_texts(texts), kind="document")
@@ -79,7 +92,10 @@ class Embedder(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r})"
 
-    def _embed(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
+    def _embed(
+        self, texts: list[str], *, kind: TextKind, on_batch: BatchCallback | None = None
+    ) -> np.ndarray:
+        """Embed validated texts in length-sorted batches; `on_batch` sees each one as it is done."""
         dims = self.spec.dimensions
         out = np.empty((len(texts), dims), dtype=np.float32)
         if not texts:
@@ -90,6 +106,8 @@ class Embedder(ABC):
             chunk = order[start : start + self.batch_size]
             vectors = self.embed_batch([texts[i] for i in chunk], kind=kind)
             out[chunk] = self._check_batch(vectors, expected=len(chunk))
+            if on_batch is not None:
+                on_batch([texts[i] for i in chunk], out[chunk])
         return out
 
     def _check_batch(self, vectors: np.ndarray, *, expected: int) -> np.ndarray:

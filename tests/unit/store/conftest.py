@@ -8,14 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import shoal.store as st
-from shoal.embeddings import Embedder
-from shoal.embeddings.hashing import HashEmbedder
-from shoal.errors import EmbeddingError
-from shoal.types import EmbedderSpec, TextKind
+from fakes.embedders import CountingEmbedder
 from store_fixtures import S3Settings, added, s3_environment, s3_server
 
 # Fixtures shared with other test folders, imported so pytest sees them here.
@@ -36,29 +32,6 @@ class Place:
     def open(self, **options: Any) -> st.Dataset:
         """`shoal.store.open` at this place (no embedder unless given: reopen as stored)."""
         return st.open(self.uri, storage_options=self.storage_options, **options)
-
-
-class FailingEmbedder(Embedder):
-    """hash:64 that raises EmbeddingError from its `fail_at`-th batch on (batches of 2 texts)."""
-
-    batch_size = 2
-
-    def __init__(self, fail_at: int | None = None) -> None:
-        self._inner = HashEmbedder("64")
-        self.fail_at = fail_at
-        self.batches = 0
-
-    @property
-    def spec(self) -> EmbedderSpec:
-        """The spec of hash:64, so a dataset made with it reopens with hash:64."""
-        return self._inner.spec
-
-    def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
-        """Embed like hash:64, or fail once `fail_at` batches have been asked for."""
-        self.batches += 1
-        if self.fail_at is not None and self.batches >= self.fail_at:
-            raise EmbeddingError(f"fake provider down at batch {self.batches}")
-        return self._inner.embed_batch(texts, kind=kind)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -91,9 +64,9 @@ def make_dataset(place: Place) -> Callable[..., st.Dataset]:
 
 
 @pytest.fixture
-def failing_embedder() -> FailingEmbedder:
-    """A hash:64 embedder whose `fail_at` a test sets to make a later batch fail."""
-    return FailingEmbedder()
+def failing_embedder() -> CountingEmbedder:
+    """A hash:64 embedder (batches of 2) whose `fail_at` a test sets to make a later batch fail."""
+    return CountingEmbedder(batch_size=2)
 
 
 @pytest.fixture

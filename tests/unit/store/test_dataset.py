@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import shoal.store as st
+from fakes.embedders import CountingEmbedder
 from shoal.embeddings.hashing import HashEmbedder
 from shoal.errors import (
     ConfigurationError,
@@ -27,7 +28,6 @@ from shoal.errors import (
 
 MakeDataset = Callable[..., st.Dataset]
 Place = Any  # conftest.Place
-FailingEmbedder = Any  # conftest.FailingEmbedder
 
 HASH64 = HashEmbedder("64")
 
@@ -254,7 +254,7 @@ def test_a_rejected_add_leaves_the_dataset_as_it_was(ds: st.Dataset, place: Plac
 
 
 def test_an_embedder_failing_mid_call_writes_nothing(
-    place: Place, failing_embedder: FailingEmbedder
+    place: Place, failing_embedder: CountingEmbedder
 ) -> None:
     ds = place.open(embedder=failing_embedder)
     ds.add(["seed row"])

@@ -93,6 +93,11 @@ class LocalEmbedder(Embedder):
         return self._spec
 
     @property
+    def fingerprint(self) -> str:
+        """The spec plus the weights' precision: int8 and fp32 vectors differ slightly."""
+        return f"{super().fingerprint}|{'int8' if self._quantize else 'fp32'}"
+
+    @property
     def max_seq_length(self) -> int:
         """Tokens the model reads per text; the rest of a longer text is cut off."""
         return self._load_layout().max_seq_length
