@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from shoal.text._loaders import SUPPORTED_SUFFIXES, LoadReport, load_directory, load_file
+from shoal.text._loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadReport,
+    list_files,
+    load_directory,
+    load_file,
+)
+from shoal.text._sections import (
+    SECTION_CHARS,
+    STREAM_ABOVE,
+    ChunkSpan,
+    file_digest,
+    iter_documents,
+    locate_chunks,
+)
 from shoal.text._splitter import RecursiveCharacterSplitter, TokenCounter
 
 __all__ = [
+    "SECTION_CHARS",
+    "STREAM_ABOVE",
     "SUPPORTED_SUFFIXES",
+    "ChunkSpan",
     "LoadReport",
     "RecursiveCharacterSplitter",
     "TokenCounter",
+    "file_digest",
+    "iter_documents",
+    "list_files",
     "load_directory",
     "load_file",
+    "locate_chunks",
 ]

@@ -21,13 +21,22 @@ from typing import Any
 from shoal.errors import InvalidInput, MissingDependency
 from shoal.types import Document
 
-__all__ = ["SUPPORTED_SUFFIXES", "LoadReport", "load_directory", "load_file"]
+__all__ = [
+    "BINARY_SNIFF_BYTES",
+    "REPLACEMENT_UTF8",
+    "SUPPORTED_SUFFIXES",
+    "LoadReport",
+    "binary_error",
+    "list_files",
+    "load_directory",
+    "load_file",
+]
 
 _log = logging.getLogger("shoal.text")
 
 # A NUL byte this early means a binary file; real text files never contain one.
-_BINARY_SNIFF_BYTES = 8192
-_REPLACEMENT_UTF8 = "\ufffd".encode()
+BINARY_SNIFF_BYTES = 8192
+REPLACEMENT_UTF8 = "\ufffd".encode()
 _DEFAULT_TEXT_COLUMNS = ("text", "content", "body")
 
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
@@ -113,14 +122,7 @@ def load_directory(
     root = Path(path)
     if not root.is_dir():
         raise InvalidInput(f"{root} is not a directory; pass a folder, or use load_file for a file")
-    try:
-        matches = list(root.glob(glob))
-    except ValueError as exc:
-        raise InvalidInput(f"invalid glob pattern {glob!r}: {exc}; try '**/*'") from exc
-    files = sorted(
-        (f for f in matches if f.is_file() and not _is_hidden(f.relative_to(root))),
-        key=lambda f: f.relative_to(root).parts,
-    )
+    files = list_files(root, glob)
     documents: list[Document] = []
     skipped: list[str] = []
     failed: list[tuple[str, str]] = []
@@ -150,25 +152,48 @@ def load_directory(
     return LoadReport(documents=documents, skipped=skipped, failed=failed)
 
 
+def list_files(root: Path, glob: str = "**/*") -> list[Path]:
+    """The files under `root` matching `glob`, sorted, without hidden ones (a part starting with '.').
+
+    Raises:
+        InvalidInput: `glob` is empty or absolute.
+    """
+    try:
+        matches = list(root.glob(glob))
+    except (ValueError, NotImplementedError) as exc:  # empty, or absolute (not relative)
+        raise InvalidInput(
+            f"invalid glob pattern {glob!r}: {exc}; give one relative to the folder, like '**/*.md'"
+        ) from exc
+    return sorted(
+        (f for f in matches if f.is_file() and not _is_hidden(f.relative_to(root))),
+        key=lambda f: f.relative_to(root).parts,
+    )
+
+
 def _is_hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
+
+
+def binary_error(file: Path) -> str:
+    """The message for a file named as text that holds binary data."""
+    return (
+        f"{file} looks binary, not text; it has NUL bytes near its start. "
+        "Convert it to plain text first, or give it the suffix of its real format"
+    )
 
 
 def _read_text(file: Path) -> tuple[str, dict[str, Any]]:
     """The file's text (UTF-8, bad bytes replaced) and the metadata that decoding adds."""
     data = file.read_bytes()
-    if b"\0" in data[:_BINARY_SNIFF_BYTES]:
-        raise InvalidInput(
-            f"{file} looks binary, not text; it has NUL bytes near its start. "
-            "Convert it to plain text first, or give it the suffix of its real format"
-        )
+    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+        raise InvalidInput(binary_error(file))
     try:
         return data.decode("utf-8-sig"), {}
     except UnicodeDecodeError:
         text = data.decode("utf-8-sig", errors="replace")
     # "replace" puts one U+FFFD per undecodable sequence; U+FFFDs already in the file are
     # valid UTF-8 (EF BF BD) and can never be swallowed by an error, so subtract them.
-    errors = text.count("\ufffd") - data.count(_REPLACEMENT_UTF8)
+    errors = text.count("\ufffd") - data.count(REPLACEMENT_UTF8)
     _log.warning(
         "%s is not valid UTF-8: replaced %d undecodable byte sequence(s) with U+FFFD; "
         "re-save it as UTF-8 to keep those characters",
@@ -184,11 +209,13 @@ def _load_plain(file: Path, options: _Options) -> list[Document]:
         return []
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     kind = "markdown" if file.suffix.lower() == ".md" else "text"
+    size = file.stat().st_size
+    start = size - len(text.encode("utf-8", "surrogatepass")) if not extra else 0  # after a BOM
     metadata: dict[str, Any] = {
         "source": str(file),
         "type": kind,
         "lines": [1, lines],
-        "bytes": [0, file.stat().st_size],
+        "bytes": [max(0, start), size],
         **extra,
     }
     return [Document(text=text, metadata=metadata)]

@@ -10,6 +10,7 @@ carried over, and split any piece still too long with the next separator.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -80,6 +81,7 @@ class RecursiveCharacterSplitter:
         self.strip_whitespace = strip_whitespace
         self.add_start_index = add_start_index
         self._window: tuple[TokenCounter, int] | None = None
+        self._tokens = False  # measured in the window's own tokens (for_embedder)
 
     @classmethod
     def for_embedder(
@@ -110,7 +112,47 @@ class RecursiveCharacterSplitter:
             **options,
         )
         splitter._window = (embedder, embedder.max_seq_length)
+        splitter._tokens = True
         return splitter
+
+    def fitted_to(self, embedder: TokenCounter) -> RecursiveCharacterSplitter:
+        """A copy that splits any chunk longer than the embedder's window further, so none is cut off.
+
+        Chunks that fit are exactly this splitter's (LangChain's); only a chunk that the
+        model would truncate is split again, with the same separators, into halves,
+        quarters, ... until each piece fits. `for_embedder` measures in tokens instead.
+        """
+        fitted = copy.copy(self)
+        fitted._window = (embedder, embedder.max_seq_length)
+        return fitted
+
+    @property
+    def fingerprint(self) -> str:
+        """A short description of how this splitter chunks: equal fingerprints, equal chunks.
+
+        For instance ``"chars 1000/0"``, ``"chars 1000/0 fit 256"`` or ``"tokens 254/20 fit 256"``;
+        settings other than the defaults add a hash of them.
+        """
+        unit = "chars" if self.length_function is len else "tokens" if self._tokens else "custom"
+        text = f"{unit} {self.chunk_size}/{self.chunk_overlap}"
+        if self._window is not None:
+            text += f" fit {self._window[1]}"
+        others = (
+            self.separators,
+            self.keep_separator,
+            self.is_separator_regex,
+            self.strip_whitespace,
+            self.add_start_index,
+        )
+        if others != (list(DEFAULT_SEPARATORS), True, False, True, False):
+            digest = hashlib.blake2b(repr(others).encode(), digest_size=4).hexdigest()
+            text += f" {digest}"
+        if unit == "custom":
+            function = self.length_function
+            text += (
+                f" {getattr(function, '__module__', '')}.{getattr(function, '__qualname__', '')}"
+            )
+        return text
 
     def split_text(self, text: str) -> list[str]:
         """The chunks of one text, in order."""

@@ -9,41 +9,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from fakes.files import pdf_bytes
 from shoal import Document, InvalidInput, MissingDependency
 from shoal.text import SUPPORTED_SUFFIXES, LoadReport, load_directory, load_file
-
-
-def _pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF with one page per text (an empty text gives a blank page)."""
-    n = len(pages)
-    page_ids = [4 + 2 * i for i in range(n)]
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>"
-        % (b" ".join(b"%d 0 R" % i for i in page_ids), n),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for page_id, text in zip(page_ids, pages, strict=True):
-        stream = b"BT /F1 12 Tf 72 720 Td (%s) Tj ET" % text.encode("latin-1") if text else b""
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (page_id + 1)
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
 
 # --- text and Markdown -------------------------------------------------------------------
 
@@ -157,7 +125,7 @@ def test_htm_without_title_has_no_title_key(tmp_path: Path) -> None:
 
 def test_pdf_gives_one_document_per_page_with_text(tmp_path: Path) -> None:
     file = tmp_path / "report.pdf"
-    file.write_bytes(_pdf(["Hello page one", "", "Page three text"]))
+    file.write_bytes(pdf_bytes(["Hello page one", "", "Page three text"]))
     assert len(PdfReader(file).pages) == 3  # the fixture itself is a valid PDF
     assert load_file(file) == [
         Document(
@@ -175,7 +143,7 @@ def test_pdf_without_pypdf_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     file = tmp_path / "report.pdf"
-    file.write_bytes(_pdf(["Hello page one"]))
+    file.write_bytes(pdf_bytes(["Hello page one"]))
     monkeypatch.setitem(sys.modules, "pypdf", None)  # as if it were not installed
     with pytest.raises(MissingDependency, match=r"pip install 'shoal\[pdf\]'"):
         load_file(file)

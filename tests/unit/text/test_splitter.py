@@ -8,26 +8,9 @@ from typing import Any
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from fakes.texts import WORDS
 from shoal import Document, InvalidInput, RecursiveCharacterSplitter
 
-WORDS = [
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "a",
-    "mat",
-    "while",
-    "dogs",
-    "bark",
-    "at",
-    "night",
-    "and",
-    "markets",
-    "fell",
-    "sharply",
-    "today",
-]
 CJK = "今天天气很好我们去公园散步吧小猫在垫子上睡觉股票市场今天大幅下跌"
 
 
