@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shoal.store._dataset import Dataset, Hit, open
-from shoal.store._records import Binary, Record
+from shoal.store._records import Binary, Record, row_id
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
 from shoal.store.filters import Filter, compile_filter
@@ -20,4 +20,5 @@ __all__ = [
     "VersionInfo",
     "compile_filter",
     "open",
+    "row_id",
 ]

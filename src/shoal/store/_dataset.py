@@ -23,7 +23,7 @@ from shoal.store._snapshot import Snapshot
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._view import View
 from shoal.store._writes import Batch, RowWriter, quote_ids
-from shoal.store.filters import Filter, compile_filter
+from shoal.store.filters import Filter, compile_filter, metadata_json
 from shoal.types import EmbedderSpec, Metric
 
 __all__ = ["Dataset", "Hit", "open"]
@@ -298,6 +298,33 @@ class Dataset(History):
                 extras={name: row[name] for name in extras},
             )
         return [found[i] for i in wanted if i in found]
+
+    def select(self, fields: Sequence[str], *, where: Filter | None = None) -> list[dict[str, Any]]:
+        """The values of `fields` for every row matching `where` (default: all), in stored order.
+
+        A field is ``id``, ``text``, a column, or a dotted path into the metadata
+        (``"source"``, ``"author.name"``, ``"tags.0"``); a row without that path gives
+        None. Only those values are read (no vectors, no whole metadata), and no row
+        committed before the call is missed.
+        """
+        if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
+            raise InvalidInput('fields must be a list of names, e.g. ["id", "source"]')
+        lance = self._current()
+        columns = set(lance.schema.names) - {"embedding", "metadata"}
+        # Aliases keep user text out of the SQL; column names are checked when created.
+        projection = {
+            f"f{i}": f"`{name}`" if name in columns else metadata_json(name)
+            for i, name in enumerate(fields)
+        }
+        predicate = self._compile(where) if where else None
+        table = lance.to_table(columns=projection, filter=predicate)
+        values = []
+        for i, name in enumerate(fields):
+            column = table.column(f"f{i}").to_pylist()
+            if name not in columns:
+                column = [None if v is None else json.loads(v) for v in column]
+            values.append(column)
+        return [dict(zip(fields, row, strict=True)) for row in zip(*values, strict=True)]
 
     def search(
         self,

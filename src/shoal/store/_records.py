@@ -27,6 +27,7 @@ __all__ = [
     "declared_fields",
     "declared_type",
     "dump_metadata",
+    "row_id",
     "rows_table",
     "validate_vectors",
 ]
@@ -104,6 +105,13 @@ def content_id(text: str, metadata_json: str) -> str:
     digest.update(b"\x00")
     digest.update(metadata_json.encode())
     return digest.hexdigest()
+
+
+def row_id(text: str, metadata: Mapping[str, Any] | None = None) -> str:
+    """The id `Dataset.add` gives a row passed without one: a hash of its text and metadata."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"row_id takes a str text, got {type(text).__name__}")
+    return content_id(text, dump_metadata(None if metadata is None else dict(metadata), 0))
 
 
 def validate_vectors(vectors: Any, *, rows: int, dimensions: int) -> np.ndarray:

@@ -72,7 +72,7 @@ import pyarrow as pa
 
 from shoal.errors import FilterError
 
-__all__ = ["Filter", "compile_filter"]
+__all__ = ["Filter", "compile_filter", "metadata_json"]
 
 Filter = Mapping[str, Any]
 """A Mongo-style filter: ``{"lang": "en", "year": {"$gte": 2000}}``."""
@@ -105,6 +105,15 @@ def compile_filter(
             of the wrong type; the message says what is allowed.
     """
     return _Compiler(columns, metadata_keys).document(where, depth=0)
+
+
+def metadata_json(path: str) -> str:
+    """SQL for the JSON text of a dotted metadata path (NULL where a row lacks it).
+
+    Raises:
+        FilterError: the path is not dot-separated segments of letters, digits, '_' and '-'.
+    """
+    return _Compiler({}, None).path(path).text
 
 
 class _Compiler:
@@ -188,13 +197,17 @@ class _Compiler:
             f"unknown operator {op!r} on field {name!r}; allowed: {', '.join(_FIELD_OPERATORS)}"
         )
 
-    def target(self, name: str) -> _Target:
+    def path(self, name: str) -> _Path:
         segments = name.split(".")
         if len(segments) > _MAX_SEGMENTS or not all(_SEGMENT.fullmatch(s) for s in segments):
             raise FilterError(
                 f"invalid field name {name!r}: use up to {_MAX_SEGMENTS} dot-separated "
                 "segments of letters, digits, '_' and '-'"
             )
+        return _Path(segments)
+
+    def target(self, name: str) -> _Target:
+        segments = self.path(name).segments
         if segments[0] in self.columns:
             if len(segments) > 1:
                 raise FilterError(
@@ -369,6 +382,7 @@ class _Column(_Target):
 
 class _Path(_Target):
     def __init__(self, segments: list[str]):
+        self.segments = segments
         parent = _METADATA
         for segment in segments[:-1]:
             parent = f"json_get({parent}, {_string(segment)})"
