@@ -43,6 +43,11 @@ demo: $(VENV)/.demo-ready
 	$(BIN)/shoal search .demo/kb "an animal outside" -k 2 --where '{"topic": "dogs"}'
 	$(BIN)/shoal info .demo/kb
 	$(BIN)/shoal log .demo/kb
+	rm -rf .demo/people
+	$(BIN)/shoal ingest examples/docs --into .demo/people
+	$(BIN)/shoal ingest examples/docs --into .demo/people
+	$(BIN)/shoal search .demo/people "When was Michael Jordan born?" -k 2
+	$(BIN)/shoal search .demo/people "a bird by the water" -k 1 --where '{"type": "csv"}'
 
 lint: $(VENV)/.test-ready
 	$(BIN)/ruff check src tests bench
@@ -60,7 +65,9 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/ann_libraries.py
 	$(BIN)/python bench/ann_libraries.py --filtered
 	$(BIN)/python bench/search.py --sizes 100k,1m
+	$(BIN)/python bench/store_ingest.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest_memory.py
 	$(BIN)/python bench/filter_beam.py
 
 clean:

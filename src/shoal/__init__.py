@@ -9,7 +9,15 @@
 from __future__ import annotations
 
 from shoal._version import __version__
-from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder, providers, register_provider
+from shoal.embeddings import (
+    DEFAULT_EMBEDDER,
+    CachedEmbedder,
+    Embedder,
+    EmbeddingCache,
+    embedder,
+    providers,
+    register_provider,
+)
 from shoal.errors import (
     ConfigurationError,
     DatasetNotFound,
@@ -29,6 +37,7 @@ from shoal.errors import (
     UnknownProvider,
     WriteConflict,
 )
+from shoal.ingestion import IngestProgress, IngestReport, ingest
 from shoal.similarity import (
     Match,
     TopK,
@@ -56,6 +65,7 @@ from shoal.types import Document, EmbedderSpec, Metric
 __all__ = [
     "DEFAULT_EMBEDDER",
     "Binary",
+    "CachedEmbedder",
     "ConfigurationError",
     "Dataset",
     "DatasetInfo",
@@ -66,11 +76,14 @@ __all__ = [
     "Embedder",
     "EmbedderMismatch",
     "EmbedderSpec",
+    "EmbeddingCache",
     "EmbeddingError",
     "EmptyText",
     "Filter",
     "FilterError",
     "Hit",
+    "IngestProgress",
+    "IngestReport",
     "InvalidInput",
     "Match",
     "Metric",
@@ -92,6 +105,7 @@ __all__ = [
     "dot_similarity",
     "embedder",
     "euclidean_distance",
+    "ingest",
     "most_similar",
     "open",
     "pairwise",

@@ -12,6 +12,7 @@ from rich.text import Text
 from shoal._version import __version__
 from shoal.cli._console import stderr_console
 from shoal.cli._embed import embed
+from shoal.cli._ingest import ingest
 from shoal.cli._models import models
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, info, log, search
@@ -61,7 +62,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-_COMMANDS = (embed, similar, models, add, search, info, log, commit, checkout, diff)
+_COMMANDS = (embed, similar, models, add, ingest, search, info, log, commit, checkout, diff)
 for _command in _COMMANDS:
     app.command(_command.__name__)(_handling_errors(_command))
 

@@ -1,0 +1,129 @@
+"""Which files an ingest reads, and how each stands against what the dataset already holds.
+
+The dataset is its own record manager: every chunk an ingest writes carries its file's
+path (`source`), the SHA-256 of the file's bytes (`source_hash`), its place among the
+file's chunks (`chunk`, `chunks`) and how it was cut (`splitter`). A file is unchanged
+when its rows carry one hash and one splitter equal to the current ones and there are
+`chunks` of them; rows of the right hash but too few are an interrupted ingest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.errors import InvalidInput
+from shoal.store import Dataset
+from shoal.text import SUPPORTED_SUFFIXES, list_files
+
+__all__ = [
+    "CHUNK",
+    "CHUNKS",
+    "HASH",
+    "SOURCE",
+    "SPLITTER",
+    "Found",
+    "Stored",
+    "discover",
+    "file_status",
+    "gone",
+    "in_scope",
+    "stored_sources",
+]
+
+# Metadata keys the ingest writes on every chunk, besides the loader's own.
+SOURCE, HASH, CHUNK, CHUNKS, SPLITTER = "source", "source_hash", "chunk", "chunks", "splitter"
+
+
+@dataclass
+class Found:
+    """The files to ingest (supported, sorted, unique), the skipped ones and the scope for sync."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+    named: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Stored:
+    """What the dataset holds of one source: its row ids, hashes, splitters and chunk counts."""
+
+    ids: list[str] = field(default_factory=list)
+    hashes: set[str] = field(default_factory=set)
+    splitters: set[str] = field(default_factory=set)
+    counts: set[int] = field(default_factory=set)
+
+
+def discover(paths: Sequence[str | os.PathLike[str]], glob: str) -> Found:
+    """Files under the folders in `paths` matching `glob` (hidden ones skipped) and the files named.
+
+    Raises:
+        InvalidInput: no paths, a path that does not exist, or an invalid glob.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise InvalidInput("ingest needs at least one file or folder")
+    found = Found()
+    seen: set[Path] = set()
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise InvalidInput(f"no such file or folder: {path}; check the path")
+        path = path.resolve()
+        if path.is_dir():
+            found.folders.append(path)
+            candidates = list_files(path, glob)
+        else:
+            found.named.append(path)
+            candidates = [path]
+        for file in candidates:
+            if file in seen:
+                continue
+            seen.add(file)
+            if file.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.files.append(file)
+            else:
+                found.skipped.append(str(file))
+    return found
+
+
+def stored_sources(dataset: Dataset) -> tuple[dict[str, Stored], set[str]]:
+    """The ingested sources the dataset holds (rows that carry a source hash), and all its ids."""
+    sources: dict[str, Stored] = {}
+    ids: set[str] = set()
+    for row in dataset.select(["id", SOURCE, HASH, CHUNKS, SPLITTER]):
+        ids.add(row["id"])
+        source, digest = row[SOURCE], row[HASH]
+        if not isinstance(source, str) or not isinstance(digest, str):
+            continue  # not written by an ingest: never managed by one
+        entry = sources.setdefault(source, Stored())
+        entry.ids.append(row["id"])
+        entry.hashes.add(digest)
+        entry.splitters.add(str(row[SPLITTER]))
+        count = row[CHUNKS]
+        entry.counts.add(count if isinstance(count, int) else -1)
+    return sources, ids
+
+
+def file_status(stored: Stored | None, digest: str, splitter: str) -> str:
+    """new, unchanged, resumed (same file, rows missing) or changed."""
+    if stored is None or not stored.ids:
+        return "new"
+    if stored.hashes == {digest} and stored.splitters == {splitter}:
+        return "unchanged" if stored.counts == {len(stored.ids)} else "resumed"
+    return "changed"
+
+
+def in_scope(source: str, found: Found) -> bool:
+    """True if `source` was named, or lies under a folder that was walked."""
+    path = Path(source)
+    return path in found.named or any(path.is_relative_to(folder) for folder in found.folders)
+
+
+def gone(sources: Iterable[str], found: Found) -> list[str]:
+    """The sources in scope whose file no longer exists (what `sync` deletes)."""
+    return sorted(s for s in sources if in_scope(s, found) and not Path(s).exists())

@@ -1,0 +1,128 @@
+"""What an ingest tells its caller: progress while it runs, a report when it is done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["FileStatus", "IngestProgress", "IngestReport", "ProgressCallback"]
+
+FileStatus = str
+"""How a file stood against the dataset: new, changed, resumed, unchanged, empty or failed."""
+
+
+@dataclass
+class IngestProgress:
+    """A running ingest's counts, passed to `on_progress` after each file and each batch."""
+
+    files_total: int
+    files_done: int = 0
+    chunks_planned: int = 0
+    chunks_written: int = 0
+    batches_written: int = 0
+    embedded: int = 0
+    cached: int = 0
+    current: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def embeddings_per_second(self) -> float:
+        """Texts the model embedded per second of the ingest so far."""
+        return self.embedded / self.elapsed if self.elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+"""Called with the running counts; it must return quickly (it runs between batches)."""
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, file by file, and what it cost.
+
+    Each path appears in one of `new`, `changed` (its old chunks were replaced),
+    `resumed` (an interrupted ingest of it was finished), `unchanged` (nothing to do),
+    `empty` (no text), `failed` (with why; its old chunks, if any, are kept) or
+    `skipped` (a type no loader reads). `removed` lists sources whose chunks `sync`
+    deleted because the file is gone.
+    """
+
+    uri: str
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    decode_errors: dict[str, int] = field(default_factory=dict)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    batches: int = 0
+    embedded: int = 0
+    cached: int = 0
+    version: int = 0
+    committed: bool = False
+    seconds: float = 0.0
+
+    @property
+    def files(self) -> int:
+        """Files of a supported type that were looked at."""
+        return sum(
+            len(group)
+            for group in (
+                self.new,
+                self.changed,
+                self.resumed,
+                self.unchanged,
+                self.empty,
+                self.failed,
+            )
+        )
+
+    @property
+    def wrote(self) -> bool:
+        """True if the ingest added or removed any chunk."""
+        return bool(self.chunks_added or self.chunks_removed)
+
+    def summary(self) -> str:
+        """One line: files by status, chunks added and removed."""
+        counts = [
+            f"{len(group)} {label}"
+            for label, group in (
+                ("new", self.new),
+                ("changed", self.changed),
+                ("resumed", self.resumed),
+                ("unchanged", self.unchanged),
+                ("empty", self.empty),
+                ("failed", self.failed),
+                ("removed", self.removed),
+            )
+            if group
+        ]
+        files = ", ".join(counts) if counts else "nothing to ingest"
+        return f"{self.files} file(s): {files}; +{self.chunks_added} -{self.chunks_removed} chunks"
+
+    def to_dict(self) -> dict[str, object]:
+        """The report as JSON-ready data."""
+        return {
+            "uri": self.uri,
+            "files": self.files,
+            "new": self.new,
+            "changed": self.changed,
+            "resumed": self.resumed,
+            "unchanged": self.unchanged,
+            "empty": self.empty,
+            "failed": [{"path": path, "error": why} for path, why in self.failed],
+            "skipped": self.skipped,
+            "removed": self.removed,
+            "decode_errors": self.decode_errors,
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "batches": self.batches,
+            "embedded": self.embedded,
+            "cached": self.cached,
+            "version": self.version,
+            "committed": self.committed,
+            "seconds": round(self.seconds, 3),
+        }

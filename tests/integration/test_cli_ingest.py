@@ -1,0 +1,186 @@
+"""`shoal ingest` in-process: report, reruns, sync, bad files, settings, S3 and the progress bar."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from cli_runner import plain, run
+from rich.console import Console
+
+import shoal
+from shoal.cli._ingest import _Bar, _GracefulStop
+from shoal.ingestion import IngestProgress
+from store_fixtures import S3Settings
+
+MODEL = "hash:64"
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "cats.txt").write_text("The cat is on the mat.\n\nCats sleep a lot.\n")
+    (folder / "dogs.md").write_text("# Dogs\n\nThe dog is in the yard.\n")
+    (folder / "sub" / "birds.txt").write_text("Birds sing in the morning.\n")
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
+    return folder
+
+
+def test_ingest_reports_then_a_rerun_changes_nothing(docs: Path, tmp_path: Path) -> None:
+    uri = str(tmp_path / "kb")
+    first = run("ingest", str(docs), "--into", uri, "--model", MODEL)
+    assert first.exit_code == 0, first.output
+    text = plain(first.stdout)
+    assert f"ingested into {uri}: 3 file(s): 3 new; +3 -0 chunks" in text
+    assert "committed version" in text and "embedded 3 chunk(s)" in text
+    assert "skipped 1 file(s) of unsupported type" in text and "photo.png" in text
+    again = run("ingest", str(docs), "--into", uri)
+    assert again.exit_code == 0, again.output
+    assert "3 unchanged; +0 -0 chunks" in plain(again.stdout)
+    assert "nothing changed; embedded 0 chunk(s)" in plain(again.stdout)
+    found = run("search", uri, "cat on a mat", "-k", "1", "--json")
+    [hit] = json.loads(found.stdout)
+    assert hit["text"] == "The cat is on the mat.\n\nCats sleep a lot."
+    assert hit["metadata"]["source"] == str(docs / "cats.txt")
+    log = run("log", uri, "--json")
+    assert json.loads(log.stdout)[-1]["message"].startswith(f"ingest {docs}: 3 file(s): 3 new")
+
+
+def test_json_report_sync_and_a_changed_file(docs: Path, tmp_path: Path) -> None:
+    uri = str(tmp_path / "kb")
+    assert run("ingest", str(docs), "--into", uri, "-m", MODEL).exit_code == 0
+    (docs / "dogs.md").unlink()
+    (docs / "cats.txt").write_text("Cats changed their minds.\n")
+    result = run("ingest", str(docs), "--into", uri, "--sync", "--json", "-m", MODEL)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["changed"] == [str(docs / "cats.txt")]
+    assert report["removed"] == [str(docs / "dogs.md")]
+    assert report["unchanged"] == [str(docs / "sub" / "birds.txt")]
+    assert (report["chunks_added"], report["chunks_removed"], report["committed"]) == (1, 2, True)
+    assert len(shoal.open(uri)) == 2
+
+
+def test_options_choose_files_chunks_and_columns(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "long.md").write_text(("word " * 60 + "\n\n") * 5)
+    (folder / "skip.txt").write_text("not matched by the glob")
+    (folder / "rows.csv").write_text("title,body,lang\nHello,Some body text,en\n")
+    (folder / "lines.jsonl").write_text('{"content": "from the content field"}\n')
+    uri = str(tmp_path / "kb")
+    result = run(
+        "ingest", str(folder), "--into", uri, "-m", MODEL, "--glob", "*.[mcj]*",
+        "--chunk-size", "200", "--chunk-overlap", "20", "--text-column", "title",
+        "--text-column", "body", "--text-field", "content", "--batch-size", "2",
+        "--no-cache", "--message", "my own message",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ds = shoal.open(uri)
+    rows = ds.select(["text", "source", "splitter", "lang"])
+    assert {Path(r["source"]).name for r in rows} == {"long.md", "rows.csv", "lines.jsonl"}
+    assert {r["splitter"] for r in rows} == {"chars 200/20 columns=title,body field=content"}
+    assert max(len(r["text"]) for r in rows) <= 200
+    assert {"Hello\nSome body text", "from the content field"} <= {r["text"] for r in rows}
+    assert ds.log()[-1].message == "my own message"
+
+
+def test_a_failed_file_is_listed_and_the_exit_code_is_1(docs: Path, tmp_path: Path) -> None:
+    (docs / "broken.txt").write_bytes(b"\x00\x01\x02 binary")
+    (docs / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
+    uri = str(tmp_path / "kb")
+    result = run("ingest", str(docs), "--into", uri, "-m", MODEL)
+    assert result.exit_code == 1
+    text = plain(result.stdout)
+    assert f"failed: {docs / 'broken.txt'} looks binary" in text
+    assert f"not UTF-8, 1 byte sequence(s) replaced: {docs / 'latin.txt'}" in text
+    assert "4 new" in text and len(shoal.open(uri)) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["nowhere", "--into", "{kb}"], 2, "no such file or folder"),
+        (["{docs}", "--into", "{kb}", "--tokens"], 2, "cannot count its tokens"),
+        (["{docs}", "--into", "{kb}", "--chunk-size", "10", "--chunk-overlap", "50"], 2, "overlap"),
+        (["{docs}", "--into", "ftp://x"], 2, "unsupported dataset URI scheme"),
+        (["{docs}", "--into", "{kb}-new", "-m", "nope:model"], 2, "no embedder provider named"),
+    ],
+)
+def test_bad_input_exits_with_a_clear_error(
+    docs: Path, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    kb = str(tmp_path / "kb")
+    shoal.open(kb, embedder=MODEL)
+    filled = [a.format(docs=docs, kb=kb) for a in args]
+    result = run("ingest", *filled)
+    assert result.exit_code == code, result.output
+    assert message in plain(result.stderr)
+    assert len(shoal.open(kb)) == 0 and not Path(f"{kb}-new").exists()
+
+
+def test_missing_into_is_a_usage_error(docs: Path) -> None:
+    result = run("ingest", str(docs))
+    assert result.exit_code == 2 and "--into" in plain(result.output)
+
+
+def test_an_embedder_error_says_what_was_kept(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.embedders import CountingEmbedder
+
+    monkeypatch.setattr(
+        "shoal.embeddings._registry._registered",
+        {"hash": lambda model: CountingEmbedder(batch_size=1, fail_at=2)},
+    )
+    result = run("ingest", str(docs), "--into", str(tmp_path / "kb"), "-m", "hash:64",
+                 "--batch-size", "1", "--no-cache")  # fmt: skip
+    assert result.exit_code == 1
+    err = plain(result.stderr)
+    assert "1 batch(es), 1 chunk(s) written before the error" in err
+    assert "error: fake provider down at batch 2" in err
+
+
+def test_ingest_into_s3(docs: Path, s3_environment: S3Settings) -> None:
+    uri = s3_environment.fresh_uri()
+    result = run("ingest", str(docs), "--into", uri, "-m", MODEL)
+    assert result.exit_code == 0, result.output
+    again = run("ingest", str(docs), "--into", uri)
+    assert "3 unchanged" in plain(again.stdout)
+    assert len(shoal.open(uri)) == 3
+
+
+def test_the_progress_bar_shows_files_chunks_and_rate() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120)
+    bar = _Bar(console)
+    with bar:
+        bar.update(IngestProgress(files_total=10))
+        bar.update(
+            IngestProgress(
+                files_total=10, files_done=4, chunks_written=120, batches_written=2,
+                embedded=100, elapsed=2.0,
+            )
+        )  # fmt: skip
+        bar.progress.refresh()
+    shown = plain(buffer.getvalue())
+    assert "4/10" in shown and "120 chunks" in shown and "50 embeddings/s" in shown
+    assert bar.done() == "2 batch(es), 120 chunk(s) written"
+
+
+def test_the_first_ctrl_c_asks_for_a_stop_between_batches() -> None:
+    buffer = io.StringIO()
+    before = signal.getsignal(signal.SIGINT)
+    with _GracefulStop(Console(file=buffer)) as stop:
+        stop.check()  # nothing asked yet
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested and "stopping after the current batch" in buffer.getvalue()
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+        assert signal.getsignal(signal.SIGINT) is before  # a second Ctrl-C interrupts at once
+    assert signal.getsignal(signal.SIGINT) is before
