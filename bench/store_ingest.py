@@ -1,7 +1,7 @@
 """Ingest throughput with precomputed vectors: Shoal's ds.add vs LanceDB and Chroma, same run.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/ingest.py [--n 100000] [--batch 10000] [--chroma-n 10000]
+    .venv/bin/python bench/store_ingest.py [--n 100000] [--batch 10000] [--chroma-n 10000]
         [--repeat 3] [--quick]
 
 Data: the first n WordNet 3.0 glosses, their vectors (all-MiniLM-L6-v2 int8, 384-d; the
@@ -20,7 +20,7 @@ Chroma `collection.add` (hnsw space ip, its defaults otherwise) gets --chroma-n 
 its ingest being slow, in calls of at most its max batch size; its ratio is to LanceDB's
 batched run. Default threads (all cores). Rounds alternate the systems; medians of
 --repeat rounds.
-Writes bench/results/ingest.json (--quick: ingest_quick.json) and prints BENCHMARKS.md rows.
+Writes bench/results/store_ingest.json (--quick: store_ingest_quick.json) and prints BENCHMARKS.md rows.
 """
 
 from __future__ import annotations
@@ -224,8 +224,8 @@ def main() -> None:
     for r in results:
         if r["batch"] in lance:
             r["vs_lancedb"] = r["vectors_per_s"] / lance[r["batch"]]
-    name = "ingest_quick" if args.quick else "ingest"
-    save_report(name, "ingest", rounds=args.repeat, results=results)
+    name = "store_ingest_quick" if args.quick else "store_ingest"
+    save_report(name, "store_ingest", rounds=args.repeat, results=results)
     header = (
         "system",
         "rows",
