@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shoal.text import RecursiveCharacterSplitter, iter_documents, locate_chunks
+from shoal.text import RecursiveCharacterSplitter, is_streamed, iter_documents, locate_chunks
 from shoal.types import Document
 
 __all__ = ["Chunker"]
@@ -24,8 +24,8 @@ class Chunker:
     text_columns: Sequence[str] | None
     text_field: str
     stream_above: int
-    section_chars: int
 
+    @property
     def fingerprint(self) -> str:
         """The splitter's fingerprint plus loader options that change the text."""
         parts = [self.splitter.fingerprint]
@@ -40,7 +40,7 @@ class Chunker:
 
     def streamed(self, file: Path, size: int) -> bool:
         """True if the file is read in sections (so its chunks are counted in a first pass)."""
-        return size > self.stream_above and file.suffix.lower() in (".txt", ".md")
+        return is_streamed(file, size=size, stream_above=self.stream_above)
 
     def chunks(
         self, file: Path, *, on_document: Callable[[Document], None] | None = None
@@ -58,7 +58,6 @@ class Chunker:
             text_columns=self.text_columns,
             text_field=self.text_field,
             stream_above=self.stream_above,
-            section_chars=self.section_chars,
         ):
             if on_document is not None:
                 on_document(document)

@@ -57,7 +57,7 @@ class Stored:
     counts: set[int] = field(default_factory=set)
 
 
-def discover(paths: Sequence[str | os.PathLike[str]], glob: str) -> Found:
+def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], glob: str) -> Found:
     """Files under the folders in `paths` matching `glob` (hidden ones skipped) and the files named.
 
     Raises:

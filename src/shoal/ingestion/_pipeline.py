@@ -40,7 +40,7 @@ from shoal.ingestion._files import (
 from shoal.ingestion._report import IngestProgress, IngestReport, ProgressCallback
 from shoal.store import Dataset, row_id
 from shoal.store import open as open_dataset
-from shoal.text import SECTION_CHARS, STREAM_ABOVE, RecursiveCharacterSplitter, file_digest
+from shoal.text import STREAM_ABOVE, RecursiveCharacterSplitter, file_digest, unreadable
 from shoal.types import Document
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_OVERLAP", "DEFAULT_CHUNK_SIZE", "ingest"]
@@ -101,7 +101,7 @@ def ingest(
     started = time.monotonic()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
-    found = discover([paths] if isinstance(paths, (str, os.PathLike)) else paths, glob)
+    found = discover(paths, glob)
     dataset = _dataset(into, embedder, storage_options)
     model = dataset.embedder
     chunker = Chunker(
@@ -109,7 +109,6 @@ def ingest(
         text_columns,
         text_field,
         stream_above,
-        SECTION_CHARS,
     )
     if cache is False:
         encoder: Embedder = model
@@ -134,10 +133,10 @@ def _dataset(
             "latest version (shoal.open again) or into a branch (ds.branch(name))"
         )
     if embedder is not None:
-        name = embedder.spec.name if isinstance(embedder, Embedder) else embedder
-        same = (
-            embedder.spec == into.spec if isinstance(embedder, Embedder) else name == into.spec.name
-        )
+        if isinstance(embedder, Embedder):
+            name, same = embedder.spec.name, embedder.spec == into.spec
+        else:
+            name, same = embedder, embedder == into.spec.name
         if not same:
             raise EmbedderMismatch(
                 f"{into.uri} holds vectors made by {into.spec.name}, not by {name}; "
@@ -191,7 +190,7 @@ class _Run:
         self.dataset = dataset
         self.encoder = encoder
         self.chunker = chunker
-        self.splitter_key = chunker.fingerprint()
+        self.splitter_key = chunker.fingerprint
         self.batch_size = batch_size
         self.found = found
         self.on_progress = on_progress
@@ -234,7 +233,7 @@ class _Run:
             digest = file_digest(file)
             size = file.stat().st_size
         except OSError as exc:
-            self._failed(source, f"cannot read {file}: {exc.strerror or exc}")
+            self._failed(source, str(unreadable(file, exc)))
             return
         stored = self.stored.get(source)
         status = file_status(stored, digest, self.splitter_key)
@@ -286,7 +285,6 @@ class _Run:
             self.pending.ids.append(chunk_id)
             self.pending.texts.append(chunk.text)
             self.pending.metadatas.append(metadata)
-            self.progress.chunks_planned += 1
             if len(self.pending.ids) >= self.batch_size:
                 self._flush()
         if len(ids) != total:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["FileStatus", "IngestProgress", "IngestReport", "ProgressCallback"]
-
-FileStatus = str
-"""How a file stood against the dataset: new, changed, resumed, unchanged, empty or failed."""
+__all__ = ["IngestProgress", "IngestReport", "ProgressCallback"]
 
 
 @dataclass
@@ -17,7 +14,6 @@ class IngestProgress:
 
     files_total: int
     files_done: int = 0
-    chunks_planned: int = 0
     chunks_written: int = 0
     batches_written: int = 0
     embedded: int = 0

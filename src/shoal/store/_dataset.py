@@ -18,12 +18,13 @@ from shoal.store import _lance
 from shoal.store._history import History
 from shoal.store._index import IndexFile
 from shoal.store._location import Location, parse_uri
-from shoal.store._records import Record, declared_fields, validate_vectors
+from shoal.store._reads import read_fields, read_records
+from shoal.store._records import Record, validate_vectors
 from shoal.store._snapshot import Snapshot
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._view import View
 from shoal.store._writes import Batch, RowWriter, quote_ids
-from shoal.store.filters import Filter, compile_filter, metadata_json
+from shoal.store.filters import Filter, compile_filter
 from shoal.types import EmbedderSpec, Metric
 
 __all__ = ["Dataset", "Hit", "open"]
@@ -278,26 +279,7 @@ class Dataset(History):
         """The stored rows with these ids, in input order (ids not stored are skipped)."""
         if isinstance(ids, str):
             raise InvalidInput("get takes a list of ids, not one str: wrap it in [...]")
-        wanted = list(ids)
-        if not wanted:
-            return []
-        table = self._current().to_table(filter=quote_ids(wanted))
-        declared = declared_fields(table.schema)
-        extras = [
-            name
-            for name in table.column_names
-            if name not in ("id", "text", "metadata", "embedding") and name not in declared
-        ]
-        found: dict[str, Record] = {}
-        for row in table.to_pylist():
-            found[row["id"]] = Record(
-                id=row["id"],
-                text=row["text"],
-                metadata=json.loads(row["metadata"] or "{}"),
-                embedding=np.asarray(row["embedding"], dtype=np.float32),
-                extras={name: row[name] for name in extras},
-            )
-        return [found[i] for i in wanted if i in found]
+        return read_records(self._current(), ids)
 
     def select(self, fields: Sequence[str], *, where: Filter | None = None) -> list[dict[str, Any]]:
         """The values of `fields` for every row matching `where` (default: all), in stored order.
@@ -309,22 +291,8 @@ class Dataset(History):
         """
         if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
             raise InvalidInput('fields must be a list of names, e.g. ["id", "source"]')
-        lance = self._current()
-        columns = set(lance.schema.names) - {"embedding", "metadata"}
-        # Aliases keep user text out of the SQL; column names are checked when created.
-        projection = {
-            f"f{i}": f"`{name}`" if name in columns else metadata_json(name)
-            for i, name in enumerate(fields)
-        }
         predicate = self._compile(where) if where else None
-        table = lance.to_table(columns=projection, filter=predicate)
-        values = []
-        for i, name in enumerate(fields):
-            column = table.column(f"f{i}").to_pylist()
-            if name not in columns:
-                column = [None if v is None else json.loads(v) for v in column]
-            values.append(column)
-        return [dict(zip(fields, row, strict=True)) for row in zip(*values, strict=True)]
+        return read_fields(self._current(), fields, predicate)
 
     def search(
         self,

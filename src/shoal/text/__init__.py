@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from shoal.text._loaders import (
-    SUPPORTED_SUFFIXES,
-    LoadReport,
-    list_files,
-    load_directory,
-    load_file,
-)
+from shoal.text._directory import LoadReport, list_files, load_directory
+from shoal.text._loaders import SUPPORTED_SUFFIXES, load_file, unreadable
 from shoal.text._sections import (
     SECTION_CHARS,
     STREAM_ABOVE,
     ChunkSpan,
     file_digest,
+    is_streamed,
     iter_documents,
     locate_chunks,
 )
@@ -28,9 +24,11 @@ __all__ = [
     "RecursiveCharacterSplitter",
     "TokenCounter",
     "file_digest",
+    "is_streamed",
     "iter_documents",
     "list_files",
     "load_directory",
     "load_file",
     "locate_chunks",
+    "unreadable",
 ]

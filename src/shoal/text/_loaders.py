@@ -1,8 +1,7 @@
 """Document loaders: text, Markdown, HTML, PDF, CSV and JSON Lines files into `Document`s.
 
-`load_file` picks the format from the file's suffix; `load_directory` loads every supported
-file under a folder and reports, rather than hides, the files it skipped or could not load.
-Every problem with a file is raised as `InvalidInput` naming the file and what to do.
+`load_file` picks the format from the file's suffix. Every problem with a file is raised
+as `InvalidInput` naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -25,11 +24,10 @@ __all__ = [
     "BINARY_SNIFF_BYTES",
     "REPLACEMENT_UTF8",
     "SUPPORTED_SUFFIXES",
-    "LoadReport",
     "binary_error",
-    "list_files",
-    "load_directory",
     "load_file",
+    "unreadable",
+    "warn_undecodable",
 ]
 
 _log = logging.getLogger("shoal.text")
@@ -56,15 +54,6 @@ _WHITESPACE = re.compile(r"\s+")
 class _Options:
     text_columns: Sequence[str] | None
     text_field: str
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What `load_directory` loaded, skipped (unsupported type) and failed to load (with why)."""
-
-    documents: list[Document]
-    skipped: list[str]
-    failed: list[tuple[str, str]]
 
 
 def load_file(
@@ -98,80 +87,14 @@ def load_file(
             return []
         return loader(file, _Options(text_columns=text_columns, text_field=text_field))
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise InvalidInput(
-            f"cannot read {file}: {reason}; check that it exists and is readable"
-        ) from exc
+        raise unreadable(file, exc) from exc
 
 
-def load_directory(
-    path: str | os.PathLike[str],
-    *,
-    glob: str = "**/*",
-    text_columns: Sequence[str] | None = None,
-    text_field: str = "text",
-) -> LoadReport:
-    """Load every supported file matching `glob` under `path`, in sorted order, skipping hidden ones.
-
-    Files of unsupported types are listed in `skipped`; files that cannot be loaded are
-    listed in `failed` with the reason, and the other files are still loaded.
-
-    Raises:
-        InvalidInput: `path` is not a directory, or `glob` is not a valid pattern.
-    """
-    root = Path(path)
-    if not root.is_dir():
-        raise InvalidInput(f"{root} is not a directory; pass a folder, or use load_file for a file")
-    files = list_files(root, glob)
-    documents: list[Document] = []
-    skipped: list[str] = []
-    failed: list[tuple[str, str]] = []
-    for file in files:
-        if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-            skipped.append(str(file))
-            continue
-        try:
-            documents.extend(load_file(file, text_columns=text_columns, text_field=text_field))
-        except InvalidInput as exc:
-            failed.append((str(file), str(exc)))
-    if skipped:
-        _log.warning(
-            "skipped %d file(s) of unsupported type under %s (supported: %s): %s",
-            len(skipped),
-            root,
-            ", ".join(sorted(SUPPORTED_SUFFIXES)),
-            ", ".join(skipped),
-        )
-    if failed:
-        _log.warning(
-            "could not load %d file(s) under %s: %s",
-            len(failed),
-            root,
-            "; ".join(f"{name}: {reason}" for name, reason in failed),
-        )
-    return LoadReport(documents=documents, skipped=skipped, failed=failed)
-
-
-def list_files(root: Path, glob: str = "**/*") -> list[Path]:
-    """The files under `root` matching `glob`, sorted, without hidden ones (a part starting with '.').
-
-    Raises:
-        InvalidInput: `glob` is empty or absolute.
-    """
-    try:
-        matches = list(root.glob(glob))
-    except (ValueError, NotImplementedError) as exc:  # empty, or absolute (not relative)
-        raise InvalidInput(
-            f"invalid glob pattern {glob!r}: {exc}; give one relative to the folder, like '**/*.md'"
-        ) from exc
-    return sorted(
-        (f for f in matches if f.is_file() and not _is_hidden(f.relative_to(root))),
-        key=lambda f: f.relative_to(root).parts,
+def unreadable(file: Path, exc: OSError) -> InvalidInput:
+    """The error for a file the system will not let us read (missing, a folder, no permission)."""
+    return InvalidInput(
+        f"cannot read {file}: {exc.strerror or exc}; check that it exists and is readable"
     )
-
-
-def _is_hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
 
 
 def binary_error(file: Path) -> str:
@@ -194,13 +117,18 @@ def _read_text(file: Path) -> tuple[str, dict[str, Any]]:
     # "replace" puts one U+FFFD per undecodable sequence; U+FFFDs already in the file are
     # valid UTF-8 (EF BF BD) and can never be swallowed by an error, so subtract them.
     errors = text.count("\ufffd") - data.count(REPLACEMENT_UTF8)
+    warn_undecodable(file, errors)
+    return text, {"decode_errors": errors}
+
+
+def warn_undecodable(file: Path, errors: int) -> None:
+    """Log that `errors` undecodable byte sequences of `file` were replaced with U+FFFD."""
     _log.warning(
         "%s is not valid UTF-8: replaced %d undecodable byte sequence(s) with U+FFFD; "
         "re-save it as UTF-8 to keep those characters",
         file,
         errors,
     )
-    return text, {"decode_errors": errors}
 
 
 def _load_plain(file: Path, options: _Options) -> list[Document]:

@@ -13,14 +13,20 @@ and last line, byte span), for the metadata that lets a reader cite a chunk.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.errors import InvalidInput
-from shoal.text._loaders import BINARY_SNIFF_BYTES, REPLACEMENT_UTF8, binary_error, load_file
+from shoal.text._loaders import (
+    BINARY_SNIFF_BYTES,
+    REPLACEMENT_UTF8,
+    binary_error,
+    load_file,
+    unreadable,
+    warn_undecodable,
+)
 from shoal.types import Document
 
 __all__ = [
@@ -28,11 +34,10 @@ __all__ = [
     "STREAM_ABOVE",
     "ChunkSpan",
     "file_digest",
+    "is_streamed",
     "iter_documents",
     "locate_chunks",
 ]
-
-_log = logging.getLogger("shoal.text")
 
 STREAM_ABOVE = 8 * 2**20
 """Text files larger than this many bytes are read in sections instead of whole."""
@@ -86,20 +91,21 @@ def iter_documents(
     """
     file = Path(path)
     try:
-        size = file.stat().st_size
+        streamed = is_streamed(file, size=file.stat().st_size, stream_above=stream_above)
     except OSError as exc:
-        raise InvalidInput(
-            f"cannot read {file}: {exc.strerror or exc}; check that it exists and is readable"
-        ) from exc
-    if size <= stream_above or file.suffix.lower() not in _STREAMED_SUFFIXES:
+        raise unreadable(file, exc) from exc
+    if not streamed:
         yield from load_file(file, text_columns=text_columns, text_field=text_field)
         return
     try:
         yield from _sections(file, section_chars)
     except OSError as exc:
-        raise InvalidInput(
-            f"cannot read {file}: {exc.strerror or exc}; check that it exists and is readable"
-        ) from exc
+        raise unreadable(file, exc) from exc
+
+
+def is_streamed(path: str | os.PathLike[str], *, size: int, stream_above: int) -> bool:
+    """True if `iter_documents` reads this file (of `size` bytes) in sections, not whole."""
+    return size > stream_above and Path(path).suffix.lower() in _STREAMED_SUFFIXES
 
 
 def _sections(file: Path, section_chars: int) -> Iterator[Document]:
@@ -118,12 +124,7 @@ def _sections(file: Path, section_chars: int) -> Iterator[Document]:
     if buffer:
         yield from at.emit(file, kind, buffer)
     if at.errors_total:
-        _log.warning(
-            "%s is not valid UTF-8: replaced %d undecodable byte sequence(s) with U+FFFD; "
-            "re-save it as UTF-8 to keep those characters",
-            file,
-            at.errors_total,
-        )
+        warn_undecodable(file, at.errors_total)
 
 
 class _Position:
