@@ -2,6 +2,8 @@
 
     .venv/bin/pip install -e '.[dev,bench]' torch==2.13.0
     .venv/bin/python bench/ingest.py [--n 5183] [--systems shoal,shoal-fp32,langchain] [--quick]
+    .venv/bin/python bench/ingest.py --window      # LangChain's chunks against MiniLM's window
+    .venv/bin/python bench/ingest.py --profile 300  # where Shoal's ingest spends its time
 
 Data: the first n SciFact documents (../shared/data/scifact/corpus.jsonl, read in place),
 each written to a temporary folder as <id>.txt holding its title, a blank line and its
@@ -26,6 +28,12 @@ Each system then runs again on the unchanged folder (Shoal: a new process, as a 
 does not outlive it) and, for Shoal, once more into a new dataset with the warm embedding
 cache. Reported: documents/s and chunks/s of the first run, the rerun's seconds, peak RSS,
 and ratios to LangChain. Writes bench/results/ingest.json (--quick: ingest_quick.json).
+
+--window splits the whole corpus with `RecursiveCharacterTextSplitter(1000, 0)` and counts
+the chunks longer than all-MiniLM-L6-v2's 256-token window (which sentence-transformers
+truncates) and the tokens cut off (results/ingest_window.json). --profile N runs
+`shoal.ingest` on N documents under cProfile, the model loaded and warmed first, and
+reports the share of time in ONNX Runtime (results/ingest_profile.json).
 """
 
 from __future__ import annotations
@@ -145,6 +153,58 @@ def worker_warmup() -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start}
 
 
+def window_check() -> dict[str, Any]:
+    """LangChain's 1000/0 chunks of the corpus: how many pass MiniLM's window, tokens cut off."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from shoal.embeddings.local import LocalEmbedder
+
+    model = LocalEmbedder(MODEL)
+    window = model.max_seq_length
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=0)
+    with tempfile.TemporaryDirectory(prefix="shoal-bench-window-") as tmp:
+        folder = Path(tmp)
+        write_corpus(folder, SCIFACT_DOCS)
+        texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))]
+    sizes = [model.count_tokens(chunk) for text in texts for chunk in splitter.split_text(text)]
+    over = [size for size in sizes if size > window]
+    return {
+        "window": window,
+        "chunks": len(sizes),
+        "over_window": len(over),
+        "tokens": sum(sizes),
+        "tokens_cut_off": sum(size - window for size in over),
+    }
+
+
+def profile(n: int) -> dict[str, Any]:
+    """cProfile of one `shoal.ingest` of n documents (model warm): total and ONNX Runtime seconds."""
+    import cProfile
+    import pstats
+
+    import shoal
+    from shoal.embeddings.local import LocalEmbedder
+
+    model = LocalEmbedder(MODEL)
+    model.embed_query("warm up")
+    with tempfile.TemporaryDirectory(prefix="shoal-bench-profile-") as tmp:
+        folder = Path(tmp) / "docs"
+        write_corpus(folder, n)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        shoal.ingest(folder, into=str(Path(tmp) / "kb"), embedder=model, cache=False)
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    onnx = sum(
+        entry[2]  # tottime
+        for (_file, _line, name), entry in stats.stats.items()  # type: ignore[attr-defined]
+        if "onnxruntime" in name and name.rstrip(">}").endswith(".run")
+    )
+    stats.sort_stats("cumulative").print_stats(15)
+    return {"documents": n, "seconds": total, "onnx_seconds": onnx, "onnx_share": onnx / total}
+
+
 def _spawn(args: list[str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, *args], capture_output=True, text=True, check=False
@@ -173,6 +233,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=SCIFACT_DOCS, help="SciFact documents")
     parser.add_argument("--systems", default="shoal,shoal-fp32,langchain")
     parser.add_argument("--quick", action="store_true", help="smoke test: 300 documents")
+    parser.add_argument("--window", action="store_true", help="LangChain chunks vs the window")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile an ingest of N docs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -187,6 +249,15 @@ def main() -> None:
         else:
             result = worker_shoal(args.folder, args.work, args.phase, args.worker == "shoal")
         print(json.dumps(result))
+        return
+    if args.window or args.profile:
+        name, figures = (
+            ("ingest_window", window_check())
+            if args.window
+            else ("ingest_profile", profile(args.profile))
+        )
+        save_report(name, name, **figures)
+        print(json.dumps(figures))
         return
     n = 300 if args.quick else args.n
     results = []
