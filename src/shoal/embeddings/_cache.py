@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +47,10 @@ INSERT OR IGNORE INTO totals VALUES (1, 0);
 _LOOKUP_CHUNK = 500
 # Evict down to this share of max_bytes, so a full cache does not evict on every write.
 _EVICT_TO = 0.9
+# How long a process waits for another one that holds the cache's write lock.
+_BUSY_SECONDS = 30.0
+# SQLite's result codes for a file that is not a database or is corrupt (not busy/locked).
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,11 @@ class EmbeddingCache:
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
+            if not _is_damaged(exc):
+                # Busy past the timeout, or some other trouble: the file may be another
+                # process's live cache, so go on without it and never delete it.
+                self._fail("open", exc)
+                return None
             # Not a database (damaged, or some other file): it is only a cache, so start anew.
             _log.warning(
                 "embedding cache %s is unreadable (%s); starting a new one", self.path, exc
@@ -206,11 +215,11 @@ class EmbeddingCache:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            _retry_busy(lambda: db.execute("PRAGMA journal_mode=WAL"))
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
+            _retry_busy(lambda: db.executescript(_SCHEMA))
         except sqlite3.Error:
             db.close()
             raise
@@ -290,6 +299,31 @@ class CachedEmbedder(Embedder):
             vectors[missing] = fresh
         out[:] = vectors[[first[text] for text in texts]]
         return out
+
+
+def _is_damaged(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF in _DAMAGED
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
+
+
+def _retry_busy(step: Callable[[], object]) -> None:
+    # Switching to WAL and creating the schema take the write lock; when two processes
+    # open a new cache at once SQLite may report "database is locked" without waiting.
+    deadline = time.monotonic() + _BUSY_SECONDS
+    pause = 0.01
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            code = int(getattr(exc, "sqlite_errorcode", 5)) & 0xFF
+            if code not in (5, 6) or time.monotonic() > deadline:  # SQLITE_BUSY, LOCKED
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def _key(fingerprint: str, kind: TextKind, text: str) -> bytes:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import shoal.embeddings._cache as cache_module
 from fakes.embedders import CountingEmbedder
 from shoal import CachedEmbedder, EmbeddingCache, EmbeddingError
 from shoal.embeddings.hashing import HashEmbedder
@@ -161,16 +162,38 @@ def _fill(path: str, start: int) -> None:
 def test_processes_share_one_cache(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.sqlite3")
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_fill, args=(path, s)) for s in (0, 100)]
+    # Four processes open a cache that does not exist yet at the same moment: each must
+    # wait for the others' write lock (SQLite may answer "locked" without waiting) and
+    # none may take the live file for a damaged one and delete it.
+    workers = [context.Process(target=_fill, args=(path, s)) for s in (0, 100, 50, 150)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
     cache = EmbeddingCache(path)
-    got = cache.get("m", "document", [f"t{i}" for i in range(300)], 8)
-    assert len(got) == 300 and all(float(v[0]) == i for i, v in got.items())
-    assert cache.stats().entries == 300
+    got = cache.get("m", "document", [f"t{i}" for i in range(350)], 8)
+    assert len(got) == 350 and all(float(v[0]) == i for i, v in got.items())
+    assert cache.stats().entries == 350
     with sqlite3.connect(path) as db:  # totals agree with the rows after concurrent writers
         (stored,) = db.execute("SELECT sum(length(vector)) FROM vectors").fetchone()
     assert cache.stats().bytes == stored
+
+
+def test_a_locked_cache_is_waited_for_then_skipped_and_never_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "busy.sqlite3"
+    EmbeddingCache(path).put("m", "document", ["kept"], np.ones((1, 8), dtype=np.float32))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process mid-write, past our patience
+    monkeypatch.setattr(cache_module, "_BUSY_SECONDS", 0.2)
+    try:
+        busy = EmbeddingCache(path)
+        busy.put("m", "document", ["new"], np.ones((1, 8), dtype=np.float32))
+        assert busy.get("m", "document", ["kept"], 8) == {}
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "unreadable" not in caplog.text and "locked" in caplog.text
+    assert len(EmbeddingCache(path).get("m", "document", ["kept"], 8)) == 1
