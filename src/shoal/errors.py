@@ -13,7 +13,13 @@ Every error says what happened and what to do about it, and keeps its cause
     │   ├── NonFiniteValues         NaN or infinity in a vector
     │   ├── DimensionMismatch       vectors of the wrong length
     │   └── FilterError             a `where=` filter that cannot be compiled
-    ├── EmbeddingError              a provider failed to produce vectors
+    ├── ProviderError               a model or hosted service failed (status, provider)
+    │   ├── EmbeddingError          a provider returned unusable vectors (shape, NaN)
+    │   ├── AuthenticationError     401/403: the API key is wrong or lacks access
+    │   ├── RateLimited             429 past the retry budget (retry_after)
+    │   ├── RequestRejected         400/404/413/422: the request cannot succeed as sent
+    │   ├── ProviderUnavailable     5xx, timeouts, unreachable, past the retry budget
+    │   └── MalformedResponse       a body that is not the documented JSON
     └── StoreError                  a dataset cannot be opened, read or written
         ├── DatasetNotFound         no dataset at that URI (and create=False)
         ├── EmbedderMismatch        opened with another embedder than made its vectors
@@ -25,6 +31,7 @@ Every error says what happened and what to do about it, and keeps its cause
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ConfigurationError",
     "DatasetNotFound",
     "DimensionMismatch",
@@ -33,11 +40,16 @@ __all__ = [
     "EmptyText",
     "FilterError",
     "InvalidInput",
+    "MalformedResponse",
     "MissingDependency",
     "ModelNotFound",
     "NonFiniteValues",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimited",
     "ReadOnlyDataset",
     "RefNotFound",
+    "RequestRejected",
     "ShoalError",
     "StoreError",
     "UnknownProvider",
@@ -81,8 +93,50 @@ class DimensionMismatch(InvalidInput):
     """Vectors whose length differs from what is expected."""
 
 
-class EmbeddingError(ShoalError):
-    """A provider failed to turn texts into vectors."""
+class ProviderError(ShoalError):
+    """A model or hosted service failed; `status` is the HTTP status where there was one."""
+
+    def __init__(
+        self, message: str, *, provider: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+
+
+class EmbeddingError(ProviderError):
+    """A provider failed to turn texts into vectors, or returned unusable ones."""
+
+
+class AuthenticationError(ProviderError):
+    """The service refused the API key (401) or the key lacks access (403)."""
+
+
+class RateLimited(ProviderError):
+    """The service kept answering 429 past the retry budget; `retry_after` is its last hint."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class RequestRejected(ProviderError):
+    """The service rejected the request itself (400, 404, 413, 422): retrying cannot help."""
+
+
+class ProviderUnavailable(ProviderError):
+    """Server errors, timeouts or no connection, still failing when the retry budget ran out."""
+
+
+class MalformedResponse(ProviderError):
+    """The service answered with a body that is not the documented JSON shape."""
 
 
 class FilterError(InvalidInput):

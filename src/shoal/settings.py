@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "embedding_cache_bytes", "num_threads", "offline"]
+from dotenv import dotenv_values
+
+__all__ = ["api_key", "cache_dir", "dotenv_path", "embedding_cache_bytes", "num_threads", "offline"]
 
 _DEFAULT_EMBEDDING_CACHE_MB = 1024
 
@@ -55,3 +57,32 @@ def embedding_cache_bytes() -> int:
     if megabytes <= 0:
         megabytes = _DEFAULT_EMBEDDING_CACHE_MB
     return max(1, int(megabytes * 2**20))
+
+
+def dotenv_path(start: Path | None = None) -> Path | None:
+    """The nearest `.env` file in `start` (default: the working directory) or a parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ".env"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def api_key(variable: str) -> str | None:
+    """The value of `variable` from the environment, else from the nearest `.env` file.
+
+    The environment wins over `.env`, as with python-dotenv's defaults; neither is
+    changed, and the value is never logged.
+    """
+    value = os.environ.get(variable, "").strip()
+    if value:
+        return value
+    path = dotenv_path()
+    if path is None:
+        return None
+    try:
+        found = dotenv_values(path).get(variable)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return found.strip() if found and found.strip() else None

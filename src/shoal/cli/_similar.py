@@ -14,12 +14,14 @@ from shoal.cli._console import (
     DocsOption,
     FileOption,
     ModelOption,
+    ModelOptions,
+    build_embedder,
     non_blank_lines,
     stderr_console,
     stdin_lines,
     stdout_console,
 )
-from shoal.embeddings import DEFAULT_EMBEDDER, embedder
+from shoal.embeddings import DEFAULT_EMBEDDER
 from shoal.errors import InvalidInput
 from shoal.similarity import Match, most_similar
 
@@ -73,6 +75,7 @@ def similar(
     docs: DocsOption = None,
     file: FileOption = None,
     model: ModelOption = DEFAULT_EMBEDDER,
+    model_option: ModelOptions = None,
     k: Annotated[
         int | None,
         typer.Option(
@@ -86,7 +89,7 @@ def similar(
 ) -> None:
     """Rank documents by similarity to QUERY, best first."""
     texts = documents(docs, file)
-    model_embedder = embedder(model)
+    model_embedder = build_embedder(model, model_option)
     with stderr_console().status(f"Ranking {len(texts)} document(s) with {model}"):
         matches = most_similar(query, texts, embedder=model_embedder, k=k)
     if as_json:

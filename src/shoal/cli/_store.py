@@ -14,7 +14,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from shoal.cli._console import DocsOption, FileOption, stderr_console, stdout_console
+from shoal.cli._console import (
+    DocsOption,
+    FileOption,
+    ModelOptions,
+    chosen_embedder,
+    stderr_console,
+    stdout_console,
+)
 from shoal.cli._similar import documents
 from shoal.errors import FilterError, InvalidInput
 from shoal.store import Dataset, Hit
@@ -59,11 +66,12 @@ def add(
             metavar="NAME",
         ),
     ] = None,
+    model_option: ModelOptions = None,
 ) -> None:
     """Add texts to a dataset (created if new); a text already stored is not added again."""
     rows = documents(docs, file)
     extra = _parse_json_object(metadata, "--metadata") or {}
-    dataset = open_dataset(uri, embedder=model)
+    dataset = open_dataset(uri, embedder=chosen_embedder(model, model_option))
     before = len(dataset)
     with stderr_console().status(f"Embedding and adding {len(rows)} text(s)"):
         dataset.add(rows, metadatas=[extra] * len(rows))

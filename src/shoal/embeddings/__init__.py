@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from shoal._http import RetryPolicy
 from shoal.embeddings._base import BatchCallback, Embedder, validate_texts
 from shoal.embeddings._cache import CachedEmbedder, CacheStats, EmbeddingCache
+from shoal.embeddings._hosted import HostedEmbedder, RequestLimits
 from shoal.embeddings._registry import (
     DEFAULT_EMBEDDER,
     ProviderFactory,
@@ -11,15 +13,24 @@ from shoal.embeddings._registry import (
     providers,
     register_provider,
 )
+from shoal.embeddings.cohere import CohereEmbedder
+from shoal.embeddings.hf import HuggingFaceEmbedder
+from shoal.embeddings.openai import OpenAIEmbedder
 
 __all__ = [
     "DEFAULT_EMBEDDER",
     "BatchCallback",
     "CacheStats",
     "CachedEmbedder",
+    "CohereEmbedder",
     "Embedder",
     "EmbeddingCache",
+    "HostedEmbedder",
+    "HuggingFaceEmbedder",
+    "OpenAIEmbedder",
     "ProviderFactory",
+    "RequestLimits",
+    "RetryPolicy",
     "embedder",
     "providers",
     "register_provider",

@@ -24,7 +24,10 @@ ENTRY_POINT_GROUP = "shoal.embedders"
 # shoal never imports a provider's heavy dependencies.
 _BUILTINS: dict[str, str] = {
     "hash": "shoal.embeddings.hashing:HashEmbedder",
+    "hf": "shoal.embeddings.hf:HuggingFaceEmbedder",
     "local": "shoal.embeddings.local:LocalEmbedder",
+    "openai": "shoal.embeddings.openai:OpenAIEmbedder",
+    "cohere": "shoal.embeddings.cohere:CohereEmbedder",
 }
 _registered: dict[str, ProviderFactory] = {}
 

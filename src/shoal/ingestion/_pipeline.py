@@ -95,8 +95,9 @@ def ingest(
     Raises:
         InvalidInput: a path that does not exist, or bad settings.
         EmbedderMismatch: `embedder` is not the one that made the dataset's vectors.
-        EmbeddingError: the model or provider failed; the batches written stay, and
-            a rerun resumes (the cache keeps what was embedded).
+        ProviderError: the model or a hosted provider failed (`EmbeddingError`,
+            `ProviderUnavailable`, `RateLimited`...); the batches written stay, and a
+            rerun resumes (the cache keeps every provider batch that returned).
     """
     started = time.monotonic()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

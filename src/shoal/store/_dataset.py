@@ -96,9 +96,9 @@ def _exclusive(method: _F) -> _F:
     return cast(_F, locked)
 
 
-def _build(name: str) -> Embedder:
+def _build(name: str, **options: Any) -> Embedder:
     # `open` and `Dataset` both have an `embedder` name of their own that hides the function.
-    return embedder(name)
+    return embedder(name, **options)
 
 
 class Dataset(History):
@@ -163,7 +163,7 @@ class Dataset(History):
     def embedder(self) -> Embedder:
         """The dataset's embedder, built from the stored spec on first use."""
         if self._embedder is None:
-            self._embedder = _build(self._spec.name)
+            self._embedder = _build(self._spec.name, **self._spec.options)
         return self._embedder
 
     @property

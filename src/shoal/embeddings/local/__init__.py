@@ -1,4 +1,4 @@
-"""The `local:` provider: sentence-transformers models on ONNX Runtime, offline."""
+"""The `local:` provider: sentence-transformers models on ONNX Runtime (or the engine packaged with them), offline."""
 
 from __future__ import annotations
 

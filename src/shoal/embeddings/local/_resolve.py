@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
@@ -22,7 +23,15 @@ from shoal.embeddings.local._catalog import LocalModel, known_model
 from shoal.errors import ModelNotFound
 from shoal.settings import cache_dir, offline
 
-__all__ = ["HUB_FILES", "hub_id", "resolve_model_dir"]
+__all__ = [
+    "HUB_FILES",
+    "find_in_hf_cache",
+    "find_model_dir",
+    "hf_hub_cache",
+    "hub_id",
+    "require_hub",
+    "resolve_model_dir",
+]
 
 # What a sentence-transformers model needs; the last four are optional on the hub.
 HUB_FILES = ("config.json", "tokenizer.json", "model.safetensors")
@@ -66,17 +75,33 @@ def resolve_model_dir(model: str, *, path: str | os.PathLike[str] | None = None)
     if as_path.is_dir():
         return resolve_model_dir(model, path=as_path)
 
-    entry = known_model(model)
-    if entry is not None and entry.installed:
-        return _from_packages(entry)
     repo = hub_id(model)
-    cached = _from_hf_cache(repo)
-    if cached is not None:
-        return cached
+    found = find_model_dir(model, repo=repo)
+    if found is not None:
+        return found
     downloaded = _shoal_hub_dir(repo)
     if _is_model_dir(downloaded):
         return downloaded
-    return _download(repo, entry)
+    return _download(repo, known_model(model))
+
+
+def find_model_dir(
+    model: str,
+    *,
+    repo: str,
+    accept: Callable[[Path], bool] = _is_model_dir,
+    cache: Path | None = None,
+) -> Path | None:
+    """`model`'s folder if this machine has it: its installed model package, else `repo` in the HF cache.
+
+    `accept` says whether a cached snapshot holds a usable model; `cache` replaces
+    the Hugging Face cache folder (default: `hf_hub_cache()`).
+    """
+    entry = known_model(model)
+    # Packages for another engine carry their own weight format, not a model folder.
+    if entry is not None and entry.engine == "onnx" and entry.installed:
+        return _from_packages(entry)
+    return find_in_hf_cache(repo, accept=accept, cache=cache)
 
 
 def _package_file(dist_name: str, suffix: str) -> Path:
@@ -134,7 +159,8 @@ def _publish(folder: Path, target: Path) -> None:
     os.replace(folder, target)
 
 
-def _hf_hub_cache() -> Path:
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."""
     explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
     if explicit:
         return Path(explicit).expanduser()
@@ -143,8 +169,11 @@ def _hf_hub_cache() -> Path:
     return base / "hub"
 
 
-def _from_hf_cache(repo: str) -> Path | None:
-    root = _hf_hub_cache() / ("models--" + repo.replace("/", "--"))
+def find_in_hf_cache(
+    repo: str, *, accept: Callable[[Path], bool] = _is_model_dir, cache: Path | None = None
+) -> Path | None:
+    """The newest snapshot of `repo` in the Hugging Face cache that `accept` takes (refs/main first)."""
+    root = (cache if cache is not None else hf_hub_cache()) / ("models--" + repo.replace("/", "--"))
     ref = root / "refs" / "main"
     candidates: list[Path] = []
     if ref.is_file():
@@ -155,7 +184,7 @@ def _from_hf_cache(repo: str) -> Path | None:
             sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
         )
     for candidate in candidates:
-        if _is_model_dir(candidate):
+        if accept(candidate):
             return candidate
     return None
 
@@ -189,24 +218,38 @@ def _reachable(url: str) -> bool:
     return bool(result and result[0])
 
 
-def _not_found(repo: str, entry: LocalModel | None, why: str) -> ModelNotFound:
+def _not_found(repo: str, entry: LocalModel | None, why: str, *, provider: str) -> ModelNotFound:
     hint = (
         f"install its weights: {entry.pip_command}"
         if entry is not None
         else (
-            f"download it once where you are online (it is then read from the Hugging Face cache), "
-            f"or pass a local folder: shoal.embedder('local:/path/to/{repo.split('/')[-1]}')"
+            f"download it once where you are online with `hf download {repo}` (huggingface_hub's "
+            "CLI; it fills the Hugging Face cache, which is read offline), or pass a local "
+            f"folder: shoal.embedder('{provider}:/path/to/{repo.split('/')[-1]}')"
         )
     )
     return ModelNotFound(f"model {repo} is not available offline and {why}; {hint}")
 
 
-def _download(repo: str, entry: LocalModel | None) -> Path:
+def require_hub(repo: str, *, entry: LocalModel | None = None, provider: str = "local") -> str:
+    """The hub's endpoint, once it is known to be allowed and reachable.
+
+    Raises:
+        ModelNotFound: offline mode is on or the hub does not answer within a few
+            seconds; the message names the offline ways to get `repo`.
+    """
     if offline():
-        raise _not_found(repo, entry, "offline mode is on (SHOAL_OFFLINE / HF_HUB_OFFLINE)")
+        raise _not_found(
+            repo, entry, "offline mode is on (SHOAL_OFFLINE / HF_HUB_OFFLINE)", provider=provider
+        )
     endpoint = _endpoint()
     if not _reachable(endpoint):
-        raise _not_found(repo, entry, f"the hub ({endpoint}) cannot be reached")
+        raise _not_found(repo, entry, f"the hub ({endpoint}) cannot be reached", provider=provider)
+    return endpoint
+
+
+def _download(repo: str, entry: LocalModel | None) -> Path:
+    endpoint = require_hub(repo, entry=entry)
     target = _shoal_hub_dir(repo)
     target.parent.mkdir(parents=True, exist_ok=True)
     headers = {"User-Agent": "shoal"}
@@ -229,8 +272,12 @@ def _download(repo: str, entry: LocalModel | None) -> Path:
             except urllib.error.HTTPError as exc:
                 if name in HUB_OPTIONAL_FILES and exc.code == 404:
                     continue
-                raise _not_found(repo, entry, f"the hub answered {exc.code} for {name}") from exc
+                raise _not_found(
+                    repo, entry, f"the hub answered {exc.code} for {name}", provider="local"
+                ) from exc
             except (urllib.error.URLError, OSError) as exc:
-                raise _not_found(repo, entry, f"downloading {name} failed ({exc})") from exc
+                raise _not_found(
+                    repo, entry, f"downloading {name} failed ({exc})", provider="local"
+                ) from exc
         _publish(staging, target)
     return target
