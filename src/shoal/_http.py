@@ -1,6 +1,6 @@
 """Calls to hosted APIs: JSON over httpx, retried with backoff, and failures mapped to Shoal errors.
 
-Written once for every hosted provider (embeddings now, chat models later). A call is
+Written once for every hosted provider (embeddings, and chat models that stream). A call is
 retried on 408/409/429/5xx, timeouts and connection failures, waiting the server's
 `Retry-After` (or `retry-after-ms`) when it sends one and an exponential backoff with
 jitter otherwise, within a bound on attempts and on total time; anything else fails at
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,12 @@ from shoal.errors import (
     RateLimited,
     RequestRejected,
 )
+from shoal.settings import api_key
 
-__all__ = ["JSONService", "RetryPolicy", "redact"]
+__all__ = ["OPENAI_BASE_URL", "JSONService", "RetryPolicy", "openai_service", "redact"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+"""Where OpenAI requests go unless `base_url=` or $OPENAI_BASE_URL says otherwise."""
 
 _RETRIED = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 _AUTH = {401, 403, 498}  # 498: Cohere's "invalid token"
@@ -147,7 +152,58 @@ class JSONService:
             AuthenticationError, RequestRejected, MalformedResponse: at once.
             RateLimited, ProviderUnavailable: when the retry budget is spent.
         """
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        url = self._url(path)
+        response = self._attempt(
+            lambda timeout: self._http().post(
+                url, json=body, params=params, headers=self._headers, timeout=timeout
+            )
+        )
+        return self._decode(response)
+
+    def stream_lines(self, path: str, body: Mapping[str, Any]) -> Iterator[str]:
+        """POST `body` as JSON to `path` and yield the answer's lines as they arrive.
+
+        Failures before the answer starts are retried and mapped exactly as `post` does;
+        once lines have been yielded nothing is retried, and a connection that drops (or
+        a pause longer than `RetryPolicy.request_timeout`) raises ProviderUnavailable.
+
+        Raises:
+            AuthenticationError, RequestRejected: at once.
+            RateLimited, ProviderUnavailable: when the retry budget is spent, or mid-answer.
+        """
+        url = self._url(path)
+
+        def send(timeout: float) -> httpx.Response:
+            client = self._http()
+            request = client.build_request(
+                "POST", url, json=body, headers=self._headers, timeout=timeout
+            )
+            return client.send(request, stream=True)
+
+        response = self._attempt(send)
+        try:
+            yield from response.iter_lines()
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailable(
+                f"{self.provider} stopped sending in the middle of its answer "
+                f"({type(exc).__name__}); try again",
+                provider=self.provider,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(
+                f"the connection to {self.provider} dropped in the middle of its answer "
+                f"({self._clean(str(exc))}); try again",
+                provider=self.provider,
+            ) from exc
+        finally:
+            response.close()
+
+    # ----------------------------------------------------------------- private
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _attempt(self, send: Callable[[float], httpx.Response]) -> httpx.Response:
+        """The first successful response of `send(timeout)`, retried by the policy."""
         policy = self.retry
         started = self._clock()
         deadline = started + policy.total_timeout
@@ -158,9 +214,10 @@ class JSONService:
             wait: float | None = None
             cause: Exception | None = None
             try:
-                response = self._http().post(
-                    url, json=body, params=params, headers=self._headers, timeout=timeout
-                )
+                response = send(timeout)
+                if not response.is_success:
+                    response.read()  # a streamed error body, for its message
+                    response.close()
             except httpx.TimeoutException as exc:
                 cause = exc
                 failure: ProviderError = ProviderUnavailable(
@@ -176,7 +233,7 @@ class JSONService:
                 )
             else:
                 if response.is_success:
-                    return self._decode(response)
+                    return response
                 failure = self._failure(response)
                 if response.status_code not in _RETRIED or _quota_exhausted(response):
                     raise failure
@@ -190,7 +247,6 @@ class JSONService:
                 raise self._give_up(failure, attempt, spent, wait) from cause
             self._sleep(wait)
 
-    # ----------------------------------------------------------------- private
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
@@ -290,3 +346,44 @@ def _quota_exhausted(response: httpx.Response) -> bool:
         return False
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("code") == "insufficient_quota"
+
+
+def openai_service(
+    *,
+    base_url: str | None,
+    api_key_env: str | None,
+    azure: bool = False,
+    retry: RetryPolicy | None = None,
+    client: httpx.Client | None = None,
+) -> JSONService:
+    """A service for OpenAI's API or a server that speaks it (embeddings and chat alike).
+
+    The base URL is `base_url`, else $OPENAI_BASE_URL, else OpenAI's. The key comes from
+    `api_key_env` (default ``OPENAI_API_KEY``, or ``AZURE_OPENAI_API_KEY`` on Azure) in
+    the environment or `.env`; it is required by OpenAI and Azure, and by any server when
+    `api_key_env` is named, and optional elsewhere (local servers need none). Azure takes
+    it in an ``api-key`` header, everyone else as a bearer token.
+
+    Raises:
+        ConfigurationError: the key is required and missing.
+    """
+    root = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+    hosted = root == OPENAI_BASE_URL
+    variable = api_key_env or ("AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY")
+    key = api_key(variable)
+    if key is None and (hosted or azure or api_key_env is not None):
+        raise ConfigurationError(
+            f"no API key for {root}: set {variable} in the environment or in a .env file"
+        )
+    headers: dict[str, str] = {}
+    if key:
+        headers = {"api-key": key} if azure else {"Authorization": f"Bearer {key}"}
+    return JSONService(
+        provider="OpenAI" if hosted else f"OpenAI-compatible server {root}",
+        base_url=root,
+        headers=headers,
+        secret=key,
+        key_hint=f"check {variable}",
+        retry=retry,
+        client=client,
+    )

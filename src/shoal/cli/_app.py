@@ -10,7 +10,9 @@ import typer
 from rich.text import Text
 
 from shoal._version import __version__
+from shoal.cli._ask import ask
 from shoal.cli._console import stderr_console
+from shoal.cli._demo import demo
 from shoal.cli._embed import embed
 from shoal.cli._ingest import ingest
 from shoal.cli._models import models
@@ -56,14 +58,28 @@ def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
 
 app = typer.Typer(
     name="shoal",
-    help="Shoal: offline-first embeddings, similarity search and a versioned vector store.",
+    help="Shoal: offline-first embeddings, a versioned vector store and question answering.",
     no_args_is_help=True,
     add_completion=False,
     # Locals can hold texts or keys; a traceback from a bug should not print them.
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-_COMMANDS = (embed, similar, models, add, ingest, search, info, log, commit, checkout, diff)
+_COMMANDS = (
+    embed,
+    similar,
+    models,
+    add,
+    ingest,
+    search,
+    ask,
+    info,
+    log,
+    commit,
+    checkout,
+    diff,
+    demo,
+)
 for _command in _COMMANDS:
     app.command(_command.__name__)(_handling_errors(_command))
 
@@ -86,7 +102,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Shoal: offline-first embeddings, similarity search and a versioned vector store."""
+    """Shoal: offline-first embeddings, a versioned vector store and question answering."""
 
 
 def main() -> None:

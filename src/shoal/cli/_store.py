@@ -218,12 +218,21 @@ def search(
             metavar="JSON",
         ),
     ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="vector (embeddings), keyword (BM25) or hybrid (both, fused by rank).",
+            metavar="MODE",
+        ),
+    ] = "vector",
     ref: RefOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search a dataset for the rows nearest to QUERY."""
     dataset = _open(uri, ref)
-    hits = dataset.search(query, k=k, where=_parse_json_object(where, "--where"))
+    where_filter = _parse_json_object(where, "--where")
+    hits = dataset.search(query, k=k, where=where_filter, mode=mode)  # type: ignore[arg-type]
     if as_json:
         rows = [
             {"rank": r, "id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata}
@@ -231,7 +240,7 @@ def search(
         ]
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
-    stdout_console().print(_hits_table(hits, dataset.spec.metric))
+    stdout_console().print(_hits_table(hits, dataset.spec.metric if mode == "vector" else mode))
 
 
 def _parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:

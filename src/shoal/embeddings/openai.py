@@ -14,13 +14,12 @@ sent whole first, and the rule applies only if the server refuses it.
 from __future__ import annotations
 
 import base64
-import os
 from typing import Any, Literal
 
 import httpx
 import numpy as np
 
-from shoal._http import JSONService, RetryPolicy
+from shoal._http import OPENAI_BASE_URL, RetryPolicy, openai_service
 from shoal.embeddings._hosted import (
     ByteCounter,
     HostedEmbedder,
@@ -29,13 +28,10 @@ from shoal.embeddings._hosted import (
     TokenCounter,
 )
 from shoal.errors import ConfigurationError, EmbeddingError, MalformedResponse, RequestRejected
-from shoal.settings import api_key
 from shoal.types import EmbedderSpec, TextKind
 
 __all__ = ["OPENAI_BASE_URL", "OpenAIEmbedder"]
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-"""Where requests go unless `base_url=` or $OPENAI_BASE_URL says otherwise."""
 
 # model: (dimensions, whether it accepts the `dimensions` parameter)
 _MODELS: dict[str, tuple[int, bool]] = {
@@ -114,9 +110,16 @@ class OpenAIEmbedder(HostedEmbedder):
             batch_size=batch_size, max_concurrency=max_concurrency, long_texts=long_texts
         )
         self.model = model
-        root = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
-        self._hosted_by_openai = root == OPENAI_BASE_URL
         self._azure = api_version is not None
+        self._service = openai_service(
+            base_url=base_url,
+            api_key_env=api_key_env,
+            azure=self._azure,
+            retry=retry,
+            client=http_client,
+        )
+        root = self._service.base_url
+        self._hosted_by_openai = root == OPENAI_BASE_URL
         known = _MODELS.get(model) if not self._azure or model in _MODELS else None
         if dimensions is not None and (isinstance(dimensions, bool) or dimensions <= 0):
             raise ConfigurationError(f"dimensions must be a positive int, got {dimensions!r}")
@@ -128,15 +131,6 @@ class OpenAIEmbedder(HostedEmbedder):
         self._dimensions_asked = dimensions
         self._dimensions = dimensions or (known[0] if known else None)
         self._normalized = known is not None or self._hosted_by_openai
-        variable = api_key_env or ("AZURE_OPENAI_API_KEY" if self._azure else "OPENAI_API_KEY")
-        key = api_key(variable)
-        if key is None and (self._hosted_by_openai or self._azure or api_key_env is not None):
-            raise ConfigurationError(
-                f"no API key for {root}: set {variable} in the environment or in a .env file"
-            )
-        headers = {"api-key": key} if self._azure and key else {}
-        if key and not self._azure:
-            headers["Authorization"] = f"Bearer {key}"
         self._options: dict[str, Any] = {}
         if dimensions is not None:
             self._options["dimensions"] = dimensions
@@ -156,15 +150,6 @@ class OpenAIEmbedder(HostedEmbedder):
         # A server that refuses base64 is asked again for floats, once, then always.
         self._may_fall_back = encoding_format is None and not self._hosted_by_openai
         self._counter: TokenCounter | None = None
-        self._service = JSONService(
-            provider="OpenAI" if self._hosted_by_openai else f"OpenAI-compatible server {root}",
-            base_url=root,
-            headers=headers,
-            secret=key,
-            key_hint=f"check {variable}",
-            retry=retry,
-            client=http_client,
-        )
 
     @property
     def spec(self) -> EmbedderSpec:

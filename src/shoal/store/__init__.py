@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from shoal.store._dataset import Dataset, Hit, open
+from shoal.store._dataset import Dataset
+from shoal.store._open import open
 from shoal.store._records import Binary, Record, row_id
+from shoal.store._retriever import Retriever, SearchType
+from shoal.store._search import Hit, SearchMode
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
 from shoal.store.filters import Filter, compile_filter
@@ -17,6 +20,9 @@ __all__ = [
     "Filter",
     "Hit",
     "Record",
+    "Retriever",
+    "SearchMode",
+    "SearchType",
     "VersionInfo",
     "compile_filter",
     "open",

@@ -1,25 +1,25 @@
-"""`shoal.open(uri)` and the Dataset: rows of text, vectors, metadata and extra columns."""
+"""The Dataset: rows of text, vectors, metadata and extra columns, and their search."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
 
-from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
-from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput, ReadOnlyDataset
+from shoal.embeddings import Embedder, embedder
+from shoal.errors import InvalidInput, ReadOnlyDataset
 from shoal.store import _lance
 from shoal.store._history import History
 from shoal.store._index import IndexFile
-from shoal.store._location import Location, parse_uri
+from shoal.store._location import Location
 from shoal.store._reads import read_fields, read_records
 from shoal.store._records import Record, validate_vectors
+from shoal.store._retriever import Retriever, SearchType
+from shoal.store._search import Hit, SearchMode, SearchOptions, rank
 from shoal.store._snapshot import Snapshot
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._view import View
@@ -27,59 +27,7 @@ from shoal.store._writes import Batch, RowWriter, quote_ids
 from shoal.store.filters import Filter, compile_filter
 from shoal.types import EmbedderSpec, Metric
 
-__all__ = ["Dataset", "Hit", "open"]
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result; `score` is a similarity (cosine, dot: higher is better) or, for
-    l2, a Euclidean distance (lower is better). Hits come best first."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any]
-    score: float
-
-
-def open(
-    uri: str | os.PathLike[str],
-    *,
-    embedder: Embedder | str | None = None,
-    create: bool = True,
-    storage_options: Mapping[str, str] | None = None,
-    write_timeout: float = 60.0,
-) -> Dataset:
-    """Open the dataset at a path, ``memory://name`` or ``s3://bucket/prefix``; create it if new.
-
-    A new dataset stores its embedder's spec (default: the local MiniLM model); reopening
-    with a different embedder raises EmbedderMismatch, and with none uses the stored one.
-
-    Raises:
-        DatasetNotFound: nothing at `uri` and `create` is False.
-        EmbedderMismatch: `embedder` differs from the one that made the stored vectors.
-    """
-    location = parse_uri(uri, storage_options)
-    lance = _lance.open_existing(location)
-    built = embedder if isinstance(embedder, Embedder) else None
-    if lance is None:
-        if not create:
-            raise DatasetNotFound(f"no dataset at {location.uri}; pass create=True to make one")
-        built = built or _build(embedder if isinstance(embedder, str) else DEFAULT_EMBEDDER)
-        lance = _lance.create(location, built.spec)
-    spec = _lance.stored_spec(lance, location.uri)
-    if embedder is not None:
-        given = embedder.spec if isinstance(embedder, Embedder) else None
-        same = given == spec if given is not None else embedder == spec.name
-        if not same:
-            label = given.name if given is not None else embedder
-            raise EmbedderMismatch(
-                f"{location.uri} holds vectors made by {spec.name} ({spec.dimensions}-d, "
-                f"{spec.metric}), not by {label}; open it without embedder= to use {spec.name}, "
-                "or use another dataset"
-            )
-    return Dataset(
-        location, lance, spec, built, branch=None, read_only=False, write_timeout=write_timeout
-    )
+__all__ = ["Dataset", "Hit", "build_embedder"]
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -96,8 +44,8 @@ def _exclusive(method: _F) -> _F:
     return cast(_F, locked)
 
 
-def _build(name: str, **options: Any) -> Embedder:
-    # `open` and `Dataset` both have an `embedder` name of their own that hides the function.
+def build_embedder(name: str, **options: Any) -> Embedder:
+    """The embedder named `name` (`Dataset.embedder` hides the module-level function)."""
     return embedder(name, **options)
 
 
@@ -163,7 +111,7 @@ class Dataset(History):
     def embedder(self) -> Embedder:
         """The dataset's embedder, built from the stored spec on first use."""
         if self._embedder is None:
-            self._embedder = _build(self._spec.name, **self._spec.options)
+            self._embedder = build_embedder(self._spec.name, **self._spec.options)
         return self._embedder
 
     @property
@@ -301,14 +249,23 @@ class Dataset(History):
         k: int = 4,
         where: Filter | None = None,
         metric: Metric | None = None,
+        mode: SearchMode = "vector",
+        rrf_k: float = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
     ) -> list[Hit]:
-        """The k rows nearest to a text or vector, best first, optionally among rows matching `where`.
+        """The k best rows for a text (or, in vector mode, a vector), best first, among `where`.
 
-        Exact for small datasets and selective filters, HNSW above; never misses a row
-        committed before the call, and returns k hits whenever k rows match.
+        ``mode="vector"`` ranks by embedding (exact for small datasets and selective
+        filters, HNSW above; k hits whenever k rows match); ``"keyword"`` by BM25 over the
+        text (only rows sharing a term with the query; no embedder call); ``"hybrid"``
+        fuses both rankings by reciprocal rank fusion, each list weighted by `weights`
+        (vector, keyword) with constant `rrf_k`. `Hit.score` is the cosine/dot similarity
+        (l2: distance), the BM25 score or the fusion score. No mode misses a row
+        committed before the call.
         """
-        vector = self._query_vectors([query])[0]
-        return self._search_many(vector[None, :], k=k, where=where, metric=metric)[0]
+        options = SearchOptions.build(k=k, mode=mode, rrf_k=rrf_k, weights=weights, metric=metric)
+        texts = [query] if isinstance(query, str) else None
+        return self._search(self._query_vectors([query], options), texts, options, where, metric)[0]
 
     def search_batch(
         self,
@@ -317,42 +274,81 @@ class Dataset(History):
         k: int = 4,
         where: Filter | None = None,
         metric: Metric | None = None,
+        mode: SearchMode = "vector",
+        rrf_k: float = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
     ) -> list[list[Hit]]:
-        """`search` for many texts or a (n, d) array of vectors: one list of hits per query."""
-        return self._search_many(self._query_vectors(queries), k=k, where=where, metric=metric)
+        """`search` for many texts (or a (n, d) array of vectors): one list of hits per query."""
+        options = SearchOptions.build(k=k, mode=mode, rrf_k=rrf_k, weights=weights, metric=metric)
+        items = queries if isinstance(queries, np.ndarray) else list(queries)
+        texts = [str(q) for q in items] if _all_text(items) else None
+        return self._search(self._query_vectors(items, options), texts, options, where, metric)
+
+    def as_retriever(
+        self,
+        *,
+        k: int = 4,
+        mode: SearchMode = "vector",
+        search_type: SearchType = "similarity",
+        where: Filter | None = None,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        score_threshold: float | None = None,
+        rrf_k: float = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> Retriever:
+        """A Retriever over this dataset: plain search, MMR for diverse hits, or a score threshold."""
+        return Retriever(
+            self,
+            k=k,
+            mode=mode,
+            search_type=search_type,
+            where=where,
+            fetch_k=fetch_k,
+            lambda_mult=lambda_mult,
+            score_threshold=score_threshold,
+            rrf_k=rrf_k,
+            weights=weights,
+        )
 
     @_exclusive
-    def _search_many(
-        self, vectors: np.ndarray, *, k: int, where: Filter | None, metric: Metric | None
+    def _search(
+        self,
+        vectors: np.ndarray | None,
+        texts: Sequence[str] | None,
+        options: SearchOptions,
+        where: Filter | None,
+        metric: Metric | None,
     ) -> list[list[Hit]]:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInput(f"k must be a positive int, got {k!r}")
         chosen: Metric = metric or self._spec.metric
-        if chosen not in ("cosine", "dot", "l2"):
-            raise InvalidInput(f"metric must be 'cosine', 'dot' or 'l2', got {metric!r}")
         lance = self._current()
         self._view.sync(lance)
-        self._view.refresh_index()
+        if vectors is not None:
+            self._view.refresh_index()
         snap = self._view.snapshot  # after refresh_index, which may renumber positions
         assert snap is not None
         positions = predicate = None
         if where:
             predicate = self._compile(where)
             positions = self._view.filter_positions(lance, predicate)
-        results = []
-        for vector in vectors:
-            if chosen == "cosine" and not np.any(vector):
-                raise InvalidInput("the query vector is all zeros, which has no cosine similarity")
-            found, scores = self._view.search(
-                vector, k, positions=positions, metric=chosen, key=predicate
-            )
-            results.append(_hits(snap, found, scores))
-        return results
+        ranked = rank(
+            self._view, vectors, texts, options, positions=positions, key=predicate, metric=chosen
+        )
+        return [_hits(snap, found, scores) for found, scores in ranked]
 
-    def _query_vectors(self, queries: Sequence[str] | Any) -> np.ndarray:
+    def _query_vectors(
+        self, queries: Sequence[str] | Any, options: SearchOptions
+    ) -> np.ndarray | None:
+        """The query vectors (embedded outside the lock); None for keyword search."""
         items = list(queries) if not isinstance(queries, np.ndarray) else queries
-        if len(items) and all(isinstance(q, str) for q in items):
+        if _all_text(items):
+            if options.mode == "keyword":
+                return None
             return self.embedder.embed_queries([str(q) for q in items])
+        if options.mode != "vector":
+            raise InvalidInput(
+                f"{options.mode} search takes text queries, not vectors; use mode='vector'"
+            )
         array = np.asarray(items, dtype=np.float32) if not isinstance(items, np.ndarray) else items
         if array.ndim == 1:
             array = array[None, :]
@@ -402,6 +398,10 @@ class Dataset(History):
                 f"version {self._lance.version} of {self.uri} is checked out read-only; "
                 "write on the latest version (shoal.open again) or on a branch (ds.branch(name))"
             )
+
+
+def _all_text(items: Sequence[Any] | np.ndarray) -> bool:
+    return not isinstance(items, np.ndarray) and all(isinstance(q, str) for q in items)
 
 
 def _hits(snap: Snapshot, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:

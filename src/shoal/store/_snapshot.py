@@ -50,6 +50,7 @@ class Snapshot:
         self._position_of_rowid: dict[int, int] = {}
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self.seen_keys: set[str] = set()  # metadata keys known to exist (a cache; never shrinks)
+        self.text_edits = 0  # texts changed in place: the keyword index over them starts over
 
     @property
     def live(self) -> int:
@@ -111,7 +112,9 @@ class Snapshot:
                 self.position_of_id.pop(self.ids[position], None)
                 self.position_of_id[ids[row]] = position
                 self.ids[position] = ids[row]
-            self.texts[position] = texts[row]
+            if texts[row] != self.texts[position]:
+                self.texts[position] = texts[row]
+                self.text_edits += 1
             self.metadata[position] = metadata[row]
         rest = np.ones(table.num_rows, dtype=bool)
         rest[same] = False

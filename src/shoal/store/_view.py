@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from shoal.errors import StoreError
 from shoal.store._index import EF_SEARCH, HnswIndex, IndexFile
+from shoal.store._keyword import KeywordIndex
 from shoal.store._snapshot import Snapshot
 from shoal.types import Metric
 
@@ -66,6 +67,7 @@ class View:
         self.lock = threading.RLock()
         self.snapshot: Snapshot | None = None
         self.index: HnswIndex | None = None
+        self._keywords: KeywordIndex | None = None  # built on the first keyword search
         self._saved_count = 0
         self._generation = 0
         self._filters: OrderedDict[tuple[str, int, int], _Matched] = OrderedDict()
@@ -286,6 +288,17 @@ class View:
                 np.concatenate([found, extra]), np.concatenate([scores, extra_scores]), k, metric
             )
         return found, scores
+
+    def keyword_search(
+        self, query: str, k: int, *, positions: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (positions, BM25 scores) among live rows, or among `positions`; matches only."""
+        snap = self.snapshot
+        assert snap is not None
+        if self._keywords is None:
+            self._keywords = KeywordIndex()
+        self._keywords.catch_up(snap)
+        return self._keywords.search(query, k, alive=snap.alive, positions=positions)
 
     def _alive_bitmap(self, snap: Snapshot, covered: int) -> np.ndarray | None:
         cached = self._alive_bits

@@ -1,0 +1,179 @@
+"""Question answering on XQuAD-en: retrieval recall@4, answer EM / token F1, "I don't know" rate.
+
+The 60 XQuAD paragraphs go into one dataset (one row each, MiniLM vectors); each of the
+322 questions is asked through `shoal.RetrievalQA`. Measured per answerer: exact match
+and token F1 against the gold answers (SQuAD's normalisation, citations removed), whether
+the answer holds a gold answer (the fair measure of a sentence-quoting answerer), the
+share answered "I don't know", and seconds per answer; then the same questions with
+their gold paragraph filtered out of retrieval, where "I don't know" is the right answer.
+
+    .venv/bin/python bench/qa.py [--answerers extractive,local:gemma3-270m,fake-chat] [--limit 322]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import string
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import shoal
+from _report import print_table, save_report
+from _texts import DATA
+from shoal.qa import LLM, Message, RetrievalQA, llm
+from shoal.qa._prompt import parse_chat_prompt
+
+
+def _load(limit: int) -> tuple[list[str], list[dict[str, Any]]]:
+    raw = json.loads((DATA / "xquad" / "xquad.en.dev.json").read_text(encoding="utf-8"))
+    paragraphs: list[str] = []
+    questions: list[dict[str, Any]] = []
+    for article in raw["data"]:
+        for paragraph in article["paragraphs"]:
+            number = len(paragraphs)
+            paragraphs.append(paragraph["context"])
+            for qa in paragraph["qas"]:
+                answers = [a["text"] for a in qa["answers"]]
+                questions.append({"question": qa["question"], "answers": answers, "gold": number})
+    return paragraphs, questions[:limit]
+
+
+def _normalise(text: str) -> list[str]:
+    text = re.sub(r"\s*\[\d+\]", "", text).lower()
+    text = "".join(c for c in text if c not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return text.split()
+
+
+def _f1(prediction: str, gold: str) -> float:
+    got, want = _normalise(prediction), _normalise(gold)
+    common = sum((collections.Counter(got) & collections.Counter(want)).values())
+    if not got or not want or not common:
+        return float(got == want)
+    precision, recall = common / len(got), common / len(want)
+    return 2 * precision * recall / (precision + recall)
+
+
+class FirstSentence(LLM):
+    """A stand-in chat model that answers with source [1]'s first sentence: checks the prompt path."""
+
+    @property
+    def name(self) -> str:
+        return "fake-chat"
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        _, sources, refusal = parse_chat_prompt(messages)
+        first = sources.get(1, "")
+        yield (first.split(". ")[0] + " [1]") if first else refusal
+
+
+def _answerer(name: str) -> LLM:
+    return FirstSentence() if name == "fake-chat" else llm(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answerers", default="extractive,fake-chat")
+    parser.add_argument("--limit", type=int, default=322)
+    parser.add_argument("--k", type=int, default=4)
+    args = parser.parse_args()
+    paragraphs, questions = _load(args.limit)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        dataset = shoal.open(f"{folder}/xquad", embedder="local:all-MiniLM-L6-v2")
+        dataset.add(paragraphs, metadatas=[{"paragraph": i} for i in range(len(paragraphs))])
+        dataset.commit("xquad paragraphs")
+        recall = {}
+        for mode in ("vector", "keyword", "hybrid"):
+            retriever = dataset.as_retriever(k=args.k, mode=mode)
+            found = sum(
+                any(h.metadata["paragraph"] == q["gold"] for h in retriever.retrieve(q["question"]))
+                for q in questions
+            )
+            recall[mode] = round(found / len(questions), 3)
+        print(f"recall@{args.k}", recall, flush=True)
+        for name in args.answerers.split(","):
+            answerer = _answerer(name)
+            qa = RetrievalQA(dataset.as_retriever(k=args.k, mode="hybrid"), answerer)
+            em = f1 = contains = unknown = fallback = 0.0
+            started = time.perf_counter()
+            for q in questions:
+                answer = qa.ask(q["question"])
+                text = answer.text if answer.known else ""
+                em += max(float(_normalise(text) == _normalise(g)) for g in q["answers"])
+                f1 += max(_f1(text, g) for g in q["answers"])
+                words = " ".join(_normalise(text))
+                contains += bool(text) and any(
+                    " ".join(_normalise(g)) in words for g in q["answers"]
+                )
+                unknown += not answer.known
+                fallback += answer.fallback
+            seconds = (time.perf_counter() - started) / len(questions)
+            refused = 0
+            for q in questions:
+                retriever = dataset.as_retriever(
+                    k=args.k, mode="hybrid", where={"paragraph": {"$ne": q["gold"]}}
+                )
+                refused += not RetrievalQA(retriever, answerer).ask(q["question"]).known
+            n = len(questions)
+            row = {
+                "answerer": name,
+                "exact_match": round(em / n, 3),
+                "token_f1": round(f1 / n, 3),
+                "contains_gold": round(contains / n, 3),
+                "dont_know_with_gold": round(unknown / n, 3),
+                "fallback_share": round(fallback / n, 3),
+                "dont_know_without_gold": round(refused / n, 3),
+                "seconds_per_answer": round(seconds, 3),
+            }
+            print(row, flush=True)
+            rows.append(row)
+    save_report(
+        "qa",
+        "XQuAD-en question answering through RetrievalQA",
+        questions=len(questions),
+        k=args.k,
+        recall_at_k=recall,
+        rows=rows,
+    )
+    print_table(
+        [
+            "answerer",
+            "EM",
+            "token F1",
+            "holds gold",
+            "IDK (gold present)",
+            "fallback",
+            "IDK (gold removed)",
+            "s/answer",
+        ],
+        [
+            [
+                r["answerer"],
+                r["exact_match"],
+                r["token_f1"],
+                r["contains_gold"],
+                r["dont_know_with_gold"],
+                r["fallback_share"],
+                r["dont_know_without_gold"],
+                r["seconds_per_answer"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

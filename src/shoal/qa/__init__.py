@@ -1,0 +1,27 @@
+"""Question answering: answerers (LLMs), prompts and `RetrievalQA`."""
+
+from __future__ import annotations
+
+from shoal.qa._chain import Answer, AnswerStream, RetrievalQA, Retrieves, supported
+from shoal.qa._llm import DEFAULT_LLM, LLM, LLMFactory, Message, llm, llm_providers, register_llm
+from shoal.qa._prompt import DONT_KNOW, QAPrompt, Source
+from shoal.qa.extractive import ExtractiveLLM
+
+__all__ = [
+    "DEFAULT_LLM",
+    "DONT_KNOW",
+    "LLM",
+    "Answer",
+    "AnswerStream",
+    "ExtractiveLLM",
+    "LLMFactory",
+    "Message",
+    "QAPrompt",
+    "RetrievalQA",
+    "Retrieves",
+    "Source",
+    "llm",
+    "llm_providers",
+    "register_llm",
+    "supported",
+]

@@ -1,0 +1,308 @@
+"""`RetrievalQA`: retrieve chunks, pack them into the model's window, ask, check, cite.
+
+The retrieved chunks become numbered sources, packed in rank order until the model's
+window (less the prompt and the answer's room) is full: a chunk that does not fit is
+left out and counted, never silently cut off by the model. A completion model's answer
+is checked against the sources before anyone sees it; one that the sources do not
+support (or that echoes the question) is replaced by the extractive answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shoal.errors import ConfigurationError, InvalidInput
+from shoal.qa._fewshot import COMPLETION_STOP, completion_prompt
+from shoal.qa._llm import LLM, Message
+from shoal.qa._llm import llm as build_llm
+from shoal.qa._prompt import QAPrompt, Source
+from shoal.qa.extractive import ExtractiveLLM
+
+__all__ = ["Answer", "AnswerStream", "RetrievalQA", "Retrieves", "supported"]
+
+_CITATION = re.compile(r"\s*\[(\d+)\]")
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Words too common to show that an answer came from its sources.
+_COMMON = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "and",
+        "or",
+        "is",
+        "was",
+        "were",
+        "be",
+        "been",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "that",
+        "this",
+        "it",
+        "he",
+        "she",
+        "they",
+        "his",
+        "her",
+        "their",
+        "its",
+        "i",
+        "you",
+        "we",
+        "not",
+        "no",
+        "yes",
+    ]
+)
+
+
+class Retrieves(Protocol):
+    """What RetrievalQA needs of a retriever: `retrieve(question)` giving ranked hits."""
+
+    def retrieve(self, query: str) -> Sequence[Any]:
+        """Hits with `id`, `text`, `metadata` and `score`, best first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer: its text with [n] citations, the numbered sources it was given, and how."""
+
+    question: str
+    text: str
+    sources: tuple[Source, ...]
+    llm: str
+    known: bool = True
+    fallback: bool = False
+    left_out: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def cited(self) -> tuple[Source, ...]:
+        """The sources the text cites, in citation order."""
+        numbers = [int(n) for n in _CITATION.findall(self.text)]
+        by_number = {s.number: s for s in self.sources}
+        seen: dict[int, Source] = {}
+        for number in numbers:
+            if number in by_number:
+                seen.setdefault(number, by_number[number])
+        return tuple(seen.values())
+
+
+class AnswerStream:
+    """The pieces of an answer as they are generated; `.answer` once they are all read."""
+
+    def __init__(self, pieces: Iterator[str], finish: Any) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self._text: list[str] = []
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self._text.append(piece)
+            yield piece
+        self.answer = self._finish("".join(self._text))
+
+
+def supported(answer: str, sources: Sequence[Source], question: str = "") -> bool:
+    """Whether the sources hold the answer's words and numbers, and it is not the question echoed.
+
+    Numbers must appear in the sources the answer cites (in any source if it cites none),
+    so a date stitched together from two sources does not pass.
+    """
+    plain = _CITATION.sub("", answer).strip()
+    words = [w.lower() for w in _WORD.findall(plain) if w.lower() not in _COMMON]
+    if not words:
+        return False
+    context = {w.lower() for s in sources for w in _WORD.findall(s.text)}
+    asked = {w.lower() for w in _WORD.findall(question)}
+    if not [w for w in words if w not in asked]:  # nothing beyond the question's own words
+        return False
+    numbers = [w for w in words if any(c.isdigit() for c in w)]
+    cited = {int(n) for n in _CITATION.findall(answer)}
+    quoted = [s for s in sources if s.number in cited] or list(sources)
+    near = {w.lower() for s in quoted for w in _WORD.findall(s.text)}
+    if any(n not in near for n in numbers):
+        return False
+    return sum(w in context for w in words) / len(words) >= 0.75
+
+
+class RetrievalQA:
+    """Answers questions from a retriever's chunks, citing them.
+
+    Args:
+        retriever: e.g. ``dataset.as_retriever(k=4)``.
+        llm: an `LLM`, a name for `shoal.llm()` (``extractive``, ``openai:<model>``,
+            ``local:<name or .gguf>``), or None for ``extractive``.
+        prompt: the chat prompt and the "I don't know" text.
+        max_context_tokens: room for sources; default the model's window less the
+            prompt and `max_tokens`.
+        max_tokens: the longest answer to generate.
+        guard: check a completion model's answer against the sources and fall back to
+            the extractive answer when they do not support it.
+    """
+
+    def __init__(
+        self,
+        retriever: Retrieves,
+        llm: LLM | str | None = None,
+        *,
+        prompt: QAPrompt | None = None,
+        max_context_tokens: int | None = None,
+        max_tokens: int = 128,
+        guard: bool = True,
+    ) -> None:
+        if not callable(getattr(retriever, "retrieve", None)):
+            raise ConfigurationError(
+                "retriever must have a retrieve(question) method; use dataset.as_retriever()"
+            )
+        self.retriever = retriever
+        self.llm = llm if isinstance(llm, LLM) else build_llm(llm or "extractive")
+        self.prompt = prompt or QAPrompt()
+        if max_context_tokens is not None and max_context_tokens < 1:
+            raise ConfigurationError(f"max_context_tokens must be >= 1, got {max_context_tokens}")
+        self.max_context_tokens = max_context_tokens
+        self.max_tokens = max_tokens
+        self.guard = guard
+        self._extractive: ExtractiveLLM | None = (
+            self.llm if isinstance(self.llm, ExtractiveLLM) else None
+        )
+
+    @classmethod
+    def from_llm(
+        cls, llm: LLM | str | None = None, *, retriever: Retrieves, **options: Any
+    ) -> RetrievalQA:
+        """LangChain's spelling: ``RetrievalQA.from_llm(llm, retriever=retriever)``."""
+        return cls(retriever, llm, **options)
+
+    def ask(self, question: str) -> Answer:
+        """Retrieve, ask the model, check and cite: the whole `Answer`."""
+        stream = self.stream(question)
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    def run(self, question: str) -> str:
+        """The answer's text alone (LangChain's ``qa_chain.run``)."""
+        return self.ask(question).text
+
+    def stream(self, question: str) -> AnswerStream:
+        """The answer as it is generated; the finished `Answer` is on `.answer` afterwards."""
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInput("the question is empty; ask something, e.g. 'When was X born?'")
+        hits = list(self.retriever.retrieve(question))
+        sources, left_out = self._pack(question, hits)
+        buffered = self.guard and self.llm.kind == "completion"
+        if not sources:
+            pieces: Iterator[str] = iter([self.prompt.dont_know])
+        elif self.llm.kind == "completion":
+            text = completion_prompt(question, sources, dont_know=self.prompt.dont_know)
+            pieces = self.llm.stream(
+                [Message("user", text)],
+                max_tokens=self.max_tokens,
+                temperature=0.0,
+                stop=COMPLETION_STOP,
+            )
+        else:
+            pieces = self.llm.stream(
+                self.prompt.chat(question, sources), max_tokens=self.max_tokens, temperature=0.0
+            )
+        fell_back = False
+        if buffered and sources:
+            checked, fell_back = self._checked(question, "".join(pieces), sources)
+            pieces = iter([checked])
+
+        def finish(text: str) -> Answer:
+            return self._answer(question, text, sources, left_out, fell_back)
+
+        return AnswerStream(pieces, finish)
+
+    # ----------------------------------------------------------------- private
+    def _pack(self, question: str, hits: Sequence[Any]) -> tuple[list[Source], int]:
+        """Number the hits and keep those that fit the window, in rank order."""
+        room = self.max_context_tokens
+        if room is None:
+            overhead = self.llm.count_tokens(self.prompt.overhead(question))
+            room = self.llm.context_window - self.max_tokens - overhead - 64
+        sources: list[Source] = []
+        used = 0
+        for hit in hits:
+            cost = self.llm.count_tokens(hit.text) + 8  # the [n] mark and spacing
+            if used + cost > room:
+                continue
+            used += cost
+            sources.append(
+                Source(
+                    number=len(sources) + 1,
+                    id=str(hit.id),
+                    text=str(hit.text),
+                    metadata=dict(hit.metadata),
+                    score=float(hit.score),
+                )
+            )
+        return sources, len(hits) - len(sources)
+
+    def _checked(self, question: str, text: str, sources: list[Source]) -> tuple[str, bool]:
+        """(answer, fell back?): the model's answer if the sources support it, else the extractive."""
+        clean = _clean(text)
+        if _is_dont_know(clean, self.prompt.dont_know) or supported(clean, sources, question):
+            return (
+                self.prompt.dont_know if _is_dont_know(clean, self.prompt.dont_know) else clean
+            ), False
+        if self._extractive is None:
+            self._extractive = ExtractiveLLM()
+        fallback = self._extractive.generate(self.prompt.chat(question, sources))
+        return fallback, True
+
+    def _answer(
+        self, question: str, text: str, sources: list[Source], left_out: int, fell_back: bool
+    ) -> Answer:
+        text = text.strip()
+        known = not _is_dont_know(text, self.prompt.dont_know)
+        if known and not _CITATION.search(text) and sources:
+            text = f"{text} [{_best_source(text, sources)}]"
+        return Answer(
+            question=question,
+            text=text if known else self.prompt.dont_know,
+            sources=tuple(sources),
+            llm=self.llm.name,
+            known=known,
+            fallback=fell_back,
+            left_out=left_out,
+        )
+
+
+def _clean(text: str) -> str:
+    # A base model may run on into another example: keep the first line.
+    return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
+def _is_dont_know(text: str, dont_know: str) -> bool:
+    def norm(value: str) -> str:
+        return re.sub(r"[^\w]+", " ", value.lower().replace("’", "'")).strip()
+
+    return bool(text) and norm(_CITATION.sub("", text)) == norm(dont_know)
+
+
+def _best_source(text: str, sources: Sequence[Source]) -> int:
+    words = {w.lower() for w in _WORD.findall(text)}
+    return max(
+        sources, key=lambda s: len(words & {w.lower() for w in _WORD.findall(s.text)})
+    ).number

@@ -1,0 +1,83 @@
+"""The question-answering prompt: numbered sources, the question, and how answers cite them.
+
+Chat models get a system message with the rules and a user message holding the sources
+as ``[n] text`` blocks, then the question. Completion (base) models get a few-shot
+prompt (`_fewshot.py`). The extractive answerer reads the sources and the question back
+from the chat form, so every answerer is driven by the same prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.qa._llm import Message
+
+__all__ = ["DONT_KNOW", "QAPrompt", "Source", "parse_chat_prompt"]
+
+DONT_KNOW = "I don't know."
+"""What an answerer says when the sources do not hold the answer."""
+
+_SOURCES_HEADER = "Sources:"
+_QUESTION_HEADER = "Question:"
+_SOURCE_LINE = re.compile(r"^\[(\d+)\] ", re.M)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved chunk as the answer cites it: ``[number]``, with its row id and metadata."""
+
+    number: int
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class QAPrompt:
+    """How questions and sources are put to a chat model; `dont_know` is the agreed refusal."""
+
+    system: str = (
+        "You answer questions using only the numbered sources given. Answer in one or two "
+        "short sentences and cite the sources you used as [1], [2]. If the sources do not "
+        "contain the answer, reply exactly: {dont_know}"
+    )
+    dont_know: str = DONT_KNOW
+
+    def chat(self, question: str, sources: Sequence[Source]) -> list[Message]:
+        """System rules, then the sources and the question."""
+        blocks = "\n\n".join(f"[{s.number}] {_one_paragraph(s.text)}" for s in sources)
+        user = f"{_SOURCES_HEADER}\n{blocks}\n\n{_QUESTION_HEADER} {question.strip()}"
+        return [
+            Message("system", self.system.format(dont_know=self.dont_know)),
+            Message("user", user),
+        ]
+
+    def overhead(self, question: str) -> str:
+        """The prompt's text without sources, for measuring what room the sources have."""
+        return self.system + _SOURCES_HEADER + _QUESTION_HEADER + question
+
+
+def parse_chat_prompt(messages: Sequence[Message]) -> tuple[str, dict[int, str], str]:
+    """(question, {number: source text}, dont_know) read back from `QAPrompt.chat` messages."""
+    user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    system = next((m.content for m in messages if m.role == "system"), "")
+    sources_part, _, question = user.rpartition(f"\n\n{_QUESTION_HEADER} ")
+    if not _:
+        return user.strip(), {}, DONT_KNOW
+    body = sources_part.removeprefix(_SOURCES_HEADER).strip()
+    found: dict[int, str] = {}
+    marks = list(_SOURCE_LINE.finditer(body))
+    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+        end = after.start() if after is not None else len(body)
+        found[int(mark.group(1))] = body[mark.end() : end].strip()
+    refusal = system.rpartition("reply exactly: ")[2].strip() or DONT_KNOW
+    return question.strip(), found, refusal
+
+
+def _one_paragraph(text: str) -> str:
+    # A source keeps its line breaks, but never a line that looks like another source's mark.
+    return _SOURCE_LINE.sub(lambda m: f"({m.group(1)}) ", text.strip())

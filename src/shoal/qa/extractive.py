@@ -1,0 +1,227 @@
+"""`extractive`: answers by quoting the source sentence that answers the question. No LLM.
+
+Every sentence of the sources is scored by its meaning (cosine of the question's and
+the sentence's embeddings) and by the question's words it contains, rare words and
+names counting most. The best sentence is the answer, quoted verbatim with its
+citation; for "when", "how many" and "how much" questions it is cut after the clause
+that holds the date or number. When no sentence has the question's key words, or the
+best score is low, the answer is the agreed "I don't know".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
+from shoal.errors import ConfigurationError
+from shoal.qa._llm import LLM, Message
+from shoal.qa._prompt import parse_chat_prompt
+
+__all__ = ["Extract", "ExtractiveLLM", "best_sentence", "sentences"]
+
+# Sentence ends: . ! ? (and CJK ones) followed by space and a capital, digit or quote.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=[\"'“(\[A-Z0-9À-ÖØ-Þ])|\n{2,}|(?<=[。！？])")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NUMBER = re.compile(r"\d")
+_DATE = re.compile(
+    r"\b(\d{1,2}\s+)?(January|February|March|April|May|June|July|August|September|October|"
+    r"November|December)(\s+\d{1,2})?,?\s+\d{3,4}\b|\b\d{3,4}\b",
+    re.I,
+)
+_QUANTITY = re.compile(r"\b\d[\d,.]*\b")
+_WHEN = ("when", "what year", "in what year", "in which year", "what date", "on what date")
+_HOW_MUCH = ("how many", "how much", "how long", "how old", "how tall", "how far", "how big")
+_STOPWORD_TEXT = (
+    "a about above after again against all am an and any are as at be because been "
+    "before being below between both but by can could did do does doing down during each "
+    "few for from further had has have having he her here hers herself him himself his "
+    "how i if in into is it its itself just me more most my myself no nor not now of off "
+    "on once only or other our ours ourselves out over own same she should so some such "
+    "than that the their theirs them themselves then there these they this those through "
+    "to too under until up very was we were what when where which while who whom why "
+    "will with would you your yours yourself yourselves also many much whose"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True)
+class Extract:
+    """The chosen sentence: its text, the source number it came from, and its score."""
+
+    text: str
+    source: int
+    score: float
+    key_words_found: float
+
+
+def sentences(text: str) -> list[str]:
+    """`text` cut into sentences (a light rule: end punctuation then a capital or digit)."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
+    return [" ".join(p.split()) for p in parts]
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _key_words(question: str) -> list[str]:
+    return [w for w in _words(question) if w not in _STOPWORDS and len(w) > 1]
+
+
+def _names(question: str) -> set[str]:
+    # Capitalised words after the first, and numbers: the words an answer must share.
+    tokens = _WORD.findall(question)
+    found = {t.lower() for t in tokens[1:] if t[:1].isupper() and t.lower() not in _STOPWORDS}
+    return found | {t.lower() for t in tokens if _NUMBER.search(t)}
+
+
+def _expected(question: str) -> re.Pattern[str] | None:
+    """What an answer to a when / how-many question must contain: a date or a number."""
+    asked = question.strip().lower()
+    if asked.startswith(_WHEN):
+        return _DATE
+    if asked.startswith(_HOW_MUCH):
+        return _QUANTITY
+    return None
+
+
+def best_sentence(
+    question: str,
+    sources: dict[int, str],
+    model: Embedder,
+    *,
+    semantic_weight: float = 0.5,
+) -> Extract | None:
+    """The source sentence that best answers `question`, or None if the sources have none.
+
+    A sentence scores by meaning (cosine to the question) and by the question's words:
+    the rare words other than names that it holds itself (60%), and all the question's
+    words, names included, that its source holds (40%: the answer sentence often says
+    "it" or "he" for the subject its paragraph named earlier). A sentence holding the
+    date or number that a when / how-many question asks for gains 0.15.
+    """
+    candidates = [(n, s) for n, text in sorted(sources.items()) for s in sentences(text)]
+    if not candidates:
+        return None
+    keys = set(_key_words(question))
+    names = _names(question)
+    document_frequency = Counter(w for _, s in candidates for w in set(_words(s)))
+    total = len(candidates)
+
+    def weight(word: str) -> float:
+        return math.log(1 + total / (1 + document_frequency.get(word, 0)))
+
+    content = (keys - names) or keys
+    key_weight = sum(weight(w) for w in keys) or 1.0
+    content_weight = sum(weight(w) for w in content) or 1.0
+    paragraph_words = {n: set(_words(text)) for n, text in sources.items()}
+    expected = _expected(question)
+    vectors = model.embed_documents([s for _, s in candidates])
+    query = model.embed_query(question)
+    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+    cosines = (vectors @ query) / np.maximum(norms, 1e-12)
+    best: Extract | None = None
+    for (number, sentence), cosine in zip(candidates, cosines, strict=True):
+        present = set(_words(sentence))
+        around = paragraph_words[number]
+        alone = sum(weight(w) for w in content if w in present) / content_weight
+        with_source = sum(weight(w) for w in keys if w in around) / key_weight
+        overlap = 0.6 * alone + 0.4 * with_source
+        named = 1.0 if not names else len(names & around) / len(names)
+        score = semantic_weight * float(cosine) + (1 - semantic_weight) * overlap
+        if expected is not None and expected.search(sentence):
+            score += 0.15
+        if best is None or score > best.score:
+            best = Extract(sentence, number, score, min(with_source, named))
+    return best
+
+
+def _trim(question: str, sentence: str) -> str:
+    """Cut a sentence after the clause holding the date or number a when/how-many question asks."""
+    pattern = _expected(question)
+    if pattern is None:
+        return sentence
+    match = pattern.search(sentence)
+    if match is None:
+        return sentence
+    comma = sentence.find(",", match.end())
+    return sentence[:comma] if comma != -1 else sentence
+
+
+class ExtractiveLLM(LLM):
+    """`extractive`: quotes the sentence of the sources that answers the question, with its [n].
+
+    Args:
+        model: unused (the name has no model part); kept for the registry's call.
+        embedder: what scores sentences by meaning; default the local MiniLM model
+            (offline, free), whatever embedder the dataset uses.
+        min_score: below this combined score (0-1) the answer is "I don't know".
+        min_key_words: the share of the question's names and rare words the chosen
+            sentence must contain, else "I don't know".
+    """
+
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        embedder: Embedder | str | None = None,
+        min_score: float = 0.35,
+        min_key_words: float = 0.3,
+    ) -> None:
+        if model:
+            raise ConfigurationError(f"the extractive answerer takes no model name, got {model!r}")
+        for label, value in (("min_score", min_score), ("min_key_words", min_key_words)):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigurationError(f"{label} must be between 0 and 1, got {value!r}")
+        self._embedder_option = embedder
+        self._model: Embedder | None = embedder if isinstance(embedder, Embedder) else None
+        self.min_score = min_score
+        self.min_key_words = min_key_words
+
+    @property
+    def name(self) -> str:
+        """Always ``extractive``."""
+        return "extractive"
+
+    @property
+    def context_window(self) -> int:
+        """No model window: sentences are scored one by one; 32k tokens of sources at most."""
+        return 32_768
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder that scores sentences (built on first use)."""
+        if self._model is None:
+            name = self._embedder_option if isinstance(self._embedder_option, str) else None
+            self._model = embedder(name or DEFAULT_EMBEDDER)
+        return self._model
+
+    def extract(self, question: str, sources: dict[int, str]) -> Extract | None:
+        """The best sentence for `question`, or None when it does not clear the bars."""
+        found = best_sentence(question, sources, self.embedder)
+        if found is None or found.score < self.min_score:
+            return None
+        if found.key_words_found < self.min_key_words:
+            return None
+        return Extract(
+            _trim(question, found.text), found.source, found.score, found.key_words_found
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        """Read the question and sources from the QA prompt and quote the answer."""
+        question, sources, dont_know = parse_chat_prompt(messages)
+        found = self.extract(question, sources)
+        yield dont_know if found is None else f"{found.text.rstrip('.')} [{found.source}]"

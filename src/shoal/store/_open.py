@@ -1,0 +1,55 @@
+"""`shoal.open(uri)`: find or create the dataset at a URI and check its embedder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from shoal.embeddings import DEFAULT_EMBEDDER, Embedder
+from shoal.errors import DatasetNotFound, EmbedderMismatch
+from shoal.store import _lance
+from shoal.store._dataset import Dataset, build_embedder
+from shoal.store._location import parse_uri
+
+__all__ = ["open"]
+
+
+def open(
+    uri: str | os.PathLike[str],
+    *,
+    embedder: Embedder | str | None = None,
+    create: bool = True,
+    storage_options: Mapping[str, str] | None = None,
+    write_timeout: float = 60.0,
+) -> Dataset:
+    """Open the dataset at a path, ``memory://name`` or ``s3://bucket/prefix``; create it if new.
+
+    A new dataset stores its embedder's spec (default: the local MiniLM model); reopening
+    with a different embedder raises EmbedderMismatch, and with none uses the stored one.
+
+    Raises:
+        DatasetNotFound: nothing at `uri` and `create` is False.
+        EmbedderMismatch: `embedder` differs from the one that made the stored vectors.
+    """
+    location = parse_uri(uri, storage_options)
+    lance = _lance.open_existing(location)
+    built = embedder if isinstance(embedder, Embedder) else None
+    if lance is None:
+        if not create:
+            raise DatasetNotFound(f"no dataset at {location.uri}; pass create=True to make one")
+        built = built or build_embedder(embedder if isinstance(embedder, str) else DEFAULT_EMBEDDER)
+        lance = _lance.create(location, built.spec)
+    spec = _lance.stored_spec(lance, location.uri)
+    if embedder is not None:
+        given = embedder.spec if isinstance(embedder, Embedder) else None
+        same = given == spec if given is not None else embedder == spec.name
+        if not same:
+            label = given.name if given is not None else embedder
+            raise EmbedderMismatch(
+                f"{location.uri} holds vectors made by {spec.name} ({spec.dimensions}-d, "
+                f"{spec.metric}), not by {label}; open it without embedder= to use {spec.name}, "
+                "or use another dataset"
+            )
+    return Dataset(
+        location, lance, spec, built, branch=None, read_only=False, write_timeout=write_timeout
+    )

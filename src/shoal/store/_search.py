@@ -1,0 +1,139 @@
+"""Search results and search modes: vector, keyword (BM25) and hybrid (reciprocal rank fusion)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from shoal.errors import InvalidInput
+from shoal.store._view import View
+from shoal.types import Metric
+
+__all__ = ["HYBRID_DEPTH", "Hit", "SearchMode", "SearchOptions", "fuse", "rank"]
+
+SearchMode = Literal["vector", "keyword", "hybrid"]
+"""How `Dataset.search` ranks rows: by embedding, by BM25 over the text, or both fused."""
+_MODES: tuple[str, ...] = get_args(SearchMode)
+
+HYBRID_DEPTH = 100
+"""Each ranked list that hybrid search fuses is this long (or k, if larger): a row ranked
+lower in both lists has no chance to reach the top few after fusion."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result, best first. `score` depends on the search mode:
+
+    - ``vector``: the metric's value, a similarity (cosine, dot: higher is better) or, for
+      l2, a Euclidean distance (lower is better);
+    - ``keyword``: the BM25 score (higher is better, > 0, not bounded);
+    - ``hybrid``: the reciprocal-rank-fusion score, the sum over the two lists of
+      ``weight / (rrf_k + rank)`` (higher is better; at most ``sum(weights) / (rrf_k + 1)``).
+    """
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """The checked options of one search call."""
+
+    k: int
+    mode: SearchMode
+    rrf_k: float
+    weights: tuple[float, float]
+
+    @classmethod
+    def build(cls, *, k: Any, mode: Any, rrf_k: Any, weights: Any, metric: Any) -> SearchOptions:
+        """Check every option, raising InvalidInput with what is allowed."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInput(f"k must be a positive int, got {k!r}")
+        if mode not in _MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
+        if metric is not None and metric not in ("cosine", "dot", "l2"):
+            raise InvalidInput(f"metric must be 'cosine', 'dot' or 'l2', got {metric!r}")
+        if mode == "keyword" and metric is not None:
+            raise InvalidInput("metric= applies to vector and hybrid search, not to keyword search")
+        if not _number(rrf_k) or rrf_k < 0:
+            raise InvalidInput(f"rrf_k must be a number >= 0 (60 is usual), got {rrf_k!r}")
+        if (
+            not isinstance(weights, Sequence)
+            or len(weights) != 2
+            or not all(_number(w) and w >= 0 for w in weights)
+            or not any(weights)
+        ):
+            raise InvalidInput(
+                "weights must be two numbers >= 0, not both 0: (vector weight, keyword weight), "
+                f"e.g. (1.0, 1.0); got {weights!r}"
+            )
+        return cls(k, mode, float(rrf_k), (float(weights[0]), float(weights[1])))
+
+    @property
+    def depth(self) -> int:
+        """How many rows each single-mode list holds before fusion."""
+        return max(self.k, HYBRID_DEPTH) if self.mode == "hybrid" else self.k
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fuse(
+    rankings: Sequence[np.ndarray], weights: Sequence[float], *, rrf_k: float, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reciprocal rank fusion of ranked position lists: the top-k positions and their scores.
+
+    A position's score is the sum of ``weight / (rrf_k + rank)`` (rank from 1) over the
+    lists it is in. Ties keep the order of first appearance (the first list's first).
+    """
+    scores: dict[int, float] = {}
+    for ranked, weight in zip(rankings, weights, strict=True):
+        if weight == 0:
+            continue
+        for rank, position in enumerate(ranked.tolist(), start=1):
+            scores[position] = scores.get(position, 0.0) + weight / (rrf_k + rank)
+    best = sorted(scores, key=scores.__getitem__, reverse=True)[:k]
+    return np.asarray(best, dtype=np.int64), np.asarray([scores[p] for p in best], np.float32)
+
+
+def rank(
+    view: View,
+    vectors: np.ndarray | None,
+    texts: Sequence[str] | None,
+    options: SearchOptions,
+    *,
+    positions: np.ndarray | None,
+    key: str | None,
+    metric: Metric,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query, the best (positions, scores) of `view` by the options' mode.
+
+    `vectors` are the embedded queries (None in keyword mode), `texts` the query texts
+    (None for vector queries); `positions` are the rows a filter `key` matched.
+    """
+    count = len(vectors) if vectors is not None else len(texts or ())
+    results = []
+    for number in range(count):
+        lists = []
+        if vectors is not None:
+            vector = vectors[number]
+            if metric == "cosine" and not np.any(vector):
+                raise InvalidInput("the query vector is all zeros, which has no cosine similarity")
+            lists.append(
+                view.search(vector, options.depth, positions=positions, metric=metric, key=key)
+            )
+        if options.mode != "vector" and texts is not None:
+            lists.append(view.keyword_search(texts[number], options.depth, positions=positions))
+        if options.mode == "hybrid":
+            rankings = [found for found, _ in lists]
+            results.append(fuse(rankings, options.weights, rrf_k=options.rrf_k, k=options.k))
+        else:
+            results.append(lists[0])
+    return results

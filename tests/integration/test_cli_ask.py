@@ -1,0 +1,79 @@
+"""`shoal ask` and `shoal demo`: answers with sources, from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_runner import plain, run
+
+BIRTHS = [
+    "Michael Jeffrey Jordan was born in 17 February 1963, in Brooklyn, New York, United States of America.",
+    "Lionel Andrés Messi was born 24 June 1987 in Rosario, Santa Fe, Argentina.",
+    "Cristiano Ronaldo dos Santos Aveiro was born 5 February 1985 in Funchal, Madeira, Portugal.",
+    "Kylian Mbappé Lottin was born 20 December 1998 in Paris, France.",
+]
+
+
+@pytest.fixture(scope="module")
+def births(tmp_path_factory: pytest.TempPathFactory) -> str:
+    uri = str(tmp_path_factory.mktemp("ask") / "births")
+    for number, text in enumerate(BIRTHS):
+        result = run("add", uri, "--doc", text, "--metadata", json.dumps({"n": number}))
+        assert result.exit_code == 0, result.output
+    return uri
+
+
+@pytest.mark.slow
+def test_ask_prints_the_answer_then_its_sources(births: str) -> None:
+    result = run("ask", births, "When was Michael Jordan born?")
+    assert result.exit_code == 0, result.output
+    lines = plain(result.stdout).splitlines()
+    assert lines[0].startswith("Michael Jeffrey Jordan was born in 17 February 1963 [")
+    number = lines[0].rsplit("[", 1)[1].rstrip("]")
+    assert lines[1] == "Sources:"
+    assert lines[2].startswith(f"[{number}] ") and "Michael Jeffrey Jordan" in lines[2]
+
+
+@pytest.mark.slow
+def test_ask_json_has_the_answer_and_cited_sources(births: str) -> None:
+    result = run("ask", births, "Where was Messi born?", "--json", "-k", "2", "--mode", "vector")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["known"] and "Rosario" in answer["answer"] and answer["llm"] == "extractive"
+    cited = [s for s in answer["sources"] if s["cited"]]
+    assert len(answer["sources"]) == 2 and len(cited) == 1
+    assert cited[0]["metadata"] == {"n": 1} and "Messi" in cited[0]["text"]
+
+
+@pytest.mark.slow
+def test_ask_says_it_does_not_know_when_the_filter_removes_the_answer(births: str) -> None:
+    result = run("ask", births, "When was Michael Jordan born?", "--where", '{"n": {"$ne": 0}}')
+    assert result.exit_code == 0, result.output
+    assert plain(result.stdout).splitlines()[0] == "I don't know."
+
+
+def test_ask_errors_are_clear(tmp_path: Path) -> None:
+    missing = run("ask", str(tmp_path / "nothing"), "Why?")
+    assert missing.exit_code == 2 and "no dataset" in plain(missing.output)
+    bad_llm = run("ask", str(tmp_path / "nothing"), "Why?", "--llm", "gpt:4")
+    assert bad_llm.exit_code == 2
+
+
+@pytest.mark.slow
+def test_demo_runs_the_seed_walkthrough_offline(tmp_path: Path) -> None:
+    result = run("demo", "--into", str(tmp_path / "demo"))
+    assert result.exit_code == 0, result.output
+    text = plain(result.stdout)
+    for step in (
+        "1. Which sentences",
+        "2. Embedding documents",
+        "3. Greetings",
+        "4. Four texts",
+        "5. When was",
+    ):
+        assert step in text
+    assert "Hallo von Cohere!" in text and "tensor" in text and "htype" in text
+    assert "Michael Jeffrey Jordan was born in 17 February 1963 [" in text
+    assert "Sources:" in text

@@ -1,0 +1,170 @@
+"""RetrievalQA with fake retrievers and fake models: prompts, streaming, packing, the guard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import pytest
+
+from shoal.embeddings.local import LocalEmbedder
+from shoal.errors import ConfigurationError, InvalidInput
+from shoal.qa import DONT_KNOW, LLM, ExtractiveLLM, Message, RetrievalQA, supported
+from shoal.qa._prompt import Source, parse_chat_prompt
+from shoal.store import Hit
+
+BIRTHS = [
+    "Michael Jeffrey Jordan was born in 17 February 1963, in Brooklyn, New York, United States of America.",
+    "Lionel Andrés Messi was born 24 June 1987 in Rosario, Santa Fe, Argentina.",
+    "Cristiano Ronaldo dos Santos Aveiro was born 5 February 1985 in Funchal, Madeira, Portugal.",
+]
+
+
+class ListRetriever:
+    """Returns fixed hits, best first."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.hits = [
+            Hit(id=f"row{i}", text=t, metadata={"source": f"/docs/{i}.txt"}, score=1 - i / 10)
+            for i, t in enumerate(texts)
+        ]
+        self.asked: list[str] = []
+
+    def retrieve(self, query: str) -> list[Hit]:
+        self.asked.append(query)
+        return list(self.hits)
+
+
+class ScriptedLLM(LLM):
+    """Answers with a fixed text in pieces, and records what it was sent."""
+
+    def __init__(
+        self, reply: str, kind: Literal["chat", "completion"] = "chat", window: int = 4096
+    ):
+        self.reply = reply
+        self.kind = kind
+        self.window = window
+        self.calls: list[tuple[list[Message], dict[str, object]]] = []
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    @property
+    def context_window(self) -> int:
+        return self.window
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        self.calls.append((list(messages), {"max_tokens": max_tokens, "stop": stop}))
+        for word in self.reply.split(" "):
+            yield word + " "
+
+
+def test_a_chat_model_gets_numbered_sources_and_its_answer_is_cited() -> None:
+    model = ScriptedLLM("Jordan was born on 17 February 1963 [1].")
+    qa = RetrievalQA(ListRetriever(BIRTHS), model)
+    answer = qa.ask("When was Michael Jordan born?")
+    messages, options = model.calls[0]
+    question, sources, refusal = parse_chat_prompt(messages)
+    assert question == "When was Michael Jordan born?" and refusal == DONT_KNOW
+    assert sources == {1: BIRTHS[0], 2: BIRTHS[1], 3: BIRTHS[2]}
+    assert options["max_tokens"] == 128
+    assert answer.text == "Jordan was born on 17 February 1963 [1]." and answer.known
+    assert [s.id for s in answer.cited] == ["row0"]
+    assert answer.cited[0].metadata == {"source": "/docs/0.txt"} and not answer.fallback
+    assert str(answer) == answer.text and answer.llm == "scripted"
+
+
+def test_streaming_yields_pieces_then_the_answer() -> None:
+    qa = RetrievalQA(ListRetriever(BIRTHS), ScriptedLLM("Born in 1963 [1]"))
+    stream = qa.stream("When was Michael Jordan born?")
+    assert stream.answer is None
+    pieces = list(stream)
+    assert len(pieces) == 4 and "".join(pieces).strip() == "Born in 1963 [1]"
+    assert stream.answer is not None and stream.answer.text == "Born in 1963 [1]"
+
+
+def test_an_uncited_answer_gets_the_citation_of_the_source_it_came_from() -> None:
+    qa = RetrievalQA(ListRetriever(BIRTHS), ScriptedLLM("Messi was born in Rosario, Argentina."))
+    assert qa.ask("Where was Messi born?").text.endswith("[2]")
+
+
+def test_i_dont_know_is_an_unknown_answer() -> None:
+    qa = RetrievalQA(ListRetriever(BIRTHS), ScriptedLLM("I don't know."))
+    answer = qa.ask("Who wrote Hamlet?")
+    assert answer.text == DONT_KNOW and not answer.known and answer.cited == ()
+
+
+def test_no_retrieved_chunks_means_i_dont_know_without_calling_the_model() -> None:
+    model = ScriptedLLM("made up")
+    answer = RetrievalQA(ListRetriever([]), model).ask("Anything?")
+    assert answer.text == DONT_KNOW and model.calls == []
+
+
+def test_sources_are_packed_to_the_window_and_what_is_left_out_is_counted() -> None:
+    long = ["word " * 300 + str(i) for i in range(6)]  # ~500 tokens each by the estimate
+    model = ScriptedLLM("x", window=1400)
+    answer = RetrievalQA(ListRetriever(long), model, max_tokens=100).ask("Which?")
+    sent = parse_chat_prompt(model.calls[0][0])[1]
+    assert len(answer.sources) == len(sent) == 2 and answer.left_out == 4
+    prompt_tokens = sum(model.count_tokens(m.content) for m in model.calls[0][0])
+    assert prompt_tokens + 100 <= model.context_window
+    explicit = RetrievalQA(ListRetriever(long), ScriptedLLM("x"), max_context_tokens=600)
+    assert len(explicit.ask("Which?").sources) == 1
+
+
+@pytest.mark.slow
+def test_an_unsupported_completion_answer_falls_back_to_the_extractive_one(
+    minilm: LocalEmbedder,
+) -> None:
+    echo = ScriptedLLM("When was Michael Jordan born?", kind="completion")
+    qa = RetrievalQA(ListRetriever(BIRTHS), echo)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    answer = qa.ask("When was Michael Jordan born?")
+    assert (
+        answer.fallback and answer.text == "Michael Jeffrey Jordan was born in 17 February 1963 [1]"
+    )
+    assert echo.calls[0][1]["stop"]  # completion models get stop sequences
+    (message,) = echo.calls[0][0]
+    assert message.role == "user" and BIRTHS[0] in message.content
+    invented = ScriptedLLM("He was born in 1971 [1]", kind="completion")
+    qa = RetrievalQA(ListRetriever(BIRTHS), invented)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    assert qa.ask("When was Michael Jordan born?").fallback
+    good = ScriptedLLM("17 February 1963 [1]\nQuestion: more", kind="completion")
+    answer = RetrievalQA(ListRetriever(BIRTHS), good).ask("When was Michael Jordan born?")
+    assert answer.text == "17 February 1963 [1]" and not answer.fallback
+
+
+def test_supported_checks_words_numbers_and_echoes() -> None:
+    sources = [Source(1, "a", BIRTHS[0])]
+    assert supported("Born on 17 February 1963 [1]", sources, "When was Jordan born?")
+    assert not supported("Born on 17 February 1964", sources, "When was Jordan born?")
+    assert not supported("When was Michael Jordan born?", sources, "When was Michael Jordan born?")
+    assert not supported("He played for the Chicago Bulls", sources, "Who is Jordan?")
+
+
+def test_bad_arguments_are_clear_errors() -> None:
+    with pytest.raises(ConfigurationError, match="retrieve"):
+        RetrievalQA(object(), ScriptedLLM("x"))  # type: ignore[arg-type]
+    qa = RetrievalQA(ListRetriever(BIRTHS), ScriptedLLM("x"))
+    with pytest.raises(InvalidInput, match="empty"):
+        qa.ask("  ")
+    assert (
+        RetrievalQA.from_llm(ScriptedLLM("y"), retriever=ListRetriever(BIRTHS)).run("q?") == "y [1]"
+    )
+
+
+def test_numbers_must_come_from_the_cited_source() -> None:
+    sources = [Source(1, "a", BIRTHS[0]), Source(2, "b", BIRTHS[1])]
+    question = "When was Michael Jordan born?"
+    assert supported("Jordan was born 17 February 1963 [1]", sources, question)
+    assert not supported("Jordan was born on 24 June 1963 [1]", sources, question)
+    assert supported("Jordan was born on 24 June 1963", sources, question)  # cites nothing
