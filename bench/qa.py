@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--answerers", default="extractive,fake-chat")
     parser.add_argument("--limit", type=int, default=322)
     parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--report", default="qa", help="bench/results/<name>.json")
     args = parser.parse_args()
     paragraphs, questions = _load(args.limit)
     rows: list[dict[str, Any]] = []
@@ -141,7 +142,7 @@ def main() -> None:
             print(row, flush=True)
             rows.append(row)
     save_report(
-        "qa",
+        args.report,
         "XQuAD-en question answering through RetrievalQA",
         questions=len(questions),
         k=args.k,
