@@ -19,7 +19,7 @@ from shoal.qa._fewshot import COMPLETION_STOP, completion_prompt
 from shoal.qa._llm import LLM, Message
 from shoal.qa._llm import llm as build_llm
 from shoal.qa._prompt import QAPrompt, Source
-from shoal.qa.extractive import ExtractiveLLM
+from shoal.qa.extractive import ExtractiveLLM, _names
 
 __all__ = ["Answer", "AnswerStream", "RetrievalQA", "Retrieves", "supported"]
 
@@ -124,7 +124,9 @@ def supported(answer: str, sources: Sequence[Source], question: str = "") -> boo
     """Whether the sources hold the answer's words and numbers, and it is not the question echoed.
 
     Numbers must appear in the sources the answer cites (in any source if it cites none),
-    so a date stitched together from two sources does not pass.
+    so a date stitched together from two sources does not pass; and when the question
+    names someone or something, a cited source must name it too, so an answer taken
+    from a paragraph about someone else does not pass.
     """
     plain = _CITATION.sub("", answer).strip()
     words = [w.lower() for w in _WORD.findall(plain) if w.lower() not in _COMMON]
@@ -139,6 +141,9 @@ def supported(answer: str, sources: Sequence[Source], question: str = "") -> boo
     quoted = [s for s in sources if s.number in cited] or list(sources)
     near = {w.lower() for s in quoted for w in _WORD.findall(s.text)}
     if any(n not in near for n in numbers):
+        return False
+    named = _names(question)
+    if named and not named & near:
         return False
     return sum(w in context for w in words) / len(words) >= 0.75
 

@@ -168,3 +168,10 @@ def test_numbers_must_come_from_the_cited_source() -> None:
     assert supported("Jordan was born 17 February 1963 [1]", sources, question)
     assert not supported("Jordan was born on 24 June 1963 [1]", sources, question)
     assert supported("Jordan was born on 24 June 1963", sources, question)  # cites nothing
+
+
+def test_a_cited_source_must_name_who_the_question_asks_about() -> None:
+    sources = [Source(1, "a", BIRTHS[1]), Source(2, "b", BIRTHS[2])]
+    question = "When was Michael Jordan born?"
+    assert not supported("He was born 24 June 1987 in Rosario [1]", sources, question)
+    assert supported("He was born 24 June 1987 in Rosario [1]", sources, "When was Messi born?")
