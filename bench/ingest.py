@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +51,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _report import print_table, save_report  # noqa: E402
+from _report import print_table, save_report, spawn_worker  # noqa: E402
 from _texts import DATA  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
@@ -206,13 +205,7 @@ def profile(n: int) -> dict[str, Any]:
 
 
 def _spawn(args: list[str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return spawn_worker(__file__, args)
 
 
 def run_system(system: str, folder: Path, work: Path) -> dict[str, Any]:

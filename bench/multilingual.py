@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -53,7 +52,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _report import print_table, save_report  # noqa: E402
+from _report import print_table, save_report, spawn_worker  # noqa: E402
 from _texts import DATA  # noqa: E402
 
 LANGS = ("deu", "fra", "spa", "cmn", "ara", "rus")
@@ -214,13 +213,7 @@ def worker(system: str, langs: tuple[str, ...], limit: int, speed_n: int) -> dic
 
 
 def _spawn(args: list[str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return spawn_worker(__file__, args)
 
 
 def main() -> None:

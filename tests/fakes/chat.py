@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from fakes.hosted import KEY, Reply, _Fake, _openai_error
+from fakes.hosted import KEY, Reply, _Fake, _openai_error, openai_body
 
 __all__ = ["KEY", "FakeChat", "dropped", "malformed", "sse", "truncated"]
 
@@ -104,19 +104,9 @@ class FakeChat(_Fake):
 
     def answer(self, request: httpx.Request) -> httpx.Response:
         """Check the request like OpenAI does, then answer."""
-        if request.method != "POST" or request.url.path != self.path:
-            return _openai_error(404, f"Invalid URL ({request.method} {request.url.path})")
-        if self.key is not None and request.headers.get("authorization") != f"Bearer {self.key}":
-            given = request.headers.get("authorization", "")[7:]
-            return _openai_error(
-                401, f"Incorrect API key provided: {given}.", code="invalid_api_key"
-            )
-        if request.headers.get("content-type") != "application/json":
-            return _openai_error(400, "content-type must be application/json")
-        try:
-            body = json.loads(request.content)
-        except ValueError:
-            return _openai_error(400, "We could not parse the JSON body of your request.")
+        body = openai_body(request, path=self.path, key=self.key)
+        if isinstance(body, httpx.Response):
+            return body
         problem = _check(body, self.models)
         if problem:
             return _openai_error(*problem)

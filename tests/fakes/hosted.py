@@ -121,19 +121,9 @@ class FakeOpenAI(_Fake):
 
     def answer(self, request: httpx.Request) -> httpx.Response:
         """Check the request like OpenAI does, then embed."""
-        if request.method != "POST" or request.url.path != self.path:
-            return _openai_error(404, f"Invalid URL ({request.method} {request.url.path})")
-        if self.key is not None and request.headers.get("authorization") != f"Bearer {self.key}":
-            given = request.headers.get("authorization", "")[7:]
-            return _openai_error(
-                401, f"Incorrect API key provided: {given}.", code="invalid_api_key"
-            )
-        if request.headers.get("content-type") != "application/json":
-            return _openai_error(400, "content-type must be application/json")
-        try:
-            body = json.loads(request.content)
-        except ValueError:
-            return _openai_error(400, "We could not parse the JSON body of your request.")
+        body = openai_body(request, path=self.path, key=self.key)
+        if isinstance(body, httpx.Response):
+            return body
         unknown = set(body) - {"model", "input", "encoding_format", "dimensions", "user"}
         if unknown:
             return _openai_error(400, f"Unrecognized request argument supplied: {min(unknown)}")
@@ -179,6 +169,26 @@ class FakeOpenAI(_Fake):
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             },
         )
+
+
+def openai_body(
+    request: httpx.Request, *, path: str, key: str | None
+) -> dict[str, Any] | httpx.Response:
+    """The JSON body of a request OpenAI would accept (method, path, key, content type), or its error."""
+    if request.method != "POST" or request.url.path != path:
+        return _openai_error(404, f"Invalid URL ({request.method} {request.url.path})")
+    if key is not None and request.headers.get("authorization") != f"Bearer {key}":
+        given = request.headers.get("authorization", "")[7:]
+        return _openai_error(401, f"Incorrect API key provided: {given}.", code="invalid_api_key")
+    if request.headers.get("content-type") != "application/json":
+        return _openai_error(400, "content-type must be application/json")
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        return _openai_error(400, "We could not parse the JSON body of your request.")
+    if not isinstance(body, dict):
+        return _openai_error(400, "the request body must be a JSON object")
+    return body
 
 
 def _openai_error(http_status: int, message: str, *, code: str | None = None) -> httpx.Response:

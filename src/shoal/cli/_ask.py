@@ -11,7 +11,7 @@ from rich.text import Text
 
 from shoal.cli._console import model_options as parse_options
 from shoal.cli._console import stderr_console, stdout_console
-from shoal.cli._store import RefOption, _parse_json_object
+from shoal.cli._store import RefOption, parse_json_object
 from shoal.qa import DEFAULT_LLM, Answer, RetrievalQA, llm
 from shoal.store import open as open_dataset
 
@@ -79,7 +79,7 @@ def ask(
     if ref is not None:
         dataset = dataset.checkout(ref)
     retriever = dataset.as_retriever(
-        k=k, mode=mode.value, where=_parse_json_object(where, "--where")
+        k=k, mode=mode.value, where=parse_json_object(where, "--where")
     )
     qa = RetrievalQA(retriever, llm(llm_name, **parse_options(llm_option)))
     stream = qa.stream(question)

@@ -27,7 +27,7 @@ from shoal.errors import FilterError, InvalidInput
 from shoal.store import Dataset, Hit
 from shoal.store import open as open_dataset
 
-__all__ = ["add", "checkout", "commit", "diff", "info", "log", "search"]
+__all__ = ["add", "checkout", "commit", "diff", "info", "log", "parse_json_object", "search"]
 
 UriArgument = Annotated[
     str,
@@ -70,7 +70,7 @@ def add(
 ) -> None:
     """Add texts to a dataset (created if new); a text already stored is not added again."""
     rows = documents(docs, file)
-    extra = _parse_json_object(metadata, "--metadata") or {}
+    extra = parse_json_object(metadata, "--metadata") or {}
     dataset = open_dataset(uri, embedder=chosen_embedder(model, model_option))
     before = len(dataset)
     with stderr_console().status(f"Embedding and adding {len(rows)} text(s)"):
@@ -231,7 +231,7 @@ def search(
 ) -> None:
     """Search a dataset for the rows nearest to QUERY."""
     dataset = _open(uri, ref)
-    where_filter = _parse_json_object(where, "--where")
+    where_filter = parse_json_object(where, "--where")
     hits = dataset.search(query, k=k, where=where_filter, mode=mode)  # type: ignore[arg-type]
     if as_json:
         rows = [
@@ -243,7 +243,8 @@ def search(
     stdout_console().print(_hits_table(hits, dataset.spec.metric if mode == "vector" else mode))
 
 
-def _parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
+def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    """The JSON object an option holds (None if not given); --where errors are FilterErrors."""
     if text is None:
         return None
     error = FilterError if option == "--where" else InvalidInput

@@ -220,9 +220,11 @@ class HostedEmbedder(Embedder):
     ) -> None:
         """Run `jobs`, `max_concurrency` at a time, handing each result to `done` (in this
         thread) as it comes; the first failure is raised once the jobs in flight are done."""
-        if not jobs:
-            return
         workers = min(self.max_concurrency, len(jobs))
+        if workers <= 1:  # one request (every embed_query) or no concurrency: no thread pool
+            for index, run in enumerate(jobs):
+                done(index, run())
+            return
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoal-embed")
         pending: dict[Future[np.ndarray], int] = {}
         queue = iter(range(len(jobs)))

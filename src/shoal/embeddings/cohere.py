@@ -110,6 +110,13 @@ class CohereEmbedder(HostedEmbedder):
         ):
             if value != default:
                 self._options[name] = value
+        self._spec = EmbedderSpec(
+            provider="cohere",
+            model=model,
+            dimensions=self._dimensions,
+            normalized=False,
+            options=dict(self._options),
+        )
         self._service = JSONService(
             provider="Cohere",
             base_url=root,
@@ -123,13 +130,7 @@ class CohereEmbedder(HostedEmbedder):
     @property
     def spec(self) -> EmbedderSpec:
         """Provider 'cohere'; vectors are compared by cosine."""
-        return EmbedderSpec(
-            provider="cohere",
-            model=self.model,
-            dimensions=self._dimensions,
-            normalized=False,
-            options=dict(self._options),
-        )
+        return self._spec
 
     @property
     def fingerprint(self) -> str:

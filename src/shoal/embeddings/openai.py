@@ -150,19 +150,23 @@ class OpenAIEmbedder(HostedEmbedder):
         # A server that refuses base64 is asked again for floats, once, then always.
         self._may_fall_back = encoding_format is None and not self._hosted_by_openai
         self._counter: TokenCounter | None = None
+        self._spec: EmbedderSpec | None = None
 
     @property
     def spec(self) -> EmbedderSpec:
         """Provider 'openai'; a compatible server's dimensions are asked once if not given."""
-        if self._dimensions is None:
-            self._dimensions = int(self._request(["dimension probe"], dimensions=None).shape[1])
-        return EmbedderSpec(
-            provider="openai",
-            model=self.model,
-            dimensions=self._dimensions,
-            normalized=self._normalized,
-            options=dict(self._options),
-        )
+        if self._spec is None:
+            if self._dimensions is None:
+                probe = self._request(["dimension probe"], dimensions=None)
+                self._dimensions = int(probe.shape[1])
+            self._spec = EmbedderSpec(
+                provider="openai",
+                model=self.model,
+                dimensions=self._dimensions,
+                normalized=self._normalized,
+                options=dict(self._options),
+            )
+        return self._spec
 
     @property
     def fingerprint(self) -> str:

@@ -9,9 +9,10 @@ support (or that echoes the question) is replaced by the extractive answer.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shoal.errors import ConfigurationError, InvalidInput
@@ -19,7 +20,7 @@ from shoal.qa._fewshot import COMPLETION_STOP, completion_prompt
 from shoal.qa._llm import LLM, Message
 from shoal.qa._llm import llm as build_llm
 from shoal.qa._prompt import QAPrompt, Source
-from shoal.qa.extractive import ExtractiveLLM, _names
+from shoal.qa.extractive import ExtractiveLLM, question_names
 
 __all__ = ["Answer", "AnswerStream", "RetrievalQA", "Retrieves", "supported"]
 
@@ -87,7 +88,6 @@ class Answer:
     known: bool = True
     fallback: bool = False
     left_out: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.text
@@ -142,7 +142,7 @@ def supported(answer: str, sources: Sequence[Source], question: str = "") -> boo
     near = {w.lower() for s in quoted for w in _WORD.findall(s.text)}
     if any(n not in near for n in numbers):
         return False
-    named = _names(question)
+    named = question_names(question)
     if named and not named & near:
         return False
     return sum(w in context for w in words) / len(words) >= 0.75
@@ -272,7 +272,7 @@ class RetrievalQA:
                 self.prompt.dont_know if _is_dont_know(clean, self.prompt.dont_know) else clean
             ), False
         if self._extractive is None:
-            self._extractive = ExtractiveLLM()
+            self._extractive = _shared_extractive()
         fallback = self._extractive.generate(self.prompt.chat(question, sources))
         return fallback, True
 
@@ -292,6 +292,12 @@ class RetrievalQA:
             fallback=fell_back,
             left_out=left_out,
         )
+
+
+@functools.cache
+def _shared_extractive() -> ExtractiveLLM:
+    # One fallback answerer per process: each chain building its own would load MiniLM again.
+    return ExtractiveLLM()
 
 
 def _clean(text: str) -> str:

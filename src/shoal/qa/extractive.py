@@ -74,8 +74,8 @@ def _key_words(question: str) -> list[str]:
     return [w for w in _words(question) if w not in _STOPWORDS and len(w) > 1]
 
 
-def _names(question: str) -> set[str]:
-    # Capitalised words after the first, and numbers: the words an answer must share.
+def question_names(question: str) -> set[str]:
+    """The question's names and numbers (capitalised words after the first, lower-cased)."""
     tokens = _WORD.findall(question)
     found = {t.lower() for t in tokens[1:] if t[:1].isupper() and t.lower() not in _STOPWORDS}
     return found | {t.lower() for t in tokens if _NUMBER.search(t)}
@@ -110,7 +110,7 @@ def best_sentence(
     if not candidates:
         return None
     keys = set(_key_words(question))
-    names = _names(question)
+    names = question_names(question)
     document_frequency = Counter(w for _, s in candidates for w in set(_words(s)))
     total = len(candidates)
 
