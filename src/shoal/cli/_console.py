@@ -22,6 +22,7 @@ __all__ = [
     "FileOption",
     "ModelOption",
     "ModelOptions",
+    "WhereOption",
     "build_embedder",
     "chosen_embedder",
     "model_options",
@@ -31,6 +32,15 @@ __all__ = [
     "stdout_console",
 ]
 
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        "-w",
+        help='Only rows matching this JSON filter, e.g. \'{"year": {"$gte": 2000}}\'.',
+        metavar="JSON",
+    ),
+]
 ModelOption = Annotated[
     str,
     typer.Option(

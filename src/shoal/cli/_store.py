@@ -18,6 +18,7 @@ from shoal.cli._console import (
     DocsOption,
     FileOption,
     ModelOptions,
+    WhereOption,
     chosen_embedder,
     stderr_console,
     stdout_console,
@@ -27,7 +28,17 @@ from shoal.errors import FilterError, InvalidInput
 from shoal.store import Dataset, Hit
 from shoal.store import open as open_dataset
 
-__all__ = ["add", "checkout", "commit", "diff", "info", "log", "parse_json_object", "search"]
+__all__ = [
+    "add",
+    "checkout",
+    "commit",
+    "diff",
+    "info",
+    "log",
+    "parse_json_object",
+    "print_hits",
+    "search",
+]
 
 UriArgument = Annotated[
     str,
@@ -209,15 +220,7 @@ def search(
     uri: UriArgument,
     query: Annotated[str, typer.Argument(help="The text to search for.", metavar="QUERY")],
     k: Annotated[int, typer.Option("--k", "-k", help="How many hits.", metavar="N", min=1)] = 4,
-    where: Annotated[
-        str | None,
-        typer.Option(
-            "--where",
-            "-w",
-            help='A JSON filter, e.g. \'{"year": {"$gte": 2000}}\'.',
-            metavar="JSON",
-        ),
-    ] = None,
+    where: WhereOption = None,
     mode: Annotated[
         str,
         typer.Option(
@@ -233,6 +236,11 @@ def search(
     dataset = _open(uri, ref)
     where_filter = parse_json_object(where, "--where")
     hits = dataset.search(query, k=k, where=where_filter, mode=mode)  # type: ignore[arg-type]
+    print_hits(hits, dataset.spec.metric if mode == "vector" else mode, as_json=as_json)
+
+
+def print_hits(hits: list[Hit], metric: str, *, as_json: bool) -> None:
+    """Hits as a ranked table (score, or distance for l2), or as a JSON list."""
     if as_json:
         rows = [
             {"rank": r, "id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata}
@@ -240,7 +248,7 @@ def search(
         ]
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
-    stdout_console().print(_hits_table(hits, dataset.spec.metric if mode == "vector" else mode))
+    stdout_console().print(_hits_table(hits, metric))
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:

@@ -72,6 +72,13 @@ def embedder(name: str = DEFAULT_EMBEDDER, **options: Any) -> Embedder:
     factory = _registered.get(provider)
     if factory is None:
         target = _targets().get(provider)
+        if target is None and provider == "langchain":
+            # shoal.integrations.langchain records vectors made by a LangChain object this way.
+            raise UnknownProvider(
+                f"{name!r} is a LangChain Embeddings object, which Shoal cannot rebuild by name; "
+                "search from Python with ShoalVectorStore(dataset_path=..., "
+                "embedding_function=<the same embeddings>), or search by keyword (--mode keyword)"
+            )
         if target is None:
             raise UnknownProvider(
                 f"no embedder provider named {provider!r}; known providers: "

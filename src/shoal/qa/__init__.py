@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shoal.qa._chain import Answer, AnswerStream, RetrievalQA, Retrieves, supported
 from shoal.qa._llm import DEFAULT_LLM, LLM, LLMFactory, Message, llm, llm_providers, register_llm
-from shoal.qa._prompt import DONT_KNOW, QAPrompt, Source
+from shoal.qa._prompt import DONT_KNOW, QAPrompt, Source, read_context_prompt
 from shoal.qa.extractive import ExtractiveLLM
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Source",
     "llm",
     "llm_providers",
+    "read_context_prompt",
     "register_llm",
     "supported",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from shoal.qa._llm import Message
 
-__all__ = ["DONT_KNOW", "QAPrompt", "Source", "parse_chat_prompt"]
+__all__ = ["DONT_KNOW", "QAPrompt", "Source", "parse_chat_prompt", "read_context_prompt"]
 
 DONT_KNOW = "I don't know."
 """What an answerer says when the sources do not hold the answer."""
@@ -71,7 +71,7 @@ def parse_chat_prompt(messages: Sequence[Message]) -> tuple[str, dict[int, str],
     body = sources_part.removeprefix(_SOURCES_HEADER).strip()
     found: dict[int, str] = {}
     marks = list(_SOURCE_LINE.finditer(body))
-    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+    for mark, after in zip(marks, [*marks[1:], None][: len(marks)], strict=True):
         end = after.start() if after is not None else len(body)
         found[int(mark.group(1))] = body[mark.end() : end].strip()
     refusal = system.rpartition("reply exactly: ")[2].strip() or DONT_KNOW
@@ -81,3 +81,59 @@ def parse_chat_prompt(messages: Sequence[Message]) -> tuple[str, dict[int, str],
 def _one_paragraph(text: str) -> str:
     # A source keeps its line breaks, but never a line that looks like another source's mark.
     return _SOURCE_LINE.sub(lambda m: f"({m.group(1)}) ", text.strip())
+
+
+_LABEL = re.compile(r"^[ \t]*(question|context|helpful answer|answer)[ \t]*:[ \t]*", re.I | re.M)
+_SEPARATOR = re.compile(r"^[ \t]*[-=_*]{4,}[ \t]*$", re.M)
+_PARAGRAPHS = re.compile(r"\n[ \t]*\n")
+
+
+def read_context_prompt(messages: Sequence[Message]) -> tuple[str, list[str]] | None:
+    """(question, passages) from a retrieval prompt another library wrote; None if it has none.
+
+    Reads `QAPrompt.chat` exactly, and by their shape the prompts of LangChain's stuff
+    chains: the context under ``Context:`` labels, after a ``----`` line, or between the
+    instructions and a ``Question:`` label; the question after the last ``Question:``
+    label, else the last user message. Passages are the context's paragraphs (LangChain
+    joins documents with a blank line).
+    """
+    question, sources, _ = parse_chat_prompt(messages)
+    if sources:
+        return question, [sources[n] for n in sorted(sources)]
+    texts = [m for m in messages if m.role != "assistant"]
+    users = [m for m in texts if m.role == "user"]
+    if not users:
+        return None
+    labelled = _sections("\n\n".join(m.content for m in texts))
+    if "question" in labelled:
+        asked = labelled["question"][-1].strip()
+    else:  # the question is the last user message; the context is in the others
+        asked = users[-1].content.strip()
+        texts = [m for m in texts if m is not users[-1]]
+        labelled = _sections("\n\n".join(m.content for m in texts))
+    if "context" in labelled:
+        context = "\n\n".join(labelled["context"])
+    else:
+        separated = [_SEPARATOR.split(m.content)[-1] for m in texts if _SEPARATOR.search(m.content)]
+        context = (
+            _LABEL.split(separated[-1])[0] if separated else _after_instructions(labelled[""][0])
+        )
+    passages = [" ".join(p.split()) for p in _PARAGRAPHS.split(context) if p.strip()]
+    if not asked or not passages:
+        return None
+    return asked, passages
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """The text before any label (key ""), then the sections under each label, in order."""
+    parts = _LABEL.split(text)
+    found: dict[str, list[str]] = {"": [parts[0]]}
+    for label, body in zip(parts[1::2], parts[2::2], strict=True):
+        found.setdefault(label.lower(), []).append(body)
+    return found
+
+
+def _after_instructions(text: str) -> str:
+    """`text` less its first paragraph, which gives the instructions (a lone one is no context)."""
+    paragraphs = [p for p in _PARAGRAPHS.split(text.strip()) if p.strip()]
+    return "\n\n".join(paragraphs[1:])

@@ -16,6 +16,7 @@ from shoal.store import _lance
 from shoal.store._history import History
 from shoal.store._index import IndexFile
 from shoal.store._location import Location
+from shoal.store._neighbors import NeighborGraph
 from shoal.store._reads import read_fields, read_records
 from shoal.store._records import Record, validate_vectors
 from shoal.store._retriever import Retriever, SearchType
@@ -49,7 +50,7 @@ def build_embedder(name: str, **options: Any) -> Embedder:
     return embedder(name, **options)
 
 
-class Dataset(History):
+class Dataset(History, NeighborGraph):
     """A versioned vector dataset; get one from `shoal.open`."""
 
     def __init__(
@@ -201,6 +202,15 @@ class Dataset(History):
         self._lance, count = self._writer.update(
             self._current(), predicate, set, self._view, lambda: self.embedder
         )
+        self._view.sync(self._lance)
+        return count
+
+    @_exclusive
+    def set_metadata(self, values: Mapping[str, Mapping[str, Any]]) -> int:
+        """Set metadata keys row by row, ``{id: {key: value}}`` (None removes a key), in one
+        version; returns how many rows changed (ids not stored are skipped)."""
+        self._check_writable()
+        self._lance, count = self._writer.set_metadata(self._current(), values, self._view)
         self._view.sync(self._lance)
         return count
 

@@ -56,6 +56,14 @@ class HnswIndex:
         self, query: np.ndarray, k: int, *, ef: int, bitmap: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k positions and scores; `bitmap` (little-endian packed bits) allows positions."""
+        labels, scores = self.search_many(query.reshape(1, -1), k, ef=ef, bitmap=bitmap)
+        found = labels[0] >= 0
+        return labels[0][found], scores[0][found]
+
+    def search_many(
+        self, queries: np.ndarray, k: int, *, ef: int, bitmap: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (positions, scores) of each query row, (m, k) each; -1 where fewer were found."""
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         params.efSearch = max(ef, k)
         selector = None
@@ -65,13 +73,12 @@ class HnswIndex:
             # params holds a bare pointer: `selector` must stay referenced through the search.
             selector = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bitmap))
             params.sel = selector
-        distances, labels = self._index.search(query.reshape(1, -1), k, params=params)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        distances, labels = self._index.search(queries, k, params=params)
         del selector
-        found = labels[0] >= 0
-        scores = distances[0][found]
         if self.metric == "l2":
-            scores = np.sqrt(np.maximum(scores, 0))
-        return labels[0][found].astype(np.int64), scores
+            distances = np.sqrt(np.maximum(distances, 0))
+        return labels.astype(np.int64), distances.astype(np.float32)
 
     def matches(self, vectors: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """For each position, whether the index holds exactly `vectors[position]`."""

@@ -47,8 +47,15 @@ class Tokenizer:
 
     def __call__(self, text: str) -> list[str]:
         """The terms of one text, in order, repeats kept."""
-        words = _WORD.findall(_POSSESSIVE.sub("", text.lower()))
-        stems: list[str] = self._stemmer.stemWords([w for w in words if w not in STOPWORDS])
+        return self.stems(self.words(text))
+
+    def words(self, text: str) -> list[str]:
+        """The words of one text before stemming: lower case, no stop words, in order."""
+        return [w for w in _WORD.findall(_POSSESSIVE.sub("", text.lower())) if w not in STOPWORDS]
+
+    def stems(self, words: list[str]) -> list[str]:
+        """The Porter stems of `words`, in order."""
+        stems: list[str] = self._stemmer.stemWords(words)
         return stems
 
 

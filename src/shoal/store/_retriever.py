@@ -22,7 +22,7 @@ from shoal.store.filters import Filter
 if TYPE_CHECKING:  # the Dataset makes Retrievers, so it imports this module
     from shoal.store._dataset import Dataset
 
-__all__ = ["Retriever", "SearchType", "maximal_marginal_relevance"]
+__all__ = ["Retriever", "SearchType", "diverse_hits", "maximal_marginal_relevance"]
 
 SearchType = Literal["similarity", "mmr", "threshold"]
 """How a Retriever picks its hits: the best, the best diverse set, or the best above a score."""
@@ -108,17 +108,23 @@ class Retriever:
         vector = self.dataset.embedder.embed_query(query)
         # Vector mode searches with the vector embedded here, not embedding the query twice.
         hits = self._search(vector if self.mode == "vector" else query, self.fetch_k)
-        if not hits:
-            return []
-        stored = {record.id: record.embedding for record in self.dataset.get([h.id for h in hits])}
-        hits = [hit for hit in hits if hit.id in stored]  # a row deleted meanwhile
-        chosen = maximal_marginal_relevance(
-            vector,
-            np.stack([stored[hit.id] for hit in hits]),
-            k=self.k,
-            lambda_mult=self.lambda_mult,
-        )
-        return [hits[i] for i in chosen]
+        return diverse_hits(self.dataset, vector, hits, k=self.k, lambda_mult=self.lambda_mult)
+
+
+def diverse_hits(
+    dataset: Dataset, query: np.ndarray, hits: list[Hit], *, k: int, lambda_mult: float
+) -> list[Hit]:
+    """k of `hits` picked by maximal marginal relevance to the `query` vector, in pick order."""
+    if not hits:
+        return []
+    stored = {record.id: record.embedding for record in dataset.get([h.id for h in hits])}
+    hits = [hit for hit in hits if hit.id in stored]  # a row deleted meanwhile
+    if not hits:
+        return []
+    chosen = maximal_marginal_relevance(
+        query, np.stack([stored[hit.id] for hit in hits]), k=k, lambda_mult=lambda_mult
+    )
+    return [hits[i] for i in chosen]
 
 
 def maximal_marginal_relevance(

@@ -23,7 +23,8 @@ field is missing or null. Every compiled predicate is TRUE or FALSE, never SQL N
 Fields: a name in ``columns`` is that typed column (int, float, bool or string; a column
 wins over a metadata key of the same name); any other name is a dotted path into the
 ``metadata`` JSON object (``"a.b"`` is ``metadata["a"]["b"]``; a segment of digits also
-indexes an array, ``"tags.0"``). Segments are Unicode letters, digits, ``_`` and ``-``, at
+indexes an array, ``"tags.0"``). ``"metadata.<path>"`` always means the metadata path, so a
+key named like a column is reachable too (``{"metadata.id": 1}``). Segments are Unicode letters, digits, ``_`` and ``-``, at
 most 16 of them; keys holding other characters (dots, spaces, ...) cannot be filtered on.
 Binary, list, vector and other non-scalar columns cannot be filtered on. ``{}`` matches
 every row.
@@ -208,7 +209,11 @@ class _Compiler:
 
     def target(self, name: str) -> _Target:
         segments = self.path(name).segments
-        if segments[0] in self.columns:
+        if segments[0] == "metadata" and len(segments) > 1:
+            # An explicit metadata path: reaches a key named like a column ("metadata.id").
+            segments = segments[1:]
+            name = ".".join(segments)
+        elif segments[0] in self.columns:
             if len(segments) > 1:
                 raise FilterError(
                     f"field {name!r}: column {segments[0]!r} is not a JSON object, "

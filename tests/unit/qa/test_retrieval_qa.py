@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Literal
-
 import pytest
 
+from fakes.llms import ScriptedLLM
 from shoal.embeddings.local import LocalEmbedder
 from shoal.errors import ConfigurationError, InvalidInput
-from shoal.qa import DONT_KNOW, LLM, ExtractiveLLM, Message, RetrievalQA, supported
+from shoal.qa import DONT_KNOW, ExtractiveLLM, RetrievalQA, supported
 from shoal.qa._prompt import Source, parse_chat_prompt
 from shoal.store import Hit
 
@@ -33,38 +31,6 @@ class ListRetriever:
     def retrieve(self, query: str) -> list[Hit]:
         self.asked.append(query)
         return list(self.hits)
-
-
-class ScriptedLLM(LLM):
-    """Answers with a fixed text in pieces, and records what it was sent."""
-
-    def __init__(
-        self, reply: str, kind: Literal["chat", "completion"] = "chat", window: int = 4096
-    ):
-        self.reply = reply
-        self.kind = kind
-        self.window = window
-        self.calls: list[tuple[list[Message], dict[str, object]]] = []
-
-    @property
-    def name(self) -> str:
-        return "scripted"
-
-    @property
-    def context_window(self) -> int:
-        return self.window
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> Iterator[str]:
-        self.calls.append((list(messages), {"max_tokens": max_tokens, "stop": stop}))
-        for word in self.reply.split(" "):
-            yield word + " "
 
 
 def test_a_chat_model_gets_numbered_sources_and_its_answer_is_cited() -> None:

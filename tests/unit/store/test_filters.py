@@ -552,3 +552,15 @@ def test_every_compiled_filter_is_two_valued(dataset: lance.LanceDataset) -> Non
         inside = set(selected(dataset, where))
         outside = set(selected(dataset, {"$not": where}))
         assert inside | outside == {row["id"] for row in ROWS} and not inside & outside, where
+
+
+def test_a_metadata_prefix_reaches_the_metadata_even_past_a_column(
+    dataset: lance.LanceDataset,
+) -> None:
+    # "year" is a declared column; "metadata.year" is the JSON value, so a string year counts too.
+    by_path = compile_filter({"metadata.year": 2020}, columns=COLUMNS)
+    assert "json_get" in by_path and "`year`" not in by_path
+    assert selected(dataset, {"metadata.n": 1}) == selected(dataset, {"n": 1}) == expected({"n": 1})
+    assert selected(dataset, {"metadata.lang": "en"}) == expected({"lang": "en"})
+    with pytest.raises(FilterError, match=r"unknown field 'nope'"):
+        compile_filter({"metadata.nope": 1}, columns=COLUMNS, metadata_keys=METADATA_KEYS)

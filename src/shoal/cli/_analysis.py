@@ -1,0 +1,285 @@
+"""Analysis commands: `shoal dedup`, `recommend`, `outliers`, `cluster` and `classify`.
+
+Each calls one function of `shoal.analysis` and prints a table, or JSON with --json.
+`dedup --apply` and `cluster` write a new committed version; `shoal checkout URI N`
+reads the version before.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, cast
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from shoal.analysis import (
+    ClusterMethod,
+    OutlierMethod,
+    near_duplicates,
+    remove_duplicates,
+)
+from shoal.analysis import (
+    classify as classify_texts,
+)
+from shoal.analysis import (
+    cluster as cluster_rows,
+)
+from shoal.analysis import (
+    outliers as find_outliers,
+)
+from shoal.analysis import (
+    recommend as recommend_rows,
+)
+from shoal.cli._console import WhereOption, stdout_console
+from shoal.cli._store import JsonOption, UriArgument, parse_json_object, print_hits
+from shoal.store import Dataset
+from shoal.store import open as open_dataset
+
+__all__ = ["classify", "cluster", "dedup", "outliers", "recommend"]
+
+KOption = Annotated[
+    int, typer.Option("--k", "-k", help="Neighbours per row (or results).", metavar="N", min=1)
+]
+
+
+def _open(uri: str) -> Dataset:
+    return open_dataset(uri, create=False)
+
+
+def _texts(ds: Dataset, ids: list[str]) -> dict[str, str]:
+    return {record.id: record.text for record in ds.get(ids)} if ids else {}
+
+
+def dedup(
+    uri: UriArgument,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            help="Similarity that links two rows (cosine default 0.9; l2: a distance).",
+            metavar="T",
+        ),
+    ] = None,
+    where: WhereOption = None,
+    apply: Annotated[
+        bool,
+        typer.Option("--apply", help="Keep one row per group, in a new committed version."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Find groups of near-duplicate rows; with --apply, keep the first of each group."""
+    ds = _open(uri)
+    groups = near_duplicates(ds, threshold=threshold, where=parse_json_object(where, "--where"))
+    before = ds.version
+    version = remove_duplicates(ds, groups) if apply and groups else None
+    if as_json:
+        payload = {
+            "groups": [{"keep": g[0], "drop": g[1:]} for g in groups],
+            "removed": sum(len(g) - 1 for g in groups) if version is not None else 0,
+            "version": version,
+            "previous_version": before,
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    texts = _texts(
+        ds.checkout(before) if version is not None else ds, [i for g in groups for i in g]
+    )
+    table = Table(title=f"{len(groups)} group(s) of near-duplicates")
+    for name in ("group", "", "id", "text"):
+        table.add_column(name, overflow="fold")
+    for number, group in enumerate(groups, start=1):
+        for position, row_id in enumerate(group):
+            mark = "keep" if position == 0 else "drop"
+            table.add_row(str(number), mark, row_id[:12], Text(texts.get(row_id, "")))
+    console = stdout_console()
+    console.print(table)
+    if version is not None:
+        removed = sum(len(g) - 1 for g in groups)
+        console.print(
+            Text(
+                f"removed {removed} row(s) in version {version}; "
+                f"`shoal checkout {uri} {before}` shows the dataset before"
+            )
+        )
+    elif groups:
+        console.print(Text("nothing removed: run again with --apply to keep one row per group"))
+
+
+def recommend(
+    uri: UriArgument,
+    like: Annotated[
+        list[str],
+        typer.Option("--like", help="The id of a row you like; repeat for more.", metavar="ID"),
+    ],
+    unlike: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unlike", help="The id of a row to steer away from; repeatable.", metavar="ID"
+        ),
+    ] = None,
+    k: KOption = 10,
+    where: WhereOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rows like the --like rows and unlike the --unlike rows (the given rows excluded)."""
+    ds = _open(uri)
+    hits = recommend_rows(
+        ds,
+        positive_ids=like,
+        negative_ids=unlike or (),
+        k=k,
+        where=parse_json_object(where, "--where"),
+    )
+    print_hits(hits, ds.spec.metric, as_json=as_json)
+
+
+def outliers(
+    uri: UriArgument,
+    k: KOption = 10,
+    contamination: Annotated[
+        float,
+        typer.Option(
+            "--contamination",
+            "-c",
+            help="The share of rows to report, in (0, 0.5].",
+            metavar="SHARE",
+        ),
+    ] = 0.01,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="knn (mean distance to k neighbours) or lof (local outlier factor).",
+            metavar="METHOD",
+        ),
+    ] = "knn",
+    where: WhereOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the rows farthest from their neighbours, most outlying first."""
+    ds = _open(uri)
+    found = find_outliers(
+        ds,
+        k=k,
+        contamination=contamination,
+        method=cast(OutlierMethod, method),  # checked there
+        where=parse_json_object(where, "--where"),
+    )
+    texts = _texts(ds, found.ids)
+    if as_json:
+        rows = [
+            {"rank": r, "id": i, "score": s, "text": texts.get(i, "")}
+            for r, (i, s) in enumerate(zip(found.ids, found.scores, strict=True), 1)
+        ]
+        payload = {"method": found.method, "k": found.k, "rows": found.rows, "outliers": rows}
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found.ids)} outlier(s) of {found.rows} rows ({found.method})")
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("text", overflow="fold")
+    for rank, (row_id, score) in enumerate(zip(found.ids, found.scores, strict=True), 1):
+        table.add_row(str(rank), f"{score:.4f}", row_id[:12], Text(texts.get(row_id, "")))
+    stdout_console().print(table)
+
+
+def cluster(
+    uri: UriArgument,
+    n_clusters: Annotated[
+        int | None,
+        typer.Option(
+            "--n-clusters",
+            "-n",
+            help="How many clusters (kmeans; default sqrt(rows / 2), at most 200).",
+            metavar="N",
+            min=2,
+        ),
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="kmeans (a set number) or hdbscan (by density; needs scikit-learn).",
+            metavar="METHOD",
+        ),
+    ] = "kmeans",
+    where: WhereOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cluster the rows, write each one's label to metadata 'cluster' and commit."""
+    result = cluster_rows(
+        _open(uri),
+        n_clusters=n_clusters,
+        method=cast(ClusterMethod, method),  # checked there
+        where=parse_json_object(where, "--where"),
+    )
+    clusters: list[dict[str, Any]] = [
+        {"label": c.label, "size": c.size, "terms": c.terms} for c in result.clusters
+    ]
+    if as_json:
+        payload = {
+            "version": result.version,
+            "field": result.field,
+            "method": result.method,
+            "clusters": clusters,
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(clusters)} cluster(s), labels in metadata {result.field!r}")
+    table.add_column("cluster", justify="right", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("top terms", overflow="fold")
+    for entry in clusters:
+        name = "noise" if entry["label"] == -1 else str(entry["label"])
+        table.add_row(name, str(entry["size"]), Text(", ".join(entry["terms"])))
+    console = stdout_console()
+    console.print(table)
+    console.print(Text(f"committed version {result.version}"))
+
+
+def classify(
+    uri: UriArgument,
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.", metavar="TEXT...")],
+    label_field: Annotated[
+        str,
+        typer.Option(
+            "--label-field",
+            "-l",
+            help="The metadata field that holds the labelled rows' labels.",
+            metavar="FIELD",
+        ),
+    ],
+    k: KOption = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Label each TEXT by a vote of its k nearest labelled rows."""
+    results = classify_texts(_open(uri), texts, label_field=label_field, k=k)
+    if as_json:
+        rows = [
+            {"text": t, "label": r.label, "probabilities": r.probabilities}
+            for t, r in zip(texts, results, strict=True)
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table()
+    table.add_column("text", overflow="fold")
+    table.add_column("label", overflow="fold")
+    table.add_column("probability", justify="right", no_wrap=True)
+    table.add_column("others", overflow="fold")
+    for text, result in zip(texts, results, strict=True):
+        shown = str(result.label)
+        key = result.label if isinstance(result.label, str) else json.dumps(result.label)
+        others = sorted(
+            ((p, label) for label, p in result.probabilities.items() if label != key), reverse=True
+        )
+        table.add_row(
+            Text(text),
+            Text(shown),
+            f"{result.probabilities[key]:.2f}",
+            Text(", ".join(f"{label} {p:.2f}" for p, label in others)),
+        )
+    stdout_console().print(table)

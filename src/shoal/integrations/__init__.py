@@ -1,0 +1,1 @@
+"""Adapters for the libraries people already use with embeddings (LangChain)."""
