@@ -41,7 +41,7 @@ $(VENV)/.demo-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python
 # The map's browser test runs in Debian's Chromium (Playwright drives it; it downloads no browser).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 $(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM)
 	$(PIP) torch==2.13.0

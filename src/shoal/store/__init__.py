@@ -7,7 +7,7 @@ from shoal.store._keyword import Tokenizer
 from shoal.store._neighbors import Neighbors
 from shoal.store._open import open
 from shoal.store._records import Binary, Record, row_id
-from shoal.store._retriever import Retriever, SearchType, diverse_hits
+from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
@@ -29,7 +29,6 @@ __all__ = [
     "Tokenizer",
     "VersionInfo",
     "compile_filter",
-    "diverse_hits",
     "open",
     "row_id",
 ]

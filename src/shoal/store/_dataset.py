@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -20,7 +19,7 @@ from shoal.store._neighbors import NeighborGraph
 from shoal.store._reads import read_fields, read_records
 from shoal.store._records import Record, validate_vectors
 from shoal.store._retriever import Retriever, SearchType
-from shoal.store._search import Hit, SearchMode, SearchOptions, rank
+from shoal.store._search import Hit, SearchMode, SearchOptions, hits_at, is_text_batch, rank
 from shoal.store._snapshot import Snapshot
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._view import View
@@ -291,7 +290,7 @@ class Dataset(History, NeighborGraph):
         """`search` for many texts (or a (n, d) array of vectors): one list of hits per query."""
         options = SearchOptions.build(k=k, mode=mode, rrf_k=rrf_k, weights=weights, metric=metric)
         items = queries if isinstance(queries, np.ndarray) else list(queries)
-        texts = [str(q) for q in items] if _all_text(items) else None
+        texts = [str(q) for q in items] if is_text_batch(items) else None
         return self._search(self._query_vectors(items, options), texts, options, where, metric)
 
     def as_retriever(
@@ -344,14 +343,14 @@ class Dataset(History, NeighborGraph):
         ranked = rank(
             self._view, vectors, texts, options, positions=positions, key=predicate, metric=chosen
         )
-        return [_hits(snap, found, scores) for found, scores in ranked]
+        return [hits_at(snap, found, scores) for found, scores in ranked]
 
     def _query_vectors(
         self, queries: Sequence[str] | Any, options: SearchOptions
     ) -> np.ndarray | None:
         """The query vectors (embedded outside the lock); None for keyword search."""
         items = list(queries) if not isinstance(queries, np.ndarray) else queries
-        if _all_text(items):
+        if is_text_batch(items):
             if options.mode == "keyword":
                 return None
             return self.embedder.embed_queries([str(q) for q in items])
@@ -408,14 +407,3 @@ class Dataset(History, NeighborGraph):
                 f"version {self._lance.version} of {self.uri} is checked out read-only; "
                 "write on the latest version (shoal.open again) or on a branch (ds.branch(name))"
             )
-
-
-def _all_text(items: Sequence[Any] | np.ndarray) -> bool:
-    return not isinstance(items, np.ndarray) and all(isinstance(q, str) for q in items)
-
-
-def _hits(snap: Snapshot, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
-    return [
-        Hit(snap.ids[p], snap.texts[p], json.loads(snap.metadata[p] or "{}"), float(s))
-        for p, s in zip(positions.tolist(), scores.tolist(), strict=True)
-    ]

@@ -90,7 +90,20 @@ class Retriever:
             raise InvalidInput(f"query must be a non-empty str, got {query!r}")
         if self.search_type == "mmr":
             return self._mmr(query)
-        hits = self._search(query, self.k)
+        return self._kept(self._search(query, self.k))
+
+    def retrieve_by_vector(self, vector: Any) -> list[Hit]:
+        """The hits for a query vector, as `retrieve` finds them for a text (vector mode only)."""
+        if self.mode != "vector":
+            raise InvalidInput(f"mode={self.mode!r} needs a text query; use retrieve(text)")
+        query = np.asarray(vector, dtype=np.float32)
+        if self.search_type == "mmr":
+            hits = self._search(query, self.fetch_k)
+            return diverse_hits(self.dataset, query, hits, k=self.k, lambda_mult=self.lambda_mult)
+        return self._kept(self._search(query, self.k))
+
+    def _kept(self, hits: list[Hit]) -> list[Hit]:
+        """`hits` less those under the score threshold (threshold search only)."""
         if self.search_type == "threshold":
             assert self.score_threshold is not None
             threshold = self.score_threshold

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,10 +11,20 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from shoal.errors import InvalidInput
+from shoal.store._snapshot import Snapshot
 from shoal.store._view import View
 from shoal.types import Metric
 
-__all__ = ["HYBRID_DEPTH", "Hit", "SearchMode", "SearchOptions", "fuse", "rank"]
+__all__ = [
+    "HYBRID_DEPTH",
+    "Hit",
+    "SearchMode",
+    "SearchOptions",
+    "fuse",
+    "hits_at",
+    "is_text_batch",
+    "rank",
+]
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
 """How `Dataset.search` ranks rows: by embedding, by BM25 over the text, or both fused."""
@@ -137,3 +148,16 @@ def rank(
         else:
             results.append(lists[0])
     return results
+
+
+def is_text_batch(items: Sequence[Any] | np.ndarray) -> bool:
+    """Whether a batch of queries is texts (not an array or a list of vectors)."""
+    return not isinstance(items, np.ndarray) and all(isinstance(q, str) for q in items)
+
+
+def hits_at(snap: Snapshot, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
+    """The Hits of a snapshot's rows at `positions`, with their scores."""
+    return [
+        Hit(snap.ids[p], snap.texts[p], json.loads(snap.metadata[p] or "{}"), float(s))
+        for p, s in zip(positions.tolist(), scores.tolist(), strict=True)
+    ]

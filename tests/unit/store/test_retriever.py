@@ -109,6 +109,30 @@ def test_threshold_uses_the_modes_score(recipes: st.Dataset) -> None:
     assert _ids(retriever.retrieve("cinnamon butter")) == [bm25[0].id]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"search_type": "similarity"},
+        {"search_type": "mmr", "fetch_k": 6},
+        {"search_type": "threshold", "score_threshold": 0.3},
+        {"search_type": "mmr", "where": {"fruit": True}},
+    ],
+)
+def test_retrieving_by_vector_matches_retrieving_by_text(
+    recipes: st.Dataset, options: dict[str, Any]
+) -> None:
+    retriever = recipes.as_retriever(k=3, **options)
+    vector = recipes.embedder.embed_query("apple pie recipe")
+    by_vector = retriever.retrieve_by_vector(vector.tolist())
+    assert by_vector == retriever.retrieve("apple pie recipe")
+    assert by_vector  # the threshold keeps some
+
+
+def test_retrieving_by_vector_needs_vector_mode(recipes: st.Dataset) -> None:
+    with pytest.raises(InvalidInput, match="needs a text query"):
+        recipes.as_retriever(mode="hybrid").retrieve_by_vector(np.ones(64))
+
+
 def test_retriever_sees_rows_added_after_it_was_made(recipes: st.Dataset) -> None:
     retriever = recipes.as_retriever(k=1, mode="keyword")
     recipes.add(["quince jelly"], ids=["quince"])

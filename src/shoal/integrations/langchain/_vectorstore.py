@@ -34,7 +34,7 @@ from shoal.integrations.langchain._embeddings import (
     ShoalEmbeddings,
     as_shoal_embedder,
 )
-from shoal.store import Dataset, Filter, Hit, SearchMode, diverse_hits, row_id
+from shoal.store import Dataset, Filter, Hit, Retriever, SearchMode, row_id
 from shoal.types import Metric
 
 __all__ = ["ShoalVectorStore"]
@@ -223,8 +223,8 @@ class ShoalVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """k Documents among the `fetch_k` most similar, picked for relevance and variety."""
-        vector = self._dataset.embedder.embed_query(query)
-        return self._mmr(vector, k, fetch_k, lambda_mult, kwargs)
+        retriever = self._mmr(k, fetch_k, lambda_mult, kwargs, "max_marginal_relevance_search")
+        return [_document(hit) for hit in retriever.retrieve(query)]
 
     def max_marginal_relevance_search_by_vector(
         self,
@@ -235,22 +235,17 @@ class ShoalVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """`max_marginal_relevance_search` from a vector."""
-        return self._mmr(_vector(embedding), k, fetch_k, lambda_mult, kwargs)
+        method = "max_marginal_relevance_search_by_vector"
+        retriever = self._mmr(k, fetch_k, lambda_mult, kwargs, method)
+        return [_document(hit) for hit in retriever.retrieve_by_vector(_vector(embedding))]
 
     def _mmr(
-        self,
-        vector: np.ndarray,
-        k: int,
-        fetch_k: int,
-        lambda_mult: float,
-        options: dict[str, Any],
-    ) -> list[Document]:
-        where, _ = _search_options(options, "max_marginal_relevance_search", vector=True)
-        # The Retriever checks k, fetch_k and lambda_mult the same way for both spellings.
-        self._dataset.as_retriever(k=k, search_type="mmr", fetch_k=fetch_k, lambda_mult=lambda_mult)
-        hits = self._dataset.search(vector, k=fetch_k, where=where)
-        picked = diverse_hits(self._dataset, vector, hits, k=k, lambda_mult=lambda_mult)
-        return [_document(hit) for hit in picked]
+        self, k: int, fetch_k: int, lambda_mult: float, options: dict[str, Any], method: str
+    ) -> Retriever:
+        where, _ = _search_options(options, method, vector=True)
+        return self._dataset.as_retriever(
+            k=k, search_type="mmr", fetch_k=fetch_k, lambda_mult=lambda_mult, where=where
+        )
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Relevance in [0, 1], higher is better, from the vector score.
