@@ -18,9 +18,10 @@ the step itself holds. Steps that write
 - neighbors: `ds.neighbors(k=10)`, the kNN graph (HNSW, blocks of 2,048 rows),
 - near_duplicates (threshold 0.9, k=10), recommend (50 calls, 3 liked and 1 disliked row
   each: mean ms), outliers knn and lof (k=10, 1%), cluster kmeans (default 200 clusters,
-  labels written and committed), cluster hdbscan (PCA to 8 dims, min size 100),
-- classify: every 10th row has no `pos` label (its part of speech kept apart); the first
-  1,000 of those, by their stored vectors, are classified from their 10 nearest labelled
+  labels written and committed), cluster hdbscan umap / pca (min size 100, after UMAP to
+  5 dims or PCA to 8),
+- classify: every 10th row has no `pos` label (its part of speech kept apart); 1,000 of
+  those, spread over the file, by their stored vectors, are classified from their 10 nearest labelled
   rows; accuracy reported beside the majority class's share.
 
 Baselines in the same run: the exact kNN graph (blocked numpy, what datasets under the
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -141,9 +143,9 @@ def step(name: str, folder: str, rows: int) -> dict[str, Any]:
     elif name in ("outliers knn", "outliers lof"):
         found = sa.outliers(ds, k=10, contamination=0.01, method=name.split()[1])  # type: ignore[arg-type]
         extra["reported"] = len(found.ids)
-    elif name in ("cluster kmeans", "cluster hdbscan"):
-        method = name.split()[1]
-        size = {"min_cluster_size": 100} if method == "hdbscan" else {}
+    elif name.startswith("cluster"):
+        method, *reduce = name.split()[1:]
+        size = {"min_cluster_size": 100, "reduce": reduce[0]} if method == "hdbscan" else {}
         result = sa.cluster(ds, method=method, **size)  # type: ignore[arg-type]
         extra["clusters"] = sum(1 for c in result.clusters if c.label != -1)
         extra["noise"] = sum(c.size for c in result.clusters if c.label == -1)
@@ -180,7 +182,8 @@ STEPS = (
     "outliers lof",
     "classify",
     "cluster kmeans",
-    "cluster hdbscan",
+    "cluster hdbscan umap",
+    "cluster hdbscan pca",
     "exact graph",
     "n x n sample",
 )
@@ -201,7 +204,7 @@ def main() -> None:
         return
     cached_vectors(args.rows)  # once, outside every measurement
     skipped = {"exact graph"} if args.skip_exact else set()
-    skipped |= {"cluster hdbscan"} if args.skip_hdbscan else set()
+    skipped |= {"cluster hdbscan umap", "cluster hdbscan pca"} if args.skip_hdbscan else set()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="shoal-bench-analysis-") as tmp:
         folder = str(Path(tmp) / "wordnet")
@@ -218,7 +221,8 @@ def main() -> None:
             print(result, flush=True)
             results.append(result)
     all_pairs_gb = args.rows**2 * 4 / 2**30
-    name = "analysis_scale" if len(results) == len(STEPS) else "analysis_scale_partial"
+    steps = "_".join(re.sub(r"\W+", "-", r["step"]) for r in results)
+    name = "analysis_scale" if len(results) == len(STEPS) else f"analysis_scale_{steps}"
     save_report(name, "analysis_scale", rows=args.rows, build=built,
                 all_pairs_matrix_gb=round(all_pairs_gb, 1), steps=results)  # fmt: skip
     print(f"\nan all-pairs float32 matrix at {args.rows:,} rows: {all_pairs_gb:.1f} GB")

@@ -76,7 +76,7 @@ def rss_mb() -> float:
 
 def worker(step: str, rows: int, dims: int, folder: Path) -> dict[str, Any]:
     """Run one step in this process: its seconds, peak RSS and what else it measured."""
-    from shoal.analysis._map import map_dataset, map_vectors, project
+    from shoal.analysis import map_dataset, map_vectors, project
 
     # map_dataset reads everything from the dataset: it makes no data of its own.
     vectors, texts, labels = make_data(rows, dims) if step != "map_dataset" else (None, [], [])

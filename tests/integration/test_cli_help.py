@@ -98,7 +98,7 @@ OPTIONS = {
         "-w",
         "--json",
     ],
-    "cluster": ["URI", "--n-clusters", "-n", "--method", "--where", "-w", "--json"],
+    "cluster": ["URI", "--n-clusters", "-n", "--method", "--reduce", "--where", "-w", "--json"],
     "classify": ["URI", "TEXT...", "--label-field", "-l", "--k", "-k", "--json"],
     "map": [
         "URI",

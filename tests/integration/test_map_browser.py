@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import shoal.store as st
-from shoal.analysis._map import map_dataset
+from shoal.analysis import map_dataset
 
 CHROMIUM = os.environ.get("SHOAL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [

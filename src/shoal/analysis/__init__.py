@@ -6,9 +6,10 @@ from __future__ import annotations
 from shoal.analysis._classify import Classification, classify
 from shoal.analysis._cluster import Cluster, Clustering, ClusterMethod, cluster
 from shoal.analysis._dedup import near_duplicates, normalized_text, remove_duplicates
-from shoal.analysis._map import DatasetMap, ProjectionMethod, map_dataset, map_vectors, project
+from shoal.analysis._map import DatasetMap, map_dataset, map_vectors
 from shoal.analysis._map_page import Coloring
 from shoal.analysis._outliers import OutlierMethod, Outliers, outliers
+from shoal.analysis._projection import ProjectionMethod, project
 from shoal.analysis._recommend import recommend
 
 __all__ = [

@@ -7,8 +7,6 @@ of 384-d vectors map within a few hundred MB.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,98 +18,15 @@ import numpy as np
 from shoal._atomic import atomic_write
 from shoal.analysis._arguments import check_count
 from shoal.analysis._map_page import CATEGORY_COLORS, GREY, MISSING, VIRIDIS, Coloring, render_page
-from shoal.errors import InvalidInput, MissingDependency, NonFiniteValues
+from shoal.analysis._projection import ProjectionMethod, chosen_method, project
+from shoal.errors import InvalidInput, MissingDependency
 from shoal.store import Dataset, Filter
 
-__all__ = ["DatasetMap", "ProjectionMethod", "map_dataset", "map_vectors", "project"]
-
-ProjectionMethod = Literal["auto", "umap", "pca"]
-"""How vectors become 2-D: "umap" (umap-learn), "pca", or "auto" (UMAP if installed)."""
+__all__ = ["DatasetMap", "map_dataset", "map_vectors"]
 
 MAP_SUFFIXES = (".html", ".png")
 """The files a map can be written as."""
-_CHUNK = 8192  # rows per step of the chunked PCA
-_UMAP_MIN_ROWS = 16  # UMAP's default neighbourhood is 15 rows
 _HOVER_CHARS = 280  # a longer text is cut in the HTML page's tooltip
-
-
-# ------------------------------------------------------------------------------ projection
-def project(vectors: Any, *, method: ProjectionMethod = "auto", seed: int = 0) -> np.ndarray:
-    """Project (n, d) vectors to (n, 2) float32 positions by UMAP or PCA ("auto": UMAP if installed).
-
-    Raises:
-        InvalidInput: not a 2-D array, or NaN/infinite values.
-        MissingDependency: method="umap" without umap-learn installed.
-    """
-    data = np.asarray(vectors)
-    if data.ndim != 2 or data.shape[1] == 0 or not np.issubdtype(data.dtype, np.number):
-        raise InvalidInput(f"project takes a 2-D array of numbers (rows, dims), got {data.shape}")
-    if not np.isfinite(data).all():
-        raise NonFiniteValues("the vectors hold NaN or infinite values; drop or fix those rows")
-    if method not in ("auto", "umap", "pca"):
-        raise InvalidInput(f"method must be 'auto', 'umap' or 'pca', got {method!r}")
-    chosen = _chosen_method(method, len(data))
-    if chosen == "umap":
-        return _umap(data, seed)
-    return _pca(data)
-
-
-def _chosen_method(method: ProjectionMethod, rows: int) -> Literal["umap", "pca"]:
-    if method == "pca":
-        return "pca"
-    if method == "umap":
-        if rows < _UMAP_MIN_ROWS:
-            raise InvalidInput(f"UMAP needs at least {_UMAP_MIN_ROWS} rows, got {rows}; use 'pca'")
-        return "umap"
-    installed = importlib.util.find_spec("umap") is not None
-    return "umap" if installed and rows >= _UMAP_MIN_ROWS else "pca"
-
-
-def _pca(data: np.ndarray) -> np.ndarray:
-    """The first two principal components, from a d x d covariance summed in row chunks."""
-    rows, dims = data.shape
-    # float32 vectors are centred and multiplied in float32 (twice BLAS's float64 speed);
-    # the chunk sums and the covariance are kept in float64.
-    work = np.result_type(data.dtype, np.float32)
-    mean = np.zeros(dims)
-    for start in range(0, rows, _CHUNK):
-        mean += data[start : start + _CHUNK].sum(axis=0, dtype=np.float64)
-    centre = (mean / rows).astype(work)
-
-    def centred(start: int, stop: int) -> np.ndarray:
-        block: np.ndarray = data[start:stop].astype(work, copy=False) - centre
-        return block
-
-    if dims <= rows:
-        covariance = np.zeros((dims, dims))
-        for start in range(0, rows, _CHUNK):
-            block = centred(start, start + _CHUNK)
-            covariance += block.T @ block
-        _, eigenvectors = np.linalg.eigh(covariance)
-        axes = eigenvectors[:, ::-1][:, :2]
-    else:  # fewer rows than dimensions: the thin SVD of the (small) centred rows
-        _, _, vt = np.linalg.svd(centred(0, rows), full_matrices=False)
-        axes = vt[:2].T
-    if axes.shape[1] < 2:  # a single dimension: the second axis is flat
-        axes = np.hstack([axes, np.zeros((dims, 1))])
-    # Each axis points where its largest loading is positive, so the picture is reproducible.
-    signs = np.sign(axes[np.abs(axes).argmax(axis=0), range(2)])
-    axes = (axes * np.where(signs == 0, 1.0, signs)).astype(work)
-    xy = np.empty((rows, 2), dtype=np.float32)
-    for start in range(0, rows, _CHUNK):
-        xy[start : start + _CHUNK] = centred(start, start + _CHUNK) @ axes
-    return xy
-
-
-def _umap(data: np.ndarray, seed: int) -> np.ndarray:
-    try:
-        umap = importlib.import_module("umap")
-    except ImportError as exc:
-        raise MissingDependency(
-            "method='umap' needs umap-learn: pip install 'shoal[map]', or use method='pca'"
-        ) from exc
-    reducer = umap.UMAP(n_components=2, n_neighbors=15, random_state=seed, n_jobs=1)
-    return np.asarray(reducer.fit_transform(data.astype(np.float32, copy=False)), np.float32)
 
 
 # ------------------------------------------------------------------------------------ maps
@@ -299,7 +214,7 @@ def map_vectors(
         rng = np.random.default_rng(seed)
         chosen = np.sort(rng.choice(rows, size=max_points, replace=False))
     sampled = data if len(chosen) == rows else data[chosen]
-    method_used = _chosen_method(method, len(chosen))
+    method_used = chosen_method(method, len(chosen))
     return DatasetMap(
         ids=[row_ids[i] for i in chosen],
         xy=project(sampled, method=method_used, seed=seed),

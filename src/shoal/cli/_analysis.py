@@ -17,6 +17,7 @@ from rich.text import Text
 from shoal.analysis import (
     ClusterMethod,
     OutlierMethod,
+    ProjectionMethod,
     near_duplicates,
     remove_duplicates,
 )
@@ -207,6 +208,14 @@ def cluster(
             metavar="METHOD",
         ),
     ] = "kmeans",
+    reduce: Annotated[
+        str,
+        typer.Option(
+            "--reduce",
+            help="hdbscan's reduction first: umap, pca, or auto (UMAP if umap-learn is installed).",
+            metavar="METHOD",
+        ),
+    ] = "auto",
     where: WhereOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -216,6 +225,7 @@ def cluster(
         n_clusters=n_clusters,
         method=cast(ClusterMethod, method),  # checked there
         where=parse_json_object(where, "--where"),
+        reduce=cast(ProjectionMethod, reduce),  # checked there
     )
     clusters: list[dict[str, Any]] = [
         {"label": c.label, "size": c.size, "terms": c.terms} for c in result.clusters

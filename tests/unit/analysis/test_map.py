@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import shoal.store as st
-from shoal.analysis._map import map_dataset, map_vectors, project
+from shoal.analysis import map_dataset, map_vectors, project
 from shoal.analysis._map_page import MISSING, OTHER, Coloring, script_json
 from shoal.cli import app
 from shoal.errors import InvalidInput, MissingDependency, NonFiniteValues
@@ -88,6 +88,17 @@ def test_pca_matches_a_full_svd(shape: tuple[int, int]) -> None:
     xy = project(vectors, method="pca")
     for axis in range(2):  # equal up to the sign of each axis
         assert abs(np.corrcoef(xy[:, axis], reference[:, axis])[0, 1]) > 0.9999
+    wide = project(vectors, method="pca", dimensions=6)  # what hdbscan clusters in
+    np.testing.assert_allclose(wide[:, :2], xy, atol=1e-4)
+    for axis in range(6):
+        expected = u[:, axis] * s[axis]
+        assert abs(np.corrcoef(wide[:, axis], expected)[0, 1]) > 0.999
+
+
+def test_projection_dimensions_are_checked() -> None:
+    with pytest.raises(InvalidInput, match="dimensions"):
+        project(np.ones((5, 3)), method="pca", dimensions=0)
+    assert project(np.arange(4.0)[:, None], method="pca", dimensions=3).shape == (4, 3)
 
 
 def test_pca_of_identical_or_single_rows_is_flat() -> None:
