@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from shoal.analysis._arguments import check_count
+from shoal._checks import check_count
 from shoal.errors import FilterError, InvalidInput
 from shoal.store import Dataset, Filter, Hit
 
@@ -58,30 +58,32 @@ def classify(
         raise InvalidInput("classify needs at least one text or vector")
     labelled: Filter = {label_field: {"$exists": True}}
     scope: Filter = {"$and": [labelled, where]} if where else labelled
-    if not _any_row(ds, scope, labelled):
+    if isinstance(items, np.ndarray):
+        vectors = items
+    else:
+        vectors = ds.embedder.embed_documents([str(item) for item in items])
+    try:
+        results = ds.search_batch(vectors, k=k, where=scope)
+    except FilterError:
+        if _field_known(ds, labelled):
+            raise  # the where= filter is at fault
+        results = []  # the field is unknown: no row has it
+    if not any(results):  # k >= 1 hits whenever a row matches: none is labelled
         raise InvalidInput(
             f"no rows of {ds.uri} have metadata {label_field!r}"
             + (" among those matching where=" if where else "")
             + ": label some rows first (ds.update(where=..., set={...}))"
         )
-    if isinstance(items, np.ndarray):
-        vectors = items
-    else:
-        vectors = ds.embedder.embed_documents([str(item) for item in items])
-    results = ds.search_batch(vectors, k=k, where=scope)
     return [_vote(hits, label_field, ds.spec.metric) for hits in results]
 
 
-def _any_row(ds: Dataset, scope: Filter, labelled: Filter) -> bool:
-    """Whether a row matches `scope`; False also when no row has the label field at all."""
+def _field_known(ds: Dataset, labelled: Filter) -> bool:
+    """Whether the label field is one the dataset's filters know (the error path only)."""
     try:
-        return bool(ds.select(["id"], where=scope))
+        ds.select(["id"], where=labelled)
     except FilterError:
-        try:
-            ds.select(["id"], where=labelled)
-        except FilterError:
-            return False  # the field is unknown: no row has it
-        raise
+        return False
+    return True
 
 
 def _vote(hits: list[Hit], field: str, metric: str) -> Classification:

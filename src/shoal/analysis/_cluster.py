@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args
 import faiss
 import numpy as np
 
-from shoal.analysis._arguments import check_count
+from shoal._checks import check_count
 from shoal.analysis._projection import ProjectionMethod, chosen_method, project
 from shoal.analysis._terms import top_terms
 from shoal.errors import InvalidInput, MissingDependency

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shoal.analysis._arguments import check_count, check_number
+from shoal._checks import check_count, check_number
 from shoal.errors import InvalidInput
 from shoal.store import Dataset, Filter
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from shoal._atomic import atomic_write
-from shoal.analysis._arguments import check_count
+from shoal._checks import check_count
 from shoal.analysis._map_page import CATEGORY_COLORS, GREY, MISSING, VIRIDIS, Coloring, render_page
 from shoal.analysis._projection import ProjectionMethod, chosen_method, project
 from shoal.errors import InvalidInput, MissingDependency

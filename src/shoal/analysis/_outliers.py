@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from shoal.analysis._arguments import check_count, check_fraction
+from shoal._checks import check_count, check_fraction
 from shoal.errors import InvalidInput, StoreError
 from shoal.store import Dataset, Filter, Neighbors
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shoal.analysis._arguments import check_count
+from shoal._checks import check_count
 from shoal.errors import InvalidInput, MissingDependency, NonFiniteValues
 
 __all__ = ["ProjectionMethod", "chosen_method", "project"]

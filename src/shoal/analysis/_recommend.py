@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from shoal.analysis._arguments import check_count, check_number
+from shoal._checks import check_count, check_number
 from shoal.errors import InvalidInput
 from shoal.store import Dataset, Filter, Hit
 

@@ -65,7 +65,10 @@ class ShoalChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"llm": self.model.name, "max_tokens": self.max_tokens}
+        # The name, not `self.model`: LangChain reads these for callbacks, and building the
+        # model would load a GGUF file just to describe it.
+        name = self.llm if isinstance(self.llm, str) else self.llm.name
+        return {"llm": name, "max_tokens": self.max_tokens}
 
     @property
     def model(self) -> LLM:

@@ -28,6 +28,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 import shoal
+from shoal._checks import check_count
 from shoal.errors import ConfigurationError, DatasetNotFound, InvalidInput
 from shoal.integrations.langchain._embeddings import (
     LANGCHAIN_PROVIDER,
@@ -144,7 +145,7 @@ class ShoalVectorStore(VectorStore):
         rows = _metadatas(metadatas, len(items))
         if ids is not None and len(ids) != len(items):
             raise InvalidInput(f"got {len(ids)} ids for {len(items)} texts; give one id per text")
-        size = len(items) if batch_size is None else _positive(batch_size, "batch_size")
+        size = len(items) if batch_size is None else check_count(batch_size, "batch_size")
         written: list[str] = []
         for start in range(0, len(items), max(size, 1)):
             part, meta = items[start : start + size], rows[start : start + size]
@@ -374,12 +375,6 @@ def _no_more(options: Mapping[str, Any], method: str) -> None:
             f"{method} got unexpected options {sorted(options)}; it takes "
             f"{', '.join(sorted(_SEARCH_OPTIONS))} for searches (filter is a Mongo-style dict)"
         )
-
-
-def _positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _vector(embedding: Sequence[float]) -> np.ndarray:

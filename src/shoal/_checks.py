@@ -1,4 +1,4 @@
-"""Argument checks the analyses share, each raising InvalidInput that says what is allowed."""
+"""Argument checks shared across layers, each raising InvalidInput that says what is allowed."""
 
 from __future__ import annotations
 
