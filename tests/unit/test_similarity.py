@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import shoal.similarity as sim
+from numeric import assert_close, assert_ranked_like
 from shoal.errors import (
     ConfigurationError,
     DimensionMismatch,
@@ -237,19 +238,20 @@ def test_top_k_matches_a_full_sort(metric: Metric, k: int) -> None:
     matrix = rng.standard_normal((200, D)).astype(np.float32)
     queries = rng.standard_normal((9, D)).astype(np.float32)
     scores = pairwise(queries, matrix, metric=metric)
-    expected = _ref_top_k(scores, k, lower_is_better=metric == "l2")
 
     batch = top_k(queries, matrix, k=k, metric=metric)
     assert isinstance(batch, TopK)
     assert batch.indices.dtype == np.int64
     assert batch.scores.dtype == np.float32
     assert batch.indices.shape == batch.scores.shape == (9, min(k, 200))
-    np.testing.assert_array_equal(batch.indices, expected)
-    np.testing.assert_array_equal(batch.scores, np.take_along_axis(scores, expected, axis=1))
+    # top_k scores blocks of queries, pairwise the whole matrix: BLAS may round the two
+    # differently, so ranks agree up to near-ties and scores within float32 tolerance.
+    lower = metric == "l2"
+    assert_ranked_like(batch.indices, batch.scores, scores, lower_is_better=lower)
 
     single = top_k(queries[4], matrix, k=k, metric=metric)
     assert single.indices.shape == single.scores.shape == (min(k, 200),)
-    np.testing.assert_array_equal(single.indices, expected[4])
+    assert_ranked_like(single.indices, single.scores, scores[4:5], lower_is_better=lower)
 
 
 def test_top_k_order_is_best_first_for_each_metric() -> None:
@@ -322,8 +324,12 @@ def test_top_k_blocks_of_queries_give_the_same_result(
     whole = top_k(queries, matrix, k=5, metric=metric)
     monkeypatch.setattr(sim, "_BLOCK_ELEMENTS", 40 * 4)  # four queries per block
     blocked = top_k(queries, matrix, k=5, metric=metric)
-    np.testing.assert_array_equal(blocked.indices, whole.indices)
-    np.testing.assert_array_equal(blocked.scores, whole.scores)
+    # A block of 4 queries and one of 23 may take other BLAS kernels (6e-8 apart on AVX2).
+    reference = pairwise(queries, matrix, metric=metric)
+    lower = metric == "l2"
+    assert_ranked_like(blocked.indices, blocked.scores, reference, lower_is_better=lower)
+    assert_ranked_like(whole.indices, whole.scores, reference, lower_is_better=lower)
+    assert_close(blocked.scores, whole.scores)
 
 
 class FakeEmbedder:

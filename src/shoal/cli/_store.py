@@ -103,6 +103,7 @@ def info(uri: UriArgument, ref: RefOption = None, as_json: JsonOption = False) -
                     "branch": summary.branch,
                     "rows": summary.rows,
                     "embedder": summary.embedder.to_dict(),
+                    "embedder_builds": list(summary.builds),
                     "columns": [
                         {
                             "tensor": c.tensor,

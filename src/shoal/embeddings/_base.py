@@ -71,6 +71,16 @@ class Embedder(ABC):
         spec = self.spec
         return f"{spec.name}|{spec.dimensions}|{'norm' if spec.normalized else 'raw'}"
 
+    @property
+    def build(self) -> dict[str, str]:
+        """How this process computes the vectors beyond the spec: precision, runtime, CPU kernels.
+
+        Two builds of one model give slightly different vectors (int8 kernels round
+        differently on AVX2 and AVX-512 VNNI, say); datasets record the builds that wrote
+        them. Empty for providers whose vectors do not depend on the local machine.
+        """
+        return {}
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts to store: a float32 array of shape (len(texts), dimensions)."""
         return self._embed(validate_texts(texts), kind="document")

@@ -7,11 +7,13 @@ they are imported when an embedder is built, never when Shoal is imported.
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from shoal._machine import simd_level
 from shoal.embeddings._base import Embedder
 from shoal.embeddings.local._catalog import known_model
 from shoal.embeddings.local._resolve import find_in_hf_cache, find_model_dir, require_hub
@@ -126,6 +128,7 @@ class HuggingFaceEmbedder(Embedder):
             # Only a package of sentence-transformers files is worth suggesting here.
             packaged = entry if entry is not None and entry.engine == "onnx" else None
             require_hub(self._name, entry=packaged, provider="hf")
+        self._device = device
         self._model = self._load(
             SentenceTransformer, device=device, cache=cache, trust_remote_code=trust_remote_code
         )
@@ -177,6 +180,18 @@ class HuggingFaceEmbedder(Embedder):
             if (prompt := self._prompt(kind)) != ""
         )
         return f"{super().fingerprint}|{prompts}" if prompts else super().fingerprint
+
+    @property
+    def build(self) -> dict[str, str]:
+        """The torch and sentence-transformers versions, and the device (a CPU's instruction set)."""
+        runtime = []
+        for package in ("sentence-transformers", "torch"):
+            try:
+                runtime.append(f"{package} {version(package)}")
+            except PackageNotFoundError:  # pragma: no cover - needed to embed at all
+                runtime.append(package)
+        device = simd_level() if self._device == "cpu" else self._device
+        return {"runtime": ", ".join(runtime), "device": device}
 
     @property
     def model_dir(self) -> Path | None:

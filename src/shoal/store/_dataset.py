@@ -136,6 +136,7 @@ class Dataset(History, NeighborGraph):
             rows,
             self._spec,
             describe_columns(lance.schema, rows),
+            tuple(_lance.recorded_builds(lance)),
         )
 
     def summary(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import lance
@@ -14,9 +15,19 @@ from shoal.store._location import Location
 from shoal.store._records import base_schema
 from shoal.types import EmbedderSpec
 
-__all__ = ["SPEC_KEY", "create", "open_existing", "stored_spec"]
+__all__ = [
+    "BUILDS_KEY",
+    "SPEC_KEY",
+    "create",
+    "open_existing",
+    "record_build",
+    "recorded_builds",
+    "stored_spec",
+]
 
 SPEC_KEY = "shoal.embedder"
+BUILDS_KEY = "shoal.embedder_builds"
+"""Schema metadata: the embedder builds (precision, runtime, CPU) that wrote vectors, and since when."""
 
 # memory:// datasets exist only as objects of this process; handles share them by name.
 _MEMORY: dict[str, Any] = {}
@@ -48,9 +59,15 @@ def open_existing(location: Location) -> Any | None:
         ) from exc
 
 
-def create(location: Location, spec: EmbedderSpec) -> Any:
-    """Create an empty dataset that stores `spec`; if another process just made it, open that."""
-    schema = base_schema(spec.dimensions).with_metadata({SPEC_KEY: json.dumps(spec.to_dict())})
+def create(location: Location, spec: EmbedderSpec, build: Mapping[str, str]) -> Any:
+    """Create an empty dataset that stores `spec` and the creating embedder's `build`.
+
+    If another process just made the dataset, open that one instead.
+    """
+    metadata = {SPEC_KEY: json.dumps(spec.to_dict())}
+    if build:
+        metadata[BUILDS_KEY] = json.dumps([{"since_version": 1, **build}])
+    schema = base_schema(spec.dimensions).with_metadata(metadata)
     try:
         created = lance.write_dataset(
             schema.empty_table(),
@@ -83,6 +100,34 @@ def stored_spec(dataset: Any, uri: str) -> EmbedderSpec:
             "open it with lance or pick another folder"
         )
     return EmbedderSpec.from_dict(json.loads(raw))
+
+
+def recorded_builds(dataset: Any) -> list[dict[str, Any]]:
+    """The embedder builds that wrote the dataset's vectors, oldest first, each with `since_version`."""
+    raw = (dataset.schema.metadata or {}).get(BUILDS_KEY.encode())
+    if raw is None:
+        return []
+    try:
+        builds = json.loads(raw)
+    except ValueError:  # written by hand or by another tool: describe nothing rather than fail
+        return []
+    return [b for b in builds if isinstance(b, dict)] if isinstance(builds, list) else []
+
+
+def record_build(dataset: Any, build: Mapping[str, str]) -> None:
+    """Add `build` to the recorded builds if it is new (a version of its own, rarely made).
+
+    Called under the write lock after a write whose vectors `build` made, so
+    `since_version` is that write's version.
+    """
+    if not build:
+        return
+    builds = recorded_builds(dataset)
+    known = [{k: v for k, v in b.items() if k != "since_version"} for b in builds]
+    if dict(build) in known:
+        return
+    builds.append({"since_version": int(dataset.version), **build})
+    dataset.update_schema_metadata({BUILDS_KEY: json.dumps(builds)})
 
 
 def field_kinds(schema: pa.Schema) -> dict[str, pa.DataType]:

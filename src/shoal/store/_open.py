@@ -38,7 +38,7 @@ def open(
         if not create:
             raise DatasetNotFound(f"no dataset at {location.uri}; pass create=True to make one")
         built = built or build_embedder(embedder if isinstance(embedder, str) else DEFAULT_EMBEDDER)
-        lance = _lance.create(location, built.spec)
+        lance = _lance.create(location, built.spec, built.build)
     spec = _lance.stored_spec(lance, location.uri)
     if embedder is not None:
         given = embedder.spec if isinstance(embedder, Embedder) else None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +37,8 @@ class DatasetInfo:
     rows: int
     embedder: EmbedderSpec
     columns: tuple[ColumnInfo, ...]
+    builds: tuple[dict[str, Any], ...] = field(default=())
+    """The embedder builds that wrote the vectors (precision, runtime, CPU), each `since_version`."""
 
     def __str__(self) -> str:
         header = ("tensor", "htype", "shape", "dtype", "compression")
@@ -47,8 +50,11 @@ class DatasetInfo:
             f"Dataset(path={self.uri!r}, tensors={[c.tensor for c in self.columns]})",
             f"version {self.version} on branch {self.branch}, {self.rows} rows, "
             f"embedder {self.embedder.name} ({self.embedder.dimensions}-d, {self.embedder.metric})",
-            "",
         ]
+        for build in self.builds:
+            described = ", ".join(f"{k} {v}" for k, v in build.items() if k != "since_version")
+            lines.append(f"  vectors since version {build.get('since_version')}: {described}")
+        lines.append("")
         for number, row in enumerate(cells):
             lines.append(
                 "  ".join(

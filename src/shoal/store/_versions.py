@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from shoal.errors import InvalidInput, RefNotFound
+from shoal.store._lance import BUILDS_KEY
 from shoal.store.filters import compile_filter
 
 __all__ = ["MESSAGE_KEY", "Diff", "Ref", "VersionInfo", "cleanup", "diff", "history", "resolve"]
@@ -97,6 +98,9 @@ def _messages(lance: Any, versions: list[int]) -> dict[int, str]:
         if operation == "UpdateConfig":
             updates = getattr(getattr(tx.operation, "config_updates", None), "updates", {}) or {}
             text = updates.get(MESSAGE_KEY, text)
+            schema = getattr(tx.operation, "schema_metadata_updates", None)
+            if BUILDS_KEY in (getattr(schema, "updates", None) or {}):
+                text = text or "record a new embedder build"
         messages[latest - offset] = text or _OPERATIONS.get(operation, operation.lower())
     return messages
 

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from shoal.embeddings import Embedder
 from shoal.errors import InvalidInput
+from shoal.store import _lance
 from shoal.store._location import Location
 from shoal.store._records import (
     CONTENT_TYPE_KEY,
@@ -69,6 +70,8 @@ class Batch:
     dimensions: int
     vectors: np.ndarray | None = None
     has_vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    embedded_by: dict[str, str] = field(default_factory=dict)
+    """The build of the embedder that made some of `vectors` (empty: none, or caller's vectors)."""
 
     @classmethod
     def build(
@@ -134,6 +137,7 @@ class Batch:
         assert self.vectors is not None
         self.vectors[todo] = embedder.embed_documents([self.texts[row] for row in todo])
         self.has_vector[todo] = True
+        self.embedded_by = embedder.build
 
     def table(self, schema: pa.Schema, rows: Sequence[int]) -> pa.Table:
         """The Arrow table of `rows`, in the dataset's schema."""
@@ -190,11 +194,12 @@ class RowWriter:
                 lance.add_columns(new_fields)  # empty columns first: Lance appends need one schema
             if replace and any(batch.ids[row] in stored for row in rows):
                 _merge(lance, table)
-                return lance
-            lance = lance_module.write_dataset(
-                table, lance, mode="append", commit_message=f"add {len(rows)} rows"
-            )
-            view.sync(lance, written=table)
+            else:
+                lance = lance_module.write_dataset(
+                    table, lance, mode="append", commit_message=f"add {len(rows)} rows"
+                )
+                view.sync(lance, written=table)
+            _lance.record_build(lance, batch.embedded_by)
             return lance
 
     def update(
@@ -212,7 +217,9 @@ class RowWriter:
             lance = _latest(lance)
             view.sync(lance)
             table = lance.to_table(filter=predicate)
-            return lance, _rewrite(lance, table, lambda _: changes, embedder)
+            count, build = _rewrite(lance, table, lambda _: changes, embedder)
+            _lance.record_build(lance, build)
+            return lance, count
 
     def set_metadata(
         self, lance: Any, values: Mapping[str, Mapping[str, Any]], view: View
@@ -228,7 +235,9 @@ class RowWriter:
             view.sync(lance)
             table = lance.to_table()  # one scan: an IN list of every id would be slower
             table = table.filter(pc.is_in(table.column("id"), pa.array(list(values), pa.string())))
-            count = _rewrite(lance, table, lambda row_id: values[row_id], None, metadata_only=True)
+            count, _ = _rewrite(
+                lance, table, lambda row_id: values[row_id], None, metadata_only=True
+            )
             return lance, count
 
     def delete(self, lance: Any, predicate: str, view: View) -> tuple[Any, int]:
@@ -286,10 +295,13 @@ def _rewrite(
     embedder: Callable[[], Embedder] | None,
     *,
     metadata_only: bool = False,
-) -> int:
-    """Merge `table`'s rows back with each row's changes applied; returns rows rewritten."""
+) -> tuple[int, dict[str, str]]:
+    """Merge `table`'s rows back with each row's changes applied.
+
+    Returns the rows rewritten and the build of the embedder that embedded new texts.
+    """
     if table.num_rows == 0:
-        return 0
+        return 0, {}
     declared = declared_fields(lance.schema)
     columns = set(lance.schema.names) - {"id", "text", "metadata", "embedding"} - declared
     # Vectors straight from Arrow: as Python lists, 100k x 384 floats take over 1 GB.
@@ -319,7 +331,7 @@ def _rewrite(
         assert embedder is not None
         batch.embed(embedder(), range(len(rows)))
     _merge(lance, batch.table(lance.schema, range(len(rows))))
-    return len(rows)
+    return len(rows), batch.embedded_by
 
 
 def _new_fields(schema: pa.Schema, extras: Mapping[str, Any]) -> list[pa.Field]:

@@ -17,8 +17,11 @@ from shoal.types import Pooling
 
 __all__ = ["GRAPH_VERSION", "ModelLayout", "onnx_path"]
 
-GRAPH_VERSION = 1
-"""Bump whenever _graph.py changes what it builds, so cached graphs are rebuilt."""
+GRAPH_VERSION = 2
+"""Bump whenever _graph.py or the quantisation changes what is built, so cached graphs are rebuilt.
+
+2: the int8 graph keeps the first half of the layers' FFN output MatMuls in fp32 (fp32_matmuls).
+"""
 
 
 class ModelLayout:
@@ -124,8 +127,11 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
             raise MissingDependency(
                 "int8 models need onnxruntime's quantization tools: pip install onnxruntime"
             ) from exc
+        from shoal.embeddings.local._graph import fp32_matmuls
+
         # Per-channel int8 weights on MatMul and Attention; per-tensor scales or quantised
-        # embedding tables lose accuracy (DESIGN.md: per-tensor cosine 0.955).
+        # embedding tables lose accuracy (DESIGN.md: per-tensor cosine 0.955). The most
+        # sensitive MatMuls stay fp32 (fp32_matmuls).
         with _quiet_root_logger():
             atomic_write(
                 int8,
@@ -135,6 +141,7 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
                     per_channel=True,
                     weight_type=QuantType.QInt8,
                     op_types_to_quantize=["MatMul", "Attention"],
+                    nodes_to_exclude=fp32_matmuls(layout.config),
                     # Shape inference cannot type the contrib Attention op's outputs.
                     extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
                 ),
