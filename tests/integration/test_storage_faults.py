@@ -219,7 +219,8 @@ def test_a_full_disk_while_saving_the_vector_index(tmp_path: Path) -> None:
     assert kind == "StorageFull"
     assert message == (
         f"cannot save the vector index of {disk}/ds: no space left on the disk that holds it; "
-        "free some space (or move the dataset to a larger disk) and run it again"
+        f"nothing was written (it is still at version {result['version'][0]}); free some "
+        "space (or move the dataset to a larger disk) and run it again"
     )
     assert result["after_refresh"] == []
     assert result["again"] == ["r99"]

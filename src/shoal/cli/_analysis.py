@@ -74,11 +74,13 @@ def dedup(
 ) -> None:
     """Find groups of near-duplicate rows; with --apply, keep the first of each group."""
     ds = _open(uri)
-    groups = near_duplicates(ds, threshold=threshold, where=parse_json_object(where, "--where"))
     before = ds.version
-    # The deletion and the commit naming it go together: a signal waits for both.
-    with progress(dataset_progress(ds)), held():
-        version = remove_duplicates(ds, groups) if apply and groups else None
+    with progress(dataset_progress(ds)):
+        where_filter = parse_json_object(where, "--where")
+        groups = near_duplicates(ds, threshold=threshold, where=where_filter)
+        # The deletion and the commit naming it go together: a signal waits for both.
+        with held():
+            version = remove_duplicates(ds, groups) if apply and groups else None
     if as_json:
         payload = {
             "groups": [{"keep": g[0], "drop": g[1:]} for g in groups],

@@ -385,7 +385,7 @@ class Dataset(History, NeighborGraph):
             metadata_keys=self._view.metadata_keys(lance),
         )
 
-    @guarded("save the vector index of")
+    @guarded("save the vector index of", writes=True)
     @_exclusive
     def refresh_index(self) -> None:
         """Bring the vector index up to date now and save it (searches also do this lazily)."""

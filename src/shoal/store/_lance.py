@@ -61,7 +61,7 @@ def create(location: Location, spec: EmbedderSpec) -> Any:
     """Create an empty dataset that stores `spec`; if another process just made it, open that."""
     schema = base_schema(spec.dimensions).with_metadata({SPEC_KEY: json.dumps(spec.to_dict())})
     try:
-        with storage_errors("create a dataset at", location):
+        with storage_errors("create a dataset at", location, writing=True):
             created = lance.write_dataset(
                 schema.empty_table(),
                 location.lance_uri,

@@ -43,6 +43,7 @@ from shoal.store._location import Location
 __all__ = [
     "Kind",
     "classify",
+    "classify_errno",
     "damaged_latest",
     "guarded",
     "manifest_versions",
@@ -90,14 +91,18 @@ class _Handle(Protocol):
     _lance: Any
 
 
+def classify_errno(exc: BaseException) -> int | None:
+    """The errno of a failure: the OSError's own, else the one its message quotes."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    found = _ERRNO.search(str(exc))
+    return int(found.group(1) or found.group(2)) if found else None
+
+
 def classify(exc: BaseException) -> Kind:
     """What kind of storage failure `exc` is, from its errno, else from its message."""
-    code = exc.errno if isinstance(exc, OSError) and exc.errno else None
-    text = str(exc)
-    if code is None:
-        found = _ERRNO.search(text)
-        code = int(found.group(1) or found.group(2)) if found else None
-    lowered = text.lower()
+    code = classify_errno(exc)
+    lowered = str(exc).lower()
     if code in _FULL or "no space left" in lowered or "quota exceeded" in lowered:
         return "full"
     if code in _READ_ONLY or "read-only file system" in lowered or "permission denied" in lowered:
@@ -128,15 +133,22 @@ def storage_error(
     location: Location,
     lance: Any = None,
     before: int | None = None,
+    writing: bool = False,
 ) -> StoreError:
     """The StoreError for a failure of `action` (e.g. "add rows to") on the dataset at `location`.
 
     `lance` (the handle's Lance dataset) lets a damaged file be found and named; `before`
-    (the latest version when a write began) lets the message say whether it changed.
+    (the latest version when a write began) lets the message say whether it changed;
+    `writing` tells a folder that cannot be written from one that cannot be read.
     """
     kind = classify(exc)
     where = location.uri
     state = _state(lance, before)
+    if kind == "read_only" and not writing and classify_errno(exc) != errno.EROFS:
+        return StoreError(
+            f"cannot {action} {where}: permission denied ({reason(exc)}); check that this "
+            "user may read the dataset's folder and files"
+        )
     if kind == "full":
         return StorageFull(
             f"cannot {action} {where}: no space left on the disk that holds it{state}; "
@@ -173,21 +185,24 @@ def storage_errors(
     *,
     lance: Callable[[], Any] | None = None,
     before: int | None = None,
+    writing: bool = False,
 ) -> Iterator[None]:
     """Raise what fails inside as the StoreError `storage_error` makes; ShoalErrors pass as they are."""
     try:
         yield
     except ShoalError:
         raise
-    except (OSError, ValueError, RuntimeError, pa.ArrowException) as exc:
-        raise storage_error(
-            exc, action=action, location=location, lance=_call(lance), before=before
-        ) from exc
     except BaseException as exc:
-        if type(exc).__name__ != "PanicException":  # pyo3's: a Rust panic inside Lance
+        storage = isinstance(exc, (OSError, ValueError, RuntimeError, pa.ArrowException))
+        if not storage and type(exc).__name__ != "PanicException":  # pyo3's: a Rust panic
             raise
         raise storage_error(
-            exc, action=action, location=location, lance=_call(lance), before=before
+            exc,
+            action=action,
+            location=location,
+            lance=_call(lance),
+            before=before,
+            writing=writing,
         ) from exc
 
 
@@ -198,7 +213,9 @@ def guarded(action: str, *, writes: bool = False) -> Callable[[_F], _F]:
         @functools.wraps(method)
         def run(self: _Handle, *args: Any, **kwargs: Any) -> Any:
             before = _latest(self._lance) if writes else None
-            with storage_errors(action, self._location, lance=lambda: self._lance, before=before):
+            with storage_errors(
+                action, self._location, lance=lambda: self._lance, before=before, writing=writes
+            ):
                 return method(self, *args, **kwargs)
 
         return cast(_F, run)
