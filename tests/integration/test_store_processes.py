@@ -351,7 +351,7 @@ while not (folder / "go").exists():
 merged = rounds = 0
 misses = []
 start = time.time()
-while not (folder / "writer-done").exists():
+while not (folder / "writer-done").exists() or rounds < 3:
     merged += ds.compact()
     rounds += 1
     ids = [r["id"] for r in ds.select(["id"])]

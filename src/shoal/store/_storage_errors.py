@@ -43,8 +43,8 @@ from shoal.store._location import Location
 __all__ = [
     "Kind",
     "classify",
-    "classify_errno",
     "damaged_latest",
+    "errno_of",
     "guarded",
     "manifest_versions",
     "open_failure",
@@ -91,7 +91,7 @@ class _Handle(Protocol):
     _lance: Any
 
 
-def classify_errno(exc: BaseException) -> int | None:
+def errno_of(exc: BaseException) -> int | None:
     """The errno of a failure: the OSError's own, else the one its message quotes."""
     if isinstance(exc, OSError) and exc.errno:
         return exc.errno
@@ -101,7 +101,7 @@ def classify_errno(exc: BaseException) -> int | None:
 
 def classify(exc: BaseException) -> Kind:
     """What kind of storage failure `exc` is, from its errno, else from its message."""
-    code = classify_errno(exc)
+    code = errno_of(exc)
     lowered = str(exc).lower()
     if code in _FULL or "no space left" in lowered or "quota exceeded" in lowered:
         return "full"
@@ -144,7 +144,7 @@ def storage_error(
     kind = classify(exc)
     where = location.uri
     state = _state(lance, before)
-    if kind == "read_only" and not writing and classify_errno(exc) != errno.EROFS:
+    if kind == "read_only" and not writing and errno_of(exc) != errno.EROFS:
         return StoreError(
             f"cannot {action} {where}: permission denied ({reason(exc)}); check that this "
             "user may read the dataset's folder and files"
