@@ -23,6 +23,7 @@ import contextlib
 import errno
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, cast
@@ -84,6 +85,11 @@ _U64 = 2**64 - 1
 _LOOK_BACK = 100
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+# The damage found lately, by (dataset, version, failure); see `_damage`.
+_FOUND: dict[tuple[str, int | None, str], str | None] = {}
+_FOUND_GUARD = threading.Lock()
+_FOUND_MAX = 16
 
 
 class _Handle(Protocol):
@@ -262,23 +268,35 @@ def manifest_versions(location: Location) -> dict[int, Path]:
 
 # ------------------------------------------------------------------------ diagnosis
 def _damage(exc: BaseException, location: Location, lance: Any) -> str | None:
-    """What is damaged, and what to do, if a damaged file can be found."""
+    """What is damaged, and what to do, if a damaged file can be found.
+
+    The last few findings are remembered by dataset, version and failure: a server asked
+    again and again would otherwise read a large damaged dataset through every time.
+    """
     try:
         current = int(lance.version)
     except Exception:
         current = None
+    key = (location.lance_uri, current, reason(exc))
+    if key in _FOUND:
+        return _FOUND[key]
     text = str(exc).lower()
     checks = [_broken_data, _broken_manifest]
     if "manifest" in text or "protobuf" in text:
         checks.reverse()
+    found = None
     for check in [*checks, _unreadable_data]:
         try:
             found = check(location, lance, current)
         except Exception:  # diagnosis is best effort: the error is raised anyway
             found = None
         if found is not None:
-            return found
-    return None
+            break
+    with _FOUND_GUARD:
+        _FOUND[key] = found
+        while len(_FOUND) > _FOUND_MAX:
+            _FOUND.pop(next(iter(_FOUND)))
+    return found
 
 
 def _broken_data(location: Location, lance: Any, current: int | None) -> str | None:
