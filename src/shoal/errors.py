@@ -25,7 +25,10 @@ Every error says what happened and what to do about it, and keeps its cause
         ├── EmbedderMismatch        opened with another embedder than made its vectors
         ├── RefNotFound             no version, tag or branch of that name
         ├── ReadOnlyDataset         a write on a checked-out past version
-        └── WriteConflict           other writers held the dataset past the time limit
+        ├── WriteConflict           other writers held the dataset past the time limit
+        ├── StorageFull             no space left on the disk (or quota) that holds it
+        ├── StorageReadOnly         its folder is read-only, or not writable by this user
+        └── DatasetDamaged          a file of the dataset is missing, truncated or corrupt
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
+    "DatasetDamaged",
     "DatasetNotFound",
     "DimensionMismatch",
     "EmbedderMismatch",
@@ -51,6 +55,8 @@ __all__ = [
     "RefNotFound",
     "RequestRejected",
     "ShoalError",
+    "StorageFull",
+    "StorageReadOnly",
     "StoreError",
     "UnknownProvider",
     "WriteConflict",
@@ -165,3 +171,15 @@ class ReadOnlyDataset(StoreError):
 
 class WriteConflict(StoreError):
     """Other writers kept the dataset busy past the time limit."""
+
+
+class StorageFull(StoreError):
+    """A write found no space left on the disk (or past the quota) that holds the dataset."""
+
+
+class StorageReadOnly(StoreError):
+    """A write on a dataset whose folder is read-only (a read-only mount) or not writable."""
+
+
+class DatasetDamaged(StoreError):
+    """A file of the dataset is missing, truncated or corrupt; the message names it if known."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,13 @@ from cli_runner import plain, run
 from rich.console import Console
 
 import shoal
-from shoal.cli._ingest import _Bar, _GracefulStop
+from fakes.files import broken_pdf
+from shoal.cli._ingest import _Bar
 from shoal.ingestion import IngestProgress
 from store_fixtures import S3Settings
 
 MODEL = "hash:64"
+SHOAL = [sys.executable, "-c", "from shoal.cli import main; main()"]
 
 
 @pytest.fixture
@@ -102,6 +104,26 @@ def test_a_failed_file_is_listed_and_the_exit_code_is_1(docs: Path, tmp_path: Pa
     assert "4 new" in text and len(shoal.open(uri)) == 4
 
 
+def test_a_broken_pdf_is_reported_by_shoal_alone(docs: Path, tmp_path: Path) -> None:
+    (docs / "broken.pdf").write_bytes(b"this is not a pdf at all")
+    (docs / "cut.pdf").write_bytes(broken_pdf())
+    uri = str(tmp_path / "kb")
+    # A real process: pypdf's log lines would go to its standard error.
+    done = subprocess.run(
+        [*SHOAL, "ingest", str(docs), "--into", uri, "--model", MODEL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "", "pypdf (or anything else) wrote beside the report"
+    report = plain(done.stdout)
+    assert "5 file(s): 3 new, 2 failed" in report
+    for name in ("broken.pdf", "cut.pdf"):
+        assert f"failed: cannot read PDF {docs / name}: " in report
+    assert "the file may be damaged, truncated or not a PDF" in report
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -171,16 +193,3 @@ def test_the_progress_bar_shows_files_chunks_and_rate() -> None:
     shown = plain(buffer.getvalue())
     assert "4/10" in shown and "120 chunks" in shown and "50 embeddings/s" in shown
     assert bar.done() == "2 batch(es), 120 chunk(s) written"
-
-
-def test_the_first_ctrl_c_asks_for_a_stop_between_batches() -> None:
-    buffer = io.StringIO()
-    before = signal.getsignal(signal.SIGINT)
-    with _GracefulStop(Console(file=buffer)) as stop:
-        stop.check()  # nothing asked yet
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.requested and "stopping after the current batch" in buffer.getvalue()
-        with pytest.raises(KeyboardInterrupt):
-            stop.check()
-        assert signal.getsignal(signal.SIGINT) is before  # a second Ctrl-C interrupts at once
-    assert signal.getsignal(signal.SIGINT) is before

@@ -153,6 +153,76 @@ def test_commit_log_checkout_diff_round_trip(kb: str) -> None:
     assert "1 added" in out(run("diff", kb, "v1"))
 
 
+def test_commit_with_a_taken_tag_makes_no_version_and_says_so(kb: str) -> None:
+    first = run("commit", kb, "-m", "first", "--tag", "v1")
+    assert first.exit_code == 0, first.output
+    tagged = shoal.open(kb).version
+    shoal.open(kb).add(["a fourth text about birds"])
+    version = shoal.open(kb).version
+    again = run("commit", kb, "-m", "second", "--tag", "v1")
+    assert again.exit_code == 2
+    assert plain(again.stderr) == (
+        f"error: tag 'v1' already names version {tagged}: pick another name, or move it with "
+        "tag('v1', version, replace=True)\n"
+    )
+    assert "Traceback" not in again.output
+    assert shoal.open(kb).version == version  # the commit was not made
+    assert shoal.open(kb).tags() == {"v1": tagged}
+
+
+@pytest.mark.parametrize("name", ["a/b", "two words", "-dash", "x" * 65])
+def test_commit_with_an_invalid_tag_name_exits_2_before_committing(kb: str, name: str) -> None:
+    version = shoal.open(kb).version
+    result = run("commit", kb, "-m", "named", "--tag", name)
+    assert result.exit_code == 2
+    text = plain(result.stderr)
+    assert text.startswith("error: tag name ") and text.count("\n") == 1
+    assert "is not allowed: a tag name is 1 to 64 ASCII letters, digits, '.', '-' and '_'" in text
+    assert "Traceback" not in result.output
+    assert shoal.open(kb).version == version
+
+
+def _deep_json(levels: int) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["add", "{kb}", "--doc", "x", "--metadata", _deep_json(3_000)],
+            "error: --metadata nests too deeply to be read; metadata nests dicts and lists 64 "
+            "levels at most",
+        ),
+        (
+            ["add", "{kb}", "--doc", "x", "--metadata", _deep_json(70)],
+            "error: metadata of row 0 nests dicts and lists more than 64 levels deep (or holds "
+            "itself); flatten it, or store the deep part as a JSON string",
+        ),
+        (
+            ["search", "{kb}", "cat", "--where", _deep_json(3_000)],
+            "error: --where nests too deeply to be read; a filter nests $and, $or and $not 32 "
+            "levels at most",
+        ),
+        (
+            ["search", "{kb}", "cat", "--where", '{"$not": ' * 40 + '{"topic": "pets"}' + "}" * 40],
+            "error: the filter nests $and, $or and $not more than 32 levels deep; flatten it "
+            "($and and $or take lists of any length)",
+        ),
+    ],
+    ids=["metadata 3000 deep", "metadata 70 deep", "where 3000 deep", "where 40 $not"],
+)
+def test_deeply_nested_json_options_exit_2_with_one_line(
+    kb: str, args: list[str], message: str
+) -> None:
+    version = shoal.open(kb).version
+    result = run(*[a.replace("{kb}", kb) for a in args])
+    assert result.exit_code == 2, result.output
+    assert plain(result.stderr) == message + "\n"
+    assert "Traceback" not in result.output
+    assert shoal.open(kb).version == version
+
+
 def test_unknown_ref_exits_2_naming_the_refs(kb: str) -> None:
     result = run("checkout", kb, "no-such-tag")
     assert result.exit_code == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,19 +105,34 @@ def test_sigkilled_ingests_resume_to_exactly_a_clean_run(
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_job(
-    corpus: tuple[Path, dict[str, tuple[str, str]]], tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "name", "verb"),
+    [(signal.SIGINT, "Ctrl-C", "interrupted"), (signal.SIGTERM, "SIGTERM", "terminated")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_stops_cleanly_after_the_batch_and_a_rerun_finishes_the_job(
+    corpus: tuple[Path, dict[str, tuple[str, str]]],
+    tmp_path: Path,
+    signum: int,
+    name: str,
+    verb: str,
 ) -> None:
     folder, clean = corpus
     uri = str(tmp_path / "kb")
     process = ingest_process(folder, uri)
     assert wait_for_versions(process, uri, 6)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert "stopping after the current batch" in err and "Traceback" not in err
-    assert "interrupted:" in err and "chunk(s) written; run the same command to resume" in err
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, err
+    assert "Traceback" not in err and out == ""
+    asked, report = err.strip().splitlines()
+    assert asked == f"{name}: stopping after the current batch ({name} again to stop now)"
+    assert re.fullmatch(
+        rf"{verb}: (\d+) batch\(es\), (\d+) chunk\(s\) written; run the same command to resume",
+        report,
+    )
     assert 0 < len(rows(uri)) < len(clean)
+    assert len(raw_ids(uri)) == len(set(raw_ids(uri)))  # whole batches only, none twice
     rerun = ingest_process(folder, uri)
     _out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err

@@ -303,6 +303,121 @@ def test_two_writer_processes_at_once_lose_and_duplicate_nothing(tmp_path: Path)
     )
 
 
+# ------------------------------------------------------------------- compaction vs writes
+WRITER = """
+import json
+import sys
+import time
+from pathlib import Path
+
+import shoal.store as st
+from shoal.store import _view
+
+_view.INDEX_MIN_ROWS, _view.TAIL_MAX = 500, 100  # an index, extended while compactions run
+path, folder = sys.argv[1], Path(sys.argv[2])
+ds = st.open(path)
+(folder / "ready-writer").touch()
+while not (folder / "go").exists():
+    time.sleep(0.001)
+start = time.time()
+misses = []
+for batch in range(COMPACT_BATCHES):
+    vectors = batch_vectors(batch)[:PER_BATCH]
+    ids = [f"w{batch}-{row}" for row in range(PER_BATCH)]
+    ds.add([f"text {i}" for i in ids], ids=ids, embeddings=vectors)
+    if batch % 5 == 4:  # this handle's view follows the compactions
+        found = [h.id for h in ds.search(vectors[3], k=1)]
+        if found != [ids[3]]:
+            misses.append([ids[3], found])
+(folder / "writer-done").touch()
+print(json.dumps({"start": start, "end": time.time(), "misses": misses}), flush=True)
+"""
+
+COMPACTOR = """
+import json
+import sys
+import time
+from pathlib import Path
+
+import shoal.store as st
+from shoal.store import _view
+
+_view.INDEX_MIN_ROWS, _view.TAIL_MAX = 500, 100
+path, folder = sys.argv[1], Path(sys.argv[2])
+ds = st.open(path)
+(folder / "ready-compactor").touch()
+while not (folder / "go").exists():
+    time.sleep(0.001)
+merged = rounds = 0
+misses = []
+start = time.time()
+while not (folder / "writer-done").exists() or rounds < 3:
+    merged += ds.compact()
+    rounds += 1
+    ids = [r["id"] for r in ds.select(["id"])]
+    if ids:
+        [record] = ds.get([ids[len(ids) // 2]])
+        found = [h.id for h in ds.search(record.embedding, k=1)]
+        if found != [record.id]:
+            misses.append([record.id, found])
+print(json.dumps({"start": start, "end": time.time(), "merged": merged, "rounds": rounds,
+                  "misses": misses}), flush=True)
+"""
+COMPACT_BATCHES = 60
+
+
+@pytest.mark.slow
+def test_compacting_while_another_process_writes_loses_and_duplicates_nothing(
+    tmp_path: Path, batches: Callable[[int], np.ndarray]
+) -> None:
+    dataset = tmp_path / "ds"
+    st.open(dataset, embedder=EMBEDDER)
+    constants = {"COMPACT_BATCHES": COMPACT_BATCHES, "PER_BATCH": PER_BATCH}
+    scripts = {
+        "writer": write_script(tmp_path, "writer.py", WRITER, **constants),
+        "compactor": write_script(tmp_path, "compactor.py", COMPACTOR, **constants),
+    }
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(script), str(dataset), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, script in scripts.items()
+    }
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"ready-{name}").exists() for name in procs):
+            assert all(p.poll() is None for p in procs.values()), "a process died before the start"
+            assert time.monotonic() < deadline, "the processes did not get ready"
+            time.sleep(0.01)
+        (tmp_path / "go").touch()
+        outputs = {name: p.communicate(timeout=300) for name, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for name, p in procs.items():
+        assert p.returncode == 0, outputs[name][1]  # both finished: no WriteConflict
+    writer, compactor = (json.loads(outputs[n][0]) for n in ("writer", "compactor"))
+    assert compactor["start"] < writer["end"] and writer["start"] < compactor["end"]
+    assert compactor["merged"] > 0 and compactor["rounds"] >= 3, compactor
+    assert writer["misses"] == [] and compactor["misses"] == []
+
+    ids = stored_ids(dataset)
+    expected = [f"w{b}-{r}" for b in range(COMPACT_BATCHES) for r in range(PER_BATCH)]
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(expected)
+    ds = st.open(dataset)
+    vectors = np.concatenate([batches(b)[:PER_BATCH] for b in range(COMPACT_BATCHES)])
+    records = ds.get(expected)
+    np.testing.assert_array_equal(np.stack([r.embedding for r in records]), vectors)
+    assert recall_at_10(ds, vectors, expected, seed=5) >= 0.95
+    ds.refresh_index()
+    assert recall_at_10(st.open(dataset), vectors, expected, seed=6) >= 0.95
+
+
 # ------------------------------------------------------------------------- held lock
 @pytest.fixture
 def held_lock(tmp_path: Path) -> Iterator[Path]:

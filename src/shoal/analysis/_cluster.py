@@ -119,8 +119,9 @@ def cluster(
         labels = _hdbscan(reduced, check_count(size, "min_cluster_size", minimum=2))
     del vectors
     by_id = dict(zip(ids, labels.tolist(), strict=True))
-    ds.set_metadata({row_id: {field: label} for row_id, label in by_id.items()})
     names = _names(ds, by_id, where, terms)
+    # The two writes last and together: stopped before them, nothing is written.
+    ds.set_metadata({row_id: {field: label} for row_id, label in by_id.items()})
     version = ds.commit(message or f"cluster: {method} labels in metadata {field!r}")
     sizes = np.unique(labels, return_counts=True)
     clusters = [

@@ -34,6 +34,7 @@ from shoal.analysis import (
     recommend as recommend_rows,
 )
 from shoal.cli._console import WhereOption, stdout_console
+from shoal.cli._signals import dataset_progress, held, progress
 from shoal.cli._store import JsonOption, UriArgument, parse_json_object, print_hits
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
@@ -73,9 +74,13 @@ def dedup(
 ) -> None:
     """Find groups of near-duplicate rows; with --apply, keep the first of each group."""
     ds = _open(uri)
-    groups = near_duplicates(ds, threshold=threshold, where=parse_json_object(where, "--where"))
     before = ds.version
-    version = remove_duplicates(ds, groups) if apply and groups else None
+    with progress(dataset_progress(ds)):
+        where_filter = parse_json_object(where, "--where")
+        groups = near_duplicates(ds, threshold=threshold, where=where_filter)
+        # The deletion and the commit naming it go together: a signal waits for both.
+        with held():
+            version = remove_duplicates(ds, groups) if apply and groups else None
     if as_json:
         payload = {
             "groups": [{"keep": g[0], "drop": g[1:]} for g in groups],
@@ -220,13 +225,15 @@ def cluster(
     as_json: JsonOption = False,
 ) -> None:
     """Cluster the rows, write each one's label to metadata 'cluster' and commit."""
-    result = cluster_rows(
-        _open(uri),
-        n_clusters=n_clusters,
-        method=cast(ClusterMethod, method),  # checked there
-        where=parse_json_object(where, "--where"),
-        reduce=cast(ProjectionMethod, reduce),  # checked there
-    )
+    ds = _open(uri)
+    with progress(dataset_progress(ds)):
+        result = cluster_rows(
+            ds,
+            n_clusters=n_clusters,
+            method=cast(ClusterMethod, method),  # checked there
+            where=parse_json_object(where, "--where"),
+            reduce=cast(ProjectionMethod, reduce),  # checked there
+        )
     clusters: list[dict[str, Any]] = [
         {"label": c.label, "size": c.size, "terms": c.terms} for c in result.clusters
     ]

@@ -18,6 +18,7 @@ from shoal.cli._embed import embed
 from shoal.cli._ingest import ingest
 from shoal.cli._map import map_
 from shoal.cli._models import models
+from shoal.cli._signals import Interrupted, handling_signals, interruption_message
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, info, log, search
 from shoal.errors import (
@@ -42,18 +43,24 @@ _P = ParamSpec("_P")
 
 
 def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
-    """Run `command`, turning a ShoalError into a red one-line message and an exit code."""
+    """Run `command`, turning a ShoalError into a red one-line message and an exit code, and
+    Ctrl-C or SIGTERM into a one-line report of what was done and exit 130 or 143."""
 
     # Wrapping each command where it is registered, rather than `app()` in main(),
     # means the test runner, which invokes the commands directly, goes through it too.
     @functools.wraps(command)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> None:
-        try:
-            command(*args, **kwargs)
-        except ShoalError as exc:
-            # A ShoalError already says what happened and how to fix it: no traceback.
-            stderr_console().print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
-            raise typer.Exit(code=exit_code(exc)) from None
+        with handling_signals():
+            try:
+                command(*args, **kwargs)
+            except ShoalError as exc:
+                # A ShoalError already says what happened and how to fix it: no traceback.
+                stderr_console().print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
+                raise typer.Exit(code=exit_code(exc)) from None
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Interrupted)
+                stderr_console().print(Text(interruption_message(exc)), soft_wrap=True)
+                code = exc.exit_code if isinstance(exc, Interrupted) else 130
+                raise typer.Exit(code=code) from None
 
     return run
 

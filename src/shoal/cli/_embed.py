@@ -21,6 +21,7 @@ from shoal.cli._console import (
     stdin_lines,
     stdout_console,
 )
+from shoal.cli._signals import held
 from shoal.embeddings import DEFAULT_EMBEDDER
 from shoal.errors import ConfigurationError, InvalidInput
 
@@ -64,7 +65,8 @@ def _collect_texts(texts: list[str]) -> list[str]:
 
 def _write(path: Path, data: bytes) -> None:
     try:
-        path.write_bytes(data)
+        with held():  # a signal waits for the whole file
+            path.write_bytes(data)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot write {path}: {exc.strerror or exc}; choose another --output path"

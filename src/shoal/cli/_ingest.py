@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
-import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +20,7 @@ from rich.progress import (
 from rich.text import Text
 
 from shoal.cli._console import ModelOptions, chosen_embedder, stderr_console, stdout_console
+from shoal.cli._signals import between_steps, progress
 from shoal.ingestion import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_OVERLAP,
@@ -129,20 +128,25 @@ def ingest(
     """Load, split, embed and store files; rerunning ingests only what changed.
 
     Unchanged files cost nothing, a changed file's chunks are replaced, and an interrupted
-    run (Ctrl-C, a crash, a provider outage) resumes where it stopped when run again.
+    run (Ctrl-C or SIGTERM: it stops after the batch in hand; a crash; a provider outage)
+    resumes where it stopped when run again.
     """
     console = stderr_console()
     bar = _Bar(console)
-    stop = _GracefulStop(console)
 
-    def progress(state: IngestProgress) -> None:
-        bar.update(state)
-        stop.check()
+    def done() -> str:
+        return f"{bar.done()}; run the same command to resume"
 
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        with bar, stop:
+        # A signal stops the ingest once the batch in hand is written (a second one at once).
+        with bar, between_steps() as stop_if_asked, progress(done):
+
+            def on_progress(state: IngestProgress) -> None:
+                bar.update(state)
+                stop_if_asked()
+
             report = run_ingest(
                 [str(p) for p in paths],
                 into=into,
@@ -157,11 +161,8 @@ def ingest(
                 text_columns=text_column or None,
                 text_field=text_field,
                 message=message,
-                on_progress=progress,
+                on_progress=on_progress,
             )
-    except KeyboardInterrupt:
-        console.print(Text(f"interrupted: {bar.done()}; run the same command to resume"))
-        raise typer.Exit(code=130) from None
     except Exception:
         # The error itself is printed by the command wrapper; say what is already safe.
         if bar.last is not None and bar.last.batches_written:
@@ -176,39 +177,6 @@ def ingest(
         _print_report(report)
     if report.failed:
         raise typer.Exit(code=1)
-
-
-class _GracefulStop:
-    """The first Ctrl-C stops the ingest after the batch in hand; a second one stops it at once.
-
-    Stopping between batches leaves nothing half done and raises a plain KeyboardInterrupt
-    from Python code (native code that sees the signal may turn it into its own error).
-    """
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _GracefulStop:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
-        self.console.print(Text("stopping after the current batch (Ctrl-C again to stop now)"))
-
-    def check(self) -> None:
-        """Raise KeyboardInterrupt if Ctrl-C was pressed."""
-        if self.requested:
-            raise KeyboardInterrupt
 
 
 class _Bar:

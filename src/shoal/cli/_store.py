@@ -23,9 +23,10 @@ from shoal.cli._console import (
     stderr_console,
     stdout_console,
 )
+from shoal.cli._signals import dataset_progress, progress
 from shoal.cli._similar import documents
 from shoal.errors import FilterError, InvalidInput
-from shoal.store import Dataset, Hit
+from shoal.store import MAX_FILTER_DEPTH, MAX_METADATA_DEPTH, Dataset, Hit
 from shoal.store import open as open_dataset
 
 __all__ = [
@@ -84,7 +85,11 @@ def add(
     extra = parse_json_object(metadata, "--metadata") or {}
     dataset = open_dataset(uri, embedder=chosen_embedder(model, model_option))
     before = len(dataset)
-    with stderr_console().status(f"Embedding and adding {len(rows)} text(s)"):
+    # One version: stopped while embedding, it writes nothing.
+    with (
+        progress(dataset_progress(dataset)),
+        stderr_console().status(f"Embedding and adding {len(rows)} text(s)"),
+    ):
         dataset.add(rows, metadatas=[extra] * len(rows))
     typer.echo(
         f"added {len(dataset) - before} new row(s) of {len(rows)}; version {dataset.version}"
@@ -168,9 +173,8 @@ def commit(
 ) -> None:
     """Record a named version of the dataset (and optionally tag it)."""
     dataset = open_dataset(uri, create=False)
-    version = dataset.commit(message)
-    if tag is not None:
-        dataset.tag(tag, version)
+    with progress(dataset_progress(dataset)):
+        version = dataset.commit(message, tag=tag)  # checks the tag before committing
     typer.echo(f"committed version {version}" + (f" as {tag}" if tag else ""))
 
 
@@ -263,6 +267,13 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
         raise error(
             f"{option} is not valid JSON ({exc.msg} at column {exc.colno}); quote it for your shell"
         ) from exc
+    except RecursionError as exc:  # the parser recurses once per level of nesting
+        allowed = (
+            f"a filter nests $and, $or and $not {MAX_FILTER_DEPTH} levels at most"
+            if option == "--where"
+            else f"metadata nests dicts and lists {MAX_METADATA_DEPTH} levels at most"
+        )
+        raise error(f"{option} nests too deeply to be read; {allowed}") from exc
     if not isinstance(value, dict):
         raise error(f'{option} must be a JSON object, e.g. {{"lang": "en"}}')
     return value

@@ -129,9 +129,12 @@ class Embedder(ABC):
                 f"embedder {name} returned an array of shape {array.shape} for {expected} "
                 f"texts, expected ({expected}, {dims}); the provider or model is misconfigured"
             )
-        if not np.isfinite(array).all():
+        # Checked after the cast: a float64 beyond float32's range becomes inf there.
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = array.astype(np.float32, copy=False)
+        if not np.isfinite(cast).all():
             raise EmbeddingError(
-                f"embedder {name} returned NaN or infinite values; "
-                "check the model files, they may be corrupt"
+                f"embedder {name} returned NaN or infinite values (or ones beyond float32's "
+                "range); check the model files, they may be corrupt"
             )
-        return array.astype(np.float32, copy=False)
+        return cast

@@ -105,9 +105,10 @@ class EmbeddingCache:
                     found.update(rows.fetchall())
                 if found:
                     with db:
+                        stamp = _stamp(db)
                         db.executemany(
                             "UPDATE vectors SET used = ? WHERE key = ?",
-                            [(_now(), key) for key in found],
+                            [(stamp, key) for key in found],
                         )
             except sqlite3.Error as exc:
                 self._fail("read", exc)
@@ -127,7 +128,7 @@ class EmbeddingCache:
         if len(texts) != len(array) or not len(texts):
             return
         rows = [
-            (_key(fingerprint, kind, text), row.tobytes(), _now())
+            (_key(fingerprint, kind, text), row.tobytes())
             for text, row in zip(texts, array, strict=True)
         ]
         with self._lock:
@@ -137,7 +138,11 @@ class EmbeddingCache:
             try:
                 with db:
                     before = db.total_changes
-                    db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)", rows)
+                    stamp = _stamp(db)
+                    db.executemany(
+                        "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
+                        [(key, blob, stamp) for key, blob in rows],
+                    )
                     added = (db.total_changes - before) * array.shape[1] * 4
                     db.execute("UPDATE totals SET bytes = bytes + ?", (added,))
                     self._evict(db)
@@ -334,5 +339,8 @@ def _key(fingerprint: str, kind: TextKind, text: str) -> bytes:
     return digest.digest()
 
 
-def _now() -> int:
-    return time.time_ns()
+def _stamp(db: sqlite3.Connection) -> int:
+    """When a vector was last used, for LRU eviction: the wall clock, but never earlier than
+    the latest stamp already stored, so a clock set back cannot make fresh vectors look old."""
+    (latest,) = db.execute("SELECT max(used) FROM vectors").fetchone()
+    return max(time.time_ns(), (latest or 0) + 1)

@@ -6,14 +6,16 @@ from shoal.store._dataset import Dataset
 from shoal.store._keyword import Tokenizer
 from shoal.store._neighbors import Neighbors
 from shoal.store._open import open
-from shoal.store._records import Binary, Record, row_id
+from shoal.store._records import MAX_METADATA_DEPTH, Binary, Record, row_id
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
-from shoal.store.filters import Filter, compile_filter
+from shoal.store.filters import MAX_FILTER_DEPTH, Filter, compile_filter
 
 __all__ = [
+    "MAX_FILTER_DEPTH",
+    "MAX_METADATA_DEPTH",
     "Binary",
     "ColumnInfo",
     "Dataset",

@@ -21,6 +21,7 @@ from shoal.store._records import Record, validate_vectors
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode, SearchOptions, hits_at, is_text_batch, rank
 from shoal.store._snapshot import Snapshot
+from shoal.store._storage_errors import guarded, storage_errors
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._view import View
 from shoal.store._writes import Batch, RowWriter, quote_ids
@@ -90,7 +91,8 @@ class Dataset(History, NeighborGraph):
     @property
     def version(self) -> int:
         """The version this handle reads (the latest, unless checked out read-only)."""
-        return int(self._current().version)
+        with storage_errors("read", self._location, lance=lambda: self._lance):
+            return int(self._current().version)
 
     @property
     def branch_name(self) -> str:
@@ -117,14 +119,17 @@ class Dataset(History, NeighborGraph):
     @property
     def schema(self) -> pa.Schema:
         """The Arrow schema of the stored rows."""
-        return self._current().schema
+        with storage_errors("read", self._location, lance=lambda: self._lance):
+            return self._current().schema
 
+    @guarded("count the rows of")
     def __len__(self) -> int:
         return int(self._current().count_rows())
 
     def __repr__(self) -> str:
         return f"Dataset({self.uri!r}, branch={self.branch_name!r}, version={self.version})"
 
+    @guarded("describe")
     def info(self) -> DatasetInfo:
         """The summary as data: location, version, embedder and one row per column."""
         lance = self._current()
@@ -175,6 +180,7 @@ class Dataset(History, NeighborGraph):
         batch = Batch.build(texts, metadatas, ids, embeddings, columns, self._spec.dimensions)
         return self._store(batch, replace=True)
 
+    @guarded("add rows to", writes=True)
     @_exclusive
     def _store(self, batch: Batch, *, replace: bool) -> list[str]:
         self._check_writable()
@@ -191,6 +197,7 @@ class Dataset(History, NeighborGraph):
         self._view.sync(self._lance)
         return batch.ids
 
+    @guarded("update rows of", writes=True)
     @_exclusive
     def update(self, *, where: Filter, set: Mapping[str, Any]) -> int:
         """Change matching rows: ``text``, extra columns, or metadata keys (None removes a key).
@@ -205,6 +212,7 @@ class Dataset(History, NeighborGraph):
         self._view.sync(self._lance)
         return count
 
+    @guarded("set metadata in", writes=True)
     @_exclusive
     def set_metadata(self, values: Mapping[str, Mapping[str, Any]]) -> int:
         """Set metadata keys row by row, ``{id: {key: value}}`` (None removes a key), in one
@@ -214,6 +222,7 @@ class Dataset(History, NeighborGraph):
         self._view.sync(self._lance)
         return count
 
+    @guarded("delete rows from", writes=True)
     @_exclusive
     def delete(self, *, ids: Sequence[str] | None = None, where: Filter | None = None) -> int:
         """Delete rows by id or by filter; returns how many were deleted."""
@@ -225,6 +234,7 @@ class Dataset(History, NeighborGraph):
         self._view.sync(self._lance)
         return count
 
+    @guarded("index a field of", writes=True)
     @_exclusive
     def index_field(self, name: str) -> None:
         """Declare a metadata field as a typed, scalar-indexed column, for fast filters on it."""
@@ -233,12 +243,14 @@ class Dataset(History, NeighborGraph):
         self._view.sync(self._lance)
 
     # ------------------------------------------------------------------------ reads
+    @guarded("read rows of")
     def get(self, ids: Sequence[str]) -> list[Record]:
         """The stored rows with these ids, in input order (ids not stored are skipped)."""
         if isinstance(ids, str):
             raise InvalidInput("get takes a list of ids, not one str: wrap it in [...]")
         return read_records(self._current(), ids)
 
+    @guarded("read rows of")
     def select(self, fields: Sequence[str], *, where: Filter | None = None) -> list[dict[str, Any]]:
         """The values of `fields` for every row matching `where` (default: all), in stored order.
 
@@ -321,6 +333,7 @@ class Dataset(History, NeighborGraph):
             weights=weights,
         )
 
+    @guarded("search")
     @_exclusive
     def _search(
         self,
@@ -359,7 +372,7 @@ class Dataset(History, NeighborGraph):
             raise InvalidInput(
                 f"{options.mode} search takes text queries, not vectors; use mode='vector'"
             )
-        array = np.asarray(items, dtype=np.float32) if not isinstance(items, np.ndarray) else items
+        array = items if isinstance(items, np.ndarray) else np.asarray(items)  # cast when checked
         if array.ndim == 1:
             array = array[None, :]
         return validate_vectors(array, rows=len(array), dimensions=self._spec.dimensions)
@@ -373,6 +386,7 @@ class Dataset(History, NeighborGraph):
             metadata_keys=self._view.metadata_keys(lance),
         )
 
+    @guarded("save the vector index of", writes=True)
     @_exclusive
     def refresh_index(self) -> None:
         """Bring the vector index up to date now and save it (searches also do this lazily)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import faiss
@@ -145,6 +146,13 @@ class IndexFile:
         except Exception as exc:  # any damage means: rebuild from Lance, which holds the data
             _log.warning("ignoring damaged vector index %s (%s); rebuilding it", self.path, exc)
             return None
+
+    def writable(self) -> bool:
+        """Whether the file's folder (or the nearest one that exists) can be written to."""
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return os.access(folder, os.W_OK)
 
     def remove(self) -> None:
         """Delete the file if present."""

@@ -10,9 +10,16 @@ from typing import Any
 import lance
 import pyarrow as pa
 
-from shoal.errors import DatasetNotFound, StoreError
+from shoal.errors import DatasetDamaged, DatasetNotFound, StoreError
 from shoal.store._location import Location
 from shoal.store._records import base_schema
+from shoal.store._storage_errors import (
+    classify,
+    damaged_latest,
+    manifest_versions,
+    open_failure,
+    storage_errors,
+)
 from shoal.types import EmbedderSpec
 
 __all__ = [
@@ -41,22 +48,24 @@ def open_existing(location: Location) -> Any | None:
             shared = _MEMORY.get(location.lance_uri)
         return None if shared is None else shared.checkout_version(shared.latest_version)
     try:
-        return lance.dataset(
+        opened = lance.dataset(
             location.lance_uri, storage_options=dict(location.storage_options) or None
         )
-    except (ValueError, FileNotFoundError) as exc:
-        if "not found" in str(exc).lower() or isinstance(exc, FileNotFoundError):
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError) or (
+            classify(exc) == "not_found" and not manifest_versions(location)
+        ):
             return None
-        raise StoreError(
-            f"cannot open the dataset at {location.uri}: {exc}{_hint(location)}"
-        ) from exc
-    except OSError as exc:
-        message = str(exc).lower()
-        if "not found" in message or "no such file" in message:
-            return None
-        raise StoreError(
-            f"cannot open the dataset at {location.uri}: {exc}{_hint(location)}"
-        ) from exc
+        raise open_failure(exc, location) from exc
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":  # a Rust panic inside Lance
+            raise
+        raise open_failure(exc, location) from exc
+    if not opened.schema.names:  # a zeroed manifest opens, with no columns
+        damaged = damaged_latest(location)
+        if damaged is not None:
+            raise damaged
+    return opened
 
 
 def create(location: Location, spec: EmbedderSpec, build: Mapping[str, str]) -> Any:
@@ -69,22 +78,21 @@ def create(location: Location, spec: EmbedderSpec, build: Mapping[str, str]) -> 
         metadata[BUILDS_KEY] = json.dumps([{"since_version": 1, **build}])
     schema = base_schema(spec.dimensions).with_metadata(metadata)
     try:
-        created = lance.write_dataset(
-            schema.empty_table(),
-            location.lance_uri,
-            schema=schema,
-            mode="create",
-            enable_stable_row_ids=True,
-            storage_options=dict(location.storage_options) or None,
-            commit_message="create dataset",
-        )
-    except (OSError, ValueError) as exc:
-        existing = open_existing(location)
+        with storage_errors("create a dataset at", location, writing=True):
+            created = lance.write_dataset(
+                schema.empty_table(),
+                location.lance_uri,
+                schema=schema,
+                mode="create",
+                enable_stable_row_ids=True,
+                storage_options=dict(location.storage_options) or None,
+                commit_message="create dataset",
+            )
+    except StoreError:
+        existing = open_existing(location)  # another process may have made it just now
         if existing is not None:
             return existing
-        raise StoreError(
-            f"cannot create a dataset at {location.uri}: {exc}{_hint(location)}"
-        ) from exc
+        raise
     if location.kind == "memory":
         with _MEMORY_GUARD:
             _MEMORY.setdefault(location.lance_uri, created)
@@ -94,6 +102,12 @@ def create(location: Location, spec: EmbedderSpec, build: Mapping[str, str]) -> 
 def stored_spec(dataset: Any, uri: str) -> EmbedderSpec:
     """The embedder spec a dataset was created with."""
     raw = (dataset.schema.metadata or {}).get(SPEC_KEY.encode())
+    if raw is None and not dataset.schema.names:
+        raise DatasetDamaged(
+            f"cannot open the dataset at {uri}: its latest version {dataset.version} has no "
+            "columns, so its manifest is damaged; check out an earlier version or restore the "
+            "folder from a backup"
+        )
     if raw is None:
         raise DatasetNotFound(
             f"{uri} is a Lance dataset but not a Shoal one (it has no {SPEC_KEY} metadata); "
@@ -135,15 +149,3 @@ def field_kinds(schema: pa.Schema) -> dict[str, pa.DataType]:
     return {
         field.name: field.type for field in schema if field.name not in ("embedding", "metadata")
     }
-
-
-def _hint(location: Location) -> str:
-    if location.kind == "s3":
-        return (
-            "; check the bucket name, its region (AWS_REGION or storage_options aws_region), "
-            "the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), and AWS_ENDPOINT_URL "
-            "for an S3-compatible server"
-        )
-    if location.kind == "local":
-        return "; check that the folder is readable and writable"
-    return ""

@@ -17,7 +17,9 @@ import numpy as np
 from shoal.errors import InvalidInput
 from shoal.store import _view
 from shoal.store._index import EF_SEARCH, HnswIndex
+from shoal.store._location import Location
 from shoal.store._snapshot import Snapshot
+from shoal.store._storage_errors import guarded
 from shoal.store.filters import Filter
 from shoal.types import Metric
 
@@ -63,6 +65,8 @@ class NeighborGraph:
     """The part of `Dataset` that reads every row's vector or neighbours at once."""
 
     _view: _view.View
+    _location: Location
+    _lance: Any
 
     def _current(self) -> Any:
         raise NotImplementedError
@@ -70,6 +74,7 @@ class NeighborGraph:
     def _compile(self, where: Filter) -> str:
         raise NotImplementedError
 
+    @guarded("read the vectors of")
     def vectors(self, *, where: Filter | None = None) -> tuple[list[str], np.ndarray]:
         """Ids and float32 vectors of the live rows matching `where`, in stored order, as
         searched (unit length in a cosine dataset)."""
@@ -77,6 +82,7 @@ class NeighborGraph:
             snap, positions = self._live_rows(where, indexed=False)
             return [snap.ids[p] for p in positions.tolist()], snap.vectors[positions]
 
+    @guarded("find neighbours in")
     def neighbors(self, *, k: int = 10, where: Filter | None = None) -> Neighbors:
         """Each matching row's `k` nearest other matching rows by the dataset's metric."""
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:

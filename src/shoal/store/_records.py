@@ -18,6 +18,7 @@ from shoal.errors import DimensionMismatch, EmptyText, InvalidInput, NonFiniteVa
 __all__ = [
     "CONTENT_TYPE_KEY",
     "DECLARED_KEY",
+    "MAX_METADATA_DEPTH",
     "RESERVED",
     "Binary",
     "Record",
@@ -35,6 +36,9 @@ __all__ = [
 CONTENT_TYPE_KEY = b"shoal.content_type"
 DECLARED_KEY = b"shoal.declared"
 RESERVED = frozenset({"id", "text", "embedding", "metadata"})
+MAX_METADATA_DEPTH = 64
+"""How deeply dicts and lists may nest in a row's metadata (the row's dict is level 1):
+far beyond real documents, and well inside what JSON encoders and parsers recurse through."""
 _ENCODER = json.JSONEncoder(
     sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")
 )
@@ -91,12 +95,31 @@ def dump_metadata(metadata: Any, row: int) -> str:
         raise InvalidInput(
             f"metadata of row {row} must be a dict with str keys, got {type(metadata).__name__}"
         )
+    if _depth_over(metadata, MAX_METADATA_DEPTH):
+        raise InvalidInput(
+            f"metadata of row {row} nests dicts and lists more than {MAX_METADATA_DEPTH} levels "
+            "deep (or holds itself); flatten it, or store the deep part as a JSON string"
+        )
     try:
         return _ENCODER.encode(metadata)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"metadata of row {row} is not JSON: {exc}; use str, numbers, bools, lists and dicts"
         ) from exc
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether dicts and lists in `value` nest deeper than `limit` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, (dict, list, tuple))
+        )
+    return False
 
 
 def content_id(text: str, metadata_json: str) -> str:
@@ -117,8 +140,10 @@ def row_id(text: str, metadata: Mapping[str, Any] | None = None) -> str:
 def validate_vectors(vectors: Any, *, rows: int, dimensions: int) -> np.ndarray:
     """A C-contiguous float32 (rows, dimensions) array, or the InvalidInput that says what is wrong."""
     try:
-        array = np.asarray(vectors, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
+        # Values beyond float32's range become inf here, caught below with the NaNs.
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(f"embeddings must be numbers in a 2-D array: {exc}") from exc
     if array.ndim != 2 or array.shape[0] != rows:
         raise InvalidInput(f"embeddings must have shape ({rows}, {dimensions}), got {array.shape}")
@@ -130,8 +155,23 @@ def validate_vectors(vectors: Any, *, rows: int, dimensions: int) -> np.ndarray:
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
+        if _finite_before_cast(vectors, bad):
+            raise NonFiniteValues(
+                f"embedding of row {bad} holds a value beyond float32's range "
+                f"(±{float(np.finfo(np.float32).max):.4g}), which vectors are stored in; "
+                "scale or fix that row"
+            )
         raise NonFiniteValues(f"embedding of row {bad} holds NaN or infinity; fix or drop that row")
     return np.ascontiguousarray(array)
+
+
+def _finite_before_cast(vectors: Any, row: int) -> bool:
+    """Whether row `row` of the caller's vectors was finite before the cast to float32."""
+    try:
+        source = np.asarray(vectors[row], dtype=np.float64)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+    return bool(np.isfinite(source).all())
 
 
 def declared_fields(schema: pa.Schema) -> set[str]:

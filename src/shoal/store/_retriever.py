@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 
 from shoal.errors import InvalidInput
+from shoal.store._records import validate_vectors
 from shoal.store._search import Hit, SearchMode, SearchOptions
 from shoal.store.filters import Filter
 
@@ -96,7 +97,8 @@ class Retriever:
         """The hits for a query vector, as `retrieve` finds them for a text (vector mode only)."""
         if self.mode != "vector":
             raise InvalidInput(f"mode={self.mode!r} needs a text query; use retrieve(text)")
-        query = np.asarray(vector, dtype=np.float32)
+        dimensions = self.dataset.spec.dimensions
+        query = validate_vectors(np.reshape(vector, (1, -1)), rows=1, dimensions=dimensions)[0]
         if self.search_type == "mmr":
             hits = self._search(query, self.fetch_k)
             return diverse_hits(self.dataset, query, hits, k=self.k, lambda_mult=self.lambda_mult)

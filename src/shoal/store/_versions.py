@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,26 @@ import pyarrow as pa
 
 from shoal.errors import InvalidInput, RefNotFound
 from shoal.store._lance import BUILDS_KEY
+from shoal.store._storage_errors import classify
 from shoal.store.filters import compile_filter
 
-__all__ = ["MESSAGE_KEY", "Diff", "Ref", "VersionInfo", "cleanup", "diff", "history", "resolve"]
+__all__ = [
+    "MESSAGE_KEY",
+    "REF_NAME_MAX",
+    "Diff",
+    "Ref",
+    "VersionInfo",
+    "check_ref_name",
+    "cleanup",
+    "diff",
+    "history",
+    "resolve",
+]
 
 MESSAGE_KEY = "shoal.message"
+REF_NAME_MAX = 64
+"""The longest tag or branch name: a name is a file name in the dataset (and on S3, a key)."""
+_REF_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{REF_NAME_MAX - 1}}}")
 _OPERATIONS = {
     "Overwrite": "create",
     "Append": "add",
@@ -105,6 +121,24 @@ def _messages(lance: Any, versions: list[int]) -> dict[int, str]:
     return messages
 
 
+def check_ref_name(name: Any, kind: str) -> str:
+    """Return `name` if it can name a tag or branch (`kind`), else raise InvalidInput saying why."""
+    rule = (
+        f"a {kind} name is 1 to {REF_NAME_MAX} ASCII letters, digits, '.', '-' and '_', "
+        "starting with a letter or digit, and not only digits (those are version numbers)"
+    )
+    if not isinstance(name, str) or not _REF_NAME.fullmatch(name) or name.isdigit():
+        shown = (
+            repr(name)
+            if not isinstance(name, str) or len(name) <= 80
+            else (f"{name[:40]!r}... ({len(name)} characters)")
+        )
+        raise InvalidInput(f"{kind} name {shown} is not allowed: {rule}")
+    if name == "main":
+        raise InvalidInput(f"{kind} name 'main' is taken by the main branch: pick another name")
+    return name
+
+
 def resolve(lance: Any, ref: int | str, branch: str | None = None) -> Ref:
     """Turn a version number (of `branch`), tag, branch name or "main" into a Ref."""
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
@@ -112,12 +146,15 @@ def resolve(lance: Any, ref: int | str, branch: str | None = None) -> Ref:
     if isinstance(ref, str) and ref.isdigit():
         ref = int(ref)
     if isinstance(ref, int):
-        known = {int(v["version"]) for v in lance.versions()}
-        if ref not in known:
+        # Read only that version's manifest: a damaged one elsewhere must not hide this one.
+        try:
+            lance.checkout_version((branch, ref) if branch else ref)
+        except (OSError, ValueError) as exc:
+            if classify(exc) != "not_found":
+                raise
             raise RefNotFound(
-                f"version {ref} is not in this dataset's history (versions {min(known)}..{max(known)} "
-                "remain); see `log()`"
-            )
+                f"version {ref} is not in this dataset's history{_remaining(lance)}; see `log()`"
+            ) from exc
         return Ref(branch, ref)
     if ref == "main":
         return Ref(None, None)
@@ -130,6 +167,14 @@ def resolve(lance: Any, ref: int | str, branch: str | None = None) -> Ref:
         f"no version, tag or branch named {ref!r}; tags: {sorted(tags) or 'none'}, "
         f"branches: {sorted(lance.branches.list()) or 'none'}"
     )
+
+
+def _remaining(lance: Any) -> str:
+    try:
+        known = [int(v["version"]) for v in lance.versions()]
+    except Exception:  # a damaged manifest: the range is only a hint
+        return ""
+    return f" (versions {min(known)}..{max(known)} remain)" if known else ""
 
 
 def diff(old: Any, new: Any) -> Diff:
@@ -174,8 +219,18 @@ def _changed_content(old: Any, new: Any, ids: list[str]) -> list[str]:
     return [i for i in ids if before.get(i) != after.get(i)]
 
 
-def cleanup(lance: Any, *, keep_last: int | None, older_than: dt.timedelta | None) -> int:
-    """Delete old versions (never tagged ones or the latest); returns how many were removed."""
+def cleanup(
+    lance: Any,
+    *,
+    keep_last: int | None,
+    older_than: dt.timedelta | None,
+    unreferenced: bool = False,
+) -> int:
+    """Delete old versions (never tagged ones or the latest); returns how many were removed.
+
+    `unreferenced` also deletes files no version uses, however new: only safe while no
+    writer can be half-way through a write (under the write lock).
+    """
     if keep_last is None and older_than is None:
         raise InvalidInput("cleanup needs keep_last=, older_than= or both")
     if keep_last is not None and keep_last < 1:
@@ -184,5 +239,6 @@ def cleanup(lance: Any, *, keep_last: int | None, older_than: dt.timedelta | Non
         older_than=older_than if older_than is not None else dt.timedelta(0),
         retain_versions=keep_last,
         error_if_tagged_old_versions=False,
+        delete_unverified=unreferenced,
     )
     return int(stats.old_versions)

@@ -23,6 +23,7 @@ from shoal.errors import StoreError
 from shoal.store._index import EF_SEARCH, HnswIndex, IndexFile
 from shoal.store._keyword import KeywordIndex
 from shoal.store._snapshot import Snapshot
+from shoal.store._storage_errors import classify, reason
 from shoal.types import Metric
 
 __all__ = ["View"]
@@ -192,11 +193,36 @@ class View:
         if snap.size - index.count > (0 if force else TAIL_MAX):
             index.add(snap.vectors[index.count : snap.size])
             self._changed()
-        if self._file is not None and index.count >= max(1.25 * self._saved_count, 1):
+        if not force and self._file is not None and index.count >= max(1.25 * self._saved_count, 1):
+            self._save_derived(self._file, index)
+
+    def _save_derived(self, file: IndexFile, index: HnswIndex) -> None:
+        """Save the index as a search's side effect: a failure is logged, never raised.
+
+        The search has its answer from the index in memory; the file only spares the next
+        process the rebuild. A read-only folder is not written to at all.
+        """
+        saved, self._saved_count = self._saved_count, index.count  # retried at 1.25x this size
+        if not file.writable():
+            if saved == 0:
+                _log.info("not saving the vector index %s: its folder is read-only", file.path)
+            return
+        try:
             self.save()
+        except OSError as exc:
+            _log.warning(
+                "could not save the vector index %s (%s); searches go on with the index in "
+                "memory, and a later one saves it again (free some space on that disk)",
+                file.path,
+                reason(exc),
+            )
 
     def save(self) -> None:
-        """Write the index file (local and S3 datasets), recording the version it covers."""
+        """Write the index file (local and S3 datasets), recording the version it covers.
+
+        Raises:
+            OSError: the file cannot be written (no space left, a read-only folder).
+        """
         if self._file is None or self.index is None or self.snapshot is None:
             return
         rowids = np.where(self.snapshot.alive, self.snapshot.rowids, -1)
@@ -224,7 +250,12 @@ class View:
         try:
             matches = lance.to_table(columns=[], with_row_id=True, filter=predicate)
         except Exception as exc:
-            raise StoreError(f"the filter could not run ({predicate!r}): {exc}") from exc
+            if classify(exc) != "other":
+                raise  # a storage failure, which the caller names
+            raise StoreError(
+                f"the filter could not run ({predicate!r}): {reason(exc)}; "
+                "simplify it, or report it as a bug if it should work"
+            ) from exc
         rowids = matches.column("_rowid").to_numpy().astype(np.int64)
         entry = _Matched(snap.positions_of_rowids(rowids))
         self._filters[key] = entry

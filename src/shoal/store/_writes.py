@@ -24,6 +24,7 @@ from shoal.store._location import Location
 from shoal.store._records import (
     CONTENT_TYPE_KEY,
     DECLARED_KEY,
+    RESERVED,
     Binary,
     check_column_name,
     check_texts,
@@ -213,6 +214,7 @@ class RowWriter:
         """Rewrite the rows matching `predicate` with `changes`; returns (dataset, rows changed)."""
         if not isinstance(changes, Mapping) or not changes:
             raise InvalidInput("update needs set={...} with at least one field")
+        _check_changes(changes)
         with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
@@ -226,10 +228,13 @@ class RowWriter:
     ) -> tuple[Any, int]:
         """Set metadata keys per row id (None removes a key); returns (dataset, rows changed)."""
         if not isinstance(values, Mapping) or not all(
-            isinstance(v, Mapping) and all(k not in ("text", "id") for k in v)
+            isinstance(v, Mapping) and all(isinstance(k, str) and k not in RESERVED for k in v)
             for v in values.values()
         ):
-            raise InvalidInput("set_metadata takes {id: {key: value}}, metadata keys only")
+            raise InvalidInput(
+                "set_metadata takes {id: {key: value}}, metadata keys only (str, and not "
+                f"{', '.join(sorted(RESERVED))}); change texts with update(where=, set=)"
+            )
         with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
@@ -286,6 +291,25 @@ class RowWriter:
             past.restore()
             past.checkout_latest()
             return past
+
+
+_NOT_SETTABLE = {
+    "id": "an id names its row: delete the row and add it again under the new id",
+    "embedding": (
+        "vectors follow the text: set 'text' to embed it again, or "
+        "upsert([text], ids=[id], embeddings=[vector]) to store your own vector"
+    ),
+    "metadata": "set metadata keys themselves: set={'key': value} (None removes a key)",
+}
+
+
+def _check_changes(changes: Mapping[Any, Any]) -> None:
+    """InvalidInput for a `set=` key that would corrupt rows (ids, vectors) or is not a str."""
+    for key in changes:
+        if not isinstance(key, str) or not key:
+            raise InvalidInput(f"update's set= keys are field names (str), got {key!r}")
+        if key in _NOT_SETTABLE:
+            raise InvalidInput(f"update cannot change {key!r}: {_NOT_SETTABLE[key]}")
 
 
 def _rewrite(

@@ -73,7 +73,7 @@ import pyarrow as pa
 
 from shoal.errors import FilterError
 
-__all__ = ["Filter", "compile_filter", "metadata_json"]
+__all__ = ["MAX_FILTER_DEPTH", "Filter", "compile_filter", "metadata_json"]
 
 Filter = Mapping[str, Any]
 """A Mongo-style filter: ``{"lang": "en", "year": {"$gte": 2000}}``."""
@@ -81,7 +81,8 @@ Filter = Mapping[str, Any]
 _METADATA = "`metadata`"
 _SEGMENT = re.compile(r"[\w-]+")  # \w is Unicode-aware: letters and digits of any script, "_"
 _MAX_SEGMENTS = 16
-_MAX_DEPTH = 32
+MAX_FILTER_DEPTH = 32
+"""How deeply `$and`, `$or` and `$not` may nest: the compiler recurses once per level."""
 _FLOAT_MAX = int(sys.float_info.max)
 _TRUE, _FALSE = "true", "false"
 
@@ -123,8 +124,11 @@ class _Compiler:
         self.metadata_keys = metadata_keys
 
     def document(self, where: Any, *, depth: int) -> str:
-        if depth > _MAX_DEPTH:
-            raise FilterError(f"the filter is nested more than {_MAX_DEPTH} levels deep")
+        if depth > MAX_FILTER_DEPTH:
+            raise FilterError(
+                f"the filter nests $and, $or and $not more than {MAX_FILTER_DEPTH} levels deep; "
+                "flatten it ($and and $or take lists of any length)"
+            )
         if not isinstance(where, Mapping):
             raise FilterError(
                 f"a filter must be a dict like {{'lang': 'en'}}, got {type(where).__name__}"
@@ -161,8 +165,11 @@ class _Compiler:
     def operators(
         self, target: _Target, name: str, condition: Mapping[Any, Any], *, depth: int
     ) -> str:
-        if depth > _MAX_DEPTH:
-            raise FilterError(f"the filter is nested more than {_MAX_DEPTH} levels deep")
+        if depth > MAX_FILTER_DEPTH:
+            raise FilterError(
+                f"the filter nests $and, $or and $not more than {MAX_FILTER_DEPTH} levels deep; "
+                "flatten it ($and and $or take lists of any length)"
+            )
         if not condition or not all(isinstance(k, str) and k.startswith("$") for k in condition):
             raise FilterError(
                 f"the dict given for field {name!r} must hold only operators "

@@ -6,6 +6,7 @@ as `InvalidInput` naming the file and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -218,15 +219,17 @@ def _load_pdf(file: Path, options: _Options) -> list[Document]:
             f"reading {file} needs pypdf: pip install 'shoal[pdf]' (or pip install pypdf)"
         ) from exc
     try:
-        reader = PdfReader(file)
-        # Many PDFs are encrypted with an empty user password and open in any viewer.
-        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            raise InvalidInput(
-                f"{file} is an encrypted PDF that needs a password; "
-                "save a decrypted copy (e.g. `qpdf --decrypt`) and load that"
-            )
-        total = len(reader.pages)
-        texts = [page.extract_text() for page in reader.pages]
+        # pypdf logs what it finds wrong in a damaged file; the error below says it for us.
+        with _quiet_logger("pypdf"):
+            reader = PdfReader(file)
+            # Many PDFs are encrypted with an empty user password and open in any viewer.
+            if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+                raise InvalidInput(
+                    f"{file} is an encrypted PDF that needs a password; "
+                    "save a decrypted copy (e.g. `qpdf --decrypt`) and load that"
+                )
+            total = len(reader.pages)
+            texts = [page.extract_text() for page in reader.pages]
     except (InvalidInput, OSError):
         raise
     except Exception as exc:  # pypdf raises many kinds of errors on malformed files
@@ -242,6 +245,18 @@ def _load_pdf(file: Path, options: _Options) -> list[Document]:
         for number, text in enumerate(texts, start=1)
         if text.strip()
     ]
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence logger `name` (and its children) inside the block; its level is restored after."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _text_lines(file: Path) -> Iterator[str]:

@@ -98,6 +98,27 @@ def test_cache_stays_within_its_bound_evicting_least_recently_used(tmp_path: Pat
     assert cache.get("m", "document", ["text 299"], dims)
 
 
+def test_a_clock_set_back_does_not_make_fresh_vectors_look_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dims = 16
+    per_vector = dims * 4
+    cache = EmbeddingCache(tmp_path / "small.sqlite3", max_bytes=20 * per_vector)
+    vectors = np.ones((1, dims), dtype=np.float32)
+    for i in range(10):
+        cache.put("m", "document", [f"old {i}"], vectors)  # used once, at the right time
+    three_days = 3 * 86_400 * 10**9
+    wall = iter(range(cache_module.time.time_ns() - three_days, 0, -1))  # then 3 days back
+    monkeypatch.setattr(cache_module.time, "time_ns", lambda: next(wall))
+    for i in range(18):
+        cache.put("m", "document", [f"new {i}"], vectors)
+        assert cache.get("m", "document", ["new 0"], dims)  # the freshest use of all
+    assert cache.stats().bytes <= 20 * per_vector
+    assert cache.get("m", "document", ["new 0"], dims)
+    assert all(cache.get("m", "document", [f"new {i}"], dims) for i in range(10, 18))
+    assert cache.get("m", "document", ["old 0"], dims) == {}  # the least recently used went
+
+
 def test_max_bytes_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOAL_EMBEDDING_CACHE_MB", "2")
     assert EmbeddingCache().max_bytes == 2 * 2**20

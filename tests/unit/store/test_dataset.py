@@ -272,6 +272,81 @@ def test_an_embedder_failing_mid_call_writes_nothing(
     assert len(ds) == rows + 5
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    """Metadata whose dicts nest `levels` deep (the row's own dict is level 1)."""
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("levels", [st.MAX_METADATA_DEPTH + 1, 3_000])
+def test_metadata_nested_too_deeply_is_refused_without_a_recursion_error(
+    memory_ds: st.Dataset, levels: int
+) -> None:
+    memory_ds.add(["already here"])
+    version = memory_ds.version
+    for write in (
+        lambda: memory_ds.add(["deep"], metadatas=[_nested(levels)]),
+        lambda: memory_ds.update(where={}, set={"deep": _nested(levels)}),
+        lambda: st.row_id("deep", _nested(levels)),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            write()
+        assert str(caught.value) == (
+            f"metadata of row 0 nests dicts and lists more than {st.MAX_METADATA_DEPTH} levels "
+            "deep (or holds itself); flatten it, or store the deep part as a JSON string"
+        )
+    assert (memory_ds.version, len(memory_ds)) == (version, 1)
+
+
+def test_metadata_up_to_the_depth_limit_is_stored(memory_ds: st.Dataset) -> None:
+    deepest = _nested(st.MAX_METADATA_DEPTH)
+    [row_id] = memory_ds.add(["deep"], metadatas=[deepest])
+    assert memory_ds.get([row_id])[0].metadata == deepest
+    lists: list[Any] = [1]
+    for _ in range(st.MAX_METADATA_DEPTH - 2):
+        lists = [lists]
+    assert memory_ds.add(["lists"], metadatas=[{"x": lists}])
+
+
+@pytest.mark.filterwarnings("error")  # NumPy's "overflow encountered in cast" must not leak
+@pytest.mark.parametrize(
+    ("embeddings", "message"),
+    [
+        (np.full((1, 64), 1e300), "beyond float32's range"),
+        (np.full((1, 64), -1e300), "beyond float32's range"),
+        ([[1e39] + [0.5] * 63], "beyond float32's range"),
+        (np.full((1, 64), np.inf), "NaN or infinity"),
+        (np.full((1, 64), np.nan), "NaN or infinity"),
+    ],
+    ids=["float64 1e300", "float64 -1e300", "list 1e39", "inf", "nan"],
+)
+def test_vectors_beyond_float32_are_refused_like_nan(
+    memory_ds: st.Dataset, embeddings: Any, message: str
+) -> None:
+    memory_ds.add(["already here"])
+    version = memory_ds.version
+    with pytest.raises(NonFiniteValues) as caught:
+        memory_ds.add(["x"], ids=["x"], embeddings=embeddings)
+    if message == "NaN or infinity":
+        assert str(caught.value) == "embedding of row 0 holds NaN or infinity; fix or drop that row"
+    else:
+        assert str(caught.value) == (
+            "embedding of row 0 holds a value beyond float32's range (±3.403e+38), which "
+            "vectors are stored in; scale or fix that row"
+        )
+    with pytest.raises(NonFiniteValues, match=message):
+        memory_ds.search(np.asarray(embeddings, dtype=np.float64)[0], k=1)
+    assert (memory_ds.version, len(memory_ds), memory_ds.get(["x"])) == (version, 1, [])
+
+
+def test_float64_vectors_within_float32_range_are_stored(memory_ds: st.Dataset) -> None:
+    vector = np.full((1, 64), 3e38)
+    memory_ds.add(["big"], ids=["big"], embeddings=vector)
+    assert memory_ds.get(["big"])[0].embedding[0] == pytest.approx(3e38, rel=1e-6)
+
+
 def test_an_add_rejected_for_its_new_columns_values_writes_nothing(ds: st.Dataset) -> None:
     ds.add(["already here"])
     version, names = ds.version, ds.schema.names
@@ -350,6 +425,52 @@ def test_update_matching_nothing_changes_nothing(fruit: st.Dataset) -> None:
         fruit.update(where={"lang": "en"}, set={})
     with pytest.raises(EmptyText):
         fruit.update(where={"id": "a"}, set={"text": "  "})
+    assert fruit.version == version
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"id": "b"},
+            "update cannot change 'id': an id names its row: delete the row and add it again "
+            "under the new id",
+        ),
+        (
+            {"embedding": [0.0] * 64},
+            "update cannot change 'embedding': vectors follow the text: set 'text' to embed it "
+            "again, or upsert([text], ids=[id], embeddings=[vector]) to store your own vector",
+        ),
+        (
+            {"metadata": {"lang": "de"}},
+            "update cannot change 'metadata': set metadata keys themselves: set={'key': value} "
+            "(None removes a key)",
+        ),
+        ({1: "one"}, "update's set= keys are field names (str), got 1"),
+    ],
+    ids=["id", "embedding", "metadata", "non-str key"],
+)
+def test_update_refuses_to_change_ids_vectors_or_the_metadata_column(
+    fruit: st.Dataset, changes: dict[Any, Any], message: str
+) -> None:
+    version = fruit.version
+    before = fruit.get(["a", "b", "c"])
+    with pytest.raises(InvalidInput) as caught:
+        fruit.update(where={"id": "a"}, set=changes)
+    assert str(caught.value) == message
+    assert fruit.version == version
+    after = fruit.get(["a", "b", "c"])
+    assert [(r.id, r.text, r.metadata) for r in after] == [
+        (r.id, r.text, r.metadata) for r in before
+    ]
+    assert sorted(r["id"] for r in fruit.select(["id"])) == ["a", "b", "c"]  # no duplicate id
+
+
+def test_set_metadata_refuses_the_reserved_names(fruit: st.Dataset) -> None:
+    version = fruit.version
+    for key in ("id", "text", "embedding", "metadata"):
+        with pytest.raises(InvalidInput, match="metadata keys only"):
+            fruit.set_metadata({"a": {key: "x"}})
     assert fruit.version == version
 
 

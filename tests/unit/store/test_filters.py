@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from shoal.errors import FilterError
-from shoal.store.filters import compile_filter
+from shoal.store.filters import MAX_FILTER_DEPTH, compile_filter
 
 HOSTILE = [
     "'",
@@ -538,12 +538,29 @@ def test_bad_filters_raise_filter_error(where: Any, phrase: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
-def test_deep_nesting_is_a_filter_error() -> None:
+@pytest.mark.parametrize("levels", [MAX_FILTER_DEPTH + 1, 3_000])
+@pytest.mark.parametrize("shape", ["$not", "$and", "field $not"])
+def test_deep_nesting_is_a_filter_error_never_a_recursion_error(levels: int, shape: str) -> None:
     where: dict[str, Any] = {"n": 1}
-    for _ in range(40):
-        where = {"$not": where}
-    with pytest.raises(FilterError, match="nested more than"):
+    condition: dict[str, Any] = {"$eq": 1}
+    for _ in range(levels):
+        where = {"$not": where} if shape == "$not" else {"$and": [where, {"n": 2}]}
+        condition = {"$not": condition}
+    if shape == "field $not":
+        where = {"n": condition}
+    with pytest.raises(FilterError) as caught:
         compile_filter(where, columns=COLUMNS)
+    assert str(caught.value) == (
+        f"the filter nests $and, $or and $not more than {MAX_FILTER_DEPTH} levels deep; "
+        "flatten it ($and and $or take lists of any length)"
+    )
+
+
+def test_nesting_up_to_the_limit_compiles() -> None:
+    where: dict[str, Any] = {"n": 1}
+    for _ in range(MAX_FILTER_DEPTH):
+        where = {"$not": where}
+    assert compile_filter(where, columns=COLUMNS).count("NOT") == MAX_FILTER_DEPTH
 
 
 def test_every_compiled_filter_is_two_valued(dataset: lance.LanceDataset) -> None:

@@ -256,3 +256,103 @@ def test_compact_merges_small_writes_and_keeps_every_row(ds: st.Dataset) -> None
     assert [h.id for h in ds.search("note 3 2", k=3)] == hits
     assert len(ds.checkout(before)) == 30
     assert ds.compact() == 0  # nothing left to merge
+
+
+# --------------------------------------------------------------------- tag and branch names
+RULE = (
+    "1 to 64 ASCII letters, digits, '.', '-' and '_', starting with a letter or digit, "
+    "and not only digits (those are version numbers)"
+)
+BAD_NAMES = ["a/b", "a b", "", "-x", "x" * 65, "2024", "été", ".hidden", "main"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_an_invalid_tag_name_is_refused_and_says_what_a_name_may_hold(
+    ds: st.Dataset, name: str
+) -> None:
+    ds.add(["one"])
+    version, tags = ds.version, ds.tags()
+    for tag in (lambda: ds.tag(name), lambda: ds.commit("named", tag=name)):
+        with pytest.raises(InvalidInput) as caught:
+            tag()
+        if name == "main":
+            assert str(caught.value) == (
+                "tag name 'main' is taken by the main branch: pick another name"
+            )
+        else:
+            assert str(caught.value).startswith("tag name ")
+            assert str(caught.value).endswith(f"is not allowed: a tag name is {RULE}")
+    assert (ds.version, ds.tags()) == (version, tags)  # commit checked the tag first
+
+
+def test_a_long_name_is_shortened_in_the_error(ds: st.Dataset) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ds.tag("x" * 300)
+    assert str(caught.value).startswith(f"tag name {'x' * 40!r}... (300 characters) is not")
+
+
+def test_a_taken_tag_name_is_refused_before_committing(ds: st.Dataset) -> None:
+    ds.add(["one"])
+    first = ds.commit("first", tag="v1")
+    ds.add(["two"])
+    version = ds.version
+    message = (
+        f"tag 'v1' already names version {first}: pick another name, or move it with "
+        "tag('v1', version, replace=True)"
+    )
+    with pytest.raises(InvalidInput) as caught:
+        ds.commit("second", tag="v1")
+    assert str(caught.value) == message
+    assert ds.version == version  # no version was made
+    with pytest.raises(InvalidInput) as caught:
+        ds.tag("v1")
+    assert str(caught.value) == message
+    assert ds.tags() == {"v1": first}
+    ds.tag("v1", version, replace=True)  # moving it is asked for explicitly
+    assert ds.tags() == {"v1": version}
+    assert len(ds.checkout("v1")) == 2
+
+
+def test_a_tag_of_a_version_not_on_disk_is_ref_not_found(ds: st.Dataset) -> None:
+    ds.add(["one"])
+    with pytest.raises(RefNotFound, match="version 99 is not in this dataset's history"):
+        ds.tag("later", 99)
+    with pytest.raises(InvalidInput, match="a tag names a version number"):
+        ds.tag("later", "2")  # type: ignore[arg-type]
+    assert ds.tags() == {}
+
+
+def test_tag_names_with_dots_and_dashes_work(ds: st.Dataset) -> None:
+    ds.add(["one"])
+    ds.tag("release-1.0_rc")
+    assert ds.checkout("release-1.0_rc").version == ds.version
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_an_invalid_branch_name_is_refused(ds: st.Dataset, backend: str, name: str) -> None:
+    if backend == "memory":
+        pytest.skip("memory:// cannot branch")
+    ds.add(["one"])
+    with pytest.raises(InvalidInput, match=r"branch name .* (is not allowed|is taken)"):
+        ds.branch(name)
+    assert ds.branches() == []
+
+
+def test_a_taken_branch_or_tag_name_cannot_name_a_new_branch(ds: st.Dataset, backend: str) -> None:
+    if backend == "memory":
+        pytest.skip("memory:// cannot branch")
+    ds.add(["one"])
+    ds.branch("feature-1.x").add(["on the branch"])
+    ds.tag("v1")
+    with pytest.raises(InvalidInput) as caught:
+        ds.branch("feature-1.x")
+    assert str(caught.value) == (
+        "branch 'feature-1.x' already exists: check it out with checkout('feature-1.x'), "
+        "or pick another name"
+    )
+    with pytest.raises(InvalidInput, match="'v1' already names a tag"):
+        ds.branch("v1")
+    with pytest.raises(InvalidInput, match=r"'feature-1\.x' already names a branch"):
+        ds.tag("feature-1.x")
+    assert ds.branches() == ["feature-1.x"]
+    assert len(ds.checkout("feature-1.x")) == 2

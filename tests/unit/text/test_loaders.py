@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from fakes.files import pdf_bytes
+from fakes.files import broken_pdf, pdf_bytes
 from shoal import Document, InvalidInput, MissingDependency
 from shoal.text import SUPPORTED_SUFFIXES, LoadReport, load_directory, load_file
 
@@ -154,6 +155,28 @@ def test_broken_pdf_is_invalid_input_naming_the_file(tmp_path: Path) -> None:
     file.write_bytes(b"this is not a pdf at all \x01\x02\x03" * 20)
     with pytest.raises(InvalidInput, match=r"cannot read PDF .*broken\.pdf: .*damaged"):
         load_file(file)
+
+
+@pytest.mark.parametrize("content", [b"this is not a pdf", broken_pdf()], ids=["garbage", "cut"])
+def test_a_broken_pdf_logs_nothing_and_leaves_the_pypdf_logger_as_it_was(
+    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "broken.pdf"
+    file.write_bytes(content)
+    logger = logging.getLogger("pypdf")
+    assert logger.level == logging.NOTSET  # importing shoal configured nothing
+    logger.setLevel(logging.INFO)  # an application's own setting
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(InvalidInput, match="damaged"):
+            load_file(file)
+        assert [r for r in caplog.records if r.name.startswith("pypdf")] == []
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(logging.NOTSET)
+    # Outside a load, pypdf's own warnings reach the application as before.
+    with caplog.at_level(logging.WARNING), pytest.raises(Exception):  # noqa: B017 - pypdf's own
+        PdfReader(io.BytesIO(b"this is not a pdf"))
+    assert any(r.name.startswith("pypdf") for r in caplog.records)
 
 
 def test_encrypted_pdf_is_invalid_input(tmp_path: Path) -> None:
