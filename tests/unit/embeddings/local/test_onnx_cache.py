@@ -12,7 +12,7 @@ import pytest
 
 import shoal.embeddings.local._graph as graph_module
 from shoal.embeddings.local import LocalEmbedder
-from shoal.errors import ModelNotFound
+from shoal.errors import ConfigurationError, ModelNotFound
 
 TEXTS = ["the cat is on the mat", "a dog", "there is a red car near the green tree"]
 
@@ -138,3 +138,9 @@ def test_unreadable_weights_are_model_not_found(own_cache: Path, tmp_path: Path)
     (folder / "tokenizer.json").write_text("{}")
     with pytest.raises(ModelNotFound, match="cannot read the weights"):
         LocalEmbedder(path=folder, quantize=False).embed_query("hello")
+
+
+def test_int8_is_refused_for_a_model_it_destroys() -> None:
+    # mpnet's int8 vectors are at cosine ~0.03 to its own (bench/embed_throughput.py).
+    with pytest.raises(ConfigurationError, match="loses its meaning in int8"):
+        LocalEmbedder("all-mpnet-base-v2", quantize=True)

@@ -1,0 +1,32 @@
+"""The store against a plain-Python model, over random sequences of calls: the state
+machine of tests/store_machine.py on a local folder, on memory://, and on a local folder
+whose searches go through the HNSW index and its file.
+
+The profile comes from SHOAL_HYPOTHESIS_PROFILE (default: the bounded, derandomized CI
+one; shoal-model-long runs 500 examples of up to 50 steps); `bench/model_based.py` runs
+the long one with random seeds and the store mutations this suite must catch. The bugs it
+found are replayed by hand in test_model_regressions.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis.stateful import run_state_machine_as_test
+
+from store_machine import IndexedMachine, LocalMachine, MemoryMachine, indexed_thresholds, profile
+
+SETTINGS = profile(os.environ.get("SHOAL_HYPOTHESIS_PROFILE"))
+
+
+def test_local_dataset_agrees_with_the_model() -> None:
+    run_state_machine_as_test(LocalMachine, settings=SETTINGS)
+
+
+def test_memory_dataset_agrees_with_the_model() -> None:
+    run_state_machine_as_test(MemoryMachine, settings=SETTINGS)
+
+
+def test_indexed_dataset_agrees_with_the_model() -> None:
+    with indexed_thresholds():
+        run_state_machine_as_test(IndexedMachine, settings=SETTINGS)
