@@ -11,15 +11,10 @@ import lance
 import pyarrow as pa
 
 from shoal.errors import DatasetDamaged, DatasetNotFound, StoreError
+from shoal.store._damage import damaged_latest, manifest_versions
 from shoal.store._location import Location
 from shoal.store._records import base_schema
-from shoal.store._storage_errors import (
-    classify,
-    damaged_latest,
-    manifest_versions,
-    open_failure,
-    storage_errors,
-)
+from shoal.store._storage_errors import classify, open_failure, storage_errors
 from shoal.types import EmbedderSpec
 
 __all__ = [
