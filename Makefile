@@ -114,6 +114,8 @@ bench: $(VENV)/.test-ready
 	$(PIP) -e '.[dev,bench]' torch==2.13.0
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/int8_accuracy.py
+	$(BIN)/python bench/model_based.py
+	$(BIN)/python bench/model_based.py --mutations
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ann_libraries.py
 	$(BIN)/python bench/ann_libraries.py --filtered

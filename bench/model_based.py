@@ -40,6 +40,7 @@ from _report import print_table, save_report  # noqa: E402
 from shoal.store import _dataset, _index, _keyword, _snapshot, _versions, _view, _writes  # noqa: E402
 from shoal.store import filters as _filters  # noqa: E402
 from store_machine import (  # noqa: E402
+    CI_LOCAL_EXAMPLES,
     LONG_PROFILE,
     MACHINES,
     StoreMachine,
@@ -230,6 +231,11 @@ def run(machine_name: str, config: settings) -> Outcome:
     )
 
 
+def _ci_local(config: settings) -> settings:
+    """The CI profile as tests/unit/store/test_model_based.py runs it on the local machine."""
+    return settings(config, max_examples=max(config.max_examples, CI_LOCAL_EXAMPLES))
+
+
 def long_run(args: argparse.Namespace) -> None:
     """Run the machines with the long profile (or, with --ci, the CI one) and report."""
     if args.ci:
@@ -241,7 +247,10 @@ def long_run(args: argparse.Namespace) -> None:
             stateful_step_count=args.steps,
             report_multiple_bugs=False,
         )
-    outcomes = [run(name, config) for name in args.machines.split(",")]
+    outcomes = [
+        run(name, _ci_local(config) if args.ci and name == "local" else config)
+        for name in args.machines.split(",")
+    ]
     rows = [
         (
             o.machine,

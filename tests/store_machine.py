@@ -56,6 +56,7 @@ from store_model import (
 )
 
 __all__ = [
+    "CI_LOCAL_EXAMPLES",
     "CI_PROFILE",
     "LONG_PROFILE",
     "MACHINES",
@@ -69,6 +70,9 @@ __all__ = [
 
 # ------------------------------------------------------------------------------ profiles
 CI_PROFILE = "shoal-model-ci"
+CI_LOCAL_EXAMPLES = 100
+"""Examples the local-folder machine gets in CI: with 100 the CI profile catches all nine of
+its store mutations (bench/model_based.py --mutations), with the profile's 40 seven."""
 LONG_PROFILE = "shoal-model-long"
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 settings.register_profile(

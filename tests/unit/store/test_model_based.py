@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import os
 
+from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from store_machine import IndexedMachine, LocalMachine, MemoryMachine, indexed_thresholds, profile
+from store_machine import (
+    CI_LOCAL_EXAMPLES,
+    IndexedMachine,
+    LocalMachine,
+    MemoryMachine,
+    indexed_thresholds,
+    profile,
+)
 
 SETTINGS = profile(os.environ.get("SHOAL_HYPOTHESIS_PROFILE"))
 
 
 def test_local_dataset_agrees_with_the_model() -> None:
-    run_state_machine_as_test(LocalMachine, settings=SETTINGS)
+    # The local folder has every rule (branches too): it gets more examples (CI_LOCAL_EXAMPLES).
+    examples = max(SETTINGS.max_examples, CI_LOCAL_EXAMPLES)
+    run_state_machine_as_test(LocalMachine, settings=settings(SETTINGS, max_examples=examples))
 
 
 def test_memory_dataset_agrees_with_the_model() -> None:
