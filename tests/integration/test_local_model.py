@@ -181,8 +181,6 @@ _QUERY_PROBE = """
 import json, sys
 import numpy as np
 import shoal
-from numeric import assert_close
-from shoal._machine import simd_level
 vector = shoal.embedder().embed_query("A cat is sitting on a mat.")
 print(json.dumps({"torch": "torch" in sys.modules, "vector": vector.tolist()}))
 """
