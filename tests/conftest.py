@@ -58,6 +58,9 @@ def _clean_environment(mp: pytest.MonkeyPatch, *, home: Path, cache: Path, hf_ca
     # No test may reach the network; tests of the download path switch these off themselves.
     mp.setenv("SHOAL_OFFLINE", "1")
     mp.setenv("HF_HUB_OFFLINE", "1")
+    # Indexes grow inside the search that needs them, so tests see them at once; the
+    # background builder's own tests set "background".
+    mp.setenv("SHOAL_INDEX_BUILD", "inline")
 
 
 @pytest.fixture(scope="session")

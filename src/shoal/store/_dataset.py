@@ -12,6 +12,7 @@ import pyarrow as pa
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ReadOnlyDataset
 from shoal.store import _lance
+from shoal.store._bm25 import KeywordFile
 from shoal.store._history import History
 from shoal.store._index import IndexFile
 from shoal.store._location import Location
@@ -72,13 +73,16 @@ class Dataset(History, NeighborGraph):
         self._read_only = read_only
         self._timeout = write_timeout
         sidecar = location.sidecar_dir
-        index_file = (
-            IndexFile(sidecar / "index" / f"{branch or 'main'}.npz")
-            if sidecar and not read_only
-            else None
-        )
+        index_file = keyword_file = None
+        if sidecar is not None and not read_only:
+            index_file = IndexFile(sidecar / "index" / f"{branch or 'main'}.npz")
+            keyword_file = KeywordFile(sidecar / "keyword" / (branch or "main"))
         self._view = View(
-            spec.dimensions, spec.metric, index_file=index_file, use_index=not read_only
+            spec.dimensions,
+            spec.metric,
+            index_file=index_file,
+            keyword_file=keyword_file,
+            use_index=not read_only,
         )
         self._writer = RowWriter(location, write_timeout)
 
@@ -188,8 +192,8 @@ class Dataset(History, NeighborGraph):
             return []
         if not batch.has_vector.all():
             # Embed outside the lock, and only rows not stored yet: re-adding files is cheap.
-            stored = self._sync().position_of_id
-            rows = [row for row in batch.unique_rows() if replace or batch.ids[row] not in stored]
+            stored = _lance.stored_ids(self._current(), batch.ids) if not replace else set()
+            rows = [row for row in batch.unique_rows() if batch.ids[row] not in stored]
             batch.embed(self.embedder, rows)
         self._lance = self._writer.store(
             self._current(), batch, self._view, replace=replace, embedder=lambda: self.embedder
@@ -355,9 +359,16 @@ class Dataset(History, NeighborGraph):
             predicate = self._compile(where)
             positions = self._view.filter_positions(lance, predicate)
         ranked = rank(
-            self._view, vectors, texts, options, positions=positions, key=predicate, metric=chosen
+            lance,
+            self._view,
+            vectors,
+            texts,
+            options,
+            positions=positions,
+            key=predicate,
+            metric=chosen,
         )
-        return [hits_at(snap, found, scores) for found, scores in ranked]
+        return hits_at(lance, snap, ranked)
 
     def _query_vectors(
         self, queries: Sequence[str] | Any, options: SearchOptions
@@ -393,6 +404,19 @@ class Dataset(History, NeighborGraph):
         self._view.sync(self._current())
         self._view.refresh_index(force=True)
         self._view.save()
+
+    @guarded("save the vector index of", writes=True)
+    def wait_for_index(self) -> None:
+        """Return once the vector index covers every row and is saved.
+
+        New rows are searchable at once (exactly, beside the index) while a background
+        thread indexes them; call this before timing searches, or before a process exits,
+        so the next one opens with the index instead of building it.
+        """
+        with self._view.lock:
+            self._view.sync(self._current())
+            self._view.refresh_index()
+        self._view.wait_for_index()
 
     # ---------------------------------------------------------------------- helpers
     def _current(self) -> Any:

@@ -4,9 +4,15 @@ faiss was chosen over hnswlib and usearch by `bench/ann_libraries.py`: the same 
 and recall unfiltered, and its filter (an `IDSelectorBitmap`) runs in C++, where
 hnswlib calls back into Python for every candidate (8x slower at a 10% filter).
 
-The index is a cache: it is never the only copy of a vector. Its file records the
-dataset version it covers and the rowid of every position, so a reopened dataset can
-check it against Lance and catch up, or drop it and rebuild.
+The index is a cache: it is never the only copy of a vector. It is saved as two files:
+faiss's own file (``main.<token>.faiss``), which a new process memory-maps, so opening a
+dataset reads none of its vectors until a search walks to them, and a small pointer file
+(``main.npz``: the format, the dataset version covered, the token, and each position's
+rowid and vector norm), replaced last, so a reader finds the old pair or the new one. A
+reopened dataset checks the pair against Lance and catches up, or drops it and rebuilds.
+
+A memory-mapped index is read-only (faiss aborts the process on an add to it): `add`
+copies it into memory first.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -22,10 +30,10 @@ import numpy as np
 from shoal._atomic import atomic_write
 from shoal.types import Metric
 
-__all__ = ["HnswIndex", "IndexFile"]
+__all__ = ["HnswIndex", "IndexFile", "Saved"]
 
 _log = logging.getLogger("shoal.store")
-_FORMAT = 1
+_FORMAT = 2
 M = 16
 EF_CONSTRUCTION = 64
 EF_SEARCH = 64
@@ -34,7 +42,14 @@ EF_SEARCH = 64
 class HnswIndex:
     """An HNSW graph over positions 0..count-1 of a snapshot."""
 
-    def __init__(self, dimensions: int, metric: Metric, index: faiss.Index | None = None) -> None:
+    def __init__(
+        self,
+        dimensions: int,
+        metric: Metric,
+        index: faiss.Index | None = None,
+        *,
+        mapped: bool = False,
+    ) -> None:
         self.dimensions = dimensions
         self.metric = metric
         if index is None:
@@ -42,6 +57,25 @@ class HnswIndex:
             index = faiss.IndexHNSWFlat(dimensions, M, kind)
             index.hnsw.efConstruction = EF_CONSTRUCTION
         self._index = index
+        self.mapped = mapped  # vectors read from the memory-mapped file: read-only
+
+    def copy(self) -> HnswIndex:
+        """An in-memory copy that can grow (the vectors are read from the file once)."""
+        # clone_index would keep the vectors a view of the file (faiss then aborts on add):
+        # a round trip through faiss's serialisation makes them owned.
+        owned = faiss.deserialize_index(faiss.serialize_index(self._index))
+        return HnswIndex(self.dimensions, self.metric, owned)
+
+    def vectors(self) -> np.ndarray:
+        """The indexed vectors, position by position: a read-only view, valid until `add`
+        (which may move them: take a new view after it)."""
+        if self.count == 0:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        storage = _storage(self._index)
+        flat = faiss.rev_swig_ptr(storage.get_xb(), self.count * self.dimensions)
+        view: np.ndarray = np.asarray(flat).reshape(self.count, self.dimensions)
+        view.flags.writeable = False
+        return view
 
     @property
     def count(self) -> int:
@@ -49,7 +83,9 @@ class HnswIndex:
         return int(self._index.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
-        """Append vectors for the next positions."""
+        """Append vectors for the next positions (never on a mapped index: see `copy`)."""
+        if self.mapped or not _storage(self._index).codes.is_owned:
+            raise RuntimeError("a memory-mapped index is read-only: add to its copy()")
         if len(vectors):
             self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
@@ -81,68 +117,107 @@ class HnswIndex:
             distances = np.sqrt(np.maximum(distances, 0))
         return labels.astype(np.int64), distances.astype(np.float32)
 
-    def matches(self, vectors: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """For each position, whether the index holds exactly `vectors[position]`."""
-        result = np.zeros(len(positions), dtype=bool)
-        chunk = 65_536
-        for start in range(0, self.count, chunk):
-            count = min(chunk, self.count - start)
-            inside = (positions >= start) & (positions < start + count)
-            if not inside.any():
-                continue
-            stored = self._index.reconstruct_n(start, count)
-            local = positions[inside] - start
-            result[inside] = (stored[local] == vectors[positions[inside]]).all(axis=1)
-        return result
-
-    def to_array(self) -> np.ndarray:
-        """The index serialised by faiss, as a uint8 array (no copy into bytes)."""
-        serialized: np.ndarray = faiss.serialize_index(self._index)
-        return serialized
+    def write(self, path: str) -> None:
+        """Write faiss's own file (which `IndexFile.load` memory-maps)."""
+        faiss.write_index(self._index, path)
 
     @classmethod
-    def from_array(cls, data: np.ndarray, dimensions: int, metric: Metric) -> HnswIndex:
-        """Load an index written by `to_array`; ValueError if it does not fit."""
-        index = faiss.deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
+    def map(cls, path: Path, dimensions: int, metric: Metric) -> HnswIndex:
+        """Open a file written by `write`, its vectors memory-mapped; ValueError if it does not fit."""
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
         if index.d != dimensions:
             raise ValueError(f"index has {index.d} dimensions, dataset {dimensions}")
-        return cls(dimensions, metric, index)
+        if not isinstance(index, faiss.IndexHNSWFlat):
+            raise ValueError(f"index is a {type(index).__name__}, not an HNSW index")
+        return cls(dimensions, metric, index, mapped=True)
+
+
+class Saved:
+    """An index loaded from its file, with what the pointer file says of it."""
+
+    def __init__(
+        self, index: HnswIndex, version: int, rowids: np.ndarray, norms: np.ndarray
+    ) -> None:
+        self.index = index
+        self.version = version
+        self.rowids = rowids  # per position; -1 for a position that was dead when saved
+        self.norms = norms  # per position: the raw vector's length (cosine stores unit vectors)
 
 
 class IndexFile:
-    """The file beside a dataset that holds its index, covered version and position rowids."""
+    """The files beside a dataset that hold its index: faiss's file and a pointer file."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path  # the pointer file, e.g. _shoal/index/main.npz
 
-    def save(self, index: HnswIndex, *, version: int, rowids: np.ndarray) -> None:
-        """Write atomically: a reader sees the old file or the new one, never half of one."""
-        meta = {"format": _FORMAT, "version": version, "metric": index.metric, "count": index.count}
+    def _data_path(self, token: str) -> Path:
+        return self.path.with_name(f"{self.path.stem}.{token}.faiss")
+
+    def save(
+        self, index: HnswIndex, *, version: int, rowids: np.ndarray, norms: np.ndarray
+    ) -> None:
+        """Write atomically: the index file under a new name, then the pointer file naming it.
+
+        A reader sees the old pair or the new one, never half of one; a process that has
+        the old file mapped keeps reading it after it is deleted.
+        """
+        token = secrets.token_hex(6)
+        meta = {
+            "format": _FORMAT,
+            "version": version,
+            "metric": index.metric,
+            "count": index.count,
+            "token": token,
+        }
+        data = self._data_path(token)
+        atomic_write(data, index.write)
+        meta["bytes"] = data.stat().st_size
         header = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        blob = index.to_array()
 
         def write(path: str) -> None:
-            # Straight to the file: at 1M x 384 the index is 1.6 GB, too big to copy around.
             with open(path, "wb") as handle:
-                np.savez(handle, meta=header, rowids=rowids[: index.count], index=blob)
+                np.savez(
+                    handle, meta=header, rowids=rowids[: index.count], norms=norms[: index.count]
+                )
 
-        atomic_write(self.path, write)
+        try:
+            atomic_write(self.path, write)
+        except BaseException:
+            data.unlink(missing_ok=True)
+            raise
+        self._remove_others(keep=data)
 
-    def load(self, dimensions: int, metric: Metric) -> tuple[HnswIndex, int, np.ndarray] | None:
-        """The saved index, its version and position rowids; None if missing, damaged or unfit."""
+    def _remove_others(self, *, keep: Path | None) -> None:
+        """Delete index files no pointer names (left by older saves or killed writers)."""
+        for other in self.path.parent.glob(f"{self.path.stem}.*.faiss"):
+            if other != keep:
+                other.unlink(missing_ok=True)
+
+    def load(self, dimensions: int, metric: Metric) -> Saved | None:
+        """The saved index (mapped), its version, rowids and norms; None if missing, damaged or unfit."""
         if not self.path.exists():
             return None
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
+                if meta.get("format") != _FORMAT or meta.get("metric") != metric:
+                    raise ValueError(f"index file format/metric {meta} does not match")
                 rowids = np.asarray(data["rowids"], dtype=np.int64)
-                blob = data["index"]
-            if meta.get("format") != _FORMAT or meta.get("metric") != metric:
-                raise ValueError(f"index file format/metric {meta} does not match")
-            index = HnswIndex.from_array(blob, dimensions, metric)
-            if index.count != len(rowids) or index.count != meta.get("count"):
-                raise ValueError("index and its rowids disagree")
-            return index, int(meta["version"]), rowids
+                norms = np.asarray(data["norms"], dtype=np.float32)
+            token = str(meta["token"])
+            if not token.isalnum():
+                raise ValueError(f"index file names a bad token {token!r}")
+            path = self._data_path(token)
+            # A truncated file would be mapped all the same, and reading past its end kills
+            # the process (SIGBUS): check its size first.
+            if path.stat().st_size != meta.get("bytes"):
+                raise ValueError(
+                    f"{path.name} is {path.stat().st_size} bytes, not {meta.get('bytes')}"
+                )
+            index = HnswIndex.map(path, dimensions, metric)
+            if not index.count == len(rowids) == len(norms) == meta.get("count"):
+                raise ValueError("index, rowids and norms disagree")
+            return Saved(index, int(meta["version"]), rowids, norms)
         except Exception as exc:  # any damage means: rebuild from Lance, which holds the data
             _log.warning("ignoring damaged vector index %s (%s); rebuilding it", self.path, exc)
             return None
@@ -155,5 +230,11 @@ class IndexFile:
         return os.access(folder, os.W_OK)
 
     def remove(self) -> None:
-        """Delete the file if present."""
+        """Delete the files if present."""
         self.path.unlink(missing_ok=True)
+        self._remove_others(keep=None)
+
+
+def _storage(index: Any) -> Any:
+    """The flat storage (faiss.IndexFlat) under an HNSW index: its vectors."""
+    return faiss.downcast_index(index.storage)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lance
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shoal.errors import DatasetDamaged, DatasetNotFound, StoreError
 from shoal.store._damage import damaged_latest, manifest_versions
@@ -24,7 +26,9 @@ __all__ = [
     "open_existing",
     "record_build",
     "recorded_builds",
+    "stored_ids",
     "stored_spec",
+    "take",
 ]
 
 SPEC_KEY = "shoal.embedder"
@@ -144,3 +148,34 @@ def field_kinds(schema: pa.Schema) -> dict[str, pa.DataType]:
     return {
         field.name: field.type for field in schema if field.name not in ("embedding", "metadata")
     }
+
+
+_IN_LIST_MAX = 1_000
+"""Up to this many ids are looked up with an IN list; more, by reading the id column once."""
+
+
+def stored_ids(dataset: Any, ids: Sequence[str]) -> set[str]:
+    """Those of `ids` that name a stored row (the search snapshot holds no ids)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return set()
+    if len(wanted) <= _IN_LIST_MAX:
+        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in wanted)
+        found = dataset.to_table(columns=["id"], filter=f"id IN ({quoted})").column("id")
+        return set(found.to_pylist())
+    column = dataset.to_table(columns=["id"]).column("id")
+    present = pc.is_in(pa.array(wanted, pa.string()), value_set=column.combine_chunks())
+    return {i for i, hit in zip(wanted, present.to_pylist(), strict=True) if hit}
+
+
+def take(dataset: Any, rowids: np.ndarray, columns: Sequence[str]) -> pa.Table:
+    """The rows with these rowids, in their order, at the dataset's pinned version."""
+    if len(rowids) == 0:
+        return dataset.schema.empty_table().select(list(columns))
+    table: pa.Table = dataset._take_rows(np.asarray(rowids).tolist(), columns=list(columns))
+    if table.num_rows != len(rowids):
+        raise StoreError(
+            f"{len(rowids) - table.num_rows} rows searched are missing from version "
+            f"{dataset.version} of {dataset.uri}; search again"
+        )
+    return table

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from shoal.errors import InvalidInput
-from shoal.store import _view
+from shoal.store import _lance, _view
 from shoal.store._index import EF_SEARCH, HnswIndex
 from shoal.store._location import Location
 from shoal.store._snapshot import Snapshot
@@ -79,8 +79,10 @@ class NeighborGraph:
         """Ids and float32 vectors of the live rows matching `where`, in stored order, as
         searched (unit length in a cosine dataset)."""
         with self._view.lock:
-            snap, positions = self._live_rows(where, indexed=False)
-            return [snap.ids[p] for p in positions.tolist()], snap.vectors[positions]
+            lance, snap, positions = self._live_rows(where, indexed=False)
+            # A copy: the index's storage (which holds the vectors) may move on its next add.
+            vectors = np.array(snap.vectors_at(positions), dtype=np.float32, copy=True)
+            return _ids(lance, snap, positions), vectors
 
     @guarded("find neighbours in")
     def neighbors(self, *, k: int = 10, where: Filter | None = None) -> Neighbors:
@@ -88,8 +90,8 @@ class NeighborGraph:
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise InvalidInput(f"k must be an int from 1 to {MAX_K}, got {k!r}")
         with self._view.lock:
-            snap, positions = self._live_rows(where, indexed=True)
-            ids = [snap.ids[p] for p in positions.tolist()]
+            lance, snap, positions = self._live_rows(where, indexed=True)
+            ids = _ids(lance, snap, positions)
             index = self._view.index
             share = len(positions) / max(snap.live, 1)
             narrow = where is not None and (
@@ -103,7 +105,9 @@ class NeighborGraph:
                 indices, scores = _indexed_graph(snap, index, positions, k, ef=ef, bitmap=bitmap)
         return Neighbors(ids, indices, scores, snap.metric)
 
-    def _live_rows(self, where: Filter | None, *, indexed: bool) -> tuple[Snapshot, np.ndarray]:
+    def _live_rows(
+        self, where: Filter | None, *, indexed: bool
+    ) -> tuple[Any, Snapshot, np.ndarray]:
         lance = self._current()
         self._view.sync(lance)
         if indexed:
@@ -114,7 +118,13 @@ class NeighborGraph:
             positions = self._view.filter_positions(lance, self._compile(where))
         else:
             positions = np.flatnonzero(snap.alive[: snap.size])
-        return snap, positions.astype(np.int64)
+        return lance, snap, positions.astype(np.int64)
+
+
+def _ids(lance: Any, snap: Snapshot, positions: np.ndarray) -> list[str]:
+    """The ids of the rows at `positions`, read from Lance (the snapshot holds none)."""
+    ids: list[str] = _lance.take(lance, snap.rowids[positions], ["id"]).column("id").to_pylist()
+    return ids
 
 
 def _allowed_bits(
@@ -130,7 +140,7 @@ def _allowed_bits(
 
 def _pairwise(snap: Snapshot, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Scores of rows x others by the snapshot's metric (vectors as stored)."""
-    a, b = snap.vectors[rows], snap.vectors[others]
+    a, b = snap.vectors_at(rows), snap.vectors_at(others)
     dots: np.ndarray = a @ b.T
     if snap.metric != "l2":
         return dots
@@ -204,7 +214,9 @@ def _indexed_graph(
     for start in range(0, n, QUERY_BLOCK):
         rows = np.arange(start, min(start + QUERY_BLOCK, n))
         queries = positions[rows]
-        found, found_scores = index.search_many(snap.vectors[queries], k + 1, ef=ef, bitmap=bitmap)
+        found, found_scores = index.search_many(
+            snap.vectors_at(queries), k + 1, ef=ef, bitmap=bitmap
+        )
         if len(tail):
             extra = _pairwise(snap, queries, tail)
             found = np.concatenate([found, np.broadcast_to(tail, extra.shape)], axis=1)

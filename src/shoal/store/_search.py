@@ -11,7 +11,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from shoal.errors import InvalidInput
-from shoal.store._snapshot import Snapshot
+from shoal.store import _lance
+from shoal.store._snapshot import Snapshot, json_texts
 from shoal.store._view import View
 from shoal.types import Metric
 
@@ -115,6 +116,7 @@ def fuse(
 
 
 def rank(
+    lance: Any,
     view: View,
     vectors: np.ndarray | None,
     texts: Sequence[str] | None,
@@ -124,7 +126,7 @@ def rank(
     key: str | None,
     metric: Metric,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per query, the best (positions, scores) of `view` by the options' mode.
+    """Per query, the best (positions, scores) of `view` (at `lance`'s version) by the mode.
 
     `vectors` are the embedded queries (None in keyword mode), `texts` the query texts
     (None for vector queries); `positions` are the rows a filter `key` matched.
@@ -141,7 +143,9 @@ def rank(
                 view.search(vector, options.depth, positions=positions, metric=metric, key=key)
             )
         if options.mode != "vector" and texts is not None:
-            lists.append(view.keyword_search(texts[number], options.depth, positions=positions))
+            lists.append(
+                view.keyword_search(lance, texts[number], options.depth, positions=positions)
+            )
         if options.mode == "hybrid":
             rankings = [found for found, _ in lists]
             results.append(fuse(rankings, options.weights, rrf_k=options.rrf_k, k=options.k))
@@ -155,9 +159,23 @@ def is_text_batch(items: Sequence[Any] | np.ndarray) -> bool:
     return not isinstance(items, np.ndarray) and all(isinstance(q, str) for q in items)
 
 
-def hits_at(snap: Snapshot, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
-    """The Hits of a snapshot's rows at `positions`, with their scores."""
-    return [
-        Hit(snap.ids[p], snap.texts[p], json.loads(snap.metadata[p] or "{}"), float(s))
-        for p, s in zip(positions.tolist(), scores.tolist(), strict=True)
-    ]
+def hits_at(
+    lance: Any, snap: Snapshot, ranked: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> list[list[Hit]]:
+    """The Hits of each query's (positions, scores), their rows fetched from Lance in one take."""
+    every = np.concatenate([positions for positions, _ in ranked]) if ranked else np.zeros(0)
+    unique, slots = np.unique(every.astype(np.int64), return_inverse=True)
+    rows = _lance.take(lance, snap.rowids[unique], ["id", "text", "metadata"])
+    ids, texts = rows.column("id").to_pylist(), rows.column("text").to_pylist()
+    metadata = json_texts(rows.column("metadata"))
+    results, start = [], 0
+    for positions, scores in ranked:
+        picked = slots[start : start + len(positions)].tolist()
+        start += len(positions)
+        results.append(
+            [
+                Hit(ids[i], texts[i], json.loads(metadata[i] or "{}"), float(s))
+                for i, s in zip(picked, scores.tolist(), strict=True)
+            ]
+        )
+    return results

@@ -1,14 +1,17 @@
-"""The in-memory view of one dataset version that searches read: vectors, ids, texts, metadata.
+"""The in-memory view of one dataset version that searches read: vectors and row ids only.
 
 Rows get a *position* when they enter the view and keep it until the view is rebuilt; a
 deleted or replaced row leaves a dead position behind. The HNSW index numbers its
 vectors by the same positions, so it can cover a prefix of the view while the rest (the
 tail) is searched exactly.
+
+Each vector is held once: the indexed prefix is read from the index's own storage (a
+memory-mapped file after a reopen, so untouched pages cost nothing), the tail from a
+buffer here. Texts, ids and metadata stay in Lance and are fetched for the hits only.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,7 +20,7 @@ import pyarrow as pa
 from shoal.errors import InvalidInput
 from shoal.types import Metric
 
-__all__ = ["Snapshot", "prepare_vectors"]
+__all__ = ["Snapshot", "json_texts", "prepare_vectors"]
 
 
 def prepare_vectors(vectors: np.ndarray, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
@@ -34,146 +37,152 @@ def prepare_vectors(vectors: np.ndarray, metric: Metric) -> tuple[np.ndarray, np
 class Snapshot:
     """Rows of one dataset version held for search, addressed by position."""
 
-    def __init__(self, dimensions: int, metric: Metric, version: int) -> None:
+    def __init__(
+        self,
+        dimensions: int,
+        metric: Metric,
+        version: int,
+        *,
+        base: np.ndarray | None = None,
+        rowids: np.ndarray | None = None,
+        norms: np.ndarray | None = None,
+    ) -> None:
         self.dimensions = dimensions
         self.metric = metric
         self.version = version
-        self.size = 0
-        self.vectors = np.zeros((0, dimensions), dtype=np.float32)
-        self.norms = np.zeros(0, dtype=np.float32)
-        self.rowids = np.zeros(0, dtype=np.int64)
-        self.alive = np.zeros(0, dtype=bool)
-        self.ids: list[str] = []
-        self.texts: list[str] = []
-        self.metadata: list[str] = []
-        self.position_of_id: dict[str, int] = {}
-        self._position_of_rowid: dict[int, int] = {}
+        # Positions 0..len(base)-1: a read-only view (the index's vectors); the rest: _tail.
+        self.base = base if base is not None else np.zeros((0, dimensions), dtype=np.float32)
+        count = len(self.base)
+        self.size = count
+        # Positions from _origin on are read from _tail, those before `indexed` from base.
+        self._origin = count
+        self._tail = np.zeros((0, dimensions), dtype=np.float32)
+        self.rowids = np.full(count, -1, dtype=np.int64) if rowids is None else rowids.copy()
+        self.norms = np.zeros(count, dtype=np.float32) if norms is None else norms.copy()
+        self.alive = self.rowids >= 0
+        self.live = int(np.count_nonzero(self.alive))
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
-        self.seen_keys: set[str] = set()  # metadata keys known to exist (a cache; never shrinks)
-        self.text_edits = 0  # texts changed in place: the keyword index over them starts over
+        self._max_rowid = int(self.rowids.max()) if count else -1
 
     @property
-    def live(self) -> int:
-        """Number of live rows."""
-        return len(self.position_of_id)
+    def indexed(self) -> int:
+        """Positions whose vectors are read from the index (the prefix before the tail)."""
+        return len(self.base)
+
+    def reserve(self, count: int) -> None:
+        """Make room for `count` positions in all, so loading a table grows nothing twice."""
+        self._grow(count)
 
     def append(self, table: pa.Table) -> None:
-        """Add rows (columns _rowid, id, text, metadata, embedding); a known rowid is replaced.
+        """Add rows (columns _rowid, embedding); a known rowid with a new vector is replaced.
 
-        A known row whose vector did not change (a metadata update, a new column) keeps
-        its position, so the index over it stays valid.
+        A known row whose vector did not change (a text or metadata update, a new column)
+        keeps its position, so the index over it stays valid.
         """
         if table.num_rows == 0:
             return
         rowids = table.column("_rowid").to_numpy().astype(np.int64)
-        if self._position_of_rowid.keys() & set(rowids.tolist()):
-            table = self._update_in_place(table, rowids)
-            if table.num_rows == 0:
-                return
-            rowids = table.column("_rowid").to_numpy().astype(np.int64)
-        ids = table.column("id").to_pylist()
-        known_rowids = self._position_of_rowid.keys() & set(rowids.tolist())
-        known_ids = self.position_of_id.keys() & set(ids)
-        replaced = [self._position_of_rowid[r] for r in known_rowids]
-        self.kill(replaced + [self.position_of_id[i] for i in known_ids])
-        start, count = self.size, table.num_rows
+        vectors, norms = self._vectors(table)
+        if len(rowids) and int(rowids.min()) <= self._max_rowid:  # not only new rows
+            known = self.lookup(rowids)
+            old = np.flatnonzero(known >= 0)
+            same = old[
+                (self.vectors_at(known[old]) == vectors[old]).all(axis=1)
+                & (self.norms[known[old]] == norms[old])
+            ]
+            self.kill(known[np.setdiff1d(old, same)].tolist())
+            fresh = np.ones(len(rowids), dtype=bool)
+            fresh[same] = False
+            rowids, vectors, norms = rowids[fresh], vectors[fresh], norms[fresh]
+        self._put(rowids, vectors, norms)
+
+    def append_batches(self, batches: object) -> None:
+        """Add new rows batch by batch (columns _rowid, embedding): a full load, no lookups."""
+        for batch in batches:  # type: ignore[attr-defined]
+            table = pa.Table.from_batches([batch])
+            if table.num_rows:
+                vectors, norms = self._vectors(table)
+                self._put(table.column("_rowid").to_numpy().astype(np.int64), vectors, norms)
+
+    def _put(self, rowids: np.ndarray, vectors: np.ndarray, norms: np.ndarray) -> None:
+        count = len(rowids)
+        if count == 0:
+            return
+        start = self.size
         self._grow(start + count)
-        # Chunk by chunk straight into place: a 1M-row load makes no full-size temporaries.
-        row = start
-        for chunk in table.column("embedding").chunks:
-            flat = chunk.flatten().to_numpy(zero_copy_only=False)
-            vectors, norms = prepare_vectors(flat.reshape(-1, self.dimensions), self.metric)
-            self.vectors[row : row + len(chunk)] = vectors
-            self.norms[row : row + len(chunk)] = norms
-            row += len(chunk)
+        offset = start - self._origin
+        self._tail[offset : offset + count] = vectors
+        self.norms[start : start + count] = norms
         self.rowids[start : start + count] = rowids
         self.alive[start : start + count] = True
-        self.ids.extend(ids)
-        self.texts.extend(table.column("text").to_pylist())
-        self.metadata.extend(_json_texts(table.column("metadata")))
-        positions = range(start, start + count)
-        self._position_of_rowid.update(zip(rowids.tolist(), positions, strict=True))
-        self.position_of_id.update(zip(ids, positions, strict=True))
         self.size = start + count
+        self.live += count
+        self._max_rowid = max(self._max_rowid, int(rowids.max()))
         self._sorted = None
 
-    def _update_in_place(self, table: pa.Table, rowids: np.ndarray) -> pa.Table:
-        """Refresh text and metadata of known rows whose vector is unchanged; return the rest."""
-        positions = np.array([self._position_of_rowid.get(r, -1) for r in rowids.tolist()])
-        vectors, _ = self._vectors(table)
-        known = np.flatnonzero(positions >= 0)
-        same = known[(self.vectors[positions[known]] == vectors[known]).all(axis=1)]
-        ids = table.column("id").to_pylist()
-        texts = table.column("text").to_pylist()
-        metadata = _json_texts(table.column("metadata"))
-        for row in same.tolist():
-            position = int(positions[row])
-            if ids[row] != self.ids[position]:
-                self.position_of_id.pop(self.ids[position], None)
-                self.position_of_id[ids[row]] = position
-                self.ids[position] = ids[row]
-            if texts[row] != self.texts[position]:
-                self.texts[position] = texts[row]
-                self.text_edits += 1
-            self.metadata[position] = metadata[row]
-        rest = np.ones(table.num_rows, dtype=bool)
-        rest[same] = False
-        return table.filter(pa.array(rest))
+    def lookup(self, rowids: np.ndarray) -> np.ndarray:
+        """The live position of each rowid, in order, -1 where unknown."""
+        keys, positions = self._sorted_rowids()
+        if len(keys) == 0:
+            return np.full(len(rowids), -1, dtype=np.int64)
+        slots = np.minimum(np.searchsorted(keys, rowids), len(keys) - 1)
+        return np.where(keys[slots] == rowids, positions[slots], -1)
 
-    def metadata_keys(self) -> set[str]:
-        """Every top-level metadata key of the live rows (parses them all: for error messages)."""
-        keys: set[str] = set()
-        for position in np.flatnonzero(self.alive[: self.size]).tolist():
-            keys.update(_keys_of(self.metadata[position]))
-        return keys
+    def _sorted_rowids(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._sorted is None:
+            live = np.flatnonzero(self.alive[: self.size])
+            order = np.argsort(self.rowids[live], kind="stable")
+            self._sorted = (self.rowids[live][order], live[order])
+        return self._sorted
 
-    def place(self, table: pa.Table, positions: np.ndarray, *, size: int) -> None:
-        """Put rows at given positions of an empty snapshot `size` long (the rest stay dead)."""
-        assert self.size == 0
-        self._grow(size)
-        self.size = size
-        self.ids = [""] * size
-        self.texts = [""] * size
-        self.metadata = ["{}"] * size
-        metadata = _json_texts(table.column("metadata"))
-        vectors, norms = self._vectors(table)
-        self.vectors[positions] = vectors
-        self.norms[positions] = norms
-        self.rowids[positions] = table.column("_rowid").to_numpy().astype(np.int64)
-        self.alive[positions] = True
-        columns = zip(
-            positions.tolist(),
-            table.column("_rowid").to_pylist(),
-            table.column("id").to_pylist(),
-            table.column("text").to_pylist(),
-            metadata,
-            strict=True,
-        )
-        for position, rowid, row_id, text, text_of_metadata in columns:
-            self.ids[position] = row_id
-            self.texts[position] = text
-            self.metadata[position] = text_of_metadata
-            self._position_of_rowid[rowid] = position
-            self.position_of_id[row_id] = position
-        self._sorted = None
+    def live_rowids(self) -> np.ndarray:
+        """The rowids of the live rows, sorted."""
+        return self._sorted_rowids()[0]
+
+    def rebase(self, base: np.ndarray) -> None:
+        """Read the first len(base) positions from `base` (the index grew over the tail)."""
+        if len(base) < self.indexed or len(base) > self.size:
+            raise ValueError("the index does not cover a prefix of this snapshot")
+        self.base = base
+        if len(base) == self.size:  # the tail is all indexed: free its buffer
+            self._origin = self.size
+            self._tail = np.zeros((0, self.dimensions), dtype=np.float32)
+
+    def vectors_at(self, positions: np.ndarray) -> np.ndarray:
+        """The stored vectors at `positions` (a copy; a view for one contiguous run)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(positions) == 0:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        first, last, cut = int(positions[0]), int(positions[-1]), self.indexed
+        run = last - first + 1 == len(positions) and (last < cut or first >= cut)
+        if run and (len(positions) == 1 or bool((np.diff(positions) == 1).all())):
+            return self.block(first, last + 1)  # a contiguous run: no copy
+        inside = positions < cut
+        if inside.all():
+            gathered: np.ndarray = self.base[positions]
+            return gathered
+        if not inside.any():
+            gathered = self._tail[positions - self._origin]
+            return gathered
+        out = np.empty((len(positions), self.dimensions), dtype=np.float32)
+        out[inside] = self.base[positions[inside]]
+        out[~inside] = self._tail[positions[~inside] - self._origin]
+        return out
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """The vectors of positions start..stop-1 (a view when on one side of the index's end)."""
+        cut, origin = self.indexed, self._origin
+        if stop <= cut:
+            return self.base[start:stop]
+        if start >= cut:
+            return self._tail[start - origin : stop - origin]
+        return np.concatenate([self.base[start:cut], self._tail[cut - origin : stop - origin]])
 
     def compacted(self) -> Snapshot:
-        """A copy holding only the live rows, renumbered from position 0."""
+        """A copy holding only the live rows, renumbered from position 0 (all in the tail)."""
         live = np.flatnonzero(self.alive[: self.size])
         other = Snapshot(self.dimensions, self.metric, self.version)
-        other._grow(len(live))
-        other.size = len(live)
-        other.vectors[: len(live)] = self.vectors[live]
-        other.norms[: len(live)] = self.norms[live]
-        other.rowids[: len(live)] = self.rowids[live]
-        other.alive[: len(live)] = True
-        other.ids = [self.ids[p] for p in live.tolist()]
-        other.texts = [self.texts[p] for p in live.tolist()]
-        other.metadata = [self.metadata[p] for p in live.tolist()]
-        other.position_of_id = {row_id: p for p, row_id in enumerate(other.ids)}
-        other._position_of_rowid = {
-            int(r): p for p, r in enumerate(other.rowids[: len(live)].tolist())
-        }
+        other._put(self.rowids[live], self.vectors_at(live), self.norms[live])
         return other
 
     def _vectors(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -182,14 +191,13 @@ class Snapshot:
 
     def kill(self, positions: Sequence[int]) -> None:
         """Mark positions dead (deleted or replaced rows)."""
-        for position in positions:
-            if not self.alive[position]:
-                continue
-            self.alive[position] = False
-            self.position_of_id.pop(self.ids[position], None)
-            self._position_of_rowid.pop(int(self.rowids[position]), None)
-        if len(positions):
-            self._sorted = None
+        if not len(positions):
+            return
+        index = np.asarray(positions, dtype=np.int64)
+        index = index[self.alive[index]]
+        self.alive[index] = False
+        self.live -= len(np.unique(index))
+        self._sorted = None
 
     def kill_missing(self, present_rowids: np.ndarray) -> None:
         """Mark dead every live row whose rowid is not among `present_rowids`."""
@@ -199,16 +207,8 @@ class Snapshot:
 
     def positions_of_rowids(self, rowids: np.ndarray) -> np.ndarray:
         """Positions of the live rows with these rowids (unknown rowids are dropped)."""
-        if self._sorted is None:
-            live = np.flatnonzero(self.alive[: self.size])
-            order = np.argsort(self.rowids[live], kind="stable")
-            self._sorted = (self.rowids[live][order], live[order])
-        keys, positions = self._sorted
-        if len(keys) == 0 or len(rowids) == 0:
-            return np.zeros(0, dtype=np.int64)
-        slots = np.minimum(np.searchsorted(keys, rowids), len(keys) - 1)
-        found = keys[slots] == rowids
-        return np.sort(positions[slots[found]])
+        found = self.lookup(np.asarray(rowids, dtype=np.int64))
+        return np.sort(found[found >= 0])
 
     def exact(
         self,
@@ -221,14 +221,14 @@ class Snapshot:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k among live `positions` (all live rows if None): positions and scores.
 
-        `matrix` may hold `vectors[positions]` already gathered.
+        `matrix` may hold `vectors_at(positions)` already gathered.
         """
         if positions is None:
             positions = np.flatnonzero(self.alive[: self.size])
         if len(positions) == 0:
             return positions, np.zeros(0, dtype=np.float32)
         if matrix is None:
-            matrix = self._gather(positions)
+            matrix = self.vectors_at(positions)
         scores = self._scores(matrix, positions, query, metric)
         count = min(k, len(positions))
         if count < len(positions):
@@ -244,7 +244,7 @@ class Snapshot:
     def _refine_l2(self, positions: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact distances of the chosen rows, re-sorted: sqrt(|x|^2 - 2x.q + |q|^2) ranks
         well but cancels near 0 (a stored copy of the query came out 3e-4 away)."""
-        rows = self.vectors[positions]
+        rows = self.vectors_at(positions)
         if self.metric == "cosine":
             rows = rows * self.norms[positions][:, None]
         difference = rows - query.astype(np.float32, copy=False)
@@ -252,27 +252,19 @@ class Snapshot:
         order = np.argsort(distances, kind="stable")
         return positions[order], distances[order]
 
-    def _gather(self, positions: np.ndarray) -> np.ndarray:
-        if len(positions) == self.size:
-            return self.vectors[: self.size]
-        if positions[-1] - positions[0] + 1 == len(positions):
-            return self.vectors[positions[0] : positions[-1] + 1]  # a contiguous run: no copy
-        gathered: np.ndarray = self.vectors[positions]
-        return gathered
-
     def _grow(self, needed: int) -> None:
-        if needed <= len(self.alive):
-            return
-        capacity = max(needed, 2 * len(self.alive), 1024)
-        vectors = np.zeros((capacity, self.dimensions), dtype=np.float32)
-        vectors[: self.size] = self.vectors[: self.size]
-        norms = np.zeros(capacity, dtype=np.float32)
-        norms[: self.size] = self.norms[: self.size]
-        rowids = np.full(capacity, -1, dtype=np.int64)
-        rowids[: self.size] = self.rowids[: self.size]
-        alive = np.zeros(capacity, dtype=bool)
-        alive[: self.size] = self.alive[: self.size]
-        self.vectors, self.norms, self.rowids, self.alive = vectors, norms, rowids, alive
+        if needed > len(self.alive):
+            capacity = max(needed, 2 * len(self.alive), 1024)
+            self.norms = _extended(self.norms, capacity, 0)
+            self.rowids = _extended(self.rowids, capacity, -1)
+            self.alive = _extended(self.alive, capacity, False)
+        if needed - self._origin > len(self._tail):
+            # A new buffer keeps only the unindexed rows: it starts at `indexed`.
+            rows = needed - self.indexed
+            tail = np.zeros((max(rows, 2 * len(self._tail), 1024), self.dimensions), np.float32)
+            kept = self._tail[self.indexed - self._origin : self.size - self._origin]
+            tail[: len(kept)] = kept
+            self._tail, self._origin = tail, self.indexed
 
     def _scores(
         self, matrix: np.ndarray, positions: np.ndarray, query: np.ndarray, metric: Metric
@@ -297,15 +289,17 @@ class Snapshot:
         return np.asarray(np.sqrt(np.maximum(squared, 0)), dtype=np.float32)
 
 
-def _keys_of(text: str) -> list[str]:
-    value = json.loads(text) if text else {}
-    return list(value) if isinstance(value, dict) else []
+def _extended(array: np.ndarray, capacity: int, fill: object) -> np.ndarray:
+    out = np.full(capacity, fill, dtype=array.dtype)
+    out[: len(array)] = array
+    return out
 
 
-def _json_texts(column: pa.ChunkedArray) -> list[str]:
+def json_texts(column: pa.Array | pa.ChunkedArray) -> list[str]:
     """JSON column values as text (the extension type's storage), '{}' for nulls."""
-    chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    plain = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in chunks]
     return [
         value if value is not None else "{}"
-        for value in pa.chunked_array(chunks, pa.string()).to_pylist()
+        for value in pa.chunked_array(plain, pa.string()).to_pylist()
     ]

@@ -1,16 +1,25 @@
-"""The search engine of one dataset handle: a snapshot kept in step with Lance, plus its index.
+"""The search engine of one dataset handle: a snapshot kept in step with Lance, plus its indexes.
 
 Every search first brings the snapshot to the dataset's latest version (rows committed
 by this or any other handle or process), so a query never misses a committed row. The
 HNSW index covers a prefix of the snapshot's positions; the newer tail is searched
-exactly until it is long enough to be worth indexing.
+exactly while a background thread extends the index over it, a chunk at a time.
+
+Opening reads no table: the saved index file is memory-mapped (its vectors are the
+snapshot's indexed prefix), checked against Lance on a sample of rows, and caught up on
+the rows written since the version it covers. Without a usable file the vectors are
+read from Lance once, batch by batch.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import math
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -20,9 +29,9 @@ import numpy as np
 import pyarrow as pa
 
 from shoal.errors import StoreError
-from shoal.store._index import EF_SEARCH, HnswIndex, IndexFile
-from shoal.store._keyword import KeywordIndex
-from shoal.store._snapshot import Snapshot
+from shoal.store._bm25 import KeywordFile, KeywordIndex
+from shoal.store._index import EF_SEARCH, HnswIndex, IndexFile, Saved
+from shoal.store._snapshot import Snapshot, json_texts, prepare_vectors
 from shoal.store._storage_errors import classify, reason
 from shoal.types import Metric
 
@@ -34,6 +43,13 @@ INDEX_MIN_ROWS = 10_000
 """Below this many rows exact search is as fast as HNSW (about 0.7 ms at 10k x 384), and exact."""
 TAIL_MAX = 2_048
 """Unindexed rows searched exactly before the index is extended (about 0.15 ms at 384-d)."""
+BUILD_CHUNK = 1_024
+"""Rows the background builder adds at a time, holding the view's lock (about 0.1 s on 2
+cores at 100k rows): a search waits at most that long behind it."""
+SAVE_GROWTH = 1.25
+"""The index is saved again once it covers this many times the rows of its last save."""
+KEYWORD_SAVE_SHARE = 0.1
+"""The keyword index is saved again once this share of its rows changed since its last save."""
 EXACT_FILTERED_MAX = 4_096
 """A filter matching at most this many rows is searched exactly (well under a millisecond)."""
 EXACT_FILTERED_SHARE = 0.05
@@ -48,32 +64,53 @@ FILTER_BEAM_PER_DECADE = 0.5
 for the same recall (1.5 at 1M rows kept recall@10 at 0.95 in bench/search.py)."""
 REBUILD_DEAD_FRACTION = 0.3
 """Rebuild the index once this share of its positions are deleted or replaced rows."""
+SAMPLE_ROWS = 8
+"""Rows of a saved index compared with Lance on open (a dataset recreated at the same path,
+or restored, fails this; rows changed since are caught up, not compared)."""
 _FILTER_CACHE = 32
 _FILTER_BYTES = 512 * 2**20
-_COLUMNS = ["id", "text", "metadata", "embedding"]
 _REWRITES = {"Restore", "Overwrite"}
+_VIEWS: weakref.WeakSet[View] = weakref.WeakSet()
 
 
 class View:
-    """Snapshot + HNSW index of one dataset branch, kept current with Lance."""
+    """Snapshot + HNSW and keyword indexes of one dataset branch, kept current with Lance.
+
+    The index grows in a background thread; ``SHOAL_INDEX_BUILD=inline`` makes the search
+    that finds a long tail index it before it answers (the tests' deterministic setting).
+    """
 
     def __init__(
-        self, dimensions: int, metric: Metric, *, index_file: IndexFile | None, use_index: bool
+        self,
+        dimensions: int,
+        metric: Metric,
+        *,
+        index_file: IndexFile | None,
+        use_index: bool,
+        keyword_file: KeywordFile | None = None,
     ) -> None:
         self.dimensions = dimensions
         self.metric: Metric = metric
+        self.background = os.environ.get("SHOAL_INDEX_BUILD", "background") != "inline"
         self._file = index_file
+        self._keyword_file = keyword_file
         self._use_index = use_index
         # One handle may be shared by threads (a web server): searches and writes take turns.
         self.lock = threading.RLock()
+        # Held while the index grows or is written, so a save never reads a growing graph.
+        self._build_lock = threading.Lock()
         self.snapshot: Snapshot | None = None
         self.index: HnswIndex | None = None
-        self._keywords: KeywordIndex | None = None  # built on the first keyword search
+        self._keywords: KeywordIndex | None = None  # loaded or built on the first keyword search
         self._saved_count = 0
         self._generation = 0
         self._filters: OrderedDict[tuple[str, int, int], _Matched] = OrderedDict()
         self._alive_bits: tuple[int, np.ndarray] | None = None
         self._refreshed = -1
+        self._builder: threading.Thread | None = None
+        self._epoch = 0  # a builder started in another epoch stops at its next chunk
+        self.seen_keys: set[str] = set()  # metadata keys known to exist (a cache; never shrinks)
+        _VIEWS.add(self)
 
     # ----------------------------------------------------------------- keeping current
     def sync(self, lance: Any, *, written: pa.Table | None = None) -> Snapshot:
@@ -87,37 +124,54 @@ class View:
             return snap
         if snap is None or lance.version < snap.version or self._rewritten(lance, snap.version):
             return self._load(lance)
+        if not self._catch_up(lance, snap, written=written):
+            _log.warning("snapshot disagrees with %s after catching up; reloading", lance.uri)
+            return self._load(lance, use_saved=False)
+        self._changed()
+        return snap
+
+    def _catch_up(self, lance: Any, snap: Snapshot, *, written: pa.Table | None = None) -> bool:
+        """Apply the rows written and deleted since `snap.version`; False if they disagree."""
         since = f"_row_last_updated_at_version > {snap.version}"
         changed = None
         if written is not None:
             fresh = lance.to_table(columns=["id"], with_row_id=True, filter=since)
             if fresh.column("id").equals(written.column("id")):
-                changed = written.select(_COLUMNS).append_column("_rowid", fresh.column("_rowid"))
+                changed = pa.table(
+                    {"embedding": written.column("embedding"), "_rowid": fresh.column("_rowid")}
+                )
         if changed is None:
-            changed = lance.to_table(columns=_COLUMNS, with_row_id=True, filter=since)
+            changed = lance.to_table(columns=["embedding"], with_row_id=True, filter=since)
         snap.append(changed)
         total = lance.count_rows()
         if snap.live != total:
-            snap.kill_missing(
-                lance.to_table(columns=[], with_row_id=True).column("_rowid").to_numpy()
-            )
-        if snap.live != total:
-            _log.warning("snapshot disagrees with %s after catching up; reloading", lance.uri)
-            return self._load(lance)
+            present = np.sort(_rowids(lance.to_table(columns=[], with_row_id=True)))
+            snap.kill_missing(present)
+            missing = np.setdiff1d(present, snap.live_rowids(), assume_unique=True)
+            if len(missing):  # rows a saved index missed (not changed since it was saved)
+                taken = lance._take_rows(missing.tolist(), columns=["embedding"])
+                if taken.num_rows != len(missing):
+                    return False
+                snap.append(taken.append_column("_rowid", pa.array(missing, pa.uint64())))
         snap.version = lance.version
-        self._changed()
-        return snap
+        return bool(snap.live == total)
 
     def reset(self) -> None:
-        """Forget the snapshot and index, and delete the index file (after a restore)."""
+        """Forget the snapshot and indexes, and delete their files (after a restore)."""
+        self._epoch += 1
         self.snapshot = None
         self.index = None
+        self._keywords = None
         self._changed()
         if self._file is not None:
             self._file.remove()
+        if self._keyword_file is not None:
+            self._keyword_file.remove()
 
     def _rewritten(self, lance: Any, since: int) -> bool:
         """True if a restore or overwrite happened after `since` (catching up cannot follow it)."""
+        if since >= lance.version:
+            return False
         try:
             transactions = lance.get_transactions(lance.version - since)
         except Exception:  # history cleaned up: reload to be safe
@@ -126,41 +180,41 @@ class View:
             type(tx.operation).__name__ in _REWRITES for tx in transactions if tx is not None
         )
 
-    def _load(self, lance: Any) -> Snapshot:
-        table = lance.to_table(columns=_COLUMNS, with_row_id=True)
-        snap = Snapshot(self.dimensions, self.metric, lance.version)
+    def _load(self, lance: Any, *, use_saved: bool = True) -> Snapshot:
+        self._epoch += 1  # a running builder must not grow the index being replaced
         self.index, self._saved_count = None, 0
-        saved = (
-            self._file.load(self.dimensions, self.metric)
-            if self._file and self._use_index
-            else None
-        )
-        if saved is not None and len(saved[2]):
-            index, _, index_rowids = saved
-            rowids = table.column("_rowid").to_numpy().astype(np.int64)
-            order = np.argsort(index_rowids)
-            slots = np.minimum(np.searchsorted(index_rowids[order], rowids), len(order) - 1)
-            keep = np.flatnonzero(index_rowids[order][slots] == rowids)
-            positions = order[slots[keep]]
-            snap.place(table.take(keep), positions, size=len(index_rowids))
-            # The file is trusted only where its vectors equal Lance's: this catches a
-            # dataset recreated at the same URI, a restore, or rows rewritten since.
-            stale = positions[~index.matches(snap.vectors, positions)]
-            if len(stale) <= REBUILD_DEAD_FRACTION * max(len(positions), 1):
-                snap.kill(stale.tolist())
-                tail = np.ones(table.num_rows, dtype=bool)
-                tail[keep] = False
-                tail[keep[np.isin(positions, stale)]] = True
-                table = table.filter(pa.array(tail))
-                self.index, self._saved_count = index, index.count
-            else:
-                _log.warning(
-                    "the saved vector index of %s does not match its data; rebuilding", lance.uri
-                )
-                snap = Snapshot(self.dimensions, self.metric, lance.version)
-        snap.append(table)
+        snap = None
+        if use_saved and self._file is not None and self._use_index:
+            saved = self._file.load(self.dimensions, self.metric)
+            if saved is not None and len(saved.rowids):
+                snap = self._from_saved(lance, saved)
+        if snap is None:
+            self.index, self._saved_count = None, 0
+            snap = Snapshot(self.dimensions, self.metric, lance.version)
+            snap.reserve(lance.count_rows())
+            snap.append_batches(lance.to_batches(columns=["embedding"], with_row_id=True))
         self.snapshot = snap
         self._changed()
+        return snap
+
+    def _from_saved(self, lance: Any, saved: Saved) -> Snapshot | None:
+        """The snapshot a saved index gives, caught up to `lance`; None if it cannot be trusted."""
+        if saved.version > lance.version or self._rewritten(lance, saved.version):
+            return None
+        snap = Snapshot(
+            self.dimensions,
+            self.metric,
+            saved.version,
+            base=saved.index.vectors(),
+            rowids=saved.rowids,
+            norms=saved.norms,
+        )
+        if not self._catch_up(lance, snap) or not _matches(lance, snap):
+            _log.warning(
+                "the saved vector index of %s does not match its data; rebuilding", lance.uri
+            )
+            return None
+        self.index, self._saved_count = saved.index, saved.index.count
         return snap
 
     def _changed(self) -> None:
@@ -170,39 +224,113 @@ class View:
 
     # ------------------------------------------------------------------------ index
     def refresh_index(self, *, force: bool = False) -> None:
-        """Index the unindexed tail if it is long enough (or `force`), and save when grown."""
+        """Index the tail: in the background if it is long, now (and all of it) if `force`."""
         snap = self.snapshot
         if snap is None or not self._use_index or (snap.live < INDEX_MIN_ROWS and not force):
             return
         if self._refreshed == self._generation and not force:
             return  # nothing changed since the last look: searches skip the O(n) checks
-        self._refresh(snap, force)
-        self._refreshed = self._generation
-
-    def _refresh(self, snap: Snapshot, force: bool) -> None:
         index = self.index
         if index is not None and index.count:
             dead = index.count - int(np.count_nonzero(snap.alive[: index.count]))
             if dead > REBUILD_DEAD_FRACTION * index.count:
-                index = None  # positions are compacted by the rebuild below
+                self._epoch += 1
+                self.index = None  # positions are compacted, and the index rebuilt over them
                 self.snapshot = snap = snap.compacted()
                 self._changed()
-        if index is None:
-            index = HnswIndex(self.dimensions, self.metric)
-            self.index, self._saved_count = index, 0
-        if snap.size - index.count > (0 if force else TAIL_MAX):
-            index.add(snap.vectors[index.count : snap.size])
-            self._changed()
-        if not force and self._file is not None and index.count >= max(1.25 * self._saved_count, 1):
-            self._save_derived(self._file, index)
+        if force:
+            self._epoch += 1
+            self._extend(snap, snap.size)
+        elif snap.size - (self.index.count if self.index else 0) > TAIL_MAX:
+            if self.background:
+                self._start_building()
+            else:
+                self._extend(snap, snap.size)
+        index = self.index
+        grown = index is not None and index.count >= SAVE_GROWTH * max(self._saved_count, 1)
+        if grown and not self._building():
+            self._save_derived()
+        self._refreshed = self._generation
 
-    def _save_derived(self, file: IndexFile, index: HnswIndex) -> None:
-        """Save the index as a search's side effect: a failure is logged, never raised.
+    def _extend(self, snap: Snapshot, stop: int) -> None:
+        """Index positions up to `stop` now (under the view's lock)."""
+        with self._build_lock:
+            index = self.index
+            if index is None:
+                index = self.index = HnswIndex(self.dimensions, self.metric)
+                self._saved_count = 0
+            elif index.mapped:
+                index = self.index = index.copy()  # faiss cannot add to a mapped index
+            if stop > index.count:
+                index.add(snap.block(index.count, stop))
+            snap.rebase(index.vectors())  # the add may have moved the vectors
+        self._changed()
+
+    def _building(self) -> bool:
+        return self._builder is not None and self._builder.is_alive()
+
+    def _start_building(self) -> None:
+        if self._building():
+            return
+        self._builder = threading.Thread(
+            target=self._build, args=(self._epoch,), name="shoal-index", daemon=True
+        )
+        self._builder.start()
+
+    def _build(self, epoch: int) -> None:
+        """The background builder: extend the index a chunk at a time, then save it."""
+        try:
+            while True:
+                with self.lock:
+                    snap = self.snapshot
+                    if epoch != self._epoch or snap is None:
+                        return
+                    done = self.index.count if self.index is not None else 0
+                    if done >= snap.size:
+                        break
+                    self._extend(snap, min(snap.size, done + BUILD_CHUNK))
+                    self._refreshed = self._generation
+            index = self.index
+            if index is not None and index.count >= SAVE_GROWTH * max(self._saved_count, 1):
+                self._save_derived(epoch=epoch)
+        except Exception:  # the searches go on exactly over the tail; log, never raise
+            _log.exception("building the vector index failed; searches scan the new rows")
+
+    def wait_for_index(self) -> None:
+        """Return once every row is indexed and the index saved (for tests and scripts)."""
+        builder = self._builder
+        if builder is not None and builder is not threading.current_thread():
+            builder.join()
+        with self.lock:
+            snap = self.snapshot
+            if snap is None or not self._use_index or snap.live < INDEX_MIN_ROWS:
+                return
+            if self.index is None or self.index.count < snap.size:
+                self._epoch += 1
+                self._extend(snap, snap.size)
+            if self.index is not None and self.index.count > self._saved_count:
+                self._save_derived()
+
+    def stop_building(self, timeout: float = 5.0) -> None:
+        """Stop the background builder at its next chunk (at exit: nothing half-written)."""
+        self._epoch += 1
+        builder = self._builder
+        if builder is not None and builder is not threading.current_thread():
+            builder.join(timeout)
+
+    def _save_derived(self, *, epoch: int | None = None) -> None:
+        """Save the index as a side effect: a failure is logged, never raised.
 
         The search has its answer from the index in memory; the file only spares the next
         process the rebuild. A read-only folder is not written to at all.
         """
-        saved, self._saved_count = self._saved_count, index.count  # retried at 1.25x this size
+        file = self._file
+        if file is None or self.index is None:
+            return
+        with self.lock:
+            if epoch is not None and epoch != self._epoch:
+                return
+            saved, self._saved_count = self._saved_count, self.index.count
         if not file.writable():
             if saved == 0:
                 _log.info("not saving the vector index %s: its folder is read-only", file.path)
@@ -223,17 +351,29 @@ class View:
         Raises:
             OSError: the file cannot be written (no space left, a read-only folder).
         """
-        if self._file is None or self.index is None or self.snapshot is None:
-            return
-        rowids = np.where(self.snapshot.alive, self.snapshot.rowids, -1)
-        self._file.save(self.index, version=self.snapshot.version, rowids=rowids)
-        self._saved_count = self.index.count
+        # Locks in the order view, then build; the file is written holding only the build
+        # lock (unless the caller holds the view's), so searches go on meanwhile.
+        with self.lock:
+            snap, index = self.snapshot, self.index
+            if self._file is None or index is None or snap is None or index.count == 0:
+                return
+            count = index.count
+            rowids = np.where(snap.alive[:count], snap.rowids[:count], -1)
+            norms = snap.norms[:count].copy()
+            version = snap.version
+            self._build_lock.acquire()
+        try:
+            self._file.save(index, version=version, rowids=rowids, norms=norms)
+            if self.index is index:
+                self._saved_count = count
+        finally:
+            self._build_lock.release()
 
     # ----------------------------------------------------------------------- search
     def metadata_keys(self, lance: Any) -> Collection[str]:
         """The top-level metadata keys, for checking filter fields (looked up key by key)."""
         assert self.snapshot is not None
-        return _MetadataKeys(self.snapshot, lance)
+        return _MetadataKeys(self.seen_keys, lance)
 
     def filter_positions(self, lance: Any, predicate: str) -> np.ndarray:
         """Sorted snapshot positions of the rows matching a Lance predicate (cached per version)."""
@@ -287,7 +427,7 @@ class View:
         if positions is not None and narrow:
             # Exact over the matching rows, gathered once per filter and version.
             if entry is not None and entry.matrix is None:
-                entry.matrix = snap.vectors[positions]
+                entry.matrix = snap.vectors_at(positions)
             matrix = entry.matrix if entry is not None else None
             return snap.exact(query, k, positions, metric, matrix=matrix)
         index = self.index
@@ -321,15 +461,43 @@ class View:
         return found, scores
 
     def keyword_search(
-        self, query: str, k: int, *, positions: np.ndarray | None
+        self, lance: Any, query: str, k: int, *, positions: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (positions, BM25 scores) among live rows, or among `positions`; matches only."""
+        """Top-k (positions, BM25 scores) among live rows, or among `positions`; matches only.
+
+        The keyword index is keyed by rowid, loaded from its file (or built) on the first
+        keyword search, and caught up with Lance before each; saved when much changed.
+        """
         snap = self.snapshot
         assert snap is not None
-        if self._keywords is None:
-            self._keywords = KeywordIndex()
-        self._keywords.catch_up(snap)
-        return self._keywords.search(query, k, alive=snap.alive, positions=positions)
+        keywords = self._keywords
+        if keywords is None:
+            keywords = self._keywords = KeywordIndex(
+                self._keyword_file if self._use_index else None
+            )
+        if keywords.version != lance.version:
+            rewritten = keywords.version >= 0 and self._rewritten(lance, keywords.version)
+            keywords.catch_up(lance, snap.live_rowids(), rewritten=rewritten)
+            if self._use_index and keywords.unsaved > KEYWORD_SAVE_SHARE * max(keywords.rows, 1):
+                self._save_keywords(keywords)
+        rowids = None if positions is None else np.sort(snap.rowids[positions])
+        found, scores = keywords.search(query, k, rowids=rowids)
+        positions = snap.lookup(found)
+        known = positions >= 0
+        return positions[known], scores[known]
+
+    def _save_keywords(self, keywords: KeywordIndex) -> None:
+        file = self._keyword_file
+        if file is None or not file.writable():
+            return
+        try:
+            keywords.save()
+        except OSError as exc:
+            _log.warning(
+                "could not save the keyword index of this dataset (%s); keyword searches go "
+                "on with the index in memory (free some space on that disk)",
+                reason(exc),
+            )
 
     def _alive_bitmap(self, snap: Snapshot, covered: int) -> np.ndarray | None:
         cached = self._alive_bits
@@ -341,19 +509,52 @@ class View:
         return bits if len(bits) else None
 
 
+@atexit.register
+def _stop_builders() -> None:
+    """Let each background builder finish its chunk before the interpreter goes away."""
+    for view in list(_VIEWS):
+        view.stop_building()
+
+
+def _rowids(table: pa.Table) -> np.ndarray:
+    rowids: np.ndarray = table.column("_rowid").to_numpy().astype(np.int64)
+    return rowids
+
+
+def _matches(lance: Any, snap: Snapshot) -> bool:
+    """Whether a few indexed live rows hold the same vectors in Lance as in the snapshot."""
+    live = np.flatnonzero(snap.alive[: snap.indexed])
+    if len(live) == 0:
+        return True
+    sample = live[np.linspace(0, len(live) - 1, min(SAMPLE_ROWS, len(live))).astype(np.int64)]
+    sample = np.unique(sample)
+    taken = lance._take_rows(snap.rowids[sample].tolist(), columns=["embedding"])
+    if taken.num_rows != len(sample):
+        return False
+    flat = taken.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    try:
+        vectors, norms = prepare_vectors(flat.reshape(-1, snap.dimensions), snap.metric)
+    except Exception:
+        return False
+    return bool(
+        np.allclose(vectors, snap.vectors_at(sample), rtol=1e-5, atol=1e-6)
+        and np.allclose(norms, snap.norms[sample], rtol=1e-5)
+    )
+
+
 class _MetadataKeys(Collection[str]):
     """Metadata keys, asked about one at a time: Lance finds one row that has the key (at
     most a scan), so no one parses every row's JSON; listing them all (for an error
-    message) does parse."""
+    message) reads the metadata column."""
 
-    def __init__(self, snap: Snapshot, lance: Any) -> None:
-        self._snap = snap
+    def __init__(self, seen: set[str], lance: Any) -> None:
+        self._seen = seen
         self._lance = lance
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        if key in self._snap.seen_keys:
+        if key in self._seen:
             return True
         quoted = "'" + key.replace("'", "''") + "'"
         found = self._lance.to_table(
@@ -363,14 +564,23 @@ class _MetadataKeys(Collection[str]):
             limit=1,
         )
         if found.num_rows:
-            self._snap.seen_keys.add(key)
+            self._seen.add(key)
         return bool(found.num_rows)
 
+    def _all(self) -> set[str]:
+        keys: set[str] = set()
+        for batch in self._lance.to_batches(columns=["metadata"]):
+            for text in json_texts(batch.column(0)):
+                value = json.loads(text) if text else {}
+                if isinstance(value, dict):
+                    keys.update(value)
+        return keys
+
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._snap.metadata_keys()))
+        return iter(sorted(self._all()))
 
     def __len__(self) -> int:
-        return len(self._snap.metadata_keys())
+        return len(self._all())
 
 
 @dataclass

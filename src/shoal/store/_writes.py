@@ -35,6 +35,7 @@ from shoal.store._records import (
     rows_table,
     validate_vectors,
 )
+from shoal.store._snapshot import json_texts
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
 from shoal.store.filters import compile_filter
@@ -182,8 +183,10 @@ class RowWriter:
         """Append new rows (and, if `replace`, overwrite stored ones with the same id)."""
         with self._location.write_lock(self.timeout):
             lance = _latest(lance)
-            stored = view.sync(lance).position_of_id
-            rows = [row for row in batch.unique_rows() if replace or batch.ids[row] not in stored]
+            view.sync(lance)
+            unique = batch.unique_rows()
+            stored = _lance.stored_ids(lance, [batch.ids[row] for row in unique])
+            rows = [row for row in unique if replace or batch.ids[row] not in stored]
             if not rows:
                 return lance
             if not batch.has_vector[rows].all():
@@ -264,11 +267,9 @@ class RowWriter:
                 if name in declared_fields(lance.schema):
                     return lance
                 raise InvalidInput(f"{name!r} is already a column of this dataset")
-            snap = view.sync(lance)
             values = [
                 json.loads(m or "{}").get(name)
-                for m, alive in zip(snap.metadata, snap.alive[: snap.size].tolist(), strict=True)
-                if alive
+                for m in json_texts(lance.to_table(columns=["metadata"]).column("metadata"))
             ]
             kind = declared_type(values, name)
             getter = _JSON_GETTERS[str(kind)]

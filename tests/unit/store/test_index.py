@@ -130,7 +130,28 @@ def index_path(path: Path) -> Path:
 
 def saved_version(path: Path) -> int | None:
     saved = IndexFile(index_path(path)).load(DIM, "cosine")
-    return None if saved is None else saved[1]
+    return None if saved is None else saved.version
+
+
+def index_files(path: Path) -> dict[str, bytes]:
+    """The index's files (pointer and faiss file) by name, to put back later."""
+    folder = index_path(path).parent
+    return {f.name: f.read_bytes() for f in folder.iterdir()}
+
+
+def put_back(path: Path, files: dict[str, bytes]) -> None:
+    """Replace the index's files by those `index_files` returned."""
+    folder = index_path(path).parent
+    for old in folder.iterdir():
+        old.unlink()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+
+def faiss_file(path: Path) -> Path:
+    """The faiss file the pointer file names."""
+    (found,) = index_path(path).parent.glob("main.*.faiss")
+    return found
 
 
 @pytest.fixture
@@ -340,7 +361,7 @@ def test_many_deletions_rebuild_the_index_without_the_deleted_rows(
     assert added == [1_800]
     ds.refresh_index()
     saved = IndexFile(index_path(tmp_path / "ds")).load(DIM, "cosine")
-    assert saved is not None and saved[0].count == 1_800 and saved[1] == ds.version
+    assert saved is not None and saved.index.count == 1_800 and saved.version == ds.version
     reopened = st.open(tmp_path / "ds")
     assert check_search(reopened, truth, queries) >= 0.95
     assert reopened._view.index is not None and reopened._view.index.count == 1_800
@@ -438,21 +459,28 @@ def _empty(path: Path) -> None:
 
 
 def _flip_index_bytes(path: Path) -> None:
-    """A well-formed npz whose faiss blob is damaged in the middle."""
-    with np.load(path) as data:
-        arrays = {name: np.array(data[name]) for name in data.files}
-    blob = arrays["index"]
-    blob[len(blob) // 3 : len(blob) // 3 + 64] ^= 0xFF
-    blob[:16] = 0
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    """An intact pointer file naming a faiss file of the right size, damaged at its start."""
+    data = faiss_file(path.parent.parent.parent)
+    blob = bytearray(data.read_bytes())
+    blob[len(blob) // 3 : len(blob) // 3 + 64] = bytes(64)
+    blob[:16] = bytes(16)
+    data.write_bytes(bytes(blob))
+
+
+def _truncate_faiss_file(path: Path) -> None:
+    """The faiss file cut short (mapping it would end in SIGBUS on a read past its end)."""
+    _truncate(faiss_file(path.parent.parent.parent))
+
+
+def _missing_faiss_file(path: Path) -> None:
+    faiss_file(path.parent.parent.parent).unlink()
 
 
 def _wrong_dimension(path: Path) -> None:
     rng = np.random.default_rng(0)
     index = HnswIndex(DIM // 2, "cosine")
     index.add(rng.normal(size=(50, DIM // 2)).astype(np.float32))
-    IndexFile(path).save(index, version=2, rowids=np.arange(50))
+    IndexFile(path).save(index, version=2, rowids=np.arange(50), norms=np.ones(50, np.float32))
 
 
 def _rowids_disagree(path: Path) -> None:
@@ -465,7 +493,16 @@ def _rowids_disagree(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    [_truncate, _garbage, _empty, _flip_index_bytes, _wrong_dimension, _rowids_disagree],
+    [
+        _truncate,
+        _garbage,
+        _empty,
+        _flip_index_bytes,
+        _truncate_faiss_file,
+        _missing_faiss_file,
+        _wrong_dimension,
+        _rowids_disagree,
+    ],
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_damaged_index_file_is_ignored_and_rebuilt(
@@ -488,7 +525,7 @@ def test_damaged_index_file_is_ignored_and_rebuilt(
 
 def test_stale_index_file_catches_up(tmp_path: Path, small_thresholds: None) -> None:
     ds, truth, rng = build(tmp_path / "ds", 1_500)
-    old = index_path(tmp_path / "ds").read_bytes()
+    old = index_files(tmp_path / "ds")
     # Changes that a searching handle indexes and saves...
     truth.add(ds, [f"late{i}" for i in range(200)], clustered(rng, 200))
     truth.delete(ds, [f"r{i}" for i in range(0, 1_500, 3)])
@@ -500,8 +537,8 @@ def test_stale_index_file_catches_up(tmp_path: Path, small_thresholds: None) -> 
     ds.refresh_index()
     assert saved_version(tmp_path / "ds") == ds.version
     del ds
-    # ...then the file goes back to the one covering the first version.
-    index_path(tmp_path / "ds").write_bytes(old)
+    # ...then the files go back to those covering the first version.
+    put_back(tmp_path / "ds", old)
     ds = st.open(tmp_path / "ds")
     assert check_search(ds, truth, queries) >= 0.95
     assert [ds.search(v, k=1)[0].text for v in moved] == [f"moved {i}" for i in hit_ids]
@@ -550,11 +587,11 @@ def test_index_file_saved_before_a_restore_is_not_trusted(
     moved_ids = [f"r{i}" for i in range(10)]
     truth.add(ds, moved_ids, -np.stack([truth.rows[i][1] for i in moved_ids]), upsert=True)
     ds.refresh_index()
-    racing_save = index_path(tmp_path / "ds").read_bytes()
+    racing_save = index_files(tmp_path / "ds")
     ds.restore(version)
     # Another process was saving its index (covering the pre-restore version) as the restore ran:
     # its os.replace lands after the restore deleted the file.
-    index_path(tmp_path / "ds").write_bytes(racing_save)
+    put_back(tmp_path / "ds", racing_save)
     reopened = st.open(tmp_path / "ds")
     originals = np.stack([before.rows[i][1] for i in moved_ids])
     assert [reopened.search(v, k=1)[0].id for v in originals] == moved_ids
