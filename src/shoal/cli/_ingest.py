@@ -29,6 +29,7 @@ from shoal.ingestion import (
     IngestReport,
 )
 from shoal.ingestion import ingest as run_ingest
+from shoal.store import open as open_dataset
 
 __all__ = ["ingest"]
 
@@ -171,6 +172,8 @@ def ingest(
     finally:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
+    with console.status("Indexing"):
+        open_dataset(into).wait_for_index()  # so the next command opens the saved indexes
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:

@@ -91,6 +91,8 @@ def add(
         stderr_console().status(f"Embedding and adding {len(rows)} text(s)"),
     ):
         dataset.add(rows, metadatas=[extra] * len(rows))
+    with stderr_console().status("Indexing"):
+        dataset.wait_for_index()  # so the next command opens the saved indexes
     typer.echo(
         f"added {len(dataset) - before} new row(s) of {len(rows)}; version {dataset.version}"
     )

@@ -405,18 +405,22 @@ class Dataset(History, NeighborGraph):
         self._view.refresh_index(force=True)
         self._view.save()
 
-    @guarded("save the vector index of", writes=True)
+    @guarded("save the indexes of", writes=True)
     def wait_for_index(self) -> None:
-        """Return once the vector index covers every row and is saved.
+        """Return once the vector and keyword indexes cover every row and are saved.
 
         New rows are searchable at once (exactly, beside the index) while a background
         thread indexes them; call this before timing searches, or before a process exits,
-        so the next one opens with the index instead of building it.
+        so the next one opens with the indexes instead of building them (`shoal add` and
+        `shoal ingest` do).
         """
+        lance = self._current()
         with self._view.lock:
-            self._view.sync(self._current())
+            self._view.sync(lance)
             self._view.refresh_index()
         self._view.wait_for_index()
+        with self._view.lock:
+            self._view.refresh_keywords(lance, save=True)
 
     # ---------------------------------------------------------------------- helpers
     def _current(self) -> Any:

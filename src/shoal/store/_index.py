@@ -17,10 +17,12 @@ copies it into memory first.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +120,21 @@ class HnswIndex:
         return labels.astype(np.int64), distances.astype(np.float32)
 
     def write(self, path: str) -> None:
-        """Write faiss's own file (which `IndexFile.load` memory-maps)."""
-        faiss.write_index(self._index, path)
+        """Write faiss's own file (which `IndexFile.load` memory-maps).
+
+        Raises:
+            OSError: the file cannot be written (ENOSPC when the disk is full: faiss
+                itself only says "write error").
+        """
+        try:
+            faiss.write_index(self._index, path)
+        except RuntimeError as exc:
+            if "write error" not in str(exc) and "could not open" not in str(exc):
+                raise
+            needed = self.count * (self.dimensions * 4 + 2 * M * 4) + 2**20
+            full = shutil.disk_usage(os.path.dirname(path) or ".").free < needed
+            code = errno.ENOSPC if full else errno.EIO
+            raise OSError(code, os.strerror(code), path) from exc
 
     @classmethod
     def map(cls, path: Path, dimensions: int, metric: Metric) -> HnswIndex:

@@ -470,21 +470,29 @@ class View:
         """
         snap = self.snapshot
         assert snap is not None
-        keywords = self._keywords
-        if keywords is None:
-            keywords = self._keywords = KeywordIndex(
-                self._keyword_file if self._use_index else None
-            )
-        if keywords.version != lance.version:
-            rewritten = keywords.version >= 0 and self._rewritten(lance, keywords.version)
-            keywords.catch_up(lance, snap.live_rowids(), rewritten=rewritten)
-            if self._use_index and keywords.unsaved > KEYWORD_SAVE_SHARE * max(keywords.rows, 1):
-                self._save_keywords(keywords)
+        keywords = self.refresh_keywords(lance)
         rowids = None if positions is None else np.sort(snap.rowids[positions])
         found, scores = keywords.search(query, k, rowids=rowids)
         positions = snap.lookup(found)
         known = positions >= 0
         return positions[known], scores[known]
+
+    def refresh_keywords(self, lance: Any, *, save: bool = False) -> KeywordIndex:
+        """The keyword index, caught up with `lance` (the snapshot's version); saved when
+        much changed since its last save, or when `save` and anything did."""
+        snap = self.snapshot
+        assert snap is not None and snap.version == lance.version
+        keywords = self._keywords
+        if keywords is None:
+            file = self._keyword_file if self._use_index else None
+            keywords = self._keywords = KeywordIndex(file)
+        if keywords.version != lance.version:
+            rewritten = keywords.version >= 0 and self._rewritten(lance, keywords.version)
+            keywords.catch_up(lance, snap.live_rowids(), rewritten=rewritten)
+        due = keywords.unsaved > KEYWORD_SAVE_SHARE * max(keywords.rows, 1)
+        if self._use_index and (due or (save and keywords.unsaved)):
+            self._save_keywords(keywords)
+        return keywords
 
     def _save_keywords(self, keywords: KeywordIndex) -> None:
         file = self._keyword_file
