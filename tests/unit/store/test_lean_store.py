@@ -23,7 +23,20 @@ from shoal.store._bm25 import KeywordIndex
 from shoal.store._index import IndexFile
 
 DIM = 16
-WORDS = ["apple", "banana", "cherry", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"]
+WORDS = [
+    "apple",
+    "banana",
+    "cherry",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+]
 
 
 def _vectors(rng: np.random.Generator, n: int) -> np.ndarray:
