@@ -57,6 +57,9 @@ def test_add_creates_then_deduplicates(tmp_path: Path) -> None:
     ds = shoal.open(uri)
     assert len(ds) == 2 and ds.spec.name == MODEL
     assert {r.metadata["src"] for r in ds.get([h.id for h in ds.search("text", k=2)])} == {"cli"}
+    # `add` leaves the keyword index saved, so the next command's keyword search loads it.
+    keyword = tmp_path / "new" / "_shoal" / "keyword" / "main" / "manifest.json"
+    assert json.loads(keyword.read_text())["version"] == ds.version
 
 
 def test_add_reads_a_file_and_stdin(tmp_path: Path) -> None:

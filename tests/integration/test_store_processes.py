@@ -246,7 +246,8 @@ def test_writer_killed_while_saving_the_index_leaves_nothing_that_is_trusted_or_
     # The dead writer's files are removed by the next save: its half-written pointer file
     # and the faiss file no pointer names.
     names = sorted(p.name for p in folder.iterdir())
-    assert len(names) == 2 and names[0].endswith(".faiss") and names[1] == "main.npz"
+    token = names[0].split(".")[1]
+    assert names == [f"main.{token}.faiss", f"main.{token}.rows.arrow", "main.npz"]
 
 
 # --------------------------------------------------------------------- concurrent writers

@@ -23,22 +23,26 @@ import logging
 import os
 import secrets
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+import pyarrow as pa
 
 from shoal._atomic import atomic_write
 from shoal.types import Metric
 
-__all__ = ["HnswIndex", "IndexFile", "Saved"]
+__all__ = ["ROW_COLUMNS", "HnswIndex", "IndexFile", "Saved"]
 
 _log = logging.getLogger("shoal.store")
 _FORMAT = 2
 M = 16
 EF_CONSTRUCTION = 64
 EF_SEARCH = 64
+ROW_COLUMNS = ("id", "text", "metadata")
+"""The columns of the rows file saved beside the index: what a search returns of each hit."""
 
 
 class HnswIndex:
@@ -151,12 +155,18 @@ class Saved:
     """An index loaded from its file, with what the pointer file says of it."""
 
     def __init__(
-        self, index: HnswIndex, version: int, rowids: np.ndarray, norms: np.ndarray
+        self,
+        index: HnswIndex,
+        version: int,
+        rowids: np.ndarray,
+        norms: np.ndarray,
+        rows: pa.Table | None = None,
     ) -> None:
         self.index = index
         self.version = version
         self.rowids = rowids  # per position; -1 for a position that was dead when saved
         self.norms = norms  # per position: the raw vector's length (cosine stores unit vectors)
+        self.rows = rows  # per position: id, text, metadata (JSON text) at `version`, mapped
 
 
 class IndexFile:
@@ -168,13 +178,25 @@ class IndexFile:
     def _data_path(self, token: str) -> Path:
         return self.path.with_name(f"{self.path.stem}.{token}.faiss")
 
-    def save(
-        self, index: HnswIndex, *, version: int, rowids: np.ndarray, norms: np.ndarray
-    ) -> None:
-        """Write atomically: the index file under a new name, then the pointer file naming it.
+    def _rows_path(self, token: str) -> Path:
+        return self.path.with_name(f"{self.path.stem}.{token}.rows.arrow")
 
-        A reader sees the old pair or the new one, never half of one; a process that has
-        the old file mapped keeps reading it after it is deleted.
+    def save(
+        self,
+        index: HnswIndex,
+        *,
+        version: int,
+        rowids: np.ndarray,
+        norms: np.ndarray,
+        rows: pa.Table | None = None,
+    ) -> pa.Table | None:
+        """Write atomically: the index (and rows) files under a new name, then the pointer
+        file naming them.
+
+        A reader sees the old set or the new one, never half of one; a process that has
+        the old files mapped keeps reading them after they are deleted. `rows` (id, text,
+        metadata per position) lets searches answer without a Lance take; the written
+        rows come back memory-mapped.
         """
         token = secrets.token_hex(6)
         meta = {
@@ -185,8 +207,19 @@ class IndexFile:
             "token": token,
         }
         data = self._data_path(token)
-        atomic_write(data, index.write)
-        meta["bytes"] = data.stat().st_size
+        written = [data]
+        try:
+            atomic_write(data, index.write)
+            meta["bytes"] = data.stat().st_size
+            if rows is not None and rows.num_rows == index.count:
+                rows_path = self._rows_path(token)
+                written.append(rows_path)
+                atomic_write(rows_path, _arrow_writer(rows))
+                meta["rows_bytes"] = rows_path.stat().st_size
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
         header = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
 
         def write(path: str) -> None:
@@ -198,15 +231,19 @@ class IndexFile:
         try:
             atomic_write(self.path, write)
         except BaseException:
-            data.unlink(missing_ok=True)
+            for path in written:
+                path.unlink(missing_ok=True)
             raise
-        self._remove_others(keep=data)
+        self._remove_others(keep=token)
+        return self._rows(token, meta)
 
-    def _remove_others(self, *, keep: Path | None) -> None:
+    def _remove_others(self, *, keep: str | None) -> None:
         """Delete index files no pointer names (left by older saves or killed writers)."""
-        for other in self.path.parent.glob(f"{self.path.stem}.*.faiss"):
-            if other != keep:
-                other.unlink(missing_ok=True)
+        for pattern in ("*.faiss", "*.rows.arrow"):
+            for other in self.path.parent.glob(f"{self.path.stem}.{pattern}"):
+                token = other.name[len(self.path.stem) + 1 :].split(".")[0]
+                if token != keep:
+                    other.unlink(missing_ok=True)
 
     def load(self, dimensions: int, metric: Metric) -> Saved | None:
         """The saved index (mapped), its version, rowids and norms; None if missing, damaged or unfit."""
@@ -232,9 +269,26 @@ class IndexFile:
             index = HnswIndex.map(path, dimensions, metric)
             if not index.count == len(rowids) == len(norms) == meta.get("count"):
                 raise ValueError("index, rowids and norms disagree")
-            return Saved(index, int(meta["version"]), rowids, norms)
+            return Saved(index, int(meta["version"]), rowids, norms, self._rows(token, meta))
         except Exception as exc:  # any damage means: rebuild from Lance, which holds the data
             _log.warning("ignoring damaged vector index %s (%s); rebuilding it", self.path, exc)
+            return None
+
+    def _rows(self, token: str, meta: Mapping[str, Any]) -> pa.Table | None:
+        """The saved rows file, memory-mapped; None if there is none or it does not fit
+        (searches then fetch every hit from Lance)."""
+        if "rows_bytes" not in meta:
+            return None
+        path = self._rows_path(token)
+        try:
+            if path.stat().st_size != meta["rows_bytes"]:
+                raise ValueError(f"{path.name} is not the size its pointer file says")
+            rows = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+            if rows.num_rows != meta["count"] or rows.column_names != list(ROW_COLUMNS):
+                raise ValueError(f"{path.name} does not hold the index's rows")
+            return rows
+        except Exception as exc:
+            _log.warning("ignoring damaged rows file %s (%s); hits are read from Lance", path, exc)
             return None
 
     def writable(self) -> bool:
@@ -253,3 +307,11 @@ class IndexFile:
 def _storage(index: Any) -> Any:
     """The flat storage (faiss.IndexFlat) under an HNSW index: its vectors."""
     return faiss.downcast_index(index.storage)
+
+
+def _arrow_writer(rows: pa.Table) -> Callable[[str], None]:
+    def write(path: str) -> None:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, rows.schema) as writer:
+            writer.write_table(rows, max_chunksize=65_536)
+
+    return write

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
+import pyarrow as pa
 
 from shoal.errors import InvalidInput
 from shoal.store import _lance
@@ -159,15 +160,44 @@ def is_text_batch(items: Sequence[Any] | np.ndarray) -> bool:
     return not isinstance(items, np.ndarray) and all(isinstance(q, str) for q in items)
 
 
+def _rows(
+    lance: Any, snap: Snapshot, positions: np.ndarray
+) -> tuple[list[str], list[str], list[str]]:
+    """Id, text and metadata (JSON text) of the rows at `positions`: from the mapped rows
+    file saved with the index where it is current, from Lance (one take) for the rest."""
+    ids: list[Any] = [None] * len(positions)
+    texts: list[Any] = [None] * len(positions)
+    metadata: list[Any] = [None] * len(positions)
+    saved = np.zeros(len(positions), dtype=bool)
+    if snap.rows is not None:
+        inside = positions < len(snap.rows_current)
+        saved[inside] = snap.rows_current[positions[inside]]
+    parts = []
+    if snap.rows is not None and saved.any():
+        rows = snap.rows.take(pa.array(positions[saved]))
+        parts.append((np.flatnonzero(saved), rows, rows.column("metadata").to_pylist()))
+    if not saved.all():
+        rows = _lance.take(lance, snap.rowids[positions[~saved]], ["id", "text", "metadata"])
+        parts.append((np.flatnonzero(~saved), rows, json_texts(rows.column("metadata"))))
+    for where, rows, values in parts:
+        for at, row_id, text, value in zip(
+            where.tolist(),
+            rows.column("id").to_pylist(),
+            rows.column("text").to_pylist(),
+            values,
+            strict=True,
+        ):
+            ids[at], texts[at], metadata[at] = row_id, text, value
+    return ids, texts, metadata
+
+
 def hits_at(
     lance: Any, snap: Snapshot, ranked: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> list[list[Hit]]:
     """The Hits of each query's (positions, scores), their rows fetched from Lance in one take."""
     every = np.concatenate([positions for positions, _ in ranked]) if ranked else np.zeros(0)
     unique, slots = np.unique(every.astype(np.int64), return_inverse=True)
-    rows = _lance.take(lance, snap.rowids[unique], ["id", "text", "metadata"])
-    ids, texts = rows.column("id").to_pylist(), rows.column("text").to_pylist()
-    metadata = json_texts(rows.column("metadata"))
+    ids, texts, metadata = _rows(lance, snap, unique)
     results, start = [], 0
     for positions, scores in ranked:
         picked = slots[start : start + len(positions)].tolist()

@@ -63,6 +63,15 @@ class Snapshot:
         self.live = int(np.count_nonzero(self.alive))
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self._max_rowid = int(self.rowids.max()) if count else -1
+        # The saved rows (id, text, metadata) of the first positions, memory-mapped, and
+        # which of them still hold the row's current content (an update in place does not).
+        self.rows: pa.Table | None = None
+        self.rows_current = np.zeros(0, dtype=bool)
+
+    def use_rows(self, rows: pa.Table | None) -> None:
+        """Answer hits at positions 0..len(rows)-1 from `rows` (saved at this version)."""
+        self.rows = rows
+        self.rows_current = np.ones(0 if rows is None else rows.num_rows, dtype=bool)
 
     @property
     def indexed(self) -> int:
@@ -91,6 +100,8 @@ class Snapshot:
                 & (self.norms[known[old]] == norms[old])
             ]
             self.kill(known[np.setdiff1d(old, same)].tolist())
+            kept = known[same]  # same vector, so same position: its text or metadata changed
+            self.rows_current[kept[kept < len(self.rows_current)]] = False
             fresh = np.ones(len(rowids), dtype=bool)
             fresh[same] = False
             rowids, vectors, norms = rowids[fresh], vectors[fresh], norms[fresh]

@@ -29,8 +29,9 @@ import numpy as np
 import pyarrow as pa
 
 from shoal.errors import StoreError
+from shoal.store import _lance
 from shoal.store._bm25 import KeywordFile, KeywordIndex
-from shoal.store._index import EF_SEARCH, HnswIndex, IndexFile, Saved
+from shoal.store._index import EF_SEARCH, ROW_COLUMNS, HnswIndex, IndexFile, Saved
 from shoal.store._snapshot import Snapshot, json_texts, prepare_vectors
 from shoal.store._storage_errors import classify, reason
 from shoal.types import Metric
@@ -110,6 +111,7 @@ class View:
         self._builder: threading.Thread | None = None
         self._epoch = 0  # a builder started in another epoch stops at its next chunk
         self.seen_keys: set[str] = set()  # metadata keys known to exist (a cache; never shrinks)
+        self._synced: Any = None  # the Lance dataset at the snapshot's version
         _VIEWS.add(self)
 
     # ----------------------------------------------------------------- keeping current
@@ -127,6 +129,7 @@ class View:
         if not self._catch_up(lance, snap, written=written):
             _log.warning("snapshot disagrees with %s after catching up; reloading", lance.uri)
             return self._load(lance, use_saved=False)
+        self._synced = lance
         self._changed()
         return snap
 
@@ -194,6 +197,7 @@ class View:
             snap.reserve(lance.count_rows())
             snap.append_batches(lance.to_batches(columns=["embedding"], with_row_id=True))
         self.snapshot = snap
+        self._synced = lance
         self._changed()
         return snap
 
@@ -209,6 +213,7 @@ class View:
             rowids=saved.rowids,
             norms=saved.norms,
         )
+        snap.use_rows(saved.rows)  # before catching up, which marks rows updated since
         if not self._catch_up(lance, snap) or not _matches(lance, snap):
             _log.warning(
                 "the saved vector index of %s does not match its data; rebuilding", lance.uri
@@ -354,7 +359,7 @@ class View:
         # Locks in the order view, then build; the file is written holding only the build
         # lock (unless the caller holds the view's), so searches go on meanwhile.
         with self.lock:
-            snap, index = self.snapshot, self.index
+            snap, index, lance = self.snapshot, self.index, self._synced
             if self._file is None or index is None or snap is None or index.count == 0:
                 return
             count = index.count
@@ -363,9 +368,15 @@ class View:
             version = snap.version
             self._build_lock.acquire()
         try:
-            self._file.save(index, version=version, rowids=rowids, norms=norms)
-            if self.index is index:
-                self._saved_count = count
+            rows = (
+                _rows_at(lance, rowids) if lance is not None and lance.version == version else None
+            )
+            mapped = self._file.save(index, version=version, rowids=rowids, norms=norms, rows=rows)
+            with self.lock:
+                if self.index is index:
+                    self._saved_count = count
+                if self.snapshot is snap and snap.version == version and mapped is not None:
+                    snap.use_rows(mapped)  # hits now read the mapped file, not Lance
         finally:
             self._build_lock.release()
 
@@ -522,6 +533,22 @@ def _stop_builders() -> None:
     """Let each background builder finish its chunk before the interpreter goes away."""
     for view in list(_VIEWS):
         view.stop_building()
+
+
+def _rows_at(lance: Any, rowids: np.ndarray) -> pa.Table:
+    """Id, text and metadata (JSON text) per position; nulls where `rowids` is -1 (dead)."""
+    live = np.flatnonzero(rowids >= 0)
+    taken = _lance.take(lance, rowids[live], list(ROW_COLUMNS))
+    table = pa.table(
+        {
+            "id": taken.column("id"),
+            "text": taken.column("text"),
+            "metadata": pa.array(json_texts(taken.column("metadata")), pa.string()),
+        }
+    )
+    slots = np.full(len(rowids), -1, dtype=np.int64)
+    slots[live] = np.arange(len(live))
+    return table.take(pa.array(slots, mask=slots < 0))
 
 
 def _rowids(table: pa.Table) -> np.ndarray:

@@ -121,10 +121,14 @@ def test_a_damaged_index_file_is_ignored_and_rebuilt(
     ds.refresh_index()
     saved = IndexFile(file).load(DIM, "cosine")
     assert saved is not None and saved.version == ds.version
-    # The pointer file and the one faiss file it names: the old faiss file is gone.
-    names = sorted(p.name for p in file.parent.iterdir())
-    assert len(names) == 2 and names[0].startswith("main.") and names[0].endswith(".faiss")
-    assert names[1] == "main.npz"
+    # The pointer file and the faiss and rows files it names: the old ones are gone.
+    faiss_file, rows_file, pointer = sorted(p.name for p in file.parent.iterdir())
+    token = faiss_file.split(".")[1]
+    assert (faiss_file, rows_file, pointer) == (
+        f"main.{token}.faiss",
+        f"main.{token}.rows.arrow",
+        "main.npz",
+    )
 
 
 # ------------------------------------------------------------------------ manifests

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import shoal.store as st
-from shoal.store import _bm25, _view
+from shoal.store import _bm25, _lance, _view
 from shoal.store._bm25 import KeywordIndex
 from shoal.store._index import IndexFile
 
@@ -318,3 +318,45 @@ def test_a_restore_rebuilds_the_keyword_index(tmp_path: Path) -> None:
     assert _keyword_ids(watcher, "quebec") == []
     assert _keyword_ids(watcher, "row5") == ["r5"]
     assert _keyword_ids(st.open(tmp_path / "ds"), "quebec") == []
+
+
+# ------------------------------------------------------- the rows file beside the index
+def test_hits_come_from_the_saved_rows_file_until_a_row_changes(
+    tmp_path: Path, small: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds, vectors, texts = _filled(tmp_path / "ds", 500)
+    ds.refresh_index()
+    takes: list[int] = []
+    real = _lance.take
+    monkeypatch.setattr(_lance, "take", lambda d, r, c: takes.append(len(r)) or real(d, r, c))
+    reopened = st.open(tmp_path / "ds")
+    hits = reopened.search_batch(vectors[:20], k=3)
+    assert [h[0].id for h in hits] == [f"r{i}" for i in range(20)]
+    assert [h[0].text for h in hits] == texts[:20] and hits[3][0].metadata == {"i": 3}
+    assert takes == [], "hits of saved rows were read from Lance"
+    # Rows changed in place (same vector, same position) are read from Lance, in this
+    # handle and in one that opens the older file and catches up.
+    writer = st.open(tmp_path / "ds")
+    writer.set_metadata({"r3": {"i": 333}})
+    writer.upsert(["new text of r4"], ids=["r4"], embeddings=vectors[4:5], metadatas=[{"i": 4}])
+    for handle in (reopened, st.open(tmp_path / "ds")):
+        takes.clear()
+        three, four, five = (handle.search(vectors[i], k=1)[0] for i in (3, 4, 5))
+        assert three.metadata == {"i": 333} and four.text == "new text of r4"
+        assert five.text == texts[5]
+        assert takes == [1, 1], "only the changed rows are read from Lance"
+
+
+def test_a_damaged_rows_file_leaves_hits_to_lance(
+    tmp_path: Path, small: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    ds, vectors, texts = _filled(tmp_path / "ds", 300)
+    ds.refresh_index()
+    (rows_file,) = (tmp_path / "ds" / "_shoal" / "index").glob("*.rows.arrow")
+    rows_file.write_bytes(b"\0" * rows_file.stat().st_size)
+    with caplog.at_level(logging.WARNING, logger="shoal.store"):
+        reopened = st.open(tmp_path / "ds")
+        hit = reopened.search(vectors[9], k=1)[0]
+    assert (hit.id, hit.text) == ("r9", texts[9])
+    assert "ignoring damaged rows file" in caplog.text
+    assert reopened._view.index is not None and reopened._view.index.mapped
