@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
-import pyarrow as pa
 
 from shoal.errors import InvalidInput
 from shoal.store import _lance
@@ -173,20 +172,14 @@ def _rows(
         inside = positions < len(snap.rows_current)
         saved[inside] = snap.rows_current[positions[inside]]
     parts = []
-    if snap.rows is not None and saved.any():
-        rows = snap.rows.take(pa.array(positions[saved]))
-        parts.append((np.flatnonzero(saved), rows, rows.column("metadata").to_pylist()))
+    if saved.any():
+        parts.append((np.flatnonzero(saved), snap.saved_rows(positions[saved])))
     if not saved.all():
         rows = _lance.take(lance, snap.rowids[positions[~saved]], ["id", "text", "metadata"])
-        parts.append((np.flatnonzero(~saved), rows, json_texts(rows.column("metadata"))))
-    for where, rows, values in parts:
-        for at, row_id, text, value in zip(
-            where.tolist(),
-            rows.column("id").to_pylist(),
-            rows.column("text").to_pylist(),
-            values,
-            strict=True,
-        ):
+        columns = rows.column("id").to_pylist(), rows.column("text").to_pylist()
+        parts.append((np.flatnonzero(~saved), (*columns, json_texts(rows.column("metadata")))))
+    for where, (row_ids, row_texts, values) in parts:
+        for at, row_id, text, value in zip(where.tolist(), row_ids, row_texts, values, strict=True):
             ids[at], texts[at], metadata[at] = row_id, text, value
     return ids, texts, metadata
 

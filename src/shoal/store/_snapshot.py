@@ -67,11 +67,39 @@ class Snapshot:
         # which of them still hold the row's current content (an update in place does not).
         self.rows: pa.Table | None = None
         self.rows_current = np.zeros(0, dtype=bool)
+        self._row_columns: list[list[tuple[np.ndarray, memoryview]]] = []
+        self._row_starts = np.zeros(1, dtype=np.int64)
 
     def use_rows(self, rows: pa.Table | None) -> None:
         """Answer hits at positions 0..len(rows)-1 from `rows` (saved at this version)."""
         self.rows = rows
         self.rows_current = np.ones(0 if rows is None else rows.num_rows, dtype=bool)
+        # Per batch, per column: the string offsets and bytes, read in place (Arrow's take
+        # on the whole table concatenates its chunks first: 1.2 ms at 100k rows for 10 hits).
+        self._row_columns = []
+        starts = [0]
+        for batch in [] if rows is None else rows.to_batches():
+            columns = []
+            for column in batch.columns:
+                wide = pa.types.is_large_string(column.type)
+                _, offsets, data = column.buffers()  # zero-copy: the mapped file's pages
+                begin = column.offset
+                kind = np.int64 if wide else np.int32
+                view = np.frombuffer(offsets, dtype=kind)[begin : begin + len(column) + 1]
+                columns.append((view, memoryview(data) if data is not None else memoryview(b"")))
+            self._row_columns.append(columns)
+            starts.append(starts[-1] + batch.num_rows)
+        self._row_starts = np.asarray(starts, dtype=np.int64)
+
+    def saved_rows(self, positions: np.ndarray) -> tuple[list[str], list[str], list[str]]:
+        """Id, text and metadata (JSON text) at `positions` from the saved rows file."""
+        out: tuple[list[str], list[str], list[str]] = ([], [], [])
+        batch_of = np.searchsorted(self._row_starts, positions, side="right") - 1
+        for position, number in zip(positions.tolist(), batch_of.tolist(), strict=True):
+            local = position - int(self._row_starts[number])
+            for values, (offsets, data) in zip(out, self._row_columns[number], strict=True):
+                values.append(bytes(data[offsets[local] : offsets[local + 1]]).decode())
+        return out
 
     @property
     def indexed(self) -> int:
