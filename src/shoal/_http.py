@@ -19,11 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from shoal._version import __version__
 from shoal.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -34,6 +31,9 @@ from shoal.errors import (
     RequestRejected,
 )
 from shoal.settings import api_key
+
+if TYPE_CHECKING:  # httpx loads in ~0.1 s: imported when a hosted provider first calls
+    import httpx
 
 __all__ = ["OPENAI_BASE_URL", "JSONService", "RetryPolicy", "openai_service", "redact"]
 
@@ -123,6 +123,8 @@ class JSONService:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        from shoal._version import __version__  # importlib.metadata: paid by hosted calls only
+
         self._headers = {"User-Agent": f"shoal/{__version__}", **headers}
         self._secret = secret
         self._key_hint = key_hint
@@ -171,6 +173,8 @@ class JSONService:
             AuthenticationError, RequestRejected: at once.
             RateLimited, ProviderUnavailable: when the retry budget is spent, or mid-answer.
         """
+        import httpx
+
         url = self._url(path)
 
         def send(timeout: float) -> httpx.Response:
@@ -204,6 +208,8 @@ class JSONService:
 
     def _attempt(self, send: Callable[[float], httpx.Response]) -> httpx.Response:
         """The first successful response of `send(timeout)`, retried by the policy."""
+        import httpx
+
         policy = self.retry
         started = self._clock()
         deadline = started + policy.total_timeout
@@ -248,6 +254,8 @@ class JSONService:
             self._sleep(wait)
 
     def _http(self) -> httpx.Client:
+        import httpx
+
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(follow_redirects=True)

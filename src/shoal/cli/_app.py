@@ -9,7 +9,6 @@ from typing import Annotated, ParamSpec
 import typer
 from rich.text import Text
 
-from shoal._version import __version__
 from shoal.cli._analysis import classify, cluster, dedup, outliers, recommend
 from shoal.cli._ask import ask
 from shoal.cli._console import stderr_console
@@ -102,6 +101,8 @@ app.command("map")(_handling_errors(map_))
 
 def _show_version(value: bool) -> None:
     if value:
+        from shoal._version import __version__  # importlib.metadata: ~50 ms, only when asked
+
         typer.echo(f"shoal {__version__}")
         raise typer.Exit()
 

@@ -12,9 +12,8 @@ tokens) is truncated by the API itself, at the end unless `truncate="START"` (or
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import numpy as np
 
 from shoal._http import JSONService, RetryPolicy
@@ -22,6 +21,9 @@ from shoal.embeddings._hosted import HostedEmbedder, RequestLimits
 from shoal.errors import ConfigurationError, EmbeddingError, MalformedResponse
 from shoal.settings import api_key
 from shoal.types import EmbedderSpec, TextKind
+
+if TYPE_CHECKING:  # httpx loads in ~0.1 s: only a hosted provider's first call pays it
+    import httpx
 
 __all__ = ["COHERE_BASE_URL", "CohereEmbedder", "known_models"]
 

@@ -14,9 +14,8 @@ sent whole first, and the rule applies only if the server refuses it.
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import numpy as np
 
 from shoal._http import OPENAI_BASE_URL, RetryPolicy, openai_service
@@ -29,6 +28,9 @@ from shoal.embeddings._hosted import (
 )
 from shoal.errors import ConfigurationError, EmbeddingError, MalformedResponse, RequestRejected
 from shoal.types import EmbedderSpec, TextKind
+
+if TYPE_CHECKING:  # httpx loads in ~0.1 s: only a hosted provider's first call pays it
+    import httpx
 
 __all__ = ["OPENAI_BASE_URL", "OpenAIEmbedder"]
 

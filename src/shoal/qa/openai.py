@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator, Iterator, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from shoal._http import OPENAI_BASE_URL, RetryPolicy, openai_service, redact
 from shoal.errors import ConfigurationError, MalformedResponse, ProviderUnavailable
 from shoal.qa._llm import LLM, Message
+
+if TYPE_CHECKING:  # httpx loads in ~0.1 s: only a hosted provider's first call pays it
+    import httpx
 
 __all__ = ["DEFAULT_CONTEXT_WINDOW", "OPENAI_BASE_URL", "OpenAIChat"]
 
