@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from shoal._version import __version__
 from shoal.embeddings import (
     DEFAULT_EMBEDDER,
     CachedEmbedder,
@@ -150,12 +151,3 @@ __all__ = [
     "register_provider",
     "top_k",
 ]
-
-
-def __getattr__(name: str) -> str:
-    """`shoal.__version__`, read from the package metadata when first asked (~50 ms)."""
-    if name == "__version__":
-        from shoal._version import __version__
-
-        return __version__
-    raise AttributeError(f"module 'shoal' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "writable"]
 
 
 def atomic_write(target: Path, write: Callable[[str], object]) -> None:
@@ -31,6 +31,13 @@ def atomic_write(target: Path, write: Callable[[str], object]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def writable(folder: Path) -> bool:
+    """Whether `folder` (or the nearest ancestor that exists, where it would be made) can be written to."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK)
 
 
 def _pid_alive(pid: int) -> bool:

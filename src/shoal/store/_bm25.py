@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from shoal._atomic import atomic_write
+from shoal._atomic import atomic_write, writable
 from shoal.store._keyword import K1, B, Tokenizer
 
 __all__ = ["KeywordFile", "KeywordIndex"]
@@ -66,10 +65,7 @@ class KeywordFile:
 
     def writable(self) -> bool:
         """Whether the folder (or the nearest one that exists) can be written to."""
-        folder = self.folder
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        return os.access(folder, os.W_OK)
+        return writable(self.folder)
 
     def remove(self) -> None:
         """Delete the files if present."""

@@ -31,7 +31,7 @@ import faiss
 import numpy as np
 import pyarrow as pa
 
-from shoal._atomic import atomic_write
+from shoal._atomic import atomic_write, writable
 from shoal.types import Metric
 
 __all__ = ["ROW_COLUMNS", "HnswIndex", "IndexFile", "Saved"]
@@ -293,10 +293,7 @@ class IndexFile:
 
     def writable(self) -> bool:
         """Whether the file's folder (or the nearest one that exists) can be written to."""
-        folder = self.path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        return os.access(folder, os.W_OK)
+        return writable(self.path.parent)
 
     def remove(self) -> None:
         """Delete the files if present."""
