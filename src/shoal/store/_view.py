@@ -51,6 +51,9 @@ SAVE_GROWTH = 1.25
 """The index is saved again once it covers this many times the rows of its last save."""
 KEYWORD_SAVE_SHARE = 0.1
 """The keyword index is saved again once this share of its rows changed since its last save."""
+KEYWORD_SAVE_MIN = 5_000
+"""...and at least this many: rebuilding fewer takes well under 0.2 s, less than writing
+the files again after every small write (`wait_for_index` saves any change)."""
 EXACT_FILTERED_MAX = 4_096
 """A filter matching at most this many rows is searched exactly (well under a millisecond)."""
 EXACT_FILTERED_SHARE = 0.05
@@ -500,7 +503,7 @@ class View:
         if keywords.version != lance.version:
             rewritten = keywords.version >= 0 and self._rewritten(lance, keywords.version)
             keywords.catch_up(lance, snap.live_rowids(), rewritten=rewritten)
-        due = keywords.unsaved > KEYWORD_SAVE_SHARE * max(keywords.rows, 1)
+        due = keywords.unsaved > max(KEYWORD_SAVE_MIN, KEYWORD_SAVE_SHARE * keywords.rows)
         if self._use_index and (due or (save and keywords.unsaved)):
             self._save_keywords(keywords)
         return keywords

@@ -4,6 +4,7 @@ persistent keyword index (stale, damaged, restored)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -238,6 +239,12 @@ def test_a_process_killed_during_a_background_build_leaves_a_usable_dataset(
 
 
 # ------------------------------------------------------------- persistent keyword index
+@pytest.fixture(autouse=True)
+def _keyword_saves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save the keyword index as soon as a tenth of it changed, however small the dataset."""
+    monkeypatch.setattr(_view, "KEYWORD_SAVE_MIN", 0)
+
+
 def _keyword_ids(ds: st.Dataset, query: str, k: int = 5) -> list[str]:
     return [h.id for h in ds.search(query, mode="keyword", k=k)]
 
@@ -360,3 +367,15 @@ def test_a_damaged_rows_file_leaves_hits_to_lance(
     assert (hit.id, hit.text) == ("r9", texts[9])
     assert "ignoring damaged rows file" in caplog.text
     assert reopened._view.index is not None and reopened._view.index.mapped
+
+
+def test_a_small_keyword_index_is_saved_by_wait_for_index_not_by_every_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_view, "KEYWORD_SAVE_MIN", 5_000)
+    ds, _, _ = _filled(tmp_path / "ds", 300)
+    manifest = tmp_path / "ds" / "_shoal" / "keyword" / "main" / "manifest.json"
+    assert _keyword_ids(ds, "row7 apple")[0] == "r7"
+    assert not manifest.exists(), "300 rows rebuild faster than their files are written"
+    ds.wait_for_index()
+    assert json.loads(manifest.read_text())["version"] == ds.version
