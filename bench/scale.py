@@ -1,19 +1,29 @@
 """The store at scale, beside LanceDB and raw faiss: cold start, memory, ingest, warm search, disk.
 
-    nice -n 10 .venv/bin/python bench/scale.py [--rows 100000] [--cold-repeat 3]
-        [--src PATH] [--label NAME]
+    PYTHONPATH=path/to/shoal/src nice -n 10 .venv/bin/python bench/scale.py
+        [--rows 100000 1000000] [--queries 200] [--cold-repeat 3] [--reuse]
+        [--systems shoal lancedb faiss] [--label NAME] [--src PATH]
 
-`--src` picks the Shoal source tree measured (default: this checkout's `src`): run it once
-with a worktree of an older commit as the baseline, once with this one, in the same
-session. Rows are WordNet glosses (../shared/data/wordnet) with their MiniLM int8 vectors
-(the cache `bench/embed_throughput.py` fills, ~/.cache/shoal-bench/wordnet-minilm-int8),
-metadata {"shard": i % 10}; above the 117k glosses, rows repeat with Gaussian noise
-(sigma 0.02, renormalised). Queries: 200 vectors of held-out glosses (or perturbed rows),
-ground truth by exact cosine top-10 (numpy). Cold figures are new processes, medians of
-`--cold-repeat`; peak RSS is the child's maxrss (/usr/bin/time -f %M). Warm figures are
-a second pass over the queries in one process (the first reads the mapped files' pages);
-"engine" is the ranking alone, without fetching the hits' rows.
-Writes bench/results/scale.json (keyed by label) and prints BENCHMARKS.md rows.
+The Shoal tree measured is the one `import shoal` finds here (so `PYTHONPATH` picks it;
+`--src` overrides): run it once with a worktree of an older commit as the baseline, once
+with the new code, and both land in bench/results/scale.json under their `--label`, with
+the tree's git commit. Rows are WordNet glosses (../shared/data/wordnet, read in place)
+with their MiniLM int8 vectors (the cache `bench/embed_throughput.py` fills,
+~/.cache/shoal-bench/wordnet-minilm-int8), metadata {"shard": i % 10}; above the 117k
+glosses, rows repeat with Gaussian noise (sigma 0.02, renormalised) and their texts get a
+" (n)" suffix. Queries: `--queries` vectors of held-out glosses (or, where none are left,
+dataset rows plus noise of sigma 0.05), ground truth by exact cosine top-10 (numpy).
+
+Cold figures are new processes, medians of `--cold-repeat`; peak RSS is the child's maxrss
+(/usr/bin/time -f %M). Warm figures are a second pass over the queries in one process (the
+first reads the mapped files' pages); "engine" is Shoal's ranking alone, without fetching
+the hits' rows. LanceDB is measured without a vector index (brute force,
+`bypass_vector_index`) and with its IVF_PQ index (defaults, cosine; nprobes 20, refine
+factor 10); raw faiss is IndexHNSWFlat (M 16, efConstruction 64, efSearch 64 and a sweep).
+Datasets are built once per size in ~/.cache/shoal-bench/scale/ (Shoal's per commit, since
+the format changes with the code) and `--reuse` opens them again instead of rebuilding;
+their build figures are then the ones saved when they were built ("reused": true).
+Prints a BENCHMARKS.md table of this run.
 """
 
 from __future__ import annotations
@@ -25,7 +35,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -40,9 +49,12 @@ from _report import print_table, save_report  # noqa: E402
 DATA = HERE.parent.parent / "shared" / "data" / "wordnet" / "wordnet30_synsets.jsonl"
 VECTORS = Path.home() / ".cache" / "shoal-bench" / "wordnet-minilm-int8"
 CACHE = Path.home() / ".cache" / "shoal-bench"
+BUILT = CACHE / "scale"
 DIM = 384
 K = 10
 QUERY_TEXT = "a small domesticated carnivorous mammal with soft fur"
+SYSTEMS = ("shoal", "lancedb", "faiss")
+LANCE_NPROBES, LANCE_REFINE = 20, 10
 
 
 def workload(rows: int, queries: int) -> dict[str, Any]:
@@ -137,16 +149,24 @@ def _cli(args: list[str], src: Path) -> tuple[float, int]:
     return wall, int(done.stderr.strip().splitlines()[-1])
 
 
+def _cold(code: str, src: Path, argv: list[str], repeat: int) -> dict[str, float]:
+    """Medians over `repeat` new processes of each figure `code` prints, and of peak RSS."""
+    runs = [_child(code, src, argv) for _ in range(repeat)]
+    out = {key: statistics.median(r[0][key] for r in runs) for key in runs[0][0]}
+    out["rss"] = statistics.median(r[1] for r in runs)
+    return out
+
+
 INGEST = """
 import json, sys, time
 import numpy as np
-t0 = time.perf_counter()
-import shoal.store as st
+import shoal
 path, rows = sys.argv[1], int(sys.argv[2])
 folder = sys.argv[3]
 vectors = np.load(folder + "/vectors.npy", mmap_mode="r")
 texts = json.load(open(folder + "/texts.json"))
-ds = st.open(path, embedder="local:all-MiniLM-L6-v2")
+make = getattr(shoal, "create", shoal.open)
+ds = make(path, embedder="local:all-MiniLM-L6-v2")
 start = time.perf_counter()
 for s in range(0, rows, 20_000):
     e = min(rows, s + 20_000)
@@ -157,7 +177,7 @@ ds.search(np.asarray(vectors[0]), k=10)
 searchable = time.perf_counter() - start
 if hasattr(ds, "wait_for_index"):
     ds.wait_for_index()
-else:
+else:  # before issue 16: the index and the keyword index are built by the first searches
     ds.refresh_index()
     ds.search("warm", mode="keyword", k=1)
 indexed = time.perf_counter() - start
@@ -165,16 +185,17 @@ print(json.dumps({"added": added, "searchable": searchable, "indexed": indexed})
 """
 
 COLD_PYTHON = """
-import json, sys, time, resource
+import json, sys, time
 import numpy as np
 query = np.load(sys.argv[2])[0]
 t0 = time.perf_counter()
-import shoal.store as st
+import shoal
 t1 = time.perf_counter()
-ds = st.open(sys.argv[1])
+ds = shoal.open(sys.argv[1])
 hits = ds.search(query, k=10)
 t2 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "open_search": t2 - t1, "top": hits[0].id}))
+assert hits, "no hits"
+print(json.dumps({"import": t1 - t0, "open_search": t2 - t1}))
 """
 
 COLD_LANCEDB = """
@@ -184,10 +205,13 @@ query = np.load(sys.argv[2])[0]
 t0 = time.perf_counter()
 import lancedb
 t1 = time.perf_counter()
-table = lancedb.connect(sys.argv[1]).open_table("t")
-hits = table.search(query).limit(10).to_list()
+search = lancedb.connect(sys.argv[1]).open_table("t").search(query)
+if sys.argv[3] == "flat":
+    search = search.bypass_vector_index()
+hits = search.limit(10).to_list()
 t2 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "open_search": t2 - t1, "top": hits[0]["id"]}))
+assert hits, "no hits"
+print(json.dumps({"import": t1 - t0, "open_search": t2 - t1}))
 """
 
 COLD_LANCEDB_FTS = """
@@ -196,14 +220,15 @@ t0 = time.perf_counter()
 import lancedb
 table = lancedb.connect(sys.argv[1]).open_table("t")
 hits = table.search(sys.argv[2], query_type="fts").limit(10).to_list()
-print(json.dumps({"wall": time.perf_counter() - t0, "hits": len(hits)}))
+assert hits, "no hits"
+print(json.dumps({"wall": time.perf_counter() - t0}))
 """
 
 WARM = """
 import json, sys, time
 import numpy as np
-import shoal.store as st
-ds = st.open(sys.argv[1])
+import shoal
+ds = shoal.open(sys.argv[1])
 queries = np.load(sys.argv[2])
 truth, truth_f = np.load(sys.argv[3]), np.load(sys.argv[4])
 def run(where, truth):
@@ -216,42 +241,71 @@ def run(where, truth):
         found += len({int(h.id[1:]) for h in hits} & set(t.tolist()))
     return float(np.median(times)), float(np.percentile(times, 95)), found / truth.size
 p50, p95, recall = run(None, truth)
-engine = []  # the ranking alone, without fetching the hits' rows
-for q in queries:
-    s = time.perf_counter()
-    with ds._view.lock:
-        ds._view.search(q, 10, positions=None, metric="cosine", key=None)
-    engine.append(time.perf_counter() - s)
+engine = None
+view = getattr(ds, "_view", None)  # the ranking alone, without fetching the hits' rows
+if view is not None and hasattr(view, "lock") and hasattr(view, "search"):
+    times = []
+    for q in queries:
+        s = time.perf_counter()
+        with view.lock:
+            view.search(q, 10, positions=None, metric="cosine", key=None)
+        times.append(time.perf_counter() - s)
+    engine = float(np.median(times))
 fp50, fp95, frecall = run({"shard": 3}, truth_f)
-print(json.dumps({"p50": p50, "p95": p95, "recall": recall, "engine_p50": float(np.median(engine)),
-                  "filtered_p50": fp50, "filtered_recall": frecall}))
+print(json.dumps({"p50": p50, "p95": p95, "recall": recall, "engine_p50": engine,
+                  "filtered_p50": fp50, "filtered_p95": fp95, "filtered_recall": frecall}))
+"""
+
+WARM_LANCEDB = """
+import json, sys, time
+import numpy as np
+import lancedb
+table = lancedb.connect(sys.argv[1]).open_table("t")
+queries = np.load(sys.argv[2])
+truth, truth_f = np.load(sys.argv[3]), np.load(sys.argv[4])
+nprobes, refine = int(sys.argv[5]), int(sys.argv[6])
+def query(q, indexed, where):
+    search = table.search(q).distance_type("cosine").select(["id", "text", "shard"]).limit(10)
+    search = search.nprobes(nprobes).refine_factor(refine) if indexed else search.bypass_vector_index()
+    if where:
+        search = search.where("shard = 3", prefilter=True)
+    return search.to_list()
+def run(indexed, where, truth):
+    for q in queries if indexed else queries[:20]:  # warm: read the pages once
+        query(q, indexed, where)
+    times, found = [], 0
+    for q, t in zip(queries, truth):
+        s = time.perf_counter()
+        hits = query(q, indexed, where)
+        times.append(time.perf_counter() - s)
+        found += len({int(h["id"][1:]) for h in hits} & set(t.tolist()))
+    return {"p50": float(np.median(times)), "p95": float(np.percentile(times, 95)),
+            "recall": found / truth.size}
+out = {"flat": run(False, False, truth), "flat_filtered": run(False, True, truth_f)}
+if any(i.index_type == "IVF_PQ" for i in table.list_indices()):
+    out["ivf_pq"] = run(True, False, truth)
+    out["ivf_pq_filtered"] = run(True, True, truth_f)
+print(json.dumps(out))
 """
 
 
-def _faiss(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    import faiss
-
-    unit = np.ascontiguousarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
-    index = faiss.IndexHNSWFlat(DIM, 16, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 64
-    start = time.perf_counter()
-    index.add(unit)
-    build = time.perf_counter() - start
-    q = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
-    sweep = {}
-    for ef in (64, 96, 128, 192):
-        index.hnsw.efSearch = ef
-        times, found = [], 0
-        for row, t in zip(q, truth, strict=True):
-            s = time.perf_counter()
-            _, labels = index.search(row[None, :], K)
-            times.append(time.perf_counter() - s)
-            found += len(set(labels[0].tolist()) & set(t.tolist()))
-        sweep[ef] = {"p50": float(np.median(times)), "recall": found / truth.size}
-    return {"build": build, **sweep[64], "ef_sweep": sweep}
+# ----------------------------------------------------------------------- builders
+def _built(name: str, reuse: bool) -> tuple[Path, dict[str, Any] | None]:
+    """The cache folder for dataset `name`, and its saved build figures when it is reused."""
+    folder, record = BUILT / name, BUILT / f"{name}.json"
+    if reuse and record.exists() and folder.exists():
+        return folder, {**json.loads(record.read_text()), "reused": True}
+    shutil.rmtree(folder, ignore_errors=True)
+    record.unlink(missing_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder, None
 
 
-def _lancedb(path: Path, work: dict[str, Any]) -> dict[str, float]:
+def _save_built(name: str, figures: dict[str, Any]) -> None:
+    (BUILT / f"{name}.json").write_text(json.dumps(figures))
+
+
+def _lancedb_build(path: Path, work: dict[str, Any]) -> dict[str, Any]:
     import lancedb
     import pyarrow as pa
 
@@ -279,11 +333,245 @@ def _lancedb(path: Path, work: dict[str, Any]) -> dict[str, float]:
     start = time.perf_counter()
     table.create_fts_index("text")
     fts = time.perf_counter() - start
-    return {"append": append, "fts_build": fts}
+    disk_plain = _size(path)
+    start = time.perf_counter()
+    table.create_index(metric="cosine", index_type="IVF_PQ")
+    if hasattr(table, "wait_for_index"):
+        table.wait_for_index([i.name for i in table.list_indices()])
+    ivf_pq = time.perf_counter() - start
+    index = next(i for i in table.list_indices() if i.index_type == "IVF_PQ")
+    stats = table.index_stats(index.name)
+    return {
+        "append": append,
+        "fts_build": fts,
+        "ivf_pq_build": ivf_pq,
+        "ivf_pq_partitions": getattr(stats, "num_partitions", None) if stats else None,
+        "disk_without_vector_index": disk_plain,
+    }
+
+
+def _faiss(folder: Path, reused: dict[str, Any] | None, work: dict[str, Any]) -> dict[str, Any]:
+    import faiss
+
+    file = folder / "hnsw.faiss"
+    if reused is not None:
+        index = faiss.read_index(str(file))
+        figures = reused
+    else:
+        vectors = np.asarray(work["vectors"])
+        unit = np.ascontiguousarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+        index = faiss.IndexHNSWFlat(DIM, 16, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 64
+        start = time.perf_counter()
+        index.add(unit)
+        figures = {"build": time.perf_counter() - start}
+        folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(index, str(file))
+        _save_built(folder.name, figures)
+    queries, truth = work["queries"], work["truth"]
+    q = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    sweep = {}
+    for ef in (64, 96, 128, 192):
+        index.hnsw.efSearch = ef
+        times, found = [], 0
+        for row, t in zip(q, truth, strict=True):
+            s = time.perf_counter()
+            _, labels = index.search(row[None, :], K)
+            times.append(time.perf_counter() - s)
+            found += len(set(labels[0].tolist()) & set(t.tolist()))
+        sweep[ef] = {
+            "p50": float(np.median(times)),
+            "p95": float(np.percentile(times, 95)),
+            "recall": found / truth.size,
+        }
+    return {**figures, **sweep[64], "ef_sweep": sweep}
 
 
 def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _tree(src: Path) -> dict[str, Any]:
+    """The git commit of the Shoal source tree measured (and whether it has local changes)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(src), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "."))
+    return {"src": str(src), "commit": commit or "unknown", "dirty": dirty}
+
+
+def _measured_src() -> Path:
+    """The source tree `import shoal` finds in this process (what PYTHONPATH selects)."""
+    import shoal
+
+    return Path(shoal.__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------- one size
+def _shoal(rows: int, args: argparse.Namespace, tree: dict[str, Any]) -> dict[str, Any]:
+    folder = str(CACHE / f"scale-{rows}-{args.queries}")
+    queries = f"{folder}/queries.npy"
+    name = f"shoal-{tree['commit'][:12]}{'-dirty' if tree['dirty'] else ''}-{rows}"
+    path, reused = _built(name, args.reuse and not tree["dirty"])
+    if reused is None:
+        ingest, _ = _child(INGEST, args.src, [str(path), str(rows), folder])
+        _save_built(name, {"ingest": ingest})
+        reused = {"ingest": ingest}
+    shoal: dict[str, Any] = {**reused, "path": str(path), "disk": _size(path)}
+    cold = _cold(COLD_PYTHON, args.src, [str(path), queries], args.cold_repeat)
+    shoal["open_search"], shoal["import"] = cold["open_search"], cold["import"]
+    shoal["python_rss"] = cold["rss"]
+    for mode in ("vector", "keyword", "hybrid"):
+        runs = [
+            _cli(["search", str(path), QUERY_TEXT, "-k", "10", "--mode", mode], args.src)
+            for _ in range(args.cold_repeat)
+        ]
+        shoal[f"cli_{mode}"] = (
+            statistics.median(r[0] for r in runs),
+            statistics.median(r[1] for r in runs),
+        )
+    shoal["warm"], _ = _child(
+        WARM, args.src, [str(path), queries, f"{folder}/truth.npy", f"{folder}/truth_filtered.npy"]
+    )
+    return shoal
+
+
+def _lancedb(rows: int, args: argparse.Namespace, work: dict[str, Any]) -> dict[str, Any]:
+    folder = str(CACHE / f"scale-{rows}-{args.queries}")
+    queries = f"{folder}/queries.npy"
+    name = f"lancedb-{rows}"
+    path, reused = _built(name, args.reuse)
+    if reused is None:
+        reused = _lancedb_build(path, work)
+        _save_built(name, reused)
+    lance: dict[str, Any] = {**reused, "path": str(path), "disk": _size(path)}
+    for kind in ("flat", "index"):
+        cold = _cold(COLD_LANCEDB, args.src, [str(path), queries, kind], args.cold_repeat)
+        lance[f"cold_{kind}"] = {"open_search": cold["open_search"], "rss": cold["rss"]}
+    fts = _cold(COLD_LANCEDB_FTS, args.src, [str(path), QUERY_TEXT], args.cold_repeat)
+    lance["fts_cold"], lance["fts_rss"] = fts["wall"], fts["rss"]
+    lance["warm"], _ = _child(
+        WARM_LANCEDB,
+        args.src,
+        [
+            str(path),
+            queries,
+            f"{folder}/truth.npy",
+            f"{folder}/truth_filtered.npy",
+            str(LANCE_NPROBES),
+            str(LANCE_REFINE),
+        ],
+    )
+    lance["warm"]["params"] = {"nprobes": LANCE_NPROBES, "refine_factor": LANCE_REFINE}
+    return lance
+
+
+def _one(rows: int, args: argparse.Namespace, tree: dict[str, Any]) -> dict[str, Any]:
+    work = workload(rows, args.queries)
+    result: dict[str, Any] = {"rows": rows, "raw_bytes": rows * DIM * 4}
+    if "shoal" in args.systems:
+        result["shoal"] = _shoal(rows, args, tree)
+    if "lancedb" in args.systems:
+        result["lancedb"] = _lancedb(rows, args, work)
+    if "faiss" in args.systems:
+        folder, reused = _built(f"faiss-{rows}", args.reuse)
+        result["faiss"] = _faiss(folder, reused, work)
+    return result
+
+
+# ----------------------------------------------------------------------- report
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.2f} ms"
+
+
+def _table(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """Figure, Shoal, LanceDB, faiss and goal rows for one size."""
+    raw = result["raw_bytes"]
+    s, lance, fx = result.get("shoal"), result.get("lancedb"), result.get("faiss")
+    out: list[tuple[str, str, str, str, str]] = []
+
+    def row(figure: str, shoal: str, lancedb: str = "-", raw_faiss: str = "-", goal: str = ""):
+        out.append((figure, shoal, lancedb, raw_faiss, goal))
+
+    def mib(kib: float) -> str:
+        return f"{kib / 1024:,.0f} MiB ({kib * 1024 / raw:.2f}x raw)"
+
+    if s:
+        row(
+            "cold CLI vector: wall / peak RSS",
+            f"{s['cli_vector'][0]:.2f} s / {s['cli_vector'][1] / 1024:,.0f} MiB",
+            f"open+search {lance['cold_index']['open_search']:.2f} s (Python)" if lance else "-",
+            goal="<= 1.0 s, <= LanceDB",
+        )
+        row(
+            "cold Python open + 1 vector search (beyond import)",
+            f"{s['open_search']:.3f} s",
+            f"{lance['cold_index']['open_search']:.3f} s IVF_PQ / "
+            f"{lance['cold_flat']['open_search']:.3f} s flat"
+            if lance
+            else "-",
+        )
+        row(
+            "peak RSS of that process",
+            mib(s["python_rss"]),
+            mib(lance["cold_index"]["rss"]) if lance else "-",
+            goal="<= 1.5x raw",
+        )
+        row(
+            "cold keyword / hybrid",
+            f"{s['cli_keyword'][0]:.2f} / {s['cli_hybrid'][0]:.2f} s (CLI)",
+            f"FTS {lance['fts_cold']:.2f} s (Python)" if lance else "-",
+            goal="<= 1.5 s",
+        )
+        ingest = s["ingest"]
+        row(
+            "ingest rows/s: searchable / indexed",
+            f"{result['rows'] / ingest['searchable']:,.0f} / "
+            f"{result['rows'] / ingest['indexed']:,.0f}",
+            f"append {result['rows'] / lance['append']:,.0f}; IVF_PQ build "
+            f"{lance['ivf_pq_build']:.1f} s"
+            if lance
+            else "-",
+            f"HNSW build {fx['build']:.1f} s" if fx else "-",
+            ">= 100k",
+        )
+        w = s["warm"]
+        row(
+            "warm vector p50 / p95 @ recall@10",
+            f"{_ms(w['p50'])} / {_ms(w['p95'])} @ {w['recall']:.3f}",
+            f"IVF_PQ {_ms(lance['warm']['ivf_pq']['p50'])} @ "
+            f"{lance['warm']['ivf_pq']['recall']:.3f}; flat "
+            f"{_ms(lance['warm']['flat']['p50'])} @ {lance['warm']['flat']['recall']:.3f}"
+            if lance and "ivf_pq" in lance["warm"]
+            else "-",
+            f"{_ms(fx['p50'])} / {_ms(fx['p95'])} @ {fx['recall']:.3f}" if fx else "-",
+            "p50 <= 2x faiss @ >= 0.95",
+        )
+        row("Shoal's ranking alone, p50", _ms(w.get("engine_p50")))
+        row(
+            "filtered 10% p50 @ recall@10",
+            f"{_ms(w['filtered_p50'])} @ {w['filtered_recall']:.3f}",
+            f"IVF_PQ {_ms(lance['warm']['ivf_pq_filtered']['p50'])} @ "
+            f"{lance['warm']['ivf_pq_filtered']['recall']:.3f}; flat "
+            f"{_ms(lance['warm']['flat_filtered']['p50'])}"
+            if lance and "ivf_pq" in lance["warm"]
+            else "-",
+            goal="<= 2 ms",
+        )
+        row(
+            "disk",
+            f"{s['disk'] / 2**20:,.0f} MiB",
+            f"{lance['disk'] / 2**20:,.0f} MiB ({s['disk'] / lance['disk']:.2f}x)"
+            if lance
+            else "-",
+            goal="<= 1.5x LanceDB",
+        )
+    return out
 
 
 def main() -> None:
@@ -292,117 +580,26 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--cold-repeat", type=int, default=3)
-    parser.add_argument("--src", type=Path, default=HERE.parent / "src")
+    parser.add_argument("--reuse", action="store_true", help="open datasets built before")
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--src", type=Path, default=None, help="default: what PYTHONPATH picks")
     parser.add_argument("--label", default="current")
-    parser.add_argument("--skip-others", action="store_true", help="measure Shoal only")
     args = parser.parse_args()
-    results: dict[str, Any] = {}
-    out = Path(tempfile.mkdtemp(prefix="shoal-scale-"))
-    try:
-        for rows in args.rows:
-            results[str(rows)] = _one(rows, args, out / str(rows))
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    args.src = (args.src or _measured_src()).resolve()
+    tree = _tree(args.src)
+    results = {str(rows): _one(rows, args, tree) for rows in args.rows}
     path = HERE / "results" / "scale.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     runs = previous.get("runs", {})
     earlier = runs.get(args.label, {}).get("sizes", {})
-    runs[args.label] = {"src": str(args.src), "sizes": {**earlier, **results}}
+    sizes = {**earlier}
+    for size, result in results.items():  # a run of some systems keeps the others' figures
+        sizes[size] = {**earlier.get(size, {}), **result}
+    runs[args.label] = {**tree, "sizes": sizes}
     save_report("scale", "store at scale vs LanceDB and faiss", runs=runs)
-    rows_out = []
-    for label, run in runs.items():
-        for size, r in run["sizes"].items():
-            s = r["shoal"]
-            rows_out.append(
-                (
-                    label,
-                    size,
-                    f"{s['cli_vector'][0]:.2f} s / {s['cli_vector'][1] / 1024:.0f} MiB",
-                    f"{s['cli_keyword'][0]:.2f} / {s['cli_hybrid'][0]:.2f} s",
-                    f"{s['open_search']:.2f} s / {s['python_rss'] / 1024:.0f} MiB "
-                    f"({s['python_rss'] * 1024 / r['raw_bytes']:.2f}x)",
-                    f"{r['rows'] / s['ingest']['searchable']:,.0f} / "
-                    f"{r['rows'] / s['ingest']['indexed']:,.0f}",
-                    f"{s['warm']['p50'] * 1e3:.2f} ms @ {s['warm']['recall']:.3f}",
-                    f"{s['warm']['filtered_p50'] * 1e3:.2f} ms @ {s['warm']['filtered_recall']:.3f}",
-                    f"{s['disk'] / 2**20:.0f} MiB",
-                )
-            )
-    print_table(
-        [
-            "run",
-            "rows",
-            "cold CLI vector (wall/RSS)",
-            "cold CLI keyword/hybrid",
-            "cold open+search (RSS, x raw)",
-            "rows/s searchable/indexed",
-            "warm p50 @ recall",
-            "filtered 10%",
-            "disk",
-        ],
-        rows_out,
-    )
-    for run in runs.values():
-        for size, r in run["sizes"].items():
-            if "lancedb" in r:
-                lance, fx = r["lancedb"], r["faiss"]
-                print(
-                    f"{size}: LanceDB cold open+search {lance['open_search']:.2f} s / "
-                    f"{lance['rss'] / 1024:.0f} MiB, FTS cold {lance['fts_cold']:.2f} s, "
-                    f"append {r['rows'] / lance['append']:,.0f} rows/s, disk "
-                    f"{lance['disk'] / 2**20:.0f} MiB; faiss HNSW p50 {fx['p50'] * 1e3:.2f} ms "
-                    f"@ {fx['recall']:.3f}"
-                )
-
-
-def _one(rows: int, args: argparse.Namespace, where: Path) -> dict[str, Any]:
-    work = workload(rows, args.queries)
-    folder = str(CACHE / f"scale-{rows}-{args.queries}")
-    result: dict[str, Any] = {"rows": rows, "raw_bytes": rows * DIM * 4}
-    shoal_path = where / "shoal"
-    ingest, _ = _child(INGEST, args.src, [str(shoal_path), str(rows), folder])
-    shoal: dict[str, Any] = {"ingest": ingest, "disk": _size(shoal_path)}
-    queries = f"{folder}/queries.npy"
-    cold = [
-        _child(COLD_PYTHON, args.src, [str(shoal_path), queries]) for _ in range(args.cold_repeat)
-    ]
-    shoal["open_search"] = statistics.median(c[0]["open_search"] for c in cold)
-    shoal["import"] = statistics.median(c[0]["import"] for c in cold)
-    shoal["python_rss"] = statistics.median(c[1] for c in cold)
-    for mode in ("vector", "keyword", "hybrid"):
-        runs = [
-            _cli(["search", str(shoal_path), QUERY_TEXT, "-k", "10", "--mode", mode], args.src)
-            for _ in range(args.cold_repeat)
-        ]
-        shoal[f"cli_{mode}"] = (
-            statistics.median(r[0] for r in runs),
-            statistics.median(r[1] for r in runs),
-        )
-    warm, _ = _child(
-        WARM,
-        args.src,
-        [str(shoal_path), queries, f"{folder}/truth.npy", f"{folder}/truth_filtered.npy"],
-    )
-    shoal["warm"] = warm
-    result["shoal"] = shoal
-    if not args.skip_others:
-        lance_path = where / "lancedb"
-        lance = _lancedb(lance_path, work)
-        cold = [
-            _child(COLD_LANCEDB, args.src, [str(lance_path), queries])
-            for _ in range(args.cold_repeat)
-        ]
-        lance["open_search"] = statistics.median(c[0]["open_search"] for c in cold)
-        lance["rss"] = statistics.median(c[1] for c in cold)
-        fts = [
-            _child(COLD_LANCEDB_FTS, args.src, [str(lance_path), QUERY_TEXT])
-            for _ in range(args.cold_repeat)
-        ]
-        lance["fts_cold"] = statistics.median(f[0]["wall"] for f in fts)
-        lance["disk"] = _size(lance_path)
-        result["lancedb"] = lance
-        result["faiss"] = _faiss(np.asarray(work["vectors"]), work["queries"], work["truth"])
-    return result
+    for size, result in results.items():
+        print(f"\n{args.label} ({tree['commit'][:7]}), {int(size):,} rows:")
+        print_table(["figure", "Shoal", "LanceDB 0.40", "raw faiss HNSW", "goal"], _table(result))
 
 
 if __name__ == "__main__":
