@@ -29,6 +29,8 @@ import pyarrow as pa
 
 from shoal._atomic import atomic_write, writable
 from shoal.store._keyword import K1, B, Tokenizer
+from shoal.store._lance import rowids_of
+from shoal.store._snapshot import find_sorted, sorted_live
 
 __all__ = ["KeywordFile", "KeywordIndex"]
 
@@ -182,7 +184,7 @@ class KeywordIndex:
             since = f"_row_last_updated_at_version > {self.version}"
             batches = lance.to_table(columns=["text"], with_row_id=True, filter=since).to_batches()
         for batch in _rebatched(batches):
-            rowids = batch.column("_rowid").to_numpy().astype(np.int64)
+            rowids = rowids_of(batch)
             self._drop(self._slots_of(rowids))
             self._add(rowids, batch.column("text").to_pylist())
         alive = np.flatnonzero(self._alive[: self._count])
@@ -193,15 +195,9 @@ class KeywordIndex:
     def _slots_of(self, rowids: np.ndarray) -> np.ndarray:
         """The live slots of these rowids (unknown ones are skipped)."""
         if self._sorted is None:
-            alive = np.flatnonzero(self._alive[: self._count])
-            order = np.argsort(self._rowids[alive], kind="stable")
-            self._sorted = (self._rowids[alive][order], alive[order])
-        keys, slots = self._sorted
-        if len(keys) == 0:
-            return np.zeros(0, dtype=np.int64)
-        at = np.minimum(np.searchsorted(keys, rowids), len(keys) - 1)
-        found: np.ndarray = slots[at[keys[at] == rowids]]
-        return found
+            self._sorted = sorted_live(self._rowids[: self._count], self._alive[: self._count])
+        found = find_sorted(*self._sorted, rowids)
+        return found[found >= 0]
 
     def _drop(self, slots: np.ndarray) -> None:
         if len(slots):

@@ -152,7 +152,7 @@ class HnswIndex:
 
 
 class Saved:
-    """An index loaded from its file, with what the pointer file says of it."""
+    """An index with what its pointer file says of it: as loaded, or to be saved."""
 
     def __init__(
         self,
@@ -181,27 +181,20 @@ class IndexFile:
     def _rows_path(self, token: str) -> Path:
         return self.path.with_name(f"{self.path.stem}.{token}.rows.arrow")
 
-    def save(
-        self,
-        index: HnswIndex,
-        *,
-        version: int,
-        rowids: np.ndarray,
-        norms: np.ndarray,
-        rows: pa.Table | None = None,
-    ) -> pa.Table | None:
+    def save(self, saved: Saved) -> pa.Table | None:
         """Write atomically: the index (and rows) files under a new name, then the pointer
         file naming them.
 
         A reader sees the old set or the new one, never half of one; a process that has
-        the old files mapped keeps reading them after they are deleted. `rows` (id, text,
-        metadata per position) lets searches answer without a Lance take; the written
-        rows come back memory-mapped.
+        the old files mapped keeps reading them after they are deleted. `saved.rows` (id,
+        text, metadata per position) lets searches answer without a Lance take; the
+        written rows come back memory-mapped.
         """
+        index, rows, rowids, norms = saved.index, saved.rows, saved.rowids, saved.norms
         token = secrets.token_hex(6)
         meta = {
             "format": _FORMAT,
-            "version": version,
+            "version": saved.version,
             "metric": index.metric,
             "count": index.count,
             "token": token,

@@ -23,12 +23,15 @@ __all__ = [
     "BUILDS_KEY",
     "SPEC_KEY",
     "create",
+    "json_texts",
     "open_existing",
     "record_build",
     "recorded_builds",
+    "rowids_of",
     "stored_ids",
     "stored_spec",
     "take",
+    "take_hits",
 ]
 
 SPEC_KEY = "shoal.embedder"
@@ -179,3 +182,33 @@ def take(dataset: Any, rowids: np.ndarray, columns: Sequence[str]) -> pa.Table:
             f"{dataset.version} of {dataset.uri}; search again"
         )
     return table
+
+
+def take_hits(dataset: Any, rowids: np.ndarray) -> pa.Table:
+    """What a search returns of these rows (id, text, metadata as JSON text), in order;
+    a null row where the rowid is -1 (a dead position of the index's rows file)."""
+    live = np.flatnonzero(rowids >= 0)
+    taken = take(dataset, rowids[live], ["id", "text", "metadata"])
+    metadata = pa.array(json_texts(taken.column("metadata")), pa.string())
+    table = pa.table({"id": taken.column("id"), "text": taken.column("text"), "metadata": metadata})
+    if len(live) == len(rowids):
+        return table
+    slots = np.full(len(rowids), -1, dtype=np.int64)
+    slots[live] = np.arange(len(live))
+    return table.take(pa.array(slots, mask=slots < 0))
+
+
+def rowids_of(table: pa.Table | pa.RecordBatch) -> np.ndarray:
+    """The `_rowid` column of a scan made `with_row_id=True`, as int64."""
+    rowids: np.ndarray = table.column("_rowid").to_numpy().astype(np.int64)
+    return rowids
+
+
+def json_texts(column: pa.Array | pa.ChunkedArray) -> list[str]:
+    """JSON column values as text (the extension type's storage), '{}' for nulls."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    plain = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in chunks]
+    return [
+        value if value is not None else "{}"
+        for value in pa.chunked_array(plain, pa.string()).to_pylist()
+    ]

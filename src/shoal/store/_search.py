@@ -12,7 +12,7 @@ import numpy as np
 
 from shoal.errors import InvalidInput
 from shoal.store import _lance
-from shoal.store._snapshot import Snapshot, json_texts
+from shoal.store._snapshot import Snapshot
 from shoal.store._view import View
 from shoal.types import Metric
 
@@ -175,9 +175,9 @@ def _rows(
     if saved.any():
         parts.append((np.flatnonzero(saved), snap.saved_rows(positions[saved])))
     if not saved.all():
-        rows = _lance.take(lance, snap.rowids[positions[~saved]], ["id", "text", "metadata"])
-        columns = rows.column("id").to_pylist(), rows.column("text").to_pylist()
-        parts.append((np.flatnonzero(~saved), (*columns, json_texts(rows.column("metadata")))))
+        rows = _lance.take_hits(lance, snap.rowids[positions[~saved]])
+        columns = tuple(rows.column(name).to_pylist() for name in ("id", "text", "metadata"))
+        parts.append((np.flatnonzero(~saved), columns))
     for where, (row_ids, row_texts, values) in parts:
         for at, row_id, text, value in zip(where.tolist(), row_ids, row_texts, values, strict=True):
             ids[at], texts[at], metadata[at] = row_id, text, value

@@ -12,15 +12,31 @@ buffer here. Texts, ids and metadata stay in Lance and are fetched for the hits 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from shoal.errors import InvalidInput
+from shoal.store._lance import rowids_of
 from shoal.types import Metric
 
-__all__ = ["Snapshot", "json_texts", "prepare_vectors"]
+__all__ = ["Snapshot", "find_sorted", "prepare_vectors", "sorted_live"]
+
+
+def sorted_live(rowids: np.ndarray, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The live entries' rowids sorted, and their indexes: the keys `find_sorted` searches."""
+    live = np.flatnonzero(alive)
+    order = np.argsort(rowids[live], kind="stable")
+    return rowids[live][order], live[order]
+
+
+def find_sorted(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The value of each wanted key in sorted `keys` (paired with `values`), -1 where absent."""
+    if len(keys) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    slots = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[slots] == wanted, values[slots], -1)
 
 
 def prepare_vectors(vectors: np.ndarray, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +134,8 @@ class Snapshot:
         """
         if table.num_rows == 0:
             return
-        rowids = table.column("_rowid").to_numpy().astype(np.int64)
-        vectors, norms = self._vectors(table)
+        rowids = rowids_of(table)
+        vectors, norms = self.prepared(table)
         if len(rowids) and int(rowids.min()) <= self._max_rowid:  # not only new rows
             known = self.lookup(rowids)
             old = np.flatnonzero(known >= 0)
@@ -135,13 +151,12 @@ class Snapshot:
             rowids, vectors, norms = rowids[fresh], vectors[fresh], norms[fresh]
         self._put(rowids, vectors, norms)
 
-    def append_batches(self, batches: object) -> None:
+    def append_batches(self, batches: Iterable[pa.RecordBatch]) -> None:
         """Add new rows batch by batch (columns _rowid, embedding): a full load, no lookups."""
-        for batch in batches:  # type: ignore[attr-defined]
-            table = pa.Table.from_batches([batch])
-            if table.num_rows:
-                vectors, norms = self._vectors(table)
-                self._put(table.column("_rowid").to_numpy().astype(np.int64), vectors, norms)
+        for batch in batches:
+            if batch.num_rows:
+                vectors, norms = self.prepared(pa.Table.from_batches([batch]))
+                self._put(rowids_of(batch), vectors, norms)
 
     def _put(self, rowids: np.ndarray, vectors: np.ndarray, norms: np.ndarray) -> None:
         count = len(rowids)
@@ -162,16 +177,11 @@ class Snapshot:
     def lookup(self, rowids: np.ndarray) -> np.ndarray:
         """The live position of each rowid, in order, -1 where unknown."""
         keys, positions = self._sorted_rowids()
-        if len(keys) == 0:
-            return np.full(len(rowids), -1, dtype=np.int64)
-        slots = np.minimum(np.searchsorted(keys, rowids), len(keys) - 1)
-        return np.where(keys[slots] == rowids, positions[slots], -1)
+        return find_sorted(keys, positions, rowids)
 
     def _sorted_rowids(self) -> tuple[np.ndarray, np.ndarray]:
         if self._sorted is None:
-            live = np.flatnonzero(self.alive[: self.size])
-            order = np.argsort(self.rowids[live], kind="stable")
-            self._sorted = (self.rowids[live][order], live[order])
+            self._sorted = sorted_live(self.rowids[: self.size], self.alive[: self.size])
         return self._sorted
 
     def live_rowids(self) -> np.ndarray:
@@ -224,7 +234,8 @@ class Snapshot:
         other._put(self.rowids[live], self.vectors_at(live), self.norms[live])
         return other
 
-    def _vectors(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    def prepared(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """The `embedding` column of `table` as stored here (see `prepare_vectors`), and norms."""
         flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         return prepare_vectors(flat.reshape(-1, self.dimensions), self.metric)
 
@@ -332,13 +343,3 @@ def _extended(array: np.ndarray, capacity: int, fill: object) -> np.ndarray:
     out = np.full(capacity, fill, dtype=array.dtype)
     out[: len(array)] = array
     return out
-
-
-def json_texts(column: pa.Array | pa.ChunkedArray) -> list[str]:
-    """JSON column values as text (the extension type's storage), '{}' for nulls."""
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    plain = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in chunks]
-    return [
-        value if value is not None else "{}"
-        for value in pa.chunked_array(plain, pa.string()).to_pylist()
-    ]

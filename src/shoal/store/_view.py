@@ -31,8 +31,8 @@ import pyarrow as pa
 from shoal.errors import StoreError
 from shoal.store import _lance
 from shoal.store._bm25 import KeywordFile, KeywordIndex
-from shoal.store._index import EF_SEARCH, ROW_COLUMNS, HnswIndex, IndexFile, Saved
-from shoal.store._snapshot import Snapshot, json_texts, prepare_vectors
+from shoal.store._index import EF_SEARCH, HnswIndex, IndexFile, Saved
+from shoal.store._snapshot import Snapshot
 from shoal.store._storage_errors import classify, reason
 from shoal.types import Metric
 
@@ -151,12 +151,13 @@ class View:
         snap.append(changed)
         total = lance.count_rows()
         if snap.live != total:
-            present = np.sort(_rowids(lance.to_table(columns=[], with_row_id=True)))
+            present = np.sort(_lance.rowids_of(lance.to_table(columns=[], with_row_id=True)))
             snap.kill_missing(present)
             missing = np.setdiff1d(present, snap.live_rowids(), assume_unique=True)
             if len(missing):  # rows a saved index missed (not changed since it was saved)
-                taken = lance._take_rows(missing.tolist(), columns=["embedding"])
-                if taken.num_rows != len(missing):
+                try:
+                    taken = _lance.take(lance, missing, ["embedding"])
+                except StoreError:  # deleted meanwhile: the caller reloads
                     return False
                 snap.append(taken.append_column("_rowid", pa.array(missing, pa.uint64())))
         snap.version = lance.version
@@ -254,9 +255,7 @@ class View:
                 self._start_building()
             else:
                 self._extend(snap, snap.size)
-        index = self.index
-        grown = index is not None and index.count >= SAVE_GROWTH * max(self._saved_count, 1)
-        if grown and not self._building():
+        if self._grown() and not self._building():
             self._save_derived()
         self._refreshed = self._generation
 
@@ -273,6 +272,11 @@ class View:
                 index.add(snap.block(index.count, stop))
             snap.rebase(index.vectors())  # the add may have moved the vectors
         self._changed()
+
+    def _grown(self) -> bool:
+        """Whether the index covers SAVE_GROWTH times the rows of its last save."""
+        index = self.index
+        return index is not None and index.count >= SAVE_GROWTH * max(self._saved_count, 1)
 
     def _building(self) -> bool:
         return self._builder is not None and self._builder.is_alive()
@@ -298,8 +302,7 @@ class View:
                         break
                     self._extend(snap, min(snap.size, done + BUILD_CHUNK))
                     self._refreshed = self._generation
-            index = self.index
-            if index is not None and index.count >= SAVE_GROWTH * max(self._saved_count, 1):
+            if self._grown():
                 self._save_derived(epoch=epoch)
         except Exception:  # the searches go on exactly over the tail; log, never raise
             _log.exception("building the vector index failed; searches scan the new rows")
@@ -372,9 +375,11 @@ class View:
             self._build_lock.acquire()
         try:
             rows = (
-                _rows_at(lance, rowids) if lance is not None and lance.version == version else None
+                _lance.take_hits(lance, rowids)
+                if lance is not None and lance.version == version
+                else None
             )
-            mapped = self._file.save(index, version=version, rowids=rowids, norms=norms, rows=rows)
+            mapped = self._file.save(Saved(index, version, rowids, norms, rows))
             with self.lock:
                 if self.index is index:
                     self._saved_count = count
@@ -410,7 +415,7 @@ class View:
                 f"the filter could not run ({predicate!r}): {reason(exc)}; "
                 "simplify it, or report it as a bug if it should work"
             ) from exc
-        rowids = matches.column("_rowid").to_numpy().astype(np.int64)
+        rowids = _lance.rowids_of(matches)
         entry = _Matched(snap.positions_of_rowids(rowids))
         self._filters[key] = entry
         while len(self._filters) > _FILTER_CACHE or (
@@ -538,27 +543,6 @@ def _stop_builders() -> None:
         view.stop_building()
 
 
-def _rows_at(lance: Any, rowids: np.ndarray) -> pa.Table:
-    """Id, text and metadata (JSON text) per position; nulls where `rowids` is -1 (dead)."""
-    live = np.flatnonzero(rowids >= 0)
-    taken = _lance.take(lance, rowids[live], list(ROW_COLUMNS))
-    table = pa.table(
-        {
-            "id": taken.column("id"),
-            "text": taken.column("text"),
-            "metadata": pa.array(json_texts(taken.column("metadata")), pa.string()),
-        }
-    )
-    slots = np.full(len(rowids), -1, dtype=np.int64)
-    slots[live] = np.arange(len(live))
-    return table.take(pa.array(slots, mask=slots < 0))
-
-
-def _rowids(table: pa.Table) -> np.ndarray:
-    rowids: np.ndarray = table.column("_rowid").to_numpy().astype(np.int64)
-    return rowids
-
-
 def _matches(lance: Any, snap: Snapshot) -> bool:
     """Whether a few indexed live rows hold the same vectors in Lance as in the snapshot."""
     live = np.flatnonzero(snap.alive[: snap.indexed])
@@ -566,13 +550,9 @@ def _matches(lance: Any, snap: Snapshot) -> bool:
         return True
     sample = live[np.linspace(0, len(live) - 1, min(SAMPLE_ROWS, len(live))).astype(np.int64)]
     sample = np.unique(sample)
-    taken = lance._take_rows(snap.rowids[sample].tolist(), columns=["embedding"])
-    if taken.num_rows != len(sample):
-        return False
-    flat = taken.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
     try:
-        vectors, norms = prepare_vectors(flat.reshape(-1, snap.dimensions), snap.metric)
-    except Exception:
+        vectors, norms = snap.prepared(_lance.take(lance, snap.rowids[sample], ["embedding"]))
+    except Exception:  # rows missing, or a vector that does not fit: not this dataset's file
         return False
     return bool(
         np.allclose(vectors, snap.vectors_at(sample), rtol=1e-5, atol=1e-6)
@@ -608,7 +588,7 @@ class _MetadataKeys(Collection[str]):
     def _all(self) -> set[str]:
         keys: set[str] = set()
         for batch in self._lance.to_batches(columns=["metadata"]):
-            for text in json_texts(batch.column(0)):
+            for text in _lance.json_texts(batch.column(0)):
                 value = json.loads(text) if text else {}
                 if isinstance(value, dict):
                     keys.update(value)

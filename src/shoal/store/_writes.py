@@ -35,7 +35,6 @@ from shoal.store._records import (
     rows_table,
     validate_vectors,
 )
-from shoal.store._snapshot import json_texts
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
 from shoal.store.filters import compile_filter
@@ -269,7 +268,7 @@ class RowWriter:
                 raise InvalidInput(f"{name!r} is already a column of this dataset")
             values = [
                 json.loads(m or "{}").get(name)
-                for m in json_texts(lance.to_table(columns=["metadata"]).column("metadata"))
+                for m in _lance.json_texts(lance.to_table(columns=["metadata"]).column("metadata"))
             ]
             kind = declared_type(values, name)
             getter = _JSON_GETTERS[str(kind)]

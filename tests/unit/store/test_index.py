@@ -15,7 +15,7 @@ import pytest
 
 import shoal.store as st
 from shoal.store import _view
-from shoal.store._index import HnswIndex, IndexFile
+from shoal.store._index import HnswIndex, IndexFile, Saved
 
 DIM = 32
 K = 10
@@ -480,7 +480,7 @@ def _wrong_dimension(path: Path) -> None:
     rng = np.random.default_rng(0)
     index = HnswIndex(DIM // 2, "cosine")
     index.add(rng.normal(size=(50, DIM // 2)).astype(np.float32))
-    IndexFile(path).save(index, version=2, rowids=np.arange(50), norms=np.ones(50, np.float32))
+    IndexFile(path).save(Saved(index, 2, np.arange(50), np.ones(50, np.float32)))
 
 
 def _rowids_disagree(path: Path) -> None:
