@@ -7,9 +7,18 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-__all__ = ["api_key", "cache_dir", "dotenv_path", "embedding_cache_bytes", "num_threads", "offline"]
+__all__ = [
+    "api_key",
+    "cache_dir",
+    "dotenv_path",
+    "embedding_cache_bytes",
+    "filter_max_values",
+    "num_threads",
+    "offline",
+]
 
 _DEFAULT_EMBEDDING_CACHE_MB = 1024
+_DEFAULT_FILTER_MAX_VALUES = 100_000
 
 
 def cache_dir() -> Path:
@@ -57,6 +66,17 @@ def embedding_cache_bytes() -> int:
     if megabytes <= 0:
         megabytes = _DEFAULT_EMBEDDING_CACHE_MB
     return max(1, int(megabytes * 2**20))
+
+
+def filter_max_values() -> int:
+    """How many values a filter's $in / $nin lists may hold in all: $SHOAL_FILTER_MAX_VALUES,
+    else 100,000 (Lance plans 100,000 strings in about 1.2 s and 0.4 GB; 1M in 17 s, 2.6 GB)."""
+    explicit = os.environ.get("SHOAL_FILTER_MAX_VALUES", "").strip()
+    try:
+        value = int(explicit) if explicit else _DEFAULT_FILTER_MAX_VALUES
+    except ValueError:
+        value = _DEFAULT_FILTER_MAX_VALUES
+    return value if value > 0 else _DEFAULT_FILTER_MAX_VALUES
 
 
 def dotenv_path(start: Path | None = None) -> Path | None:

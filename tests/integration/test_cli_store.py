@@ -204,12 +204,12 @@ def _deep_json(levels: int) -> str:
         ),
         (
             ["search", "{kb}", "cat", "--where", _deep_json(3_000)],
-            "error: --where nests too deeply to be read; a filter nests $and, $or and $not 32 "
+            "error: --where nests too deeply to be read; a filter nests $and, $or and $not 16 "
             "levels at most",
         ),
         (
             ["search", "{kb}", "cat", "--where", '{"$not": ' * 40 + '{"topic": "pets"}' + "}" * 40],
-            "error: the filter nests $and, $or and $not more than 32 levels deep; flatten it "
+            "error: the filter nests $and, $or and $not more than 16 levels deep; flatten it "
             "($and and $or take lists of any length)",
         ),
     ],
@@ -224,6 +224,26 @@ def test_deeply_nested_json_options_exit_2_with_one_line(
     assert plain(result.stderr) == message + "\n"
     assert "Traceback" not in result.output
     assert shoal.open(kb).version == version
+
+
+def test_a_long_filter_comes_from_a_file_and_its_limit_exits_2(
+    kb: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = ["pets", *(f"other-{i}" for i in range(60_000))]
+    where = tmp_path / "where.json"
+    where.write_text(json.dumps({"topic": {"$in": topics}}))
+    result = run("search", kb, "cat", "--where", f"@{where}", "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(h["text"] for h in json.loads(result.stdout)) == [
+        "a cat sat on a mat",
+        "dogs bark at night",
+    ]
+    monkeypatch.setenv("SHOAL_FILTER_MAX_VALUES", "50000")
+    refused = run("search", kb, "cat", "--where", f"@{where}")
+    assert refused.exit_code == 2, refused.output
+    assert "hold more than 50000 values (SHOAL_FILTER_MAX_VALUES)" in plain(refused.stderr)
+    missing = run("search", kb, "cat", "--where", f"@{tmp_path / 'nope.json'}")
+    assert missing.exit_code == 2 and "cannot read the file" in plain(missing.stderr)
 
 
 def test_unknown_ref_exits_2_naming_the_refs(kb: str) -> None:

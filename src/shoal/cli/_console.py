@@ -37,7 +37,8 @@ WhereOption = Annotated[
     typer.Option(
         "--where",
         "-w",
-        help='Only rows matching this JSON filter, e.g. \'{"year": {"$gte": 2000}}\'.',
+        help='Only rows matching this JSON filter, e.g. \'{"year": {"$gte": 2000}}\', '
+        "or @FILE to read it from a file (long $in lists).",
         metavar="JSON",
     ),
 ]

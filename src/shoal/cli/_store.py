@@ -8,6 +8,7 @@ standard AWS_* environment variables.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -263,6 +264,11 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
     if text is None:
         return None
     error = FilterError if option == "--where" else InvalidInput
+    if text.startswith("@"):  # @FILE: a filter too long for a command line
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise error(f"{option} {text}: cannot read the file ({exc})") from exc
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:

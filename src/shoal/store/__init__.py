@@ -11,11 +11,19 @@ from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
-from shoal.store.filters import MAX_FILTER_DEPTH, Filter, compile_filter
+from shoal.store.filters import (
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_NODES,
+    MAX_SQL_DEPTH,
+    Filter,
+    compile_filter,
+)
 
 __all__ = [
     "MAX_FILTER_DEPTH",
+    "MAX_FILTER_NODES",
     "MAX_METADATA_DEPTH",
+    "MAX_SQL_DEPTH",
     "Binary",
     "ColumnInfo",
     "Dataset",

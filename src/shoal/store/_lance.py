@@ -171,6 +171,20 @@ def stored_ids(dataset: Any, ids: Sequence[str]) -> set[str]:
     return {i for i, hit in zip(wanted, present.to_pylist(), strict=True) if hit}
 
 
+def array_rows(dataset: Any, node: str, strings: frozenset[str]) -> list[str]:
+    """Ids of the rows whose JSON value at `node` (SQL) is an array holding one of `strings`
+    as an element: one scan of the rows holding an array there, checked here."""
+    text = f"json_extract({node}, '$')"
+    found: list[str] = []
+    for batch in dataset.to_batches(columns={"id": "id", "t": text}, filter=f"{text} LIKE '[%'"):
+        ids, arrays = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+        for row_id, array in zip(ids, arrays, strict=True):
+            items = json.loads(array) if array else []
+            if any(isinstance(item, str) and item in strings for item in items):
+                found.append(row_id)
+    return found
+
+
 def take(dataset: Any, rowids: np.ndarray, columns: Sequence[str]) -> pa.Table:
     """The rows with these rowids, in their order, at the dataset's pinned version."""
     if len(rowids) == 0:

@@ -24,6 +24,8 @@ __all__ = [
     "Record",
     "base_schema",
     "check_column_name",
+    "check_unicode",
+    "check_unicode_values",
     "content_id",
     "declared_fields",
     "declared_type",
@@ -87,6 +89,35 @@ def check_column_name(name: str) -> str:
     return name
 
 
+def check_unicode(text: str, what: str) -> str:
+    """`text` if it can be stored (UTF-8), else InvalidInput naming `what` and the position."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{what} is not valid Unicode: it holds a lone surrogate {text[exc.start]!r} at "
+            f"character {exc.start}; decode the source with errors='replace' (or fix it), "
+            "then add it again"
+        ) from None
+    return text
+
+
+def check_unicode_values(value: Any, what: str) -> None:
+    """InvalidInput if any str in `value` (dict keys and values, list items) is not UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            check_unicode(item, what)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
 def dump_metadata(metadata: Any, row: int) -> str:
     """Canonical JSON for one row's metadata (sorted keys), or InvalidInput naming the row."""
     if metadata is None:
@@ -101,11 +132,14 @@ def dump_metadata(metadata: Any, row: int) -> str:
             "deep (or holds itself); flatten it, or store the deep part as a JSON string"
         )
     try:
-        return _ENCODER.encode(metadata)
+        dumped: str = _ENCODER.encode(metadata)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"metadata of row {row} is not JSON: {exc}; use str, numbers, bools, lists and dicts"
         ) from exc
+    if not dumped.isascii():
+        check_unicode_values(metadata, f"metadata of row {row}")
+    return dumped
 
 
 def _depth_over(value: Any, limit: int) -> bool:
@@ -264,6 +298,7 @@ def check_texts(texts: Sequence[str], *, allow_empty: bool) -> list[str]:
     for row, text in enumerate(result):
         if not isinstance(text, str):
             raise InvalidInput(f"text of row {row} is {type(text).__name__}, not str")
+        check_unicode(text, f"text of row {row}")
         if not allow_empty and not text.strip():
             raise EmptyText(f"text of row {row} is empty; drop it, or pass embeddings= for it")
     return result

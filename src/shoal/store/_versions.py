@@ -8,12 +8,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
 from shoal.errors import InvalidInput, RefNotFound
 from shoal.store._lance import BUILDS_KEY
 from shoal.store._storage_errors import classify
-from shoal.store.filters import compile_filter
+from shoal.store.filters import id_list
 
 __all__ = [
     "MESSAGE_KEY",
@@ -219,7 +217,7 @@ def _row_versions(lance: Any) -> dict[str, tuple[int, int]]:
 
 def _content(lance: Any, ids: list[str]) -> dict[str, tuple[Any, ...]]:
     """(text, metadata, vector) by id: what a rewrite may or may not have changed."""
-    where = compile_filter({"id": {"$in": ids}}, columns={"id": pa.string()})
+    where = id_list(ids)
     table = lance.to_table(columns=["id", "text", "metadata", "embedding"], filter=where)
     return {
         row["id"]: (row["text"], row["metadata"], tuple(row["embedding"]))

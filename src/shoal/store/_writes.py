@@ -28,6 +28,8 @@ from shoal.store._records import (
     Binary,
     check_column_name,
     check_texts,
+    check_unicode,
+    check_unicode_values,
     content_id,
     declared_fields,
     declared_type,
@@ -37,7 +39,7 @@ from shoal.store._records import (
 )
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
-from shoal.store.filters import compile_filter
+from shoal.store.filters import id_list
 
 __all__ = ["Batch", "RowWriter", "quote_ids"]
 
@@ -56,7 +58,7 @@ def quote_ids(ids: Sequence[str]) -> str:
     values = list(ids)
     if not all(isinstance(i, str) for i in values):
         raise InvalidInput("ids must all be str")
-    return compile_filter({"id": {"$in": values}}, columns={"id": pa.string()})
+    return id_list(values)
 
 
 @dataclass
@@ -102,6 +104,7 @@ class Batch:
             for row, value in enumerate(row_ids):
                 if not isinstance(value, str) or not value:
                     raise InvalidInput(f"id of row {row} must be a non-empty str, got {value!r}")
+                check_unicode(value, f"id of row {row}")
             if len(set(row_ids)) != count:
                 twice = next(i for i in row_ids if row_ids.count(i) > 1)
                 raise InvalidInput(f"id {twice!r} appears twice in one call: ids must be unique")
@@ -237,6 +240,8 @@ class RowWriter:
                 "set_metadata takes {id: {key: value}}, metadata keys only (str, and not "
                 f"{', '.join(sorted(RESERVED))}); change texts with update(where=, set=)"
             )
+        for row_id, changes in values.items():
+            check_unicode_values(changes, f"the metadata given for id {row_id!r}")
         with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
@@ -310,6 +315,7 @@ def _check_changes(changes: Mapping[Any, Any]) -> None:
             raise InvalidInput(f"update's set= keys are field names (str), got {key!r}")
         if key in _NOT_SETTABLE:
             raise InvalidInput(f"update cannot change {key!r}: {_NOT_SETTABLE[key]}")
+        check_unicode_values([key, changes[key]], f"update's set= value of {key!r}")
 
 
 def _rewrite(

@@ -38,6 +38,15 @@ Limitations:
   tell the number 1 from the string "1" inside an array).
 * JSON numbers are compared as 64-bit floats: integers beyond 2**53 lose precision.
 
+Limits, each a FilterError before anything runs: `$and`/`$or`/`$not` nest at most
+MAX_FILTER_DEPTH levels; at most MAX_FILTER_NODES conditions; $in/$nin lists hold at most
+SHOAL_FILTER_MAX_VALUES values in all (default 100,000: Lance parses every literal); the
+compiled SQL nests at most MAX_SQL_DEPTH of the units Lance's SQL parser counts
+(`sql_depth`). The SQL stays within them: negations are pushed down to the conditions
+(NOT NOT x is x), nested ANDs and ORs are flattened, and a long chain is grouped into
+chains of at most 64 (the planner recursed once per link, and overflowed its stack on a
+chain of 50,000).
+
 SQL for a metadata path ``a.b`` (all pure per-row functions; no index can serve them, so
 declare a column for a field that is filtered on often)::
 
@@ -48,6 +57,8 @@ declare a column for a field that is filtered on often)::
     bool              T IN ('true')                               each wrapped in
     number            TRY_CAST(T AS DOUBLE) > 2.5                 COALESCE(..., false)
     string $eq/$in    T IN ('"x"') OR json_array_contains(G, '$', '"x"')
+                      (over 64 strings: T IN (...) OR id IN (the ids of the rows holding
+                      an array with one of them, found by one scan: `ArrayRows`))
     string ordering   json_get_string(nvl2(nullif(CAST((T LIKE '"%') AS VARCHAR), 'false'),
                       json_get(`metadata`, 'a'), NULL), 'b') > 'x'
 
@@ -66,24 +77,52 @@ import operator
 import re
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from shoal.errors import FilterError
+from shoal.settings import filter_max_values
 
-__all__ = ["MAX_FILTER_DEPTH", "Filter", "compile_filter", "metadata_json"]
+__all__ = [
+    "MAX_FILTER_DEPTH",
+    "MAX_FILTER_NODES",
+    "MAX_SQL_DEPTH",
+    "ArrayRows",
+    "Filter",
+    "compile_filter",
+    "id_list",
+    "metadata_json",
+    "sql_depth",
+]
 
 Filter = Mapping[str, Any]
 """A Mongo-style filter: ``{"lang": "en", "year": {"$gte": 2000}}``."""
 
+ArrayRows = Callable[[str, frozenset[str]], Sequence[str]]
+"""Given the SQL of a metadata path's JSON value and a set of strings, the ids of the rows
+whose value there is an array holding one of them (a dataset answers it with one scan)."""
+
 _METADATA = "`metadata`"
 _SEGMENT = re.compile(r"[\w-]+")  # \w is Unicode-aware: letters and digits of any script, "_"
 _MAX_SEGMENTS = 16
-MAX_FILTER_DEPTH = 32
-"""How deeply `$and`, `$or` and `$not` may nest: the compiler recurses once per level."""
+MAX_FILTER_DEPTH = 16
+"""How deeply `$and`, `$or` and `$not` may nest in a filter."""
+MAX_FILTER_NODES = 10_000
+"""How many conditions (field operators, and `$and` / `$or` / `$not`) a filter may hold; an
+`$in` / `$nin` list counts once (its values have their own bound: SHOAL_FILTER_MAX_VALUES)."""
+MAX_SQL_DEPTH = 44
+"""How deeply the compiled SQL may nest, in the units of Lance's SQL parser (its recursion
+limit is 50, about 46 of them left for a filter): each `$and`/`$or` level and each negated
+condition takes 2, a metadata path about one per dotted segment."""
+ARRAY_LOOKUP_MIN = 64
+"""Beyond this many strings, a metadata `$in` finds the arrays holding one of them with one
+scan (`ArrayRows`) instead of one `json_array_contains` call per string and row."""
+_CHAIN = 64  # the longest flat AND / OR chain: Lance's planner recurses once per link
 _FLOAT_MAX = int(sys.float_info.max)
+_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')  # what JSON writes as it is between quotes
 _TRUE, _FALSE = "true", "false"
 
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
@@ -99,14 +138,35 @@ def compile_filter(
     *,
     columns: Mapping[str, pa.DataType],
     metadata_keys: Collection[str] | None = None,
+    array_rows: ArrayRows | None = None,
 ) -> str:
     """Compile a Mongo-style filter into a Lance SQL predicate that is TRUE or FALSE per row.
 
+    `array_rows` serves a long `$in` / `$nin` of strings on a metadata path (see `ArrayRows`;
+    without it such a list costs one `json_array_contains` call per string and row).
+
     Raises:
         FilterError: the filter has an unknown operator or field, a bad shape or a value
-            of the wrong type; the message says what is allowed.
+            of the wrong type, or is larger or deeper than the limits (`MAX_FILTER_DEPTH`,
+            `MAX_FILTER_NODES`, `MAX_SQL_DEPTH`, SHOAL_FILTER_MAX_VALUES values); the
+            message says what is allowed.
     """
-    return _Compiler(columns, metadata_keys).document(where, depth=0)
+    compiler = _Compiler(columns, metadata_keys, array_rows)
+    sql = _render(compiler.document(where, depth=0))
+    depth = sql_depth(sql)
+    if depth > MAX_SQL_DEPTH:
+        raise FilterError(
+            f"the filter compiles to SQL nested {depth} levels deep, more than the "
+            f"{MAX_SQL_DEPTH} Lance's SQL parser takes (each $and/$or level and each negated "
+            "condition takes 2, a metadata path about one per dotted segment); flatten it: "
+            "$and and $or take lists of any length, and $in replaces an $or of equalities"
+        )
+    return sql
+
+
+def id_list(ids: Sequence[str]) -> str:
+    """A predicate matching the rows whose `id` is one of `ids` (no bound on how many)."""
+    return _render(_Column("id", pa.string()).one_of(list(ids)))
 
 
 def metadata_json(path: str) -> str:
@@ -115,25 +175,143 @@ def metadata_json(path: str) -> str:
     Raises:
         FilterError: the path is not dot-separated segments of letters, digits, '_' and '-'.
     """
-    return _Compiler({}, None).path(path).text
+    return _Compiler({}, None, None).path(path).text
 
 
+def sql_depth(sql: str) -> int:
+    """How deeply Lance's SQL parser recurses to parse `sql`, counted from its parentheses:
+    a function's or IN list's counts 1, one after NOT, AND or OR counts 2 (the operator's
+    operand, then the group); text inside quotes is skipped."""
+    depth = deepest = 0
+    stack: list[int] = []
+    for match in _PARENTHESES.finditer(_QUOTED.sub("''", sql)):
+        if match.group(0) == ")":
+            depth -= stack.pop() if stack else 0
+            continue
+        cost = 2 if (match.group(1) or "").upper() in ("NOT", "AND", "OR") else 1
+        stack.append(cost)
+        depth += cost
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|`[^`]*`")
+_PARENTHESES = re.compile(r"(?:(\w+)\s*)?\(|\)")
+
+
+# ------------------------------------------------------------------ the predicate tree
+@dataclass(frozen=True)
+class _Expr:
+    """A predicate: SQL text (``op == "sql"``), or AND / OR / NOT of predicates."""
+
+    op: str
+    sql: str = ""
+    parts: tuple[_Expr, ...] = ()
+
+
+_YES, _NO = _Expr("sql", _TRUE), _Expr("sql", _FALSE)
+
+
+def _leaf(sql: str) -> _Expr:
+    return _Expr("sql", sql)
+
+
+def _all(parts: Iterable[_Expr]) -> _Expr:
+    return _join("and", parts)
+
+
+def _any(parts: Iterable[_Expr]) -> _Expr:
+    return _join("or", parts)
+
+
+def _join(op: str, parts: Iterable[_Expr]) -> _Expr:
+    """AND or OR of `parts`, flattened, with TRUE and FALSE folded in."""
+    neutral, absorbing = (_YES, _NO) if op == "and" else (_NO, _YES)
+    flat: list[_Expr] = []
+    for part in parts:
+        if part == absorbing:
+            return absorbing
+        if part != neutral:
+            flat.extend(part.parts if part.op == op else (part,))
+    if len(flat) < 2:
+        return flat[0] if flat else neutral
+    return _Expr(op, parts=tuple(flat))
+
+
+def _not(expr: _Expr) -> _Expr:
+    """The negation, pushed down to the conditions (every predicate is TRUE or FALSE, never
+    NULL, so De Morgan holds and NOT NOT x is x): the SQL nests no deeper than the filter."""
+    if expr in (_YES, _NO):
+        return _NO if expr == _YES else _YES
+    if expr.op == "not":
+        return expr.parts[0]
+    if expr.op == "sql":
+        return _Expr("not", parts=(expr,))
+    flipped = "or" if expr.op == "and" else "and"
+    return _join(flipped, (_not(part) for part in expr.parts))
+
+
+def _render(expr: _Expr) -> str:
+    """The SQL text; a chain longer than _CHAIN is grouped, so none is long and none deep."""
+    if expr.op == "sql":
+        return expr.sql
+    if expr.op == "not":
+        return f"NOT ({_render(expr.parts[0])})"
+    joiner = " AND " if expr.op == "and" else " OR "
+    texts = [_render(part) for part in expr.parts]
+    while len(texts) > _CHAIN:
+        texts = [
+            joiner.join(f"({text})" for text in texts[start : start + _CHAIN])
+            for start in range(0, len(texts), _CHAIN)
+        ]
+    return joiner.join(f"({text})" for text in texts)
+
+
+# ------------------------------------------------------------------ the compiler
 class _Compiler:
-    def __init__(self, columns: Mapping[str, pa.DataType], metadata_keys: Collection[str] | None):
+    def __init__(
+        self,
+        columns: Mapping[str, pa.DataType],
+        metadata_keys: Collection[str] | None,
+        array_rows: ArrayRows | None,
+    ):
         self.columns = columns
         self.metadata_keys = metadata_keys
+        self.array_rows = array_rows
+        self.nodes = 0
+        self.values = 0
+        self.max_values = filter_max_values()
 
-    def document(self, where: Any, *, depth: int) -> str:
+    def count(self, nodes: int = 1, values: int = 0) -> None:
+        self.nodes += nodes
+        self.values += values
+        if self.nodes > MAX_FILTER_NODES:
+            raise FilterError(
+                f"the filter holds more than {MAX_FILTER_NODES} conditions; merge equalities "
+                "on one field into an $in list, or select the rows by id"
+            )
+        if self.values > self.max_values:
+            raise FilterError(
+                f"the filter's $in / $nin lists hold more than {self.max_values} values "
+                "(SHOAL_FILTER_MAX_VALUES); select the rows by id (get, delete(ids=...)), "
+                "filter on a coarser field (or one declared with index_field), or raise the "
+                "limit: planning takes about 1.2 s and 0.4 GB per 100,000 strings"
+            )
+
+    def deep(self, depth: int) -> None:
         if depth > MAX_FILTER_DEPTH:
             raise FilterError(
                 f"the filter nests $and, $or and $not more than {MAX_FILTER_DEPTH} levels deep; "
                 "flatten it ($and and $or take lists of any length)"
             )
+
+    def document(self, where: Any, *, depth: int) -> _Expr:
+        self.deep(depth)
         if not isinstance(where, Mapping):
             raise FilterError(
                 f"a filter must be a dict like {{'lang': 'en'}}, got {type(where).__name__}"
             )
-        clauses: list[str] = []
+        clauses: list[_Expr] = []
         for key, value in where.items():
             if not isinstance(key, str):
                 raise FilterError(f"filter keys must be strings, got {key!r}")
@@ -143,9 +321,10 @@ class _Compiler:
                 clauses.append(self.field(key, value, depth=depth))
         return _all(clauses)
 
-    def logical(self, key: str, value: Any, *, depth: int) -> str:
+    def logical(self, key: str, value: Any, *, depth: int) -> _Expr:
+        self.count()
         if key == "$not":
-            return f"NOT ({self.document(value, depth=depth + 1)})"
+            return _not(self.document(value, depth=depth + 1))
         if key not in ("$and", "$or"):
             raise FilterError(
                 f"unknown top-level operator {key!r}; allowed: {', '.join(_LOGICAL_OPERATORS)} "
@@ -156,20 +335,17 @@ class _Compiler:
         parts = [self.document(item, depth=depth + 1) for item in value]
         return _all(parts) if key == "$and" else _any(parts)
 
-    def field(self, name: str, condition: Any, *, depth: int) -> str:
+    def field(self, name: str, condition: Any, *, depth: int) -> _Expr:
         target = self.target(name)
         if isinstance(condition, Mapping):
             return self.operators(target, name, condition, depth=depth)
+        self.count()
         return target.equals(_scalar(condition, name, "$eq", allow_none=True))
 
     def operators(
         self, target: _Target, name: str, condition: Mapping[Any, Any], *, depth: int
-    ) -> str:
-        if depth > MAX_FILTER_DEPTH:
-            raise FilterError(
-                f"the filter nests $and, $or and $not more than {MAX_FILTER_DEPTH} levels deep; "
-                "flatten it ($and and $or take lists of any length)"
-            )
+    ) -> _Expr:
+        self.deep(depth)
         if not condition or not all(isinstance(k, str) and k.startswith("$") for k in condition):
             raise FilterError(
                 f"the dict given for field {name!r} must hold only operators "
@@ -180,27 +356,29 @@ class _Compiler:
             [self.operator(target, name, op, v, depth=depth) for op, v in condition.items()]
         )
 
-    def operator(self, target: _Target, name: str, op: str, value: Any, *, depth: int) -> str:
+    def operator(self, target: _Target, name: str, op: str, value: Any, *, depth: int) -> _Expr:
+        self.count()
         if op in ("$eq", "$ne"):
             clause = target.equals(_scalar(value, name, op, allow_none=True))
-            return clause if op == "$eq" else f"NOT ({clause})"
+            return clause if op == "$eq" else _not(clause)
         if op in _ORDERING:
             return target.compare(op, _scalar(value, name, op, allow_none=False))
         if op in ("$in", "$nin"):
             if not isinstance(value, (list, tuple)):
                 raise FilterError(f"{op} on field {name!r} needs a list of values, got {value!r}")
+            self.count(0, len(value))
             clause = target.one_of([_scalar(v, name, op, allow_none=True) for v in value])
-            return clause if op == "$in" else f"NOT ({clause})"
+            return clause if op == "$in" else _not(clause)
         if op == "$exists":
             if not isinstance(value, bool):
                 raise FilterError(f"$exists on field {name!r} needs True or False, got {value!r}")
-            return target.exists() if value else f"NOT ({target.exists()})"
+            return target.exists() if value else _not(target.exists())
         if op == "$not":
             if not isinstance(value, Mapping):
                 raise FilterError(
                     f"$not on field {name!r} needs an operator dict like {{'$gt': 5}}, got {value!r}"
                 )
-            return f"NOT ({self.operators(target, name, value, depth=depth + 1)})"
+            return _not(self.operators(target, name, value, depth=depth + 1))
         raise FilterError(
             f"unknown operator {op!r} on field {name!r}; allowed: {', '.join(_FIELD_OPERATORS)}"
         )
@@ -212,7 +390,17 @@ class _Compiler:
                 f"invalid field name {name!r}: use up to {_MAX_SEGMENTS} dot-separated "
                 "segments of letters, digits, '_' and '-'"
             )
-        return _Path(segments)
+        return _Path(segments, self.array_lookup)
+
+    def array_lookup(self, node: str, strings: list[str]) -> _Expr | None:
+        """`id IN (...)` of the rows whose value at `node` is an array holding one of
+        `strings`, when there are many strings and the dataset can find them; else None."""
+        if self.array_rows is None or len(strings) <= ARRAY_LOOKUP_MIN:
+            return None
+        if "id" not in self.columns:
+            return None
+        ids = list(self.array_rows(node, frozenset(strings)))
+        return _Column("id", self.columns["id"]).one_of(ids)
 
     def target(self, name: str) -> _Target:
         segments = self.path(name).segments
@@ -241,20 +429,10 @@ class _Compiler:
                 f"unknown field {name!r}: it is neither a column nor a metadata key of this "
                 f"dataset; known fields: {shown or '(none)'}"
             )
-        return _Path(segments)
+        return _Path(segments, self.array_lookup)
 
     def filterable(self) -> list[str]:
         return sorted(n for n, t in self.columns.items() if _column_kind(t) is not None)
-
-
-def _all(clauses: list[str], joiner: str = " AND ", empty: str = _TRUE) -> str:
-    if len(clauses) < 2:
-        return clauses[0] if clauses else empty
-    return joiner.join(f"({c})" for c in clauses)
-
-
-def _any(clauses: list[str]) -> str:
-    return _all(clauses, " OR ", _FALSE)
 
 
 def _scalar(value: Any, name: str, op: str, *, allow_none: bool) -> Any:
@@ -279,6 +457,23 @@ def _scalar(value: Any, name: str, op: str, *, allow_none: bool) -> Any:
     raise FilterError(f"{what} must be {allowed}, got {type(value).__name__}{hint}")
 
 
+def _unique(texts: Iterable[str]) -> list[str]:
+    """Each text once, in first-seen order (an $in list's order is kept: no sort of 1M)."""
+    return list(dict.fromkeys(texts))
+
+
+def _by_kind(values: Iterable[Any]) -> dict[str, list[Any]]:
+    """The values grouped by `_kind`, in one pass."""
+    kinds: dict[str, list[Any]] = {"null": [], "bool": [], "str": [], "number": []}
+    strings = kinds["str"]
+    for value in values:
+        if type(value) is str:  # the common case of long lists, first
+            strings.append(value)
+        else:
+            kinds[_kind(value)].append(value)
+    return kinds
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -294,6 +489,8 @@ def _string(value: str) -> str:
 
 def _json_text(value: str) -> str:
     """The JSON text Lance's JSONB gives for a string (it escapes exactly as Python's json does)."""
+    if _PLAIN.fullmatch(value):  # nothing to escape: 5x faster on long $in lists
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -317,24 +514,24 @@ def _column_kind(arrow_type: pa.DataType) -> str | None:
     return "str" if arrow_type in strings else None
 
 
-def _false_if_null(clause: str) -> str:
-    return f"COALESCE({clause}, false)"
+def _false_if_null(clause: str) -> _Expr:
+    return _leaf(f"COALESCE({clause}, false)")
 
 
 class _Target(ABC):
     """Where a field's value lives; each method returns a predicate that is never NULL."""
 
-    def equals(self, value: Any) -> str:
+    def equals(self, value: Any) -> _Expr:
         return self.one_of([value])
 
     @abstractmethod
-    def exists(self) -> str: ...
+    def exists(self) -> _Expr: ...
 
     @abstractmethod
-    def compare(self, op: str, value: Any) -> str: ...
+    def compare(self, op: str, value: Any) -> _Expr: ...
 
     @abstractmethod
-    def one_of(self, values: list[Any]) -> str: ...
+    def one_of(self, values: list[Any]) -> _Expr: ...
 
 
 class _Column(_Target):
@@ -362,14 +559,14 @@ class _Column(_Target):
             return None
         return str(int(value)) if self.range[0] <= value <= self.range[1] else None
 
-    def exists(self) -> str:
-        return f"{self.sql} IS NOT NULL"
+    def exists(self) -> _Expr:
+        return _leaf(f"{self.sql} IS NOT NULL")
 
-    def present(self, clause: str) -> str:
+    def present(self, clause: str) -> _Expr:
         # Not COALESCE: Lance's scalar indexes serve this shape, and NOT of it, but not that.
-        return f"{self.exists()} AND {clause}"
+        return _leaf(f"{self.sql} IS NOT NULL AND {clause}")
 
-    def compare(self, op: str, value: Any) -> str:
+    def compare(self, op: str, value: Any) -> _Expr:
         if self.kind == "bool" and isinstance(value, bool):
             return self.one_of(_bools(op, value))
         if self.kind == "int" and _kind(value) == "number":
@@ -377,24 +574,27 @@ class _Column(_Target):
             bound = math.floor(value) if op in ("$gt", "$lte") else math.ceil(value)
             above = op in ("$gt", "$gte")
             if not self.range[0] <= bound <= self.range[1]:
-                return self.exists() if above == (bound < self.range[0]) else _FALSE
+                return self.exists() if above == (bound < self.range[0]) else _NO
             return self.present(f"{self.sql} {_SQL_OPERATOR[op]} {bound}")
         literal = self.literal(value)
         if literal is None or self.kind == "bool":
-            return _FALSE
+            return _NO
         return self.present(f"{self.sql} {_SQL_OPERATOR[op]} {literal}")
 
-    def one_of(self, values: list[Any]) -> str:
-        clauses = [f"{self.sql} IS NULL"] if any(v is None for v in values) else []
-        literals = sorted({lit for v in values if v is not None and (lit := self.literal(v))})
+    def one_of(self, values: list[Any]) -> _Expr:
+        clauses = [_leaf(f"{self.sql} IS NULL")] if any(v is None for v in values) else []
+        literals = _unique(lit for v in values if v is not None and (lit := self.literal(v)))
         if literals:
             clauses.append(self.present(f"{self.sql} IN ({', '.join(literals)})"))
         return _any(clauses)
 
 
 class _Path(_Target):
-    def __init__(self, segments: list[str]):
+    def __init__(
+        self, segments: list[str], arrays: Callable[[str, list[str]], _Expr | None]
+    ) -> None:
         self.segments = segments
+        self.arrays = arrays
         parent = _METADATA
         for segment in segments[:-1]:
             parent = f"json_get({parent}, {_string(segment)})"
@@ -402,8 +602,8 @@ class _Path(_Target):
         self.node = f"json_get({parent}, {self.key})"
         self.text = f"json_extract({self.node}, '$')"
 
-    def exists(self) -> str:
-        return f"{self.node} IS NOT NULL"
+    def exists(self) -> _Expr:
+        return _leaf(f"{self.node} IS NOT NULL")
 
     def number(self) -> str:
         return f"TRY_CAST({self.text} AS DOUBLE)"
@@ -413,7 +613,7 @@ class _Path(_Target):
         only_strings = f"nullif(CAST(({self.text} LIKE '\"%') AS VARCHAR), 'false')"
         return f"json_get_string(nvl2({only_strings}, {self.parent}, NULL), {self.key})"
 
-    def compare(self, op: str, value: Any) -> str:
+    def compare(self, op: str, value: Any) -> _Expr:
         kind = _kind(value)
         if kind == "bool":
             return self.one_of(_bools(op, value))
@@ -421,16 +621,23 @@ class _Path(_Target):
             return _false_if_null(f"{self.number()} {_SQL_OPERATOR[op]} {_number(value)}")
         return _false_if_null(f"{self.decoded_string()} {_SQL_OPERATOR[op]} {_string(value)}")
 
-    def one_of(self, values: list[Any]) -> str:
-        clauses: list[str] = []
-        if any(v is None for v in values):
-            clauses.append(f"({self.text} IS NULL OR {self.text} = 'null')")
-        texts = sorted({_string(_TRUE if v else _FALSE) for v in values if _kind(v) == "bool"})
-        strings = sorted({_string(_json_text(v)) for v in values if _kind(v) == "str"})
+    def one_of(self, values: list[Any]) -> _Expr:
+        kinds = _by_kind(values)
+        clauses: list[_Expr] = []
+        if kinds["null"]:
+            clauses.append(_leaf(f"{self.text} IS NULL OR {self.text} = 'null'"))
+        texts = _unique(_string(_TRUE if v else _FALSE) for v in kinds["bool"])
+        held = list(dict.fromkeys(kinds["str"]))
+        strings = [_string(_json_text(v)) for v in held]
         if texts or strings:
             clauses.append(_false_if_null(f"{self.text} IN ({', '.join(texts + strings)})"))
-        numbers = sorted({_number(v) for v in values if _kind(v) == "number"})
+        numbers = _unique(_number(v) for v in kinds["number"])
         if numbers:
             clauses.append(_false_if_null(f"{self.number()} IN ({', '.join(numbers)})"))
-        clauses += [_false_if_null(f"json_array_contains({self.node}, '$', {s})") for s in strings]
+        looked_up = self.arrays(self.node, held) if held else None
+        if looked_up is not None:
+            clauses.append(looked_up)
+        else:
+            contains = f"json_array_contains({self.node}, '$', {{}})"
+            clauses += [_false_if_null(contains.format(s)) for s in strings]
         return _any(clauses)

@@ -229,6 +229,12 @@ def test_an_empty_text_is_allowed_when_its_vector_is_given(ds: st.Dataset) -> No
         ({"texts": "just one string"}, InvalidInput, "not one string"),
         ({"texts": ["a"], "columns": {"text": ["x"]}}, InvalidInput, "reserved"),
         ({"texts": ["a"], "columns": {"bad name": ["x"]}}, InvalidInput, "not allowed"),
+        # Lone surrogates (from a decoder's errors='surrogateescape') cannot be stored as UTF-8.
+        ({"texts": ["ok", "ab\ud800c"]}, InvalidInput, r"text of row 1 .*'\\ud800' at character 2"),
+        ({"texts": ["a"], "metadatas": [{"k": "x\udfff"}]}, InvalidInput, "metadata of row 0"),
+        ({"texts": ["a"], "metadatas": [{"k\ud800": 1}]}, InvalidInput, "metadata of row 0"),
+        ({"texts": ["a"], "metadatas": [{"k": ["\ud800"]}]}, InvalidInput, "not valid Unicode"),
+        ({"texts": ["a", "b"], "ids": ["x", "y\ud800"]}, InvalidInput, "id of row 1"),
     ],
 )
 def test_bad_input_is_rejected_before_anything_is_written(
@@ -240,6 +246,19 @@ def test_bad_input_is_rejected_before_anything_is_written(
     with pytest.raises(error, match=match):
         memory_ds.add(texts, **arguments)
     assert (memory_ds.version, len(memory_ds)) == (version, 1)
+
+
+def test_updates_refuse_lone_surrogates_and_change_nothing(memory_ds: st.Dataset) -> None:
+    memory_ds.add(["a text"], ids=["a"], metadatas=[{"k": "v"}])
+    version = memory_ds.version
+    with pytest.raises(InvalidInput, match=r"update's set= value of 'text' is not valid Unicode"):
+        memory_ds.update(where={"k": "v"}, set={"text": "b\ud800"})
+    with pytest.raises(InvalidInput, match=r"the metadata given for id 'a' is not valid Unicode"):
+        memory_ds.set_metadata({"a": {"k": "\udc80"}})
+    with pytest.raises(InvalidInput, match="text of row 0 is not valid Unicode"):
+        memory_ds.upsert(["\ud83d"], ids=["a"])
+    assert memory_ds.version == version
+    assert [(r.text, r.metadata) for r in memory_ds.get(["a"])] == [("a text", {"k": "v"})]
 
 
 def test_a_rejected_add_leaves_the_dataset_as_it_was(ds: st.Dataset, place: Place) -> None:
