@@ -13,11 +13,19 @@ reopened dataset checks the pair against Lance and catches up, or drops it and r
 
 A memory-mapped index is read-only (faiss aborts the process on an add to it): `add`
 copies it into memory first.
+
+Identical vectors are one graph node: HNSW links each new node to its nearest ones, and a
+block of exact duplicates (boilerplate chunks, bring-your-own vectors) links only to
+itself, a clique that graph walks enter and cannot leave (34 of 200 self-lookups wrong at
+20k rows with a 500-row block). So a vector equal to one already indexed is stored at its
+own position but left out of the graph (an unlinked node no walk reaches), and a search
+that finds the first copy returns every copy the filter allows, with the same score.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -55,6 +63,7 @@ class HnswIndex:
         index: faiss.Index | None = None,
         *,
         mapped: bool = False,
+        canon: np.ndarray | None = None,
     ) -> None:
         self.dimensions = dimensions
         self.metric = metric
@@ -64,13 +73,20 @@ class HnswIndex:
             index.hnsw.efConstruction = EF_CONSTRUCTION
         self._index = index
         self.mapped = mapped  # vectors read from the memory-mapped file: read-only
+        # Position -> the first position holding the same vector (the graph node); None
+        # while no vector repeats. See the module's notes.
+        self.canon: np.ndarray | None = None if canon is None or len(canon) == 0 else canon
+        self._groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._hashes: _Hashes | None = None
+        self._allowed: tuple[bytes, np.ndarray] | None = None
 
     def copy(self) -> HnswIndex:
         """An in-memory copy that can grow (the vectors are read from the file once)."""
         # clone_index would keep the vectors a view of the file (faiss then aborts on add):
         # a round trip through faiss's serialisation makes them owned.
         owned = faiss.deserialize_index(faiss.serialize_index(self._index))
-        return HnswIndex(self.dimensions, self.metric, owned)
+        canon = None if self.canon is None else self.canon.copy()
+        return HnswIndex(self.dimensions, self.metric, owned, canon=canon)
 
     def vectors(self) -> np.ndarray:
         """The indexed vectors, position by position: a read-only view, valid until `add`
@@ -89,11 +105,36 @@ class HnswIndex:
         return int(self._index.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
-        """Append vectors for the next positions (never on a mapped index: see `copy`)."""
+        """Append vectors for the next positions (never on a mapped index: see `copy`);
+        a vector equal to an indexed one is stored but left out of the graph."""
         if self.mapped or not _storage(self._index).codes.is_owned:
             raise RuntimeError("a memory-mapped index is read-only: add to its copy()")
-        if len(vectors):
-            self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        if not len(vectors):
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        start = self.count
+        if self._hashes is None:
+            known = self.vectors()
+            linked = np.arange(start) if self.canon is None else np.flatnonzero(
+                self.canon == np.arange(start)
+            )
+            self._hashes = _Hashes(_row_hashes(known[linked]) if len(linked) else None, linked)
+        canon = self._hashes.place(vectors, start, self.vectors())
+        new = canon == np.arange(start, start + len(vectors))
+        if new.all():
+            self._index.add(vectors)
+        else:  # runs of new vectors join the graph, runs of copies are stored unlinked
+            cuts = np.flatnonzero(np.diff(new.astype(np.int8))) + 1
+            for run in np.split(np.arange(len(vectors)), cuts):
+                if new[run[0]]:
+                    self._index.add(vectors[run])
+                else:
+                    _add_unlinked(self._index, vectors[run])
+        if self.canon is not None or not new.all():
+            before = self.canon if self.canon is not None else np.arange(start)
+            self.canon = np.concatenate([before, canon])
+            self._groups = None
+            self._allowed = None
 
     def search(
         self, query: np.ndarray, k: int, *, ef: int, bitmap: np.ndarray | None
@@ -114,14 +155,74 @@ class HnswIndex:
             if len(bitmap) * 8 < self.count:
                 raise ValueError("the filter bitmap is shorter than the index")
             # params holds a bare pointer: `selector` must stay referenced through the search.
-            selector = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(bitmap))
+            nodes = bitmap if self.canon is None else self._node_bitmap(bitmap)
+            selector = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(nodes))
             params.sel = selector
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         distances, labels = self._index.search(queries, k, params=params)
         del selector
         if self.metric == "l2":
             distances = np.sqrt(np.maximum(distances, 0))
-        return labels.astype(np.int64), distances.astype(np.float32)
+        labels, distances = labels.astype(np.int64), distances.astype(np.float32)
+        if self.canon is not None:
+            labels, distances = self._copies(labels, distances, k, bitmap)
+        return labels, distances
+
+    def _node_bitmap(self, bitmap: np.ndarray) -> np.ndarray:
+        """The graph nodes to allow: each node whose group holds an allowed position."""
+        key = hashlib.blake2b(bitmap.tobytes(), digest_size=16).digest()
+        if self._allowed is not None and self._allowed[0] == key:
+            return self._allowed[1]
+        assert self.canon is not None
+        allowed = np.unpackbits(bitmap, count=self.count, bitorder="little").astype(bool)
+        nodes = np.zeros(self.count, dtype=bool)
+        nodes[self.canon[allowed]] = True
+        packed = np.packbits(nodes, bitorder="little")
+        self._allowed = (key, packed)
+        return packed
+
+    def _copies(
+        self, labels: np.ndarray, scores: np.ndarray, k: int, bitmap: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each found node with the other positions holding its vector (those `bitmap`
+        allows), the same score each, k per query."""
+        order, starts, sizes = self._group_table()
+        allowed = (
+            None
+            if bitmap is None
+            else np.unpackbits(bitmap, count=self.count, bitorder="little").astype(bool)
+        )
+        grouped = (sizes[np.maximum(labels, 0)] > 1) & (labels >= 0)
+        if not grouped.any():  # each found node is its only position: allowed, as found
+            return labels, scores
+        out_labels = np.full_like(labels, -1)
+        out_scores = np.zeros_like(scores)
+        for row in range(len(labels)):
+            found: list[int] = []
+            kept: list[float] = []
+            for label, score in zip(labels[row].tolist(), scores[row].tolist(), strict=True):
+                if label < 0 or len(found) >= k:
+                    break
+                start = int(starts[label])
+                members = order[start : start + int(sizes[label])] if sizes[label] > 1 else [label]
+                for member in members:
+                    if allowed is None or allowed[member]:
+                        found.append(int(member))
+                        kept.append(score)
+            out_labels[row, : min(k, len(found))] = found[:k]
+            out_scores[row, : min(k, len(kept))] = kept[:k]
+        return out_labels, out_scores
+
+    def _group_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions sorted by their node, and per node where its group starts and its size."""
+        if self._groups is None:
+            assert self.canon is not None
+            order = np.argsort(self.canon, kind="stable")
+            sizes = np.bincount(self.canon, minlength=self.count)
+            starts = np.zeros(self.count, dtype=np.int64)
+            starts[1:] = np.cumsum(sizes)[:-1]
+            self._groups = (order, starts, sizes)
+        return self._groups
 
     def write(self, path: str) -> None:
         """Write faiss's own file (which `IndexFile.load` memory-maps).
@@ -217,8 +318,13 @@ class IndexFile:
 
         def write(path: str) -> None:
             with open(path, "wb") as handle:
+                copies = {} if index.canon is None else {"canon": index.canon}
                 np.savez(
-                    handle, meta=header, rowids=rowids[: index.count], norms=norms[: index.count]
+                    handle,
+                    meta=header,
+                    rowids=rowids[: index.count],
+                    norms=norms[: index.count],
+                    **copies,
                 )
 
         try:
@@ -249,6 +355,7 @@ class IndexFile:
                     raise ValueError(f"index file format/metric {meta} does not match")
                 rowids = np.asarray(data["rowids"], dtype=np.int64)
                 norms = np.asarray(data["norms"], dtype=np.float32)
+                canon = np.asarray(data["canon"], dtype=np.int64) if "canon" in data else None
             token = str(meta["token"])
             if not token.isalnum():
                 raise ValueError(f"index file names a bad token {token!r}")
@@ -262,6 +369,10 @@ class IndexFile:
             index = HnswIndex.map(path, dimensions, metric)
             if not index.count == len(rowids) == len(norms) == meta.get("count"):
                 raise ValueError("index, rowids and norms disagree")
+            if canon is not None:
+                if len(canon) != index.count or (canon > np.arange(len(canon))).any():
+                    raise ValueError("the index's copies table does not fit it")
+                index.canon = canon
             return Saved(index, int(meta["version"]), rowids, norms, self._rows(token, meta))
         except Exception as exc:  # any damage means: rebuild from Lance, which holds the data
             _log.warning("ignoring damaged vector index %s (%s); rebuilding it", self.path, exc)
@@ -305,3 +416,98 @@ def _arrow_writer(rows: pa.Table) -> Callable[[str], None]:
             writer.write_table(rows, max_chunksize=65_536)
 
     return write
+
+
+def _row_hashes(vectors: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's bytes (equal rows, equal hashes; checked on a match)."""
+    words = np.ascontiguousarray(vectors, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    hashes: np.ndarray = (words * _HASH_COEFFICIENTS[: words.shape[1]]).sum(
+        axis=1, dtype=np.uint64
+    )
+    return hashes
+
+
+_HASH_COEFFICIENTS = (
+    np.random.default_rng(20261204).integers(1, 2**63, size=65_536, dtype=np.uint64) | 1
+)  # odd multipliers: a sum of products modulo 2**64
+
+
+class _Hashes:
+    """The hashes of the graph's nodes, to find a new vector's earlier copy: a sorted array,
+    plus the latest nodes in a small sorted array merged in when it grows."""
+
+    def __init__(self, hashes: np.ndarray | None, positions: np.ndarray) -> None:
+        self.keys, self.values = _sorted(
+            hashes if hashes is not None else np.zeros(0, np.uint64), positions
+        )
+        self.recent_keys = np.zeros(0, dtype=np.uint64)
+        self.recent_values = np.zeros(0, dtype=np.int64)
+
+    def _find(self, hashes: np.ndarray) -> np.ndarray:
+        """The node with each hash, -1 if none."""
+        found = np.full(len(hashes), -1, dtype=np.int64)
+        for keys, values in ((self.keys, self.values), (self.recent_keys, self.recent_values)):
+            if len(keys):
+                at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+                hit = (keys[at] == hashes) & (found < 0)
+                found[hit] = values[at[hit]]
+        return found
+
+    def place(self, vectors: np.ndarray, start: int, stored: np.ndarray) -> np.ndarray:
+        """For rows about to take positions start.., the node each joins: an earlier equal
+        vector's node, else its own position (then remembered)."""
+        count = len(vectors)
+        hashes = _row_hashes(vectors)
+        canon = self._find(hashes)
+        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        earlier = first[inverse]  # the first row of this batch with the same hash
+        inside = (canon < 0) & (earlier < np.arange(count))
+        canon[inside] = start + earlier[inside]
+        # A hash match must be an equal vector (a collision stays its own node).
+        matched = np.flatnonzero(canon >= 0)
+        if len(matched):
+            targets = canon[matched]
+            before = targets < start
+            originals = np.empty((len(matched), vectors.shape[1]), dtype=np.float32)
+            originals[before] = stored[targets[before]]
+            originals[~before] = vectors[targets[~before] - start]
+            equal = (originals == vectors[matched]).all(axis=1)
+            canon[matched[~equal]] = -1
+        own = canon < 0
+        canon[own] = start + np.flatnonzero(own)
+        new = np.flatnonzero(own)
+        if len(new):
+            keys, values = hashes[new], start + new
+            # The first of equal hashes wins (a collision's later row is not findable).
+            fresh = self._find(keys) < 0
+            keys, first_of = np.unique(keys[fresh], return_index=True)
+            self.recent_keys, self.recent_values = _sorted(
+                np.concatenate([self.recent_keys, keys]),
+                np.concatenate([self.recent_values, values[fresh][first_of]]),
+            )
+            if len(self.recent_keys) > max(65_536, len(self.keys) // 8):
+                self.keys, self.values = _sorted(
+                    np.concatenate([self.keys, self.recent_keys]),
+                    np.concatenate([self.values, self.recent_values]),
+                )
+                self.recent_keys = np.zeros(0, dtype=np.uint64)
+                self.recent_values = np.zeros(0, dtype=np.int64)
+        return canon
+
+
+def _sorted(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    return keys[order], np.asarray(values, dtype=np.int64)[order]
+
+
+def _add_unlinked(index: Any, vectors: np.ndarray) -> None:
+    """Store vectors at the next positions as level-0 nodes with no links, in or out: no
+    graph walk reaches them (their first copy stands for them)."""
+    hnsw = index.hnsw
+    index.storage.add(vectors)
+    slots = hnsw.cum_nb_neighbors(1)
+    for _ in range(len(vectors)):
+        hnsw.levels.push_back(1)
+        hnsw.offsets.push_back(hnsw.offsets.at(hnsw.offsets.size() - 1) + slots)
+    hnsw.neighbors.resize(hnsw.offsets.at(hnsw.offsets.size() - 1), -1)
+    index.ntotal += len(vectors)

@@ -596,3 +596,65 @@ def test_index_file_saved_before_a_restore_is_not_trusted(
     originals = np.stack([before.rows[i][1] for i in moved_ids])
     assert [reopened.search(v, k=1)[0].id for v in originals] == moved_ids
     assert check_search(reopened, before, originals) >= 0.95
+
+
+# ------------------------------------------------- identical vectors: one graph node
+def test_a_block_of_identical_vectors_keeps_self_lookups_exact(tmp_path: Path) -> None:
+    # A block of exact copies linked into an HNSW graph is a clique walks cannot leave:
+    # before copies became one node, 25 of these 1,500 self-lookups found a wrong row.
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((20_000, 64)).astype(np.float32)
+    vectors[7_000:7_500] = vectors[7_000]
+    ds = st.open(tmp_path / "ds", embedder="hash:64")
+    ds.add(
+        [f"t{i}" for i in range(20_000)], embeddings=vectors, ids=[f"r{i}" for i in range(20_000)]
+    )
+    ds.wait_for_index()
+    assert ds._view.index is not None and ds._view.index.count == 20_000
+    queries = np.r_[rng.choice(20_000, 1_000, replace=False), 7_000:7_500]
+    found = [int(hits[0].id[1:]) for hits in ds.search_batch(vectors[queries], k=1)]
+    assert all(np.array_equal(vectors[f], vectors[q]) for f, q in zip(found, queries, strict=True))
+    # Every copy is a hit for the block's vector, the same score each, and the filter and
+    # deletions apply to copies, not to the graph node that stands for them.
+    block = ds.search(vectors[7_000], k=600)
+    assert {h.id for h in block[:500]} == {f"r{i}" for i in range(7_000, 7_500)}
+    assert len({round(h.score, 5) for h in block[:500]}) == 1 > block[500].score - 1
+    ds.delete(ids=[f"r{i}" for i in range(7_000, 7_490)])
+    assert [h.id for h in ds.search(vectors[7_000], k=12)][:10] == [
+        f"r{i}" for i in range(7_490, 7_500)
+    ]
+    reopened = st.open(tmp_path / "ds")
+    assert [h.id for h in reopened.search(vectors[7_000], k=3)] == ["r7490", "r7491", "r7492"]
+
+
+def test_copies_are_stored_unlinked_and_found_through_their_first(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((300, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    index = HnswIndex(16, "cosine")
+    index.add(base[:200])
+    copies = np.concatenate([base[:50], base[250:260], base[250:260], base[200:250]])
+    index.add(copies)  # 200..249: copies of 0..49; 250..269: 10 new twice; 270..319: 50 new
+    assert index.count == 320 and np.array_equal(index.vectors()[200:250], base[:50])
+    assert index.canon is not None
+    assert (index.canon[200:250] == np.arange(50)).all()
+    assert (index.canon[250:260] == np.arange(250, 260)).all()
+    assert (index.canon[260:270] == np.arange(250, 260)).all()
+    labels, scores = index.search(base[7], 3, ef=64, bitmap=None)
+    assert sorted(labels.tolist()[:2]) == [7, 207] and scores[0] == pytest.approx(scores[1])
+    # Allow only the copy: the first position stands for it in the graph walk.
+    allowed = np.zeros(index.count, dtype=bool)
+    allowed[207] = allowed[90] = True
+    bitmap = np.packbits(allowed, bitorder="little")
+    labels, _ = index.search(base[7], 2, ef=64, bitmap=bitmap)
+    assert labels.tolist() == [207, 90]
+    # Saved and mapped, then copied and grown: the table of copies goes with the index.
+    file = IndexFile(tmp_path / "main.npz")
+    file.save(Saved(index, 1, np.arange(320), np.ones(320, np.float32)))
+    loaded = file.load(16, "cosine")
+    assert loaded is not None and loaded.index.canon is not None
+    assert (loaded.index.canon == index.canon).all()
+    grown = loaded.index.copy()
+    grown.add(np.concatenate([base[255:256], base[210:211]]))
+    assert grown.canon is not None and grown.canon[320:].tolist() == [255, 280]
+    assert sorted(grown.search(base[255], 3, ef=64, bitmap=None)[0].tolist()) == [255, 265, 320]
