@@ -115,8 +115,10 @@ class HnswIndex:
         start = self.count
         if self._hashes is None:
             known = self.vectors()
-            linked = np.arange(start) if self.canon is None else np.flatnonzero(
-                self.canon == np.arange(start)
+            linked = (
+                np.arange(start)
+                if self.canon is None
+                else np.flatnonzero(self.canon == np.arange(start))
             )
             self._hashes = _Hashes(_row_hashes(known[linked]) if len(linked) else None, linked)
         canon = self._hashes.place(vectors, start, self.vectors())
@@ -316,16 +318,14 @@ class IndexFile:
             raise
         header = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
 
+        count = index.count
+
         def write(path: str) -> None:
             with open(path, "wb") as handle:
-                copies = {} if index.canon is None else {"canon": index.canon}
-                np.savez(
-                    handle,
-                    meta=header,
-                    rowids=rowids[: index.count],
-                    norms=norms[: index.count],
-                    **copies,
-                )
+                arrays = {"meta": header, "rowids": rowids[:count], "norms": norms[:count]}
+                if index.canon is not None:
+                    arrays["canon"] = index.canon
+                np.savez(handle, **arrays)
 
         try:
             atomic_write(self.path, write)
@@ -421,9 +421,7 @@ def _arrow_writer(rows: pa.Table) -> Callable[[str], None]:
 def _row_hashes(vectors: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each row's bytes (equal rows, equal hashes; checked on a match)."""
     words = np.ascontiguousarray(vectors, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    hashes: np.ndarray = (words * _HASH_COEFFICIENTS[: words.shape[1]]).sum(
-        axis=1, dtype=np.uint64
-    )
+    hashes: np.ndarray = (words * _HASH_COEFFICIENTS[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
     return hashes
 
 
