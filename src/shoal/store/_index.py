@@ -322,7 +322,11 @@ class IndexFile:
 
         def write(path: str) -> None:
             with open(path, "wb") as handle:
-                arrays = {"meta": header, "rowids": rowids[:count], "norms": norms[:count]}
+                arrays: dict[str, Any] = {
+                    "meta": header,
+                    "rowids": rowids[:count],
+                    "norms": norms[:count],
+                }
                 if index.canon is not None:
                     arrays["canon"] = index.canon
                 np.savez(handle, **arrays)
