@@ -12,16 +12,18 @@ buffer here. Texts, ids and metadata stay in Lance and are fetched for the hits 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from shoal.errors import InvalidInput
 from shoal.store._lance import rowids_of
 from shoal.types import Metric
 
 __all__ = ["Snapshot", "find_sorted", "prepare_vectors", "sorted_live"]
+
+_log = logging.getLogger("shoal.store")
 
 
 def sorted_live(rowids: np.ndarray, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,14 +42,30 @@ def find_sorted(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.
 
 
 def prepare_vectors(vectors: np.ndarray, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors as searched (unit length for cosine; zero vectors refused) and their raw norms."""
+    """Vectors as searched (unit length for cosine) and their raw norms.
+
+    Writes refuse what search cannot use, but a stored row may still hold one (written by
+    an older version, or another tool): a zero vector (no direction, in a cosine dataset)
+    or non-finite values. Such a row is searched as the zero vector, scoring 0 (or its
+    distance from the origin), so it never blocks a search, a write or its own deletion;
+    a warning names how many there are.
+    """
     norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors)).astype(np.float32)
-    if metric != "cosine":
-        return vectors, norms
-    if (norms == 0).any():
-        row = int(np.flatnonzero(norms == 0)[0])
-        raise InvalidInput(f"row {row} has a zero vector, which has no cosine similarity; drop it")
-    return vectors / norms[:, None], norms
+    bad = ~np.isfinite(norms)
+    if bad.any():
+        vectors = np.where(bad[:, None], np.float32(0), vectors)
+        norms = np.where(bad, np.float32(0), norms)
+    if metric == "cosine":
+        zero = norms == 0
+        bad |= zero
+        vectors = vectors / np.where(zero, np.float32(1), norms)[:, None]
+    if bad.any():
+        _log.warning(
+            "%d stored rows hold a zero or non-finite vector: vector search scores them as "
+            "the zero vector; delete them, or upsert them with a real vector",
+            int(np.count_nonzero(bad)),
+        )
+    return vectors, norms
 
 
 class Snapshot:

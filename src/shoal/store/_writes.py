@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoal.embeddings import Embedder
-from shoal.errors import InvalidInput
+from shoal.errors import InvalidInput, NonFiniteValues
 from shoal.store import _lance
 from shoal.store._location import Location
 from shoal.store._records import (
@@ -40,6 +40,7 @@ from shoal.store._records import (
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
 from shoal.store.filters import id_list
+from shoal.types import Metric
 
 __all__ = ["Batch", "RowWriter", "quote_ids"]
 
@@ -73,6 +74,8 @@ class Batch:
     dimensions: int
     vectors: np.ndarray | None = None
     has_vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    embedded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Rows whose vector the embedder made here (not the caller's, not stored ones)."""
     embedded_by: dict[str, str] = field(default_factory=dict)
     """The build of the embedder that made some of `vectors` (empty: none, or caller's vectors)."""
 
@@ -133,6 +136,35 @@ class Batch:
                 rows.append(row)
         return rows
 
+    def check_searchable(self, rows: Sequence[int], metric: Metric) -> None:
+        """InvalidInput (nothing written yet) for a row whose vector search cannot use:
+        non-finite values, or a zero vector in a cosine dataset (it has no direction)."""
+        assert self.vectors is not None
+        chosen = list(rows)
+        vectors = self.vectors[chosen]
+
+        def source(row: int) -> str:
+            made = len(self.embedded) == len(self.ids) and self.embedded[row]
+            return f"row {row} (id {self.ids[row]!r}): " + (
+                "the embedder returned" if made else "it has"
+            )
+
+        finite = np.isfinite(vectors).all(axis=1)
+        if not finite.all():
+            row = chosen[int(np.flatnonzero(~finite)[0])]
+            raise NonFiniteValues(
+                f"{source(row)} a vector holding NaN or infinity; nothing was written: "
+                "fix or drop that row"
+            )
+        if metric == "cosine":
+            zero = ~vectors.any(axis=1)
+            if zero.any():
+                row = chosen[int(np.flatnonzero(zero)[0])]
+                raise InvalidInput(
+                    f"{source(row)} a zero vector, which has no cosine similarity; nothing "
+                    "was written: drop that row or embed it again"
+                )
+
     def embed(self, embedder: Embedder, rows: Sequence[int]) -> None:
         """Embed the texts of `rows` that have no vector yet."""
         todo = [row for row in rows if not self.has_vector[row]]
@@ -141,6 +173,9 @@ class Batch:
         assert self.vectors is not None
         self.vectors[todo] = embedder.embed_documents([self.texts[row] for row in todo])
         self.has_vector[todo] = True
+        if len(self.embedded) != len(self.ids):
+            self.embedded = np.zeros(len(self.ids), dtype=bool)
+        self.embedded[todo] = True
         self.embedded_by = embedder.build
 
     def table(self, schema: pa.Schema, rows: Sequence[int]) -> pa.Table:
@@ -193,6 +228,7 @@ class RowWriter:
                 return lance
             if not batch.has_vector[rows].all():
                 batch.embed(embedder(), rows)  # rows another writer deleted since we looked
+            batch.check_searchable(rows, view.metric)
             # Convert (and so validate) every value before committing anything.
             new_fields = _new_fields(lance.schema, batch.extras)
             table = batch.table(_with_fields(lance.schema, new_fields), rows)
@@ -224,7 +260,7 @@ class RowWriter:
             lance = _latest(lance)
             view.sync(lance)
             table = lance.to_table(filter=predicate)
-            count, build = _rewrite(lance, table, lambda _: changes, embedder)
+            count, build = _rewrite(lance, table, lambda _: changes, embedder, view.metric)
             _lance.record_build(lance, build)
             return lance, count
 
@@ -248,7 +284,7 @@ class RowWriter:
             table = lance.to_table()  # one scan: an IN list of every id would be slower
             table = table.filter(pc.is_in(table.column("id"), pa.array(list(values), pa.string())))
             count, _ = _rewrite(
-                lance, table, lambda row_id: values[row_id], None, metadata_only=True
+                lance, table, lambda row_id: values[row_id], None, view.metric, metadata_only=True
             )
             return lance, count
 
@@ -323,6 +359,7 @@ def _rewrite(
     table: pa.Table,
     changes_of: Callable[[str], Mapping[str, Any]],
     embedder: Callable[[], Embedder] | None,
+    metric: Metric,
     *,
     metadata_only: bool = False,
 ) -> tuple[int, dict[str, str]]:
@@ -360,6 +397,7 @@ def _rewrite(
     if new_text:
         assert embedder is not None
         batch.embed(embedder(), range(len(rows)))
+        batch.check_searchable(range(len(rows)), metric)
     _merge(lance, batch.table(lance.schema, range(len(rows))))
     return len(rows), batch.embedded_by
 

@@ -712,3 +712,57 @@ def test_a_dataset_recreated_on_s3_is_not_searched_with_the_old_index(s3_server:
     found = [reopened.search(v, k=1)[0] for v in vectors]
     assert [h.id for h in found] == ids
     assert [h.score for h in found] == pytest.approx([1.0] * 20, abs=1e-5)
+
+
+# --------------------------------------------------- rows vector search cannot use
+class _ZeroForSome(CountingEmbedder):
+    """hash:64, but the zero vector for texts holding "ZERO" (a faulty provider)."""
+
+    def embed_batch(self, texts: list[str], *, kind: Any) -> np.ndarray:
+        vectors = super().embed_batch(texts, kind=kind)
+        vectors[["ZERO" in text for text in texts]] = 0.0
+        return vectors
+
+
+def test_a_zero_vector_from_the_embedder_writes_nothing(tmp_path: Path) -> None:
+    ds = st.open(tmp_path / "ds", embedder=_ZeroForSome())
+    ds.add(["first row"])
+    version = ds.version
+    with pytest.raises(InvalidInput, match=r"row 1 \(id 'b'\): the embedder returned a zero"):
+        ds.add(["fine", "ZERO here", "fine too"], ids=["a", "b", "c"])
+    with pytest.raises(InvalidInput, match="the embedder returned a zero vector"):
+        ds.update(where={}, set={"text": "now ZERO"})
+    assert (ds.version, len(ds)) == (version, 1)
+    with pytest.raises(InvalidInput, match="the query vector is all zeros"):
+        ds.search("ZERO", k=1)
+
+
+def test_a_stored_zero_or_nan_row_never_blocks_the_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shoal.store import _view, _writes
+
+    monkeypatch.setattr(_view, "INDEX_MIN_ROWS", 200)
+    monkeypatch.setattr(_view, "TAIL_MAX", 64)
+    rng = np.random.default_rng(5)
+    ds = st.open(tmp_path / "ds", embedder="hash:16")
+    vectors = rng.standard_normal((400, 16)).astype(np.float32)
+    ds.add([f"row {i}" for i in range(400)], embeddings=vectors, ids=[f"r{i}" for i in range(400)])
+    # As an older Shoal (or another tool) could: rows holding a zero and a NaN vector.
+    with monkeypatch.context() as patch:
+        patch.setattr(_writes.Batch, "check_searchable", lambda *args: None)
+        patch.setattr(_writes, "validate_vectors", lambda v, **_: np.asarray(v, np.float32))
+        bad = np.zeros((2, 16), dtype=np.float32)
+        bad[1, 3] = np.nan
+        ds.add(["zero", "nan"], embeddings=bad, ids=["zero", "nan"])
+    for handle in (ds, st.open(tmp_path / "ds")):
+        with caplog.at_level("WARNING", logger="shoal.store"):
+            hits = handle.search(vectors[7], k=3)
+        assert hits[0].id == "r7" and {"zero", "nan"}.isdisjoint(h.id for h in hits)
+        assert "hold a zero or non-finite vector" in caplog.text
+        assert handle.search("row", k=500, mode="keyword")
+    ds.add(["after"], ids=["after"])
+    ds.commit("still writable")
+    assert ds.delete(ids=["zero", "nan"]) == 2
+    reopened = st.open(tmp_path / "ds")
+    assert len(reopened) == 401 and reopened.search(vectors[9], k=1)[0].id == "r9"
