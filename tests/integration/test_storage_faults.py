@@ -9,6 +9,7 @@ succeeding once the fault is gone.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -459,3 +460,56 @@ def test_a_read_only_dataset_folder_reads_and_searches_and_refuses_writes_clearl
         lines = err.strip().splitlines()
         assert "Traceback" not in err and lines[-1].startswith("error: cannot "), (command, err)
         assert f"{path}: its folder is read-only" in lines[-1]
+
+
+LARGE_WITHOUT_AN_INDEX = (
+    COMMON
+    + """
+import shutil
+
+path, disk = sys.argv[1], sys.argv[2]
+query = vectors(6, rows=12_000)[17]
+warnings = Warnings()
+read_only = shoal.open(path)
+found = {"read-only": [h.id for h in read_only.search(query, k=1)]}
+found["read-only text"] = len(read_only.search("text r17", k=2))
+cli = subprocess.run([*SHOAL, "search", path, "text r17", "-k", "1", "--json"],
+                     capture_output=True, text=True)
+shutil.copytree(path, f"{disk}/ds")
+fill(disk, 0)
+full = shoal.open(f"{disk}/ds")
+found["full"] = [[h.id for h in full.search(query, k=1)] for _ in range(3)]
+print(json.dumps({"found": found, "warnings": warnings.lines,
+                  "cli": [cli.returncode, cli.stdout, cli.stderr]}))
+"""
+)
+
+
+def test_a_large_dataset_without_an_index_file_searches_on_read_only_and_full_disks(
+    tmp_path: Path,
+) -> None:
+    # Default thresholds: 12,000 rows get an HNSW index, which a search builds and would
+    # save; neither a read-only folder nor a full disk may fail the search.
+    folder, disk = tmp_path / "ro", tmp_path / "disk"
+    path = folder / "ds"
+    ds = shoal.open(path, embedder="hash:64")
+    ids = [f"r{i}" for i in range(12_000)]
+    rows = np.random.default_rng(6).normal(size=(12_000, DIM))
+    ds.add([f"text {i}" for i in ids], ids=ids, embeddings=rows)
+    ds.wait_for_index()
+    shutil.rmtree(path / "_shoal")
+    size = 3 * sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) + 2**20
+    result = run_child(
+        LARGE_WITHOUT_AN_INDEX, str(path), str(disk), read_only=[folder], tmpfs={disk: size}
+    )
+    assert result["found"] == {
+        "read-only": ["r17"],
+        "read-only text": 2,
+        "full": [["r17"], ["r17"], ["r17"]],
+    }
+    code, out, err = result["cli"]
+    assert code == 0 and "Traceback" not in err, err
+    assert len(json.loads(out)) == 1
+    # Read-only: nothing to say (the index is a cache kept in memory). Full: said once.
+    [warning] = result["warnings"]
+    assert warning.startswith(f"could not save the vector index {disk}/ds/_shoal/index/main.npz")
