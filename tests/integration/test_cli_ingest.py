@@ -193,3 +193,21 @@ def test_the_progress_bar_shows_files_chunks_and_rate() -> None:
     shown = plain(buffer.getvalue())
     assert "4/10" in shown and "120 chunks" in shown and "50 embeddings/s" in shown
     assert bar.done() == "2 batch(es), 120 chunk(s) written"
+
+
+def test_a_named_pipe_is_skipped_not_read(docs: Path, tmp_path: Path) -> None:
+    # Reading a FIFO blocks until a writer comes: named, or found in a folder, it is skipped.
+    import os
+
+    pipe = docs / "pipe.txt"
+    os.mkfifo(pipe)
+    uri = str(tmp_path / "kb")
+    done = subprocess.run(
+        [*SHOAL, "ingest", str(pipe), str(docs), "--into", uri, "-m", MODEL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{pipe} (not a regular file)" in plain(done.stdout + done.stderr)
+    assert len(shoal.open(uri)) == 3

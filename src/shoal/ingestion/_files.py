@@ -10,6 +10,7 @@ when its rows carry one hash and one splitter equal to the current ones and ther
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,10 @@ def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], g
         if path.is_dir():
             found.folders.append(path)
             candidates = list_files(path, glob)
+        elif not stat.S_ISREG(path.stat().st_mode):
+            # A named pipe, socket or device: reading it would block or never end.
+            found.skipped.append(f"{path} (not a regular file)")
+            continue
         else:
             found.named.append(path)
             candidates = [path]
