@@ -177,6 +177,43 @@ def test_ingest_into_s3(docs: Path, s3_environment: S3Settings) -> None:
     assert len(shoal.open(uri)) == 3
 
 
+def test_concurrent_ingests_into_s3_leave_each_chunk_once(
+    tmp_path: Path, s3_environment: S3Settings
+) -> None:
+    # S3 takes no write lock: four ingests of the same 120 files at once used to leave
+    # thousands of duplicated chunks, and a rerun called them unchanged.
+    import os
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(120):
+        (corpus / f"f{i:03d}.txt").write_text(
+            f"File {i} says hello.\n\nIt has a second part {i}.\n"
+        )
+    uri = s3_environment.fresh_uri()
+    command = [*SHOAL, "ingest", str(corpus), "--into", uri, "-m", MODEL, "--batch-size", "8"]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], outputs
+    ids = [row["id"] for row in shoal.open(uri).select(["id"])]
+    assert len(ids) == len(set(ids)) == 120
+    # A writer killed between its commit and its check leaves copies: a rerun deletes them.
+    import lance
+
+    ds = lance.dataset(uri, storage_options=s3_environment.storage_options())
+    lance.write_dataset(ds.to_table(limit=30), ds, mode="append")
+    assert len(shoal.open(uri)) == 150
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert again.returncode == 0, again.stderr
+    assert "deleted 30 duplicate row(s) of concurrent ingests" in plain(again.stdout)
+    assert "120 unchanged" in plain(again.stdout)
+    ids = [row["id"] for row in shoal.open(uri).select(["id"])]
+    assert len(ids) == len(set(ids)) == 120
+
+
 def test_the_progress_bar_shows_files_chunks_and_rate() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120)

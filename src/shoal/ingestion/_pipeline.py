@@ -211,6 +211,11 @@ class _Run:
     def ingest_files(self, *, sync: bool) -> None:
         """Plan and ingest every file, write the last batch, then delete what sync removes."""
         self.stored, self.stored_ids = stored_sources(self.dataset)
+        if sum(len(entry.ids) for entry in self.stored.values()) > len(
+            {row_id for entry in self.stored.values() for row_id in entry.ids}
+        ):  # copies of ids, left by two ingests at once on S3: keep the first of each
+            self.report.copies_removed = self.dataset.drop_duplicate_ids()
+            self.stored, self.stored_ids = stored_sources(self.dataset)
         self._tell()
         for file in self.found.files:
             self.progress.current = str(file)

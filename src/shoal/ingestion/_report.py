@@ -54,6 +54,8 @@ class IngestReport:
     decode_errors: dict[str, int] = field(default_factory=dict)
     chunks_added: int = 0
     chunks_removed: int = 0
+    copies_removed: int = 0
+    """Rows deleted because an earlier row had the same id (two ingests at once on S3)."""
     batches: int = 0
     embedded: int = 0
     cached: int = 0
@@ -78,8 +80,8 @@ class IngestReport:
 
     @property
     def wrote(self) -> bool:
-        """True if the ingest added or removed any chunk."""
-        return bool(self.chunks_added or self.chunks_removed)
+        """True if the ingest added or removed any chunk (or a duplicate row)."""
+        return bool(self.chunks_added or self.chunks_removed or self.copies_removed)
 
     def summary(self) -> str:
         """One line: files by status, chunks added and removed."""
@@ -97,7 +99,10 @@ class IngestReport:
             if group
         ]
         files = ", ".join(counts) if counts else "nothing to ingest"
-        return f"{self.files} file(s): {files}; +{self.chunks_added} -{self.chunks_removed} chunks"
+        line = f"{self.files} file(s): {files}; +{self.chunks_added} -{self.chunks_removed} chunks"
+        if self.copies_removed:
+            line += f"; deleted {self.copies_removed} duplicate row(s) of concurrent ingests"
+        return line
 
     def to_dict(self) -> dict[str, object]:
         """The report as JSON-ready data."""
@@ -115,6 +120,7 @@ class IngestReport:
             "decode_errors": self.decode_errors,
             "chunks_added": self.chunks_added,
             "chunks_removed": self.chunks_removed,
+            "copies_removed": self.copies_removed,
             "batches": self.batches,
             "embedded": self.embedded,
             "cached": self.cached,

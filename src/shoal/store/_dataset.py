@@ -201,6 +201,23 @@ class Dataset(History, NeighborGraph):
         self._view.sync(self._lance)
         return batch.ids
 
+    @guarded("repair", writes=True)
+    @_exclusive
+    def drop_duplicate_ids(self) -> int:
+        """Delete every row but the first written of each id stored more than once; return
+        how many were deleted.
+
+        Writers on a local folder or memory:// take a write lock, so ids stay unique. S3
+        offers none: two processes adding the same ids at once can both append them. Each
+        add on S3 deletes the later copies of the ids it wrote once it has committed, and
+        `shoal ingest` calls this when it finds copies, so a rerun repairs what a crash
+        between the two left.
+        """
+        self._check_writable()
+        self._lance, count = self._writer.drop_copies(self._current(), self._view)
+        self._view.sync(self._lance)
+        return count
+
     @guarded("update rows of", writes=True)
     @_exclusive
     def update(self, *, where: Filter, set: Mapping[str, Any]) -> int:

@@ -171,6 +171,27 @@ def stored_ids(dataset: Any, ids: Sequence[str]) -> set[str]:
     return {i for i, hit in zip(wanted, present.to_pylist(), strict=True) if hit}
 
 
+def later_copies(dataset: Any, ids: Sequence[str] | None = None) -> list[int]:
+    """Rowids of every row but the first written (lowest rowid) of each id stored more than
+    once, among `ids` (None: all). Only writers that take no lock (S3) can leave copies."""
+    if ids is not None and len(ids) <= _IN_LIST_MAX:
+        if not ids:
+            return []
+        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in dict.fromkeys(ids))
+        table = dataset.to_table(columns=["id"], with_row_id=True, filter=f"id IN ({quoted})")
+    else:
+        table = dataset.to_table(columns=["id"], with_row_id=True)
+        if ids is not None:
+            table = table.filter(pc.is_in(table.column("id"), pa.array(list(ids), pa.string())))
+    if table.num_rows == len(pc.unique(table.column("id"))):
+        return []
+    order = pc.sort_indices(table, sort_keys=[("id", "ascending"), ("_rowid", "ascending")])
+    table = table.take(order)
+    names = table.column("id").to_pylist()
+    rowids = rowids_of(table)
+    return [int(rowids[i]) for i in range(1, len(names)) if names[i] == names[i - 1]]
+
+
 def array_rows(dataset: Any, node: str, strings: frozenset[str]) -> list[str]:
     """Ids of the rows whose JSON value at `node` (SQL) is an array holding one of `strings`
     as an element: one scan of the rows holding an array there, checked here."""

@@ -56,6 +56,11 @@ class Location:
             return cache_dir() / "datasets" / digest
         return None
 
+    @property
+    def locks(self) -> bool:
+        """Whether writers here take a write lock (local folders and memory://; not S3)."""
+        return self.kind in ("local", "memory")
+
     @contextlib.contextmanager
     def write_lock(self, timeout: float) -> Iterator[None]:
         """Hold the dataset's write lock; after `timeout` seconds of waiting raise WriteConflict."""

@@ -68,7 +68,12 @@ _DAMAGE = (
     "protobuf",
     "out of range for slice",
 )
-_CONFLICT = ("commit conflict", "conflicting transaction", "retryable commit")
+_CONFLICT = (
+    "commit conflict",
+    "conflicting transaction",
+    "retryable commit",
+    "incompatible transaction",
+)
 # Rust source locations (".../rust/lance-io/src/local.rs:273:40") and wrapper prefixes.
 _RUST_PATH = re.compile(r",?\s*/\S+?\.rs:\d+:\d+")
 _PREFIX = re.compile(

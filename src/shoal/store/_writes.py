@@ -8,6 +8,9 @@ leaves the dataset at its previous version.
 from __future__ import annotations
 
 import json
+import logging
+import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +40,13 @@ from shoal.store._records import (
     rows_table,
     validate_vectors,
 )
+from shoal.store._storage_errors import classify
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
 from shoal.store.filters import id_list
 from shoal.types import Metric
+
+_log = logging.getLogger("shoal.store")
 
 __all__ = ["Batch", "RowWriter", "quote_ids"]
 
@@ -241,8 +247,30 @@ class RowWriter:
                     table, lance, mode="append", commit_message=f"add {len(rows)} rows"
                 )
                 view.sync(lance, written=table)
-            _lance.record_build(lance, batch.embedded_by)
+            _retried(lambda latest: _lance.record_build(latest, batch.embedded_by), lance)
+            if not self._location.locks:
+                # Another writer may have added the same ids meanwhile: the first copy stays.
+                lance, _ = self._drop_copies(lance, [batch.ids[row] for row in rows])
             return lance
+
+    def drop_copies(self, lance: Any, view: View) -> tuple[Any, int]:
+        """Delete every row but the first written of each id stored more than once."""
+        with self._location.write_lock(self.timeout):
+            lance = _latest(lance)
+            view.sync(lance)
+            return self._drop_copies(lance, None)
+
+    def _drop_copies(self, lance: Any, ids: Sequence[str] | None) -> tuple[Any, int]:
+        copies = _lance.later_copies(_latest(lance), ids)
+        if copies:
+            _log.warning(
+                "%s: %d rows had the id of an earlier row (two writers added them at once: "
+                "S3 takes no write lock); deleted the later copies",
+                self._location.uri,
+                len(copies),
+            )
+            lance.delete(f"_rowid IN ({', '.join(str(rowid) for rowid in copies)})")
+        return lance, len(copies)
 
     def update(
         self,
@@ -261,7 +289,7 @@ class RowWriter:
             view.sync(lance)
             table = lance.to_table(filter=predicate)
             count, build = _rewrite(lance, table, lambda _: changes, embedder, view.metric)
-            _lance.record_build(lance, build)
+            _retried(lambda latest: _lance.record_build(latest, build), lance)
             return lance, count
 
     def set_metadata(
@@ -322,9 +350,7 @@ class RowWriter:
     def commit(self, lance: Any, message: str) -> Any:
         """Make a version that carries `message`."""
         with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
-            lance.update_config({MESSAGE_KEY: message})
-            return lance
+            return _retried(lambda latest: latest.update_config({MESSAGE_KEY: message}), lance)
 
     def restore(self, past: Any) -> Any:
         """Make `past` (a checked-out version) the latest."""
@@ -432,6 +458,25 @@ def _with_fields(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
 
 def _merge(lance: Any, table: pa.Table) -> None:
     lance.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(table)
+
+
+_RETRIES = 8
+
+
+def _retried(change: Callable[[Any], object], lance: Any) -> Any:
+    """Apply `change` to the latest version, again on a newer one while a concurrent writer's
+    commit conflicts with it (S3 has no write lock; Lance refuses two config changes at once);
+    returns the dataset."""
+    for attempt in range(_RETRIES):
+        latest = _latest(lance)
+        try:
+            change(latest)
+            return latest
+        except Exception as exc:
+            if classify(exc) != "conflict" or attempt == _RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.02, 0.1) * 2**attempt)
+    return lance  # not reached: the last attempt returns or raises
 
 
 def _latest(lance: Any) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import shoal.store as st
@@ -766,3 +767,22 @@ def test_a_stored_zero_or_nan_row_never_blocks_the_dataset(
     assert ds.delete(ids=["zero", "nan"]) == 2
     reopened = st.open(tmp_path / "ds")
     assert len(reopened) == 401 and reopened.search(vectors[9], k=1)[0].id == "r9"
+
+
+def test_drop_duplicate_ids_keeps_the_first_written_copy(tmp_path: Path) -> None:
+    import lance
+
+    ds = st.open(tmp_path / "ds", embedder="hash:16")
+    ds.add(["one", "two", "three"], ids=["a", "b", "c"])
+    assert ds.drop_duplicate_ids() == 0
+    # Copies as two S3 writers could leave them: the same ids appended again, changed.
+    raw = lance.dataset(str(tmp_path / "ds"))
+    copies = raw.to_table(filter="id IN ('a', 'c')")
+    copies = copies.set_column(1, "text", pa.array(["one again", "three again"]))
+    lance.write_dataset(copies, raw, mode="append")
+    assert len(st.open(tmp_path / "ds")) == 5
+    assert ds.drop_duplicate_ids() == 2
+    assert sorted((r.id, r.text) for r in ds.get(["a", "b", "c"])) == [
+        ("a", "one"), ("b", "two"), ("c", "three")
+    ]  # fmt: skip
+    assert len(st.open(tmp_path / "ds")) == 3 and ds.search("one", k=1)[0].id == "a"
