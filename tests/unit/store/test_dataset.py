@@ -733,9 +733,18 @@ def test_a_zero_vector_from_the_embedder_writes_nothing(tmp_path: Path) -> None:
         ds.add(["fine", "ZERO here", "fine too"], ids=["a", "b", "c"])
     with pytest.raises(InvalidInput, match="the embedder returned a zero vector"):
         ds.update(where={}, set={"text": "now ZERO"})
+    with pytest.raises(NonFiniteValues, match="row 0"):
+        ds.add(["x"], embeddings=np.full((1, 64), np.nan))
     assert (ds.version, len(ds)) == (version, 1)
     with pytest.raises(InvalidInput, match="the query vector is all zeros"):
         ds.search("ZERO", k=1)
+    # And the dataset goes on as if nothing had been tried.
+    ds.add(["second row"], ids=["second"])
+    assert ds.search("second row", k=1)[0].id == "second"
+    assert ds.delete(ids=["second"]) == 1
+    ds.commit("after the refused rows")
+    reopened = st.open(tmp_path / "ds")
+    assert len(reopened) == 1 and reopened.search("first row", k=1)[0].text == "first row"
 
 
 def test_a_stored_zero_or_nan_row_never_blocks_the_dataset(
