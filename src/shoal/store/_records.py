@@ -126,7 +126,8 @@ def dump_metadata(metadata: Any, row: int) -> str:
         raise InvalidInput(
             f"metadata of row {row} must be a dict with str keys, got {type(metadata).__name__}"
         )
-    if _depth_over(metadata, MAX_METADATA_DEPTH):
+    nested = any(isinstance(value, (dict, list, tuple)) for value in metadata.values())
+    if nested and _depth_over(metadata, MAX_METADATA_DEPTH):
         raise InvalidInput(
             f"metadata of row {row} nests dicts and lists more than {MAX_METADATA_DEPTH} levels "
             "deep (or holds itself); flatten it, or store the deep part as a JSON string"

@@ -41,9 +41,12 @@ def find_sorted(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.
     return np.where(keys[slots] == wanted, values[slots], -1)
 
 
-def prepare_vectors(vectors: np.ndarray, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+def prepare_vectors(
+    vectors: np.ndarray, metric: Metric, *, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Vectors as searched (unit length for cosine) and their raw norms.
 
+    `out` receives the result (a slice of the tail buffer: no temporary copy).
     Writes refuse what search cannot use, but a stored row may still hold one (written by
     an older version, or another tool): a zero vector (no direction, in a cosine dataset)
     or non-finite values. Such a row is searched as the zero vector, scoring 0 (or its
@@ -58,7 +61,11 @@ def prepare_vectors(vectors: np.ndarray, metric: Metric) -> tuple[np.ndarray, np
     if metric == "cosine":
         zero = norms == 0
         bad |= zero
-        vectors = vectors / np.where(zero, np.float32(1), norms)[:, None]
+        divisors = np.where(zero, np.float32(1), norms)[:, None]
+        vectors = np.divide(vectors, divisors, out=out) if out is not None else vectors / divisors
+    elif out is not None:
+        out[...] = vectors
+        vectors = out
     if bad.any():
         _log.warning(
             "%d stored rows hold a zero or non-finite vector: vector search scores them as "
@@ -153,8 +160,11 @@ class Snapshot:
         if table.num_rows == 0:
             return
         rowids = rowids_of(table)
+        if int(rowids.min()) > self._max_rowid:  # only new rows: prepared into the tail
+            self._put_raw(rowids, _flat_vectors(table, self.dimensions))
+            return
         vectors, norms = self.prepared(table)
-        if len(rowids) and int(rowids.min()) <= self._max_rowid:  # not only new rows
+        if len(rowids):  # not only new rows
             known = self.lookup(rowids)
             old = np.flatnonzero(known >= 0)
             same = old[
@@ -173,17 +183,29 @@ class Snapshot:
         """Add new rows batch by batch (columns _rowid, embedding): a full load, no lookups."""
         for batch in batches:
             if batch.num_rows:
-                vectors, norms = self.prepared(pa.Table.from_batches([batch]))
-                self._put(rowids_of(batch), vectors, norms)
+                raw = _flat_vectors(pa.Table.from_batches([batch]), self.dimensions)
+                self._put_raw(rowids_of(batch), raw)
+
+    def _put_raw(self, rowids: np.ndarray, raw: np.ndarray) -> None:
+        """`_put` of vectors as stored in Lance, prepared straight into the tail buffer."""
+        _, norms = prepare_vectors(raw, self.metric, out=self._slots(len(rowids)))
+        self._record(rowids, norms)
 
     def _put(self, rowids: np.ndarray, vectors: np.ndarray, norms: np.ndarray) -> None:
-        count = len(rowids)
-        if count == 0:
-            return
+        if len(rowids):
+            self._slots(len(rowids))[...] = vectors
+            self._record(rowids, norms)
+
+    def _slots(self, count: int) -> np.ndarray:
+        """The tail buffer's rows for the next `count` positions (grown if needed)."""
         start = self.size
         self._grow(start + count)
         offset = start - self._origin
-        self._tail[offset : offset + count] = vectors
+        return self._tail[offset : offset + count]
+
+    def _record(self, rowids: np.ndarray, norms: np.ndarray) -> None:
+        """Make the next len(rowids) positions live rows (their vectors are in place)."""
+        start, count = self.size, len(rowids)
         self.norms[start : start + count] = norms
         self.rowids[start : start + count] = rowids
         self.alive[start : start + count] = True
@@ -254,8 +276,7 @@ class Snapshot:
 
     def prepared(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """The `embedding` column of `table` as stored here (see `prepare_vectors`), and norms."""
-        flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return prepare_vectors(flat.reshape(-1, self.dimensions), self.metric)
+        return prepare_vectors(_flat_vectors(table, self.dimensions), self.metric)
 
     def kill(self, positions: Sequence[int]) -> None:
         """Mark positions dead (deleted or replaced rows)."""
@@ -355,6 +376,14 @@ class Snapshot:
             return np.asarray(dots / denominator, dtype=np.float32)
         squared = norms * norms - 2 * dots + np.float32(query @ query)
         return np.asarray(np.sqrt(np.maximum(squared, 0)), dtype=np.float32)
+
+
+def _flat_vectors(table: pa.Table, dimensions: int) -> np.ndarray:
+    """The `embedding` column as a (rows, dimensions) float32 array (zero-copy when it can)."""
+    column = table.column("embedding")
+    chunk = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    flat: np.ndarray = chunk.flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(-1, dimensions)
 
 
 def _extended(array: np.ndarray, capacity: int, fill: object) -> np.ndarray:

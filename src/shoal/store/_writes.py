@@ -147,7 +147,10 @@ class Batch:
         non-finite values, or a zero vector in a cosine dataset (it has no direction)."""
         assert self.vectors is not None
         chosen = list(rows)
-        vectors = self.vectors[chosen]
+        everything = len(chosen) == len(self.ids)  # the common case: a view, no copy
+        vectors = self.vectors if everything else self.vectors[chosen]
+        if everything:
+            chosen = list(range(len(self.ids)))
 
         def source(row: int) -> str:
             made = len(self.embedded) == len(self.ids) and self.embedded[row]
@@ -155,7 +158,9 @@ class Batch:
                 "the embedder returned" if made else "it has"
             )
 
-        finite = np.isfinite(vectors).all(axis=1)
+        # The caller's vectors were checked by validate_vectors; the embedder's were not.
+        embedded = len(self.embedded) == len(self.ids) and self.embedded[chosen].any()
+        finite = np.isfinite(vectors).all(axis=1) if embedded else np.ones(len(chosen), bool)
         if not finite.all():
             row = chosen[int(np.flatnonzero(~finite)[0])]
             raise NonFiniteValues(
