@@ -184,12 +184,24 @@ def _rows(
     return ids, texts, metadata
 
 
+def _metadata(text: str | None) -> dict[str, Any]:
+    """A hit's metadata from its JSON text ("{}" and null: a new empty dict, no parse)."""
+    if not text or text == "{}":
+        return {}
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
 def hits_at(
     lance: Any, snap: Snapshot, ranked: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> list[list[Hit]]:
     """The Hits of each query's (positions, scores), their rows fetched from Lance in one take."""
-    every = np.concatenate([positions for positions, _ in ranked]) if ranked else np.zeros(0)
-    unique, slots = np.unique(every.astype(np.int64), return_inverse=True)
+    if len(ranked) == 1:  # one query: its positions are distinct already
+        unique = ranked[0][0].astype(np.int64, copy=False)
+        slots = np.arange(len(unique))
+    else:
+        every = np.concatenate([positions for positions, _ in ranked]) if ranked else np.zeros(0)
+        unique, slots = np.unique(every.astype(np.int64), return_inverse=True)
     ids, texts, metadata = _rows(lance, snap, unique)
     results, start = [], 0
     for positions, scores in ranked:
@@ -197,7 +209,7 @@ def hits_at(
         start += len(positions)
         results.append(
             [
-                Hit(ids[i], texts[i], json.loads(metadata[i] or "{}"), float(s))
+                Hit(ids[i], texts[i], _metadata(metadata[i]), float(s))
                 for i, s in zip(picked, scores.tolist(), strict=True)
             ]
         )
