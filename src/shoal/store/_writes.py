@@ -228,7 +228,31 @@ class RowWriter:
         replace: bool,
         embedder: Callable[[], Embedder],
     ) -> Any:
-        """Append new rows (and, if `replace`, overwrite stored ones with the same id)."""
+        """Append new rows (and, if `replace`, overwrite stored ones with the same id).
+
+        Without a write lock (S3), a commit that conflicts with another writer's (its create,
+        a delete of copies) is tried again from the latest version, stored ids looked up anew.
+        """
+        for attempt in range(_RETRIES):
+            try:
+                return self._store(lance, batch, view, replace=replace, embedder=embedder)
+            except Exception as exc:
+                if self._location.locks or classify(exc) != "conflict":
+                    raise
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.02, 0.1) * 2**attempt)
+        return lance  # not reached: the last attempt returns or raises
+
+    def _store(
+        self,
+        lance: Any,
+        batch: Batch,
+        view: View,
+        *,
+        replace: bool,
+        embedder: Callable[[], Embedder],
+    ) -> Any:
         with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
@@ -266,16 +290,22 @@ class RowWriter:
             return self._drop_copies(lance, None)
 
     def _drop_copies(self, lance: Any, ids: Sequence[str] | None) -> tuple[Any, int]:
-        copies = _lance.later_copies(_latest(lance), ids)
-        if copies:
+        removed: list[int] = []
+
+        def drop(latest: Any) -> None:  # again from the start if another delete got in first
+            removed[:] = _lance.later_copies(latest, ids)
+            if removed:
+                latest.delete(f"_rowid IN ({', '.join(str(rowid) for rowid in removed)})")
+
+        lance = _retried(drop, lance)
+        if removed:
             _log.warning(
                 "%s: %d rows had the id of an earlier row (two writers added them at once: "
                 "S3 takes no write lock); deleted the later copies",
                 self._location.uri,
-                len(copies),
+                len(removed),
             )
-            lance.delete(f"_rowid IN ({', '.join(str(rowid) for rowid in copies)})")
-        return lance, len(copies)
+        return lance, len(removed)
 
     def update(
         self,
