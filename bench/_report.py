@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shoal._machine import cpu_flags, cpu_model, simd_level
 
@@ -87,5 +88,45 @@ def spawn_worker(script: str, args: list[str]) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+_T = TypeVar("_T")
+
+
+def add_tree_options(parser: argparse.ArgumentParser) -> None:
+    """--rounds, --base-src and --base-label: this checkout against another source tree."""
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base-src", type=Path, help="another checkout's src folder")
+    parser.add_argument("--base-label", default="base")
+
+
+def alternate_trees(args: argparse.Namespace, run: Callable[[Path], _T]) -> dict[str, list[_T]]:
+    """`run(src)` for the base tree (if given) and this checkout's src, alternating round by
+    round (`args.rounds`), printing each result; the results by tree label."""
+    trees = {"head": RESULTS.parent.parent / "src"}
+    if args.base_src:
+        trees = {args.base_label: args.base_src, **trees}
+    results: dict[str, list[_T]] = {label: [] for label in trees}
+    for _ in range(args.rounds):
+        for label, src in trees.items():
+            results[label].append(run(src))
+            print(label, results[label][-1], flush=True)
+    return results
+
+
+def run_snippet(code: str, args: list[str], src: Path, **env: str) -> dict[str, Any]:
+    """Run Python `code` with `args` in a fresh process importing Shoal from `src` (and
+    these extra environment variables); its last stdout line, parsed as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(src), **env},
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

@@ -15,10 +15,7 @@ Writes bench/results/add_rate.json and prints BENCHMARKS.md rows.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,17 +42,10 @@ print(json.dumps({"rows_per_s": rows / seconds}))
 
 
 def _run(src: Path, rows: int, dims: int) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src), "SHOAL_INDEX_BUILD": "background"}
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER, str(rows), str(dims)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(done.stderr[-3000:])
-    rate: float = json.loads(done.stdout.strip().splitlines()[-1])["rows_per_s"]
+    from _report import run_snippet
+
+    args = [str(rows), str(dims)]
+    rate: float = run_snippet(WORKER, args, src, SHOAL_INDEX_BUILD="background")["rows_per_s"]
     return rate
 
 
@@ -64,21 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--dims", type=int, default=384)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--base-src", type=Path)
-    parser.add_argument("--base-label", default="base")
-    args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from _report import print_table, save_report
+    from _report import add_tree_options, alternate_trees, print_table, save_report
 
-    trees = {"head": HERE.parent / "src"}
-    if args.base_src:
-        trees = {args.base_label: args.base_src, **trees}
-    rates: dict[str, list[float]] = {label: [] for label in trees}
-    for _ in range(args.rounds):
-        for label, src in trees.items():
-            rates[label].append(_run(src, args.rows, args.dims))
-            print(label, f"{rates[label][-1]:,.0f} rows/s", flush=True)
+    add_tree_options(parser)
+    args = parser.parse_args()
+    rates = alternate_trees(args, lambda src: _run(src, args.rows, args.dims))
     medians = {label: statistics.median(values) for label, values in rates.items()}
     first = next(iter(medians.values()))
     save_report("add_rate", "add_rate", args={k: str(v) for k, v in vars(args).items()},

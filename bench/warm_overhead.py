@@ -14,10 +14,7 @@ Writes bench/results/warm_overhead.json and prints BENCHMARKS.md rows.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -62,18 +59,9 @@ def _build(path: Path, rows: int) -> None:
 
 
 def _run(src: Path, dataset: Path) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER, str(dataset)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(done.stderr[-3000:])
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    from _report import run_snippet
+
+    return run_snippet(WORKER, [str(dataset)], src, OMP_NUM_THREADS="1")
 
 
 def main() -> None:
@@ -81,25 +69,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--base-src", type=Path)
-    parser.add_argument("--base-label", default="base")
-    args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from _report import print_table, save_report
+    from _report import add_tree_options, alternate_trees, print_table, save_report
 
-    trees = {"head": HERE.parent / "src"}
-    if args.base_src:
-        trees = {args.base_label: args.base_src, **trees}
+    add_tree_options(parser)
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         dataset = args.dataset or Path(folder) / "ds"
         if args.dataset is None:
             _build(dataset, args.rows)
-        runs: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
-        for _ in range(args.rounds):
-            for label, src in trees.items():
-                runs[label].append(_run(src, dataset))
-                print(label, runs[label][-1], flush=True)
+        runs = alternate_trees(args, lambda src: _run(src, dataset))
     rows = []
     for label, results in runs.items():
         shoal_ms = statistics.median(r["shoal"] for r in results)

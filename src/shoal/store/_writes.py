@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import lance as lance_module
 import numpy as np
@@ -47,6 +47,7 @@ from shoal.store.filters import id_list
 from shoal.types import Metric
 
 _log = logging.getLogger("shoal.store")
+_T = TypeVar("_T")
 
 __all__ = ["Batch", "RowWriter", "quote_ids"]
 
@@ -233,54 +234,40 @@ class RowWriter:
         Without a write lock (S3), a commit that conflicts with another writer's (its create,
         a delete of copies) is tried again from the latest version, stored ids looked up anew.
         """
-        for attempt in range(_RETRIES):
-            try:
-                return self._store(lance, batch, view, replace=replace, embedder=embedder)
-            except Exception as exc:
-                if self._location.locks or classify(exc) != "conflict":
-                    raise
-                if attempt == _RETRIES - 1:
-                    raise
-                time.sleep(random.uniform(0.02, 0.1) * 2**attempt)
-        return lance  # not reached: the last attempt returns or raises
 
-    def _store(
-        self,
-        lance: Any,
-        batch: Batch,
-        view: View,
-        *,
-        replace: bool,
-        embedder: Callable[[], Embedder],
-    ) -> Any:
-        with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
-            view.sync(lance)
-            unique = batch.unique_rows()
-            stored = _lance.stored_ids(lance, [batch.ids[row] for row in unique])
-            rows = [row for row in unique if replace or batch.ids[row] not in stored]
-            if not rows:
-                return lance
-            if not batch.has_vector[rows].all():
-                batch.embed(embedder(), rows)  # rows another writer deleted since we looked
-            batch.check_searchable(rows, view.metric)
-            # Convert (and so validate) every value before committing anything.
-            new_fields = _new_fields(lance.schema, batch.extras)
-            table = batch.table(_with_fields(lance.schema, new_fields), rows)
-            if new_fields:
-                lance.add_columns(new_fields)  # empty columns first: Lance appends need one schema
-            if replace and any(batch.ids[row] in stored for row in rows):
-                _merge(lance, table)
-            else:
-                lance = lance_module.write_dataset(
-                    table, lance, mode="append", commit_message=f"add {len(rows)} rows"
-                )
-                view.sync(lance, written=table)
-            _retried(lambda latest: _lance.record_build(latest, batch.embedded_by), lance)
-            if not self._location.locks:
-                # Another writer may have added the same ids meanwhile: the first copy stays.
-                lance, _ = self._drop_copies(lance, [batch.ids[row] for row in rows])
-            return lance
+        def attempt() -> Any:
+            with self._location.write_lock(self.timeout):
+                current = _latest(lance)
+                view.sync(current)
+                unique = batch.unique_rows()
+                stored = _lance.stored_ids(current, [batch.ids[row] for row in unique])
+                rows = [row for row in unique if replace or batch.ids[row] not in stored]
+                if not rows:
+                    return current
+                if not batch.has_vector[rows].all():
+                    batch.embed(embedder(), rows)  # rows another writer deleted since we looked
+                batch.check_searchable(rows, view.metric)
+                # Convert (and so validate) every value before committing anything.
+                new_fields = _new_fields(current.schema, batch.extras)
+                table = batch.table(_with_fields(current.schema, new_fields), rows)
+                if new_fields:
+                    current.add_columns(
+                        new_fields
+                    )  # empty columns first: Lance appends need one schema
+                if replace and any(batch.ids[row] in stored for row in rows):
+                    _merge(current, table)
+                else:
+                    current = lance_module.write_dataset(
+                        table, current, mode="append", commit_message=f"add {len(rows)} rows"
+                    )
+                    view.sync(current, written=table)
+                _retried(lambda latest: _lance.record_build(latest, batch.embedded_by), current)
+                if not self._location.locks:
+                    # Another writer may have added the same ids meanwhile: the first copy stays.
+                    current, _ = self._drop_copies(current, [batch.ids[row] for row in rows])
+                return current
+
+        return _again(attempt, when=not self._location.locks)
 
     def drop_copies(self, lance: Any, view: View) -> tuple[Any, int]:
         """Delete every row but the first written of each id stored more than once."""
@@ -498,20 +485,29 @@ def _merge(lance: Any, table: pa.Table) -> None:
 _RETRIES = 8
 
 
-def _retried(change: Callable[[Any], object], lance: Any) -> Any:
-    """Apply `change` to the latest version, again on a newer one while a concurrent writer's
-    commit conflicts with it (S3 has no write lock; Lance refuses two config changes at once);
-    returns the dataset."""
+def _again(call: Callable[[], _T], *, when: bool = True) -> _T:
+    """`call()`, made again (up to _RETRIES times, jittered backoff) while it fails on a
+    concurrent writer's conflicting commit, if `when` (writers without a lock: S3)."""
     for attempt in range(_RETRIES):
-        latest = _latest(lance)
         try:
-            change(latest)
-            return latest
+            return call()
         except Exception as exc:
-            if classify(exc) != "conflict" or attempt == _RETRIES - 1:
+            if not when or classify(exc) != "conflict" or attempt == _RETRIES - 1:
                 raise
             time.sleep(random.uniform(0.02, 0.1) * 2**attempt)
-    return lance  # not reached: the last attempt returns or raises
+    raise AssertionError("not reached: the last attempt returns or raises")
+
+
+def _retried(change: Callable[[Any], object], lance: Any) -> Any:
+    """Apply `change` to the latest version, again on a newer one while a concurrent writer's
+    commit conflicts with it (Lance refuses two config changes at once); the dataset."""
+
+    def attempt() -> Any:
+        latest = _latest(lance)
+        change(latest)
+        return latest
+
+    return _again(attempt)
 
 
 def _latest(lance: Any) -> Any:
