@@ -17,6 +17,7 @@ from shoal.store._damage import damaged_latest, manifest_versions
 from shoal.store._location import Location
 from shoal.store._records import base_schema
 from shoal.store._storage_errors import classify, open_failure, storage_errors
+from shoal.store.filters import id_list
 from shoal.types import EmbedderSpec
 
 __all__ = [
@@ -157,32 +158,32 @@ _IN_LIST_MAX = 1_000
 """Up to this many ids are looked up with an IN list; more, by reading the id column once."""
 
 
+def _rows_with_ids(dataset: Any, ids: Sequence[str] | None, *, with_row_id: bool) -> pa.Table:
+    """The id column (and rowids) of the rows whose id is among `ids` (None: all rows):
+    an IN list up to _IN_LIST_MAX ids, else one read of the id column, filtered here."""
+    if ids is not None and len(ids) <= _IN_LIST_MAX:
+        if not ids:
+            return pa.table({"id": pa.array([], pa.string())})
+        return dataset.to_table(columns=["id"], with_row_id=with_row_id, filter=id_list(ids))
+    table: pa.Table = dataset.to_table(columns=["id"], with_row_id=with_row_id)
+    if ids is None:
+        return table
+    return table.filter(pc.is_in(table.column("id"), pa.array(list(ids), pa.string())))
+
+
 def stored_ids(dataset: Any, ids: Sequence[str]) -> set[str]:
     """Those of `ids` that name a stored row (the search snapshot holds no ids)."""
     wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return set()
-    if len(wanted) <= _IN_LIST_MAX:
-        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in wanted)
-        found = dataset.to_table(columns=["id"], filter=f"id IN ({quoted})").column("id")
-        return set(found.to_pylist())
-    column = dataset.to_table(columns=["id"]).column("id")
-    present = pc.is_in(pa.array(wanted, pa.string()), value_set=column.combine_chunks())
-    return {i for i, hit in zip(wanted, present.to_pylist(), strict=True) if hit}
+    return set(_rows_with_ids(dataset, wanted, with_row_id=False).column("id").to_pylist())
 
 
 def later_copies(dataset: Any, ids: Sequence[str] | None = None) -> list[int]:
     """Rowids of every row but the first written (lowest rowid) of each id stored more than
     once, among `ids` (None: all). Only writers that take no lock (S3) can leave copies."""
-    if ids is not None and len(ids) <= _IN_LIST_MAX:
-        if not ids:
-            return []
-        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in dict.fromkeys(ids))
-        table = dataset.to_table(columns=["id"], with_row_id=True, filter=f"id IN ({quoted})")
-    else:
-        table = dataset.to_table(columns=["id"], with_row_id=True)
-        if ids is not None:
-            table = table.filter(pc.is_in(table.column("id"), pa.array(list(ids), pa.string())))
+    wanted = None if ids is None else list(dict.fromkeys(ids))
+    table = _rows_with_ids(dataset, wanted, with_row_id=True)
+    if table.num_rows == 0:
+        return []
     if table.num_rows == len(pc.unique(table.column("id"))):
         return []
     order = pc.sort_indices(table, sort_keys=[("id", "ascending"), ("_rowid", "ascending")])
