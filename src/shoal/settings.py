@@ -13,6 +13,7 @@ __all__ = [
     "dotenv_path",
     "embedding_cache_bytes",
     "filter_max_values",
+    "index_compress_bytes",
     "num_threads",
     "offline",
 ]
@@ -77,6 +78,25 @@ def filter_max_values() -> int:
     except ValueError:
         value = _DEFAULT_FILTER_MAX_VALUES
     return value if value > 0 else _DEFAULT_FILTER_MAX_VALUES
+
+
+def index_compress_bytes() -> int:
+    """Vector bytes above which a new vector index stores 8-bit codes rather than float32
+    vectors, unless the dataset records a choice: $SHOAL_INDEX_COMPRESS_MB, else a quarter of
+    this machine's memory (the flat index's vectors must stay in memory beside Lance's pages
+    and the process for sub-millisecond walks; the codes take a quarter of the space)."""
+    explicit = os.environ.get("SHOAL_INDEX_COMPRESS_MB", "").strip()
+    try:
+        megabytes = float(explicit) if explicit else 0.0
+    except ValueError:
+        megabytes = 0.0
+    if megabytes > 0:
+        return int(megabytes * 2**20)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this platform: assume 8 GB
+        memory = 8 * 2**30
+    return max(1, int(memory) // 4)
 
 
 def dotenv_path(start: Path | None = None) -> Path | None:

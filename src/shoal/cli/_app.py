@@ -19,7 +19,7 @@ from shoal.cli._map import map_
 from shoal.cli._models import models
 from shoal.cli._signals import Interrupted, handling_signals, interruption_message
 from shoal.cli._similar import similar
-from shoal.cli._store import add, checkout, commit, diff, info, log, search
+from shoal.cli._store import add, checkout, commit, diff, index, info, log, search
 from shoal.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -86,6 +86,7 @@ _COMMANDS = (
     commit,
     checkout,
     diff,
+    index,
     dedup,
     recommend,
     outliers,

@@ -11,8 +11,13 @@ __all__ = ["Hashes", "add_unlinked", "row_hashes"]
 
 
 def row_hashes(vectors: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row's bytes (equal rows, equal hashes; checked on a match)."""
-    words = np.ascontiguousarray(vectors, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    """A 64-bit hash of each row's bytes (equal rows, equal hashes; checked on a match):
+    float32 vectors, or a compressed index's 8-bit codes."""
+    rows = np.ascontiguousarray(vectors)
+    raw = rows.view(np.uint8).reshape(len(rows), -1)
+    if raw.shape[1] % 4:  # whole 32-bit words
+        raw = np.pad(raw, ((0, 0), (0, -raw.shape[1] % 4)))
+    words = np.ascontiguousarray(raw).view(np.uint32).astype(np.uint64)
     hashes: np.ndarray = (words * _HASH_COEFFICIENTS[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
     return hashes
 
@@ -58,7 +63,7 @@ class Hashes:
         if len(matched):
             targets = canon[matched]
             before = targets < start
-            originals = np.empty((len(matched), vectors.shape[1]), dtype=np.float32)
+            originals = np.empty((len(matched), vectors.shape[1]), dtype=stored.dtype)
             originals[before] = stored[targets[before]]
             originals[~before] = vectors[targets[~before] - start]
             equal = (originals == vectors[matched]).all(axis=1)

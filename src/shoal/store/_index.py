@@ -20,6 +20,14 @@ itself, a clique that graph walks enter and cannot leave (34 of 200 self-lookups
 20k rows with a 500-row block). So a vector equal to one already indexed is stored at its
 own position but left out of the graph (an unlinked node no walk reaches), and a search
 that finds the first copy returns every copy the filter allows, with the same score.
+
+Two storages (`IndexStorage`): "flat" keeps each vector as float32 in the graph's file, the
+snapshot's vectors for the indexed positions; "compressed" keeps 8-bit codes (faiss's
+per-dimension scalar quantiser, a quarter of the bytes) and no float vectors at all: a
+search walks the codes for a few times k candidates, which the caller rescores exactly
+with vectors read from Lance, and no rows file is written. Compressed is for datasets whose
+vectors would not stay in memory beside everything else (see `View`'s choice), and for disks
+that should hold the vectors once. Vectors whose codes are equal are one graph node there.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -43,13 +51,18 @@ from shoal._atomic import atomic_write, writable
 from shoal.store._copies import Hashes, add_unlinked, row_hashes
 from shoal.types import Metric
 
-__all__ = ["ROW_COLUMNS", "HnswIndex", "IndexFile", "Saved"]
+__all__ = ["ROW_COLUMNS", "STORAGES", "HnswIndex", "IndexFile", "IndexStorage", "Saved"]
 
 _log = logging.getLogger("shoal.store")
 _FORMAT = 2
 M = 16
 EF_CONSTRUCTION = 64
 EF_SEARCH = 64
+RANGE_MARGIN = 0.1
+"""A compressed index's range per dimension: the training sample's, widened by this share
+each side, so later rows a little outside it are not clipped."""
+IndexStorage = Literal["flat", "compressed"]
+STORAGES: tuple[IndexStorage, ...] = ("flat", "compressed")
 ROW_COLUMNS = ("id", "text", "metadata")
 """The columns of the rows file saved beside the index: what a search returns of each hit."""
 
@@ -65,14 +78,23 @@ class HnswIndex:
         *,
         mapped: bool = False,
         canon: np.ndarray | None = None,
+        storage: IndexStorage = "flat",
     ) -> None:
         self.dimensions = dimensions
         self.metric = metric
         if index is None:
             kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
-            index = faiss.IndexHNSWFlat(dimensions, M, kind)
+            if storage == "compressed":
+                quantiser: Any = faiss.ScalarQuantizer.QT_8bit  # an enum the stubs type oddly
+                index = faiss.IndexHNSWSQ(dimensions, quantiser, M, kind)
+                _storage(index).sq.rangestat_arg = RANGE_MARGIN
+            else:
+                index = faiss.IndexHNSWFlat(dimensions, M, kind)
             index.hnsw.efConstruction = EF_CONSTRUCTION
         self._index = index
+        self.storage: IndexStorage = (
+            "compressed" if isinstance(index, faiss.IndexHNSWSQ) else "flat"
+        )
         self.mapped = mapped  # vectors read from the memory-mapped file: read-only
         # Position -> the first position holding the same vector (the graph node); None
         # while no vector repeats. See the module's notes.
@@ -90,8 +112,10 @@ class HnswIndex:
         return HnswIndex(self.dimensions, self.metric, owned, canon=canon)
 
     def vectors(self) -> np.ndarray:
-        """The indexed vectors, position by position: a read-only view, valid until `add`
-        (which may move them: take a new view after it)."""
+        """The indexed vectors, position by position (flat storage only): a read-only view,
+        valid until `add` (which may move them: take a new view after it)."""
+        if self.storage != "flat":
+            raise ValueError("a compressed index holds codes, not vectors: read them from Lance")
         if self.count == 0:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         storage = _storage(self._index)
@@ -99,6 +123,52 @@ class HnswIndex:
         view: np.ndarray = np.asarray(flat).reshape(self.count, self.dimensions)
         view.flags.writeable = False
         return view
+
+    def codes(self) -> np.ndarray:
+        """What the graph stores per position: the vectors (flat), or their 8-bit codes
+        (compressed), as a read-only view valid until `add`."""
+        if self.storage == "flat":
+            return self.vectors()
+        storage = _storage(self._index)
+        size = int(storage.code_size)
+        if self.count == 0:
+            return np.zeros((0, size), dtype=np.uint8)
+        raw = faiss.rev_swig_ptr(storage.codes.data(), self.count * size)
+        view: np.ndarray = np.asarray(raw).reshape(self.count, size)
+        view.flags.writeable = False
+        return view
+
+    def encode(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors (as searched) in the form `codes` stores them."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.storage == "flat":
+            return vectors
+        encoded: np.ndarray = _storage(self._index).sa_encode(vectors)
+        return encoded
+
+    def decode(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at `positions` as the graph holds them (a compressed index's are
+        within `step` of the real ones in each dimension)."""
+        if self.storage == "flat":
+            return np.asarray(self.vectors()[positions])
+        codes = np.ascontiguousarray(self.codes()[np.asarray(positions, dtype=np.int64)])
+        if len(codes) == 0:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        decoded: np.ndarray = _storage(self._index).sa_decode(codes)
+        return decoded
+
+    def step(self) -> np.ndarray:
+        """Per dimension, the largest error `decode` makes inside the trained range (0: flat)."""
+        if self.storage == "flat" or not self._index.is_trained:
+            return np.zeros(self.dimensions, dtype=np.float32)
+        trained = faiss.vector_to_array(_storage(self._index).sq.trained)
+        widths: np.ndarray = np.abs(trained[self.dimensions :]).astype(np.float32) / 255
+        return widths
+
+    def train(self, sample: np.ndarray) -> None:
+        """Fit a compressed index's range per dimension to `sample` (before the first add)."""
+        if self.storage == "compressed" and not self._index.is_trained and len(sample):
+            self._index.train(np.ascontiguousarray(sample, dtype=np.float32))
 
     @property
     def count(self) -> int:
@@ -113,16 +183,17 @@ class HnswIndex:
         if not len(vectors):
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.train(vectors)  # a compressed index not trained by the caller: on the first rows
         start = self.count
         if self._hashes is None:
-            known = self.vectors()
+            known = self.codes()
             linked = (
                 np.arange(start)
                 if self.canon is None
                 else np.flatnonzero(self.canon == np.arange(start))
             )
             self._hashes = Hashes(row_hashes(known[linked]) if len(linked) else None, linked)
-        canon = self._hashes.place(vectors, start, self.vectors())
+        canon = self._hashes.place(self.encode(vectors), start, self.codes())
         new = canon == np.arange(start, start + len(vectors))
         if new.all():
             self._index.add(vectors)
@@ -239,7 +310,8 @@ class HnswIndex:
         except RuntimeError as exc:
             if "write error" not in str(exc) and "could not open" not in str(exc):
                 raise
-            needed = self.count * (self.dimensions * 4 + 2 * M * 4) + 2**20
+            code = int(_storage(self._index).code_size)
+            needed = self.count * (code + 2 * M * 4) + 2**20
             full = shutil.disk_usage(os.path.dirname(path) or ".").free < needed
             code = errno.ENOSPC if full else errno.EIO
             raise OSError(code, os.strerror(code), path) from exc
@@ -250,7 +322,7 @@ class HnswIndex:
         index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
         if index.d != dimensions:
             raise ValueError(f"index has {index.d} dimensions, dataset {dimensions}")
-        if not isinstance(index, faiss.IndexHNSWFlat):
+        if not isinstance(index, faiss.IndexHNSWFlat | faiss.IndexHNSWSQ):
             raise ValueError(f"index is a {type(index).__name__}, not an HNSW index")
         return cls(dimensions, metric, index, mapped=True)
 
@@ -411,7 +483,8 @@ class IndexFile:
 
 
 def _storage(index: Any) -> Any:
-    """The flat storage (faiss.IndexFlat) under an HNSW index: its vectors."""
+    """The storage under an HNSW index: its vectors (faiss.IndexFlat) or codes
+    (faiss.IndexScalarQuantizer)."""
     return faiss.downcast_index(index.storage)
 
 

@@ -23,7 +23,9 @@ from shoal.types import EmbedderSpec
 __all__ = [
     "BUILDS_KEY",
     "SPEC_KEY",
+    "STORAGE_KEY",
     "create",
+    "index_storage",
     "json_texts",
     "open_existing",
     "record_build",
@@ -36,6 +38,9 @@ __all__ = [
 ]
 
 SPEC_KEY = "shoal.embedder"
+STORAGE_KEY = "shoal.index_storage"
+"""The dataset's config key recording how its vector index stores vectors ("flat" or
+"compressed"); absent: chosen by size when an index is built."""
 BUILDS_KEY = "shoal.embedder_builds"
 """Schema metadata: the embedder builds (precision, runtime, CPU) that wrote vectors, and since when."""
 
@@ -145,6 +150,15 @@ def record_build(dataset: Any, build: Mapping[str, str]) -> None:
         return
     builds.append({"since_version": int(dataset.version), **build})
     dataset.update_schema_metadata({BUILDS_KEY: json.dumps(builds)})
+
+
+def index_storage(dataset: Any) -> str:
+    """The recorded vector index storage ("flat", "compressed"), or "auto" if none is."""
+    try:
+        value = str(dataset.config().get(STORAGE_KEY, "auto"))
+    except Exception:  # an older manifest without config: nothing recorded
+        return "auto"
+    return value if value in ("flat", "compressed") else "auto"
 
 
 def field_kinds(schema: pa.Schema) -> dict[str, pa.DataType]:

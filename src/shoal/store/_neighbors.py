@@ -81,7 +81,7 @@ class NeighborGraph:
         with self._view.lock:
             lance, snap, positions = self._live_rows(where, indexed=False)
             # A copy: the index's storage (which holds the vectors) may move on its next add.
-            vectors = np.array(snap.vectors_at(positions), dtype=np.float32, copy=True)
+            vectors = np.array(snap.exact_vectors(positions), dtype=np.float32, copy=True)
             return _ids(lance, snap, positions), vectors
 
     @guarded("find neighbours in")
@@ -97,12 +97,17 @@ class NeighborGraph:
             narrow = where is not None and (
                 len(positions) <= _view.EXACT_FILTERED_MAX or share < _view.EXACT_FILTERED_SHARE
             )
+            # Over codes, scores are close, not exact: a few times k, rescored from Lance.
+            coded = index is not None and index.storage != "flat"
+            wide = _view.REFINE * k if coded else k
             if index is None or index.count == 0 or narrow:
-                indices, scores = _exact_graph(snap, positions, k)
+                indices, scores = _exact_graph(snap, positions, wide)
             else:
                 bitmap = _allowed_bits(snap, positions, index.count, filtered=where is not None)
-                ef = min(1024, max(EF_SEARCH, 2 * (k + 1), int(EF_SEARCH / share**0.5)))
-                indices, scores = _indexed_graph(snap, index, positions, k, ef=ef, bitmap=bitmap)
+                ef = min(1024, max(EF_SEARCH, 2 * (wide + 1), int(EF_SEARCH / share**0.5)))
+                indices, scores = _indexed_graph(snap, index, positions, wide, ef=ef, bitmap=bitmap)
+            if coded:
+                indices, scores = _rescored(snap, positions, indices, k)
         return Neighbors(ids, indices, scores, snap.metric)
 
     def _live_rows(
@@ -164,6 +169,29 @@ def _best(
         chosen = np.pad(chosen, ((0, 0), (0, pad)), constant_values=-1)
         chosen_scores = np.pad(chosen_scores, ((0, 0), (0, pad)), constant_values=worst)
     return chosen, chosen_scores
+
+
+def _rescored(
+    snap: Snapshot, positions: np.ndarray, indices: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of each row's candidates by the exact vectors, not the codes a compressed
+    index walked."""
+    vectors = snap.exact_vectors(positions)
+    scores = np.empty(indices.shape, dtype=np.float32)
+    for start in range(0, len(positions), QUERY_BLOCK):
+        rows = slice(start, start + QUERY_BLOCK)
+        found = indices[rows]
+        others = vectors[np.maximum(found, 0)]
+        dots = np.einsum("ij,ikj->ik", vectors[rows], others)
+        if snap.metric == "l2":
+            squared = (
+                np.einsum("ij,ij->i", vectors[rows], vectors[rows])[:, None]
+                + np.einsum("ikj,ikj->ik", others, others)
+                - 2 * dots
+            )
+            dots = np.sqrt(np.maximum(squared, 0))
+        scores[rows] = dots
+    return _best(indices, scores, k, snap.metric)
 
 
 def _exact_graph(snap: Snapshot, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

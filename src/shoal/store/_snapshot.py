@@ -8,12 +8,14 @@ tail) is searched exactly.
 Each vector is held once: the indexed prefix is read from the index's own storage (a
 memory-mapped file after a reopen, so untouched pages cost nothing), the tail from a
 buffer here. Texts, ids and metadata stay in Lance and are fetched for the hits only.
+Over a compressed index (`Coded`), the prefix is searched as the index decodes it, and
+`exact_vectors` reads the real ones from Lance.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +23,7 @@ import pyarrow as pa
 from shoal.store._lance import rowids_of
 from shoal.types import Metric
 
-__all__ = ["Snapshot", "find_sorted", "prepare_vectors", "sorted_live"]
+__all__ = ["Coded", "Snapshot", "find_sorted", "prepare_vectors", "prepared", "sorted_live"]
 
 _log = logging.getLogger("shoal.store")
 
@@ -75,6 +77,31 @@ def prepare_vectors(
     return vectors, norms
 
 
+class Coded:
+    """The indexed vectors when the index keeps codes: decoded for search, read exactly
+    from Lance (`exact`) for the few a search rescores, and compared code to code."""
+
+    def __init__(
+        self,
+        count: int,
+        decode: Callable[[np.ndarray], np.ndarray],
+        exact: Callable[[np.ndarray], np.ndarray],
+        same: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    ) -> None:
+        self.count = count
+        self.decode = decode  # positions -> (n, d) float32, within a quantisation step
+        self.exact = exact  # rowids -> (n, d) float32 as stored in Lance (prepared)
+        self.same = same  # positions, vectors -> whether each vector has the stored code
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        if isinstance(key, slice):
+            key = np.arange(*key.indices(self.count))
+        return self.decode(np.asarray(key, dtype=np.int64))
+
+
 class Snapshot:
     """Rows of one dataset version held for search, addressed by position."""
 
@@ -84,7 +111,7 @@ class Snapshot:
         metric: Metric,
         version: int,
         *,
-        base: np.ndarray | None = None,
+        base: np.ndarray | Coded | None = None,
         rowids: np.ndarray | None = None,
         norms: np.ndarray | None = None,
     ) -> None:
@@ -92,7 +119,9 @@ class Snapshot:
         self.metric = metric
         self.version = version
         # Positions 0..len(base)-1: a read-only view (the index's vectors); the rest: _tail.
-        self.base = base if base is not None else np.zeros((0, dimensions), dtype=np.float32)
+        self.base: np.ndarray | Coded = (
+            base if base is not None else np.zeros((0, dimensions), dtype=np.float32)
+        )
         count = len(self.base)
         self.size = count
         # Positions from _origin on are read from _tail, those before `indexed` from base.
@@ -168,8 +197,7 @@ class Snapshot:
             known = self.lookup(rowids)
             old = np.flatnonzero(known >= 0)
             same = old[
-                (self.vectors_at(known[old]) == vectors[old]).all(axis=1)
-                & (self.norms[known[old]] == norms[old])
+                self._unchanged(known[old], vectors[old]) & (self.norms[known[old]] == norms[old])
             ]
             self.kill(known[np.setdiff1d(old, same)].tolist())
             kept = known[same]  # same vector, so same position: its text or metadata changed
@@ -214,6 +242,33 @@ class Snapshot:
         self._max_rowid = max(self._max_rowid, int(rowids.max()))
         self._sorted = None
 
+    def _unchanged(self, positions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Whether each position holds this vector (over codes: the same code, which is
+        what the index searches; rescoring reads the new vector from Lance)."""
+        if not isinstance(self.base, Coded):
+            return np.asarray((self.vectors_at(positions) == vectors).all(axis=1))
+        inside = positions < self.indexed
+        out = np.empty(len(positions), dtype=bool)
+        out[inside] = self.base.same(positions[inside], vectors[inside])
+        out[~inside] = (self.vectors_at(positions[~inside]) == vectors[~inside]).all(axis=1)
+        return out
+
+    def exact_vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The stored vectors at `positions` exactly (`vectors_at`, or Lance's over codes)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not isinstance(self.base, Coded):
+            return self.vectors_at(positions)
+        inside = positions < self.indexed
+        out = np.zeros((len(positions), self.dimensions), dtype=np.float32)
+        wanted = positions[inside]
+        live = self.alive[wanted]  # a dead position's row is gone from Lance, or changed
+        if live.any():
+            rows = np.zeros((len(wanted), self.dimensions), dtype=np.float32)
+            rows[live] = self.base.exact(self.rowids[wanted[live]])
+            out[inside] = rows
+        out[~inside] = self._tail[positions[~inside] - self._origin]
+        return out
+
     def lookup(self, rowids: np.ndarray) -> np.ndarray:
         """The live position of each rowid, in order, -1 where unknown."""
         keys, positions = self._sorted_rowids()
@@ -228,7 +283,7 @@ class Snapshot:
         """The rowids of the live rows, sorted."""
         return self._sorted_rowids()[0]
 
-    def rebase(self, base: np.ndarray) -> None:
+    def rebase(self, base: np.ndarray | Coded) -> None:
         """Read the first len(base) positions from `base` (the index grew over the tail)."""
         if len(base) < self.indexed or len(base) > self.size:
             raise ValueError("the index does not cover a prefix of this snapshot")
@@ -271,12 +326,12 @@ class Snapshot:
         """A copy holding only the live rows, renumbered from position 0 (all in the tail)."""
         live = np.flatnonzero(self.alive[: self.size])
         other = Snapshot(self.dimensions, self.metric, self.version)
-        other._put(self.rowids[live], self.vectors_at(live), self.norms[live])
+        other._put(self.rowids[live], self.exact_vectors(live), self.norms[live])
         return other
 
     def prepared(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """The `embedding` column of `table` as stored here (see `prepare_vectors`), and norms."""
-        return prepare_vectors(_flat_vectors(table, self.dimensions), self.metric)
+        return prepared(table, self.dimensions, self.metric)
 
     def kill(self, positions: Sequence[int]) -> None:
         """Mark positions dead (deleted or replaced rows)."""
@@ -310,7 +365,7 @@ class Snapshot:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k among live `positions` (all live rows if None): positions and scores.
 
-        `matrix` may hold `vectors_at(positions)` already gathered.
+        `matrix` may hold `vectors_at(positions)` already gathered (or `exact_vectors`).
         """
         if positions is None:
             positions = np.flatnonzero(self.alive[: self.size])
@@ -333,7 +388,7 @@ class Snapshot:
     def _refine_l2(self, positions: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact distances of the chosen rows, re-sorted: sqrt(|x|^2 - 2x.q + |q|^2) ranks
         well but cancels near 0 (a stored copy of the query came out 3e-4 away)."""
-        rows = self.vectors_at(positions)
+        rows = self.exact_vectors(positions)
         if self.metric == "cosine":
             rows = rows * self.norms[positions][:, None]
         difference = rows - query.astype(np.float32, copy=False)
@@ -376,6 +431,11 @@ class Snapshot:
             return np.asarray(dots / denominator, dtype=np.float32)
         squared = norms * norms - 2 * dots + np.float32(query @ query)
         return np.asarray(np.sqrt(np.maximum(squared, 0)), dtype=np.float32)
+
+
+def prepared(table: pa.Table, dimensions: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+    """The `embedding` column of `table` as searched (see `prepare_vectors`), and norms."""
+    return prepare_vectors(_flat_vectors(table, dimensions), metric)
 
 
 def _flat_vectors(table: pa.Table, dimensions: int) -> np.ndarray:

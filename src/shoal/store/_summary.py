@@ -39,6 +39,8 @@ class DatasetInfo:
     columns: tuple[ColumnInfo, ...]
     builds: tuple[dict[str, Any], ...] = field(default=())
     """The embedder builds that wrote the vectors (precision, runtime, CPU), each `since_version`."""
+    index_storage: str = "auto"
+    """How the vector index stores vectors: "flat", "compressed", or "auto" (by size)."""
 
     def __str__(self) -> str:
         header = ("tensor", "htype", "shape", "dtype", "compression")
@@ -54,6 +56,8 @@ class DatasetInfo:
         for build in self.builds:
             described = ", ".join(f"{k} {v}" for k, v in build.items() if k != "since_version")
             lines.append(f"  vectors since version {build.get('since_version')}: {described}")
+        if self.index_storage != "auto":
+            lines.append(f"vector index: {self.index_storage}")
         lines.append("")
         for number, row in enumerate(cells):
             lines.append(

@@ -374,6 +374,11 @@ class RowWriter:
         with self._location.write_lock(self.timeout):
             return _retried(lambda latest: latest.update_config({MESSAGE_KEY: message}), lance)
 
+    def configure(self, lance: Any, updates: Mapping[str, str]) -> Any:
+        """Make a version whose config carries `updates` (and a message saying what changed)."""
+        with self._location.write_lock(self.timeout):
+            return _retried(lambda latest: latest.update_config(dict(updates)), lance)
+
     def restore(self, past: Any) -> Any:
         """Make `past` (a checked-out version) the latest."""
         with self._location.write_lock(self.timeout):
