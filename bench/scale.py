@@ -3,6 +3,7 @@
     PYTHONPATH=path/to/shoal/src nice -n 10 .venv/bin/python bench/scale.py
         [--rows 100000 1000000] [--queries 200] [--cold-repeat 3] [--reuse]
         [--systems shoal lancedb faiss] [--label NAME] [--src PATH]
+        [--index-storage auto|flat|compressed]
 
 The Shoal tree measured is the one `import shoal` finds here (so `PYTHONPATH` picks it;
 `--src` overrides): run it once with a worktree of an older commit as the baseline, once
@@ -20,6 +21,8 @@ first reads the mapped files' pages); "engine" is Shoal's ranking alone, without
 the hits' rows. LanceDB is measured without a vector index (brute force,
 `bypass_vector_index`) and with its IVF_PQ index (defaults, cosine; nprobes 20, refine
 factor 10); raw faiss is IndexHNSWFlat (M 16, efConstruction 64, efSearch 64 and a sweep).
+`--index-storage` records that vector index storage on Shoal's new dataset before the
+rows are added (`Dataset.refresh_index(storage=...)`; trees before it know only flat).
 Datasets are built once per size in ~/.cache/shoal-bench/scale/ (Shoal's per commit, since
 the format changes with the code) and `--reuse` opens them again instead of rebuilding;
 their build figures are then the ones saved when they were built ("reused": true).
@@ -173,6 +176,8 @@ vectors = np.load(folder + "/vectors.npy", mmap_mode="r")
 texts = json.load(open(folder + "/texts.json"))
 make = getattr(shoal, "create", shoal.open)
 ds = make(path, embedder="local:all-MiniLM-L6-v2")
+if sys.argv[4] != "auto":
+    ds.refresh_index(storage=sys.argv[4])
 start = time.perf_counter()
 for s in range(0, rows, 20_000):
     e = min(rows, s + 20_000)
@@ -431,10 +436,11 @@ def _measured_src() -> Path:
 def _shoal(rows: int, args: argparse.Namespace, tree: dict[str, Any]) -> dict[str, Any]:
     folder = str(CACHE / f"scale-{rows}-{args.queries}")
     queries = f"{folder}/queries.npy"
-    name = f"shoal-{tree['commit'][:12]}{'-dirty' if tree['dirty'] else ''}-{rows}"
+    storage = "" if args.index_storage == "auto" else f"-{args.index_storage}"
+    name = f"shoal-{tree['commit'][:12]}{'-dirty' if tree['dirty'] else ''}{storage}-{rows}"
     path, reused = _built(name, args.reuse and not tree["dirty"])
     if reused is None:
-        ingest, _ = _child(INGEST, args.src, [str(path), str(rows), folder])
+        ingest, _ = _child(INGEST, args.src, [str(path), str(rows), folder, args.index_storage])
         _save_built(name, {"ingest": ingest})
         reused = {"ingest": ingest}
     shoal: dict[str, Any] = {**reused, "path": str(path), "disk": _size(path)}
@@ -604,6 +610,7 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--src", type=Path, default=None, help="default: what PYTHONPATH picks")
     parser.add_argument("--label", default="current")
+    parser.add_argument("--index-storage", choices=("auto", "flat", "compressed"), default="auto")
     args = parser.parse_args()
     args.src = (args.src or _measured_src()).resolve()
     tree = _tree(args.src)
