@@ -174,6 +174,13 @@ def _rows(
     parts = []
     if saved.any():
         parts.append((np.flatnonzero(saved), snap.saved_rows(positions[saved])))
+    if not saved.all() and snap.fetched_version == snap.version and snap.fetched:
+        # Rows a compressed index's rescoring read with the vectors, at this version.
+        wanted = np.flatnonzero(~saved)
+        known = [snap.fetched.get(r) for r in snap.rowids[positions[wanted]].tolist()]
+        if all(row is not None for row in known):
+            parts.append((wanted, tuple(zip(*known, strict=True))))
+            saved[:] = True
     if not saved.all():
         rows = _lance.take_hits(lance, snap.rowids[positions[~saved]])
         columns = tuple(rows.column(name).to_pylist() for name in ("id", "text", "metadata"))

@@ -139,6 +139,18 @@ class Snapshot:
         self.rows_current = np.zeros(0, dtype=bool)
         self._row_columns: list[list[tuple[np.ndarray, memoryview]]] = []
         self._row_starts = np.zeros(1, dtype=np.int64)
+        # Rows read from Lance with their vectors (a compressed index's rescoring), by rowid,
+        # at `fetched_version`: the hits among them need no second read.
+        self.fetched: dict[int, tuple[str, str, str]] = {}
+        self.fetched_version = -1
+
+    def remember(
+        self, version: int, rowids: Sequence[int], rows: Iterable[tuple[str, str, str]]
+    ) -> None:
+        """Keep rows (id, text, metadata JSON) read at `version` for the next hits."""
+        if self.fetched_version != version or len(self.fetched) > _FETCHED_MAX:
+            self.fetched, self.fetched_version = {}, version
+        self.fetched.update(zip(rowids, rows, strict=True))
 
     def use_rows(self, rows: pa.Table | None) -> None:
         """Answer hits at positions 0..len(rows)-1 from `rows` (saved at this version)."""
@@ -431,6 +443,9 @@ class Snapshot:
             return np.asarray(dots / denominator, dtype=np.float32)
         squared = norms * norms - 2 * dots + np.float32(query @ query)
         return np.asarray(np.sqrt(np.maximum(squared, 0)), dtype=np.float32)
+
+
+_FETCHED_MAX = 4_096
 
 
 def prepared(table: pa.Table, dimensions: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:

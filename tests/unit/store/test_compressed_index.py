@@ -94,9 +94,12 @@ def test_a_metadata_update_keeps_the_indexed_position(
     tmp_path: Path, small_thresholds: None, added: list[int]
 ) -> None:
     ds, truth, rng = build(tmp_path / "ds", 1_000)
+    text, vector, _ = truth.rows["r5"]
+    # The rescoring read r5's row with its vector: the next version's hits must not reuse it.
+    assert ds.search(vector, k=1)[0].metadata == {"g": 5}
     added.clear()
     ds.set_metadata({"r5": {"g": 1000}, "r6": {"g": 1001}})
-    text, vector, _ = truth.rows["r5"]
+    assert ds.search(vector, k=1)[0].metadata == {"g": 1000}
     truth.rows["r5"] = (text, vector, {"g": 1000})
     truth.rows["r6"] = (truth.rows["r6"][0], truth.rows["r6"][1], {"g": 1001})
     hits = ds.search(vector, k=1, where={"g": 1000})
