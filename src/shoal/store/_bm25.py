@@ -9,10 +9,13 @@ document frequency, mean length) count only live slots, so scores equal a rebuil
 Saving merges base and delta into a new base.
 
 Analysis and scoring are `_keyword`'s: Elasticsearch's ``english`` analyzer and Lucene's
-BM25. Lance's own INVERTED index was the alternative; it has neither Lucene's stop words
-nor the Porter stemmer (so BEIR's published numbers would not hold), and
-``optimize_indices`` after an append re-indexes more than the new rows (measured in
-``bench/keyword_index.py``).
+BM25, so BEIR's published BM25 numbers hold (SciFact nDCG@10 0.683 against 0.665). Lance's
+own INVERTED index was the alternative: `bench/keyword_index.py` (100k glosses) measured it
+faster to build (0.55 vs 2.5 s) and to query (1.0 vs 2.2 ms), as cheap to catch up after
+1,000 new rows (`optimize_indices` 0.21 s, half a full rebuild, against 0.24 s here with
+the save), but ranking differently: its top 10 shares 79% with this index's, with or
+without its English stemmer and stop words. Search quality decided; the measurement is
+there to redo when Lance's analysers change.
 """
 
 from __future__ import annotations
