@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from shoal._version import __version__
+from typing import Any
+
 from shoal.embeddings import (
     DEFAULT_EMBEDDER,
     CachedEmbedder,
@@ -151,3 +152,13 @@ __all__ = [
     "register_provider",
     "top_k",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`shoal.__version__`, read from the installed metadata on first use (importlib.metadata
+    costs ~40 ms, which every CLI call would pay at import)."""
+    if name == "__version__":
+        from shoal._version import __version__
+
+        return __version__
+    raise AttributeError(f"module 'shoal' has no attribute {name!r}")

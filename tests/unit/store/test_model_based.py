@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -38,5 +39,13 @@ def test_memory_dataset_agrees_with_the_model() -> None:
 
 
 def test_indexed_dataset_agrees_with_the_model() -> None:
+    with indexed_thresholds():
+        run_state_machine_as_test(IndexedMachine, settings=SETTINGS)
+
+
+def test_compressed_index_dataset_agrees_with_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same, over a compressed index (8-bit codes, rescored from Lance): every index the
+    # machine builds compresses (a one-byte threshold).
+    monkeypatch.setenv("SHOAL_INDEX_COMPRESS_MB", "0.000001")
     with indexed_thresholds():
         run_state_machine_as_test(IndexedMachine, settings=SETTINGS)
