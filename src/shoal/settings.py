@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dotenv import dotenv_values
-
 __all__ = [
     "api_key",
     "cache_dir",
@@ -122,6 +120,8 @@ def api_key(variable: str) -> str | None:
     if path is None:
         return None
     try:
+        from dotenv import dotenv_values  # read only when a key is looked up: ~9 ms
+
         found = dotenv_values(path).get(variable)
     except (OSError, UnicodeDecodeError):
         return None
