@@ -87,6 +87,7 @@ class Dataset(History, NeighborGraph):
             storage=_lance.index_storage(lance),
         )
         self._writer = RowWriter(location, write_timeout)
+        self._watch = None if read_only else location.version_watch(branch)
 
     # ---------------------------------------------------------------- description
     @property
@@ -476,7 +477,9 @@ class Dataset(History, NeighborGraph):
     # ---------------------------------------------------------------------- helpers
     def _current(self) -> Any:
         lance = self._lance
-        if not self._read_only and lance.latest_version != lance.version:
+        if self._read_only or (self._watch is not None and not self._watch.changed()):
+            return lance
+        if lance.latest_version != lance.version:
             lance.checkout_latest()
         return lance
 

@@ -17,7 +17,7 @@ from typing import Literal
 from shoal.errors import ConfigurationError, WriteConflict
 from shoal.settings import cache_dir
 
-__all__ = ["Location", "parse_uri"]
+__all__ = ["Location", "VersionWatch", "parse_uri"]
 
 Kind = Literal["local", "memory", "s3"]
 
@@ -31,6 +31,36 @@ _AWS_ENV = {
     "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
     "AWS_SESSION_TOKEN": "aws_session_token",
 }
+
+SETTLED_NS = 100_000_000
+"""A folder's mtime this far in the past is settled: any later change gives a later one (file
+systems stamp with a clock that ticks every few milliseconds)."""
+
+
+class VersionWatch:
+    """Whether a local dataset may have a new version since the last look: its `_versions`
+    folder's mtime (a stat, ~2 µs) instead of Lance's `latest_version` (~50 µs a search).
+
+    Every commit adds a manifest to that folder, so an unchanged mtime means no commit,
+    provided the mtime was already settled when it was recorded (two commits within one
+    clock tick would otherwise share it).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._seen: int | None = None
+
+    def changed(self) -> bool:
+        """False only if no version can have been committed since the last call said True."""
+        try:
+            mtime = os.stat(self.folder).st_mtime_ns
+        except OSError:
+            return True
+        if mtime == self._seen:
+            return False
+        self._seen = mtime if time.time_ns() - mtime > SETTLED_NS else None
+        return True
+
 
 # memory:// datasets live as long as the process; handles on one name share one lock.
 _MEMORY_LOCKS: dict[str, threading.Lock] = {}
@@ -55,6 +85,12 @@ class Location:
             digest = hashlib.sha256(self.uri.encode()).hexdigest()[:24]
             return cache_dir() / "datasets" / digest
         return None
+
+    def version_watch(self, branch: str | None) -> VersionWatch | None:
+        """A watch on the folder where commits appear (local datasets' main branch only)."""
+        if self.kind != "local" or branch is not None:
+            return None
+        return VersionWatch(Path(self.lance_uri) / "_versions")
 
     @property
     def locks(self) -> bool:

@@ -13,9 +13,11 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import lance
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -24,6 +26,7 @@ import shoal.store as st
 from shoal.store import _bm25, _lance, _view
 from shoal.store._bm25 import KeywordIndex
 from shoal.store._index import IndexFile
+from shoal.store._location import VersionWatch
 
 DIM = 16
 WORDS = [
@@ -388,3 +391,44 @@ def test_a_small_keyword_index_is_saved_by_wait_for_index_not_by_every_search(
     assert not manifest.exists(), "300 rows rebuild faster than their files are written"
     ds.wait_for_index()
     assert json.loads(manifest.read_text())["version"] == ds.version
+
+
+# ------------------------------------------------------------ watching for new versions
+def test_a_version_watch_trusts_only_a_settled_mtime(tmp_path: Path) -> None:
+    folder = tmp_path / "_versions"
+    folder.mkdir()
+    watch = VersionWatch(folder)
+    assert watch.changed(), "the first look always checks"
+    assert watch.changed(), "a fresh mtime (inside the clock's tick) is not trusted"
+    old = time.time() - 5
+    os.utime(folder, (old, old))
+    assert watch.changed() and not watch.changed(), "a settled, unchanged mtime: no new version"
+    (folder / "1.manifest").write_bytes(b"")
+    assert watch.changed(), "a commit adds a file: the folder's mtime moves on"
+    shutil.rmtree(folder)
+    assert watch.changed(), "a folder that cannot be read: check"
+
+
+def test_searches_skip_the_version_listing_yet_see_every_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds, vectors, _ = _filled(tmp_path / "ds", 50)
+    listings: list[int] = []
+    original = lance.LanceDataset.latest_version
+
+    def counted(self: Any) -> int:
+        listings.append(1)
+        return int(original.fget(self))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(lance.LanceDataset, "latest_version", property(counted))
+    old = time.time() - 5
+    os.utime(tmp_path / "ds" / "_versions", (old, old))  # as if the last commit were old
+    ds.search(vectors[0], k=1)
+    listings.clear()
+    for vector in vectors[:5]:
+        assert ds.search(vector, k=1)
+    assert listings == [], "nothing was committed: no listing"
+    other = st.open(tmp_path / "ds")  # another handle commits, right away
+    other.add(["new"], ids=["new"], embeddings=vectors[:1] * -1)
+    assert ds.search(vectors[0] * -1, k=1)[0].id == "new"
+    assert listings, "the commit moved the folder's mtime: the search looked"
