@@ -95,7 +95,9 @@ def workload(rows: int, queries: int) -> dict[str, Any]:
             else:  # the same draws, in the same order, as when the copies were concatenated
                 noise = rng.normal(scale=0.02, size=base.shape).astype(np.float32)
                 part[...] = (base + noise)[: len(part)]
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for start in range(0, rows, 1_000_000):  # in blocks: norm() makes a temporary copy
+            block = vectors[start : start + 1_000_000]
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
         texts = [f"{glosses[i % len(glosses)]} ({i // len(glosses)})" for i in range(rows)]
         query_vectors = np.empty((0, DIM), np.float32)
     if len(query_vectors) < queries:
