@@ -139,6 +139,7 @@ __all__ = [
     "VersionInfo",
     "WriteConflict",
     "__version__",
+    "connect",
     "cosine_similarity",
     "dot_similarity",
     "embedder",
@@ -161,4 +162,8 @@ def __getattr__(name: str) -> Any:
         from shoal._version import __version__
 
         return __version__
+    if name == "connect":  # httpx loads with it, not with every `import shoal`
+        from shoal.client import connect
+
+        return connect
     raise AttributeError(f"module 'shoal' has no attribute {name!r}")

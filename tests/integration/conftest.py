@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from server_fixtures import server_url
 from store_fixtures import added, s3_environment, s3_server
 
 # Fixtures shared with other test folders, imported so pytest sees them here.
-__all__ = ["added", "s3_environment", "s3_server"]
+__all__ = ["added", "s3_environment", "s3_server", "server_url"]
 
 
 @pytest.fixture(autouse=True)

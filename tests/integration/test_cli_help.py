@@ -84,6 +84,8 @@ OPTIONS = {
     "log": ["URI", "--ref", "-r", "--json"],
     "commit": ["URI", "--message", "-m", "--tag", "-t"],
     "checkout": ["URI", "REF"],
+    "index": ["URI", "--storage"],
+    "serve": ["URI_OR_FOLDER...", "--host", "--port"],
     "diff": ["URI", "A", "B", "--json"],
     "dedup": ["URI", "--threshold", "-t", "--where", "-w", "--apply", "--json"],
     "recommend": ["URI", "--like", "--unlike", "--k", "-k", "--where", "-w", "--json"],

@@ -17,6 +17,7 @@ from shoal.cli._embed import embed
 from shoal.cli._ingest import ingest
 from shoal.cli._map import map_
 from shoal.cli._models import models
+from shoal.cli._serve import serve
 from shoal.cli._signals import Interrupted, handling_signals, interruption_message
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, index, info, log, search
@@ -87,6 +88,7 @@ _COMMANDS = (
     checkout,
     diff,
     index,
+    serve,
     dedup,
     recommend,
     outliers,

@@ -1,0 +1,263 @@
+"""`shoal.connect(url)`: the datasets of a `shoal serve` process, with the `Dataset` API.
+
+A `RemoteDataset`'s methods take the same arguments and return the same types as a local
+`Dataset`'s (hits, records, versions, the summary), and raise the same `ShoalError`
+subclasses with the server's (the library's) messages; the shared contract suite
+(tests/contract) runs one set of tests against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import numpy as np
+
+from shoal.client._wire import error_from, from_json
+from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
+from shoal.store import DatasetInfo, Diff, Filter, Hit, Record, SearchMode, VersionInfo
+from shoal.types import Metric
+
+__all__ = ["Client", "RemoteDataset", "connect"]
+
+
+def connect(url: str, *, token: str | None = None, timeout: float = 60.0) -> Client:
+    """A client of the `shoal serve` process at `url` (e.g. ``http://127.0.0.1:8000``)."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"url must start with http:// or https://, got {url!r}")
+    return Client(url, token=token, timeout=timeout)
+
+
+class Client:
+    """One connection pool to a server; `open` gives its datasets."""
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def datasets(self) -> list[str]:
+        """The names of the datasets the server serves."""
+        names: list[str] = self._request("GET", "/v1/datasets")["datasets"]
+        return names
+
+    def open(self, name: str, *, embedder: str | None = None, create: bool = True) -> RemoteDataset:
+        """The dataset `name`, created (with `embedder`, default the local MiniLM) if new and `create`."""
+        if name not in self.datasets():
+            if not create:
+                from shoal.errors import DatasetNotFound
+
+                raise DatasetNotFound(
+                    f"no dataset named {name!r} at {self.url}; pass create=True to make one"
+                )
+            self._request("POST", "/v1/datasets", {"name": name, "embedder": embedder})
+        return RemoteDataset(self, name)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        try:
+            arguments = {k: _jsonable(v) for k, v in (body or {}).items() if v is not None}
+            response = self._http.request(method, path, json=arguments if body else None)
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(
+                f"cannot reach the Shoal server at {self.url} ({type(exc).__name__}: {exc}); "
+                "check that `shoal serve` runs there"
+            ) from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code >= 400:
+            raise error_from(payload, response.status_code)
+        if not isinstance(payload, dict):
+            raise ShoalError(f"the server at {self.url} answered {path} with no JSON object")
+        return payload
+
+
+class RemoteDataset:
+    """A dataset served by `shoal serve`: the `Dataset` methods, over HTTP."""
+
+    def __init__(self, client: Client, name: str, *, ref: int | str | None = None) -> None:
+        self._client = client
+        self.name = name
+        self._ref = ref
+
+    @property
+    def uri(self) -> str:
+        """Where the dataset is: the server's URL and its name."""
+        return f"{self._client.url}/v1/datasets/{self.name}"
+
+    def _call(self, method: str, kind: str = "plain", **arguments: Any) -> Any:
+        if self._ref is not None and method not in _WRITES:
+            arguments["ref"] = self._ref
+        result = self._client._request("POST", f"/v1/datasets/{self.name}/{method}", arguments)
+        return from_json(kind, result["result"])
+
+    def _writable(self) -> None:
+        if self._ref is not None:
+            from shoal.errors import ReadOnlyDataset
+
+            raise ReadOnlyDataset(
+                f"{self.name} at {self._ref!r} is checked out read-only; write on the latest "
+                "version (client.open again)"
+            )
+
+    # ---------------------------------------------------------------- description
+    @property
+    def version(self) -> int:
+        """The version this handle reads (the latest, unless checked out)."""
+        return self.info().version
+
+    def __len__(self) -> int:
+        return int(self._call("count"))
+
+    def __repr__(self) -> str:
+        return f"RemoteDataset({self.uri!r}, ref={self._ref!r})"
+
+    def info(self) -> DatasetInfo:
+        """The summary as data: location, version, embedder and one row per column."""
+        info: DatasetInfo = self._call("info", "info")
+        return info
+
+    # ----------------------------------------------------------------------- writes
+    def add(
+        self,
+        texts: Sequence[str],
+        *,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        embeddings: Any = None,
+    ) -> list[str]:
+        """Add rows; returns their ids in input order (see `Dataset.add`)."""
+        self._writable()
+        return list(
+            self._call("add", texts=texts, metadatas=metadatas, ids=ids, embeddings=embeddings)
+        )
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        *,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        embeddings: Any = None,
+    ) -> list[str]:
+        """Insert rows, replacing stored rows with the same ids (see `Dataset.upsert`)."""
+        self._writable()
+        return list(
+            self._call("upsert", texts=texts, metadatas=metadatas, ids=ids, embeddings=embeddings)
+        )
+
+    def update(self, *, where: Filter, set: Mapping[str, Any]) -> int:
+        """Change matching rows; returns how many changed (see `Dataset.update`)."""
+        self._writable()
+        return int(self._call("update", where=where, set=set))
+
+    def set_metadata(self, values: Mapping[str, Mapping[str, Any]]) -> int:
+        """Set metadata keys row by row; returns how many rows changed."""
+        self._writable()
+        return int(self._call("set_metadata", values=values))
+
+    def delete(self, *, ids: Sequence[str] | None = None, where: Filter | None = None) -> int:
+        """Delete rows by id or by filter; returns how many were deleted."""
+        self._writable()
+        return int(self._call("delete", ids=ids, where=where))
+
+    def commit(self, message: str, *, tag: str | None = None) -> int:
+        """Record a named version (and tag it); returns its number."""
+        self._writable()
+        return int(self._call("commit", message=message, tag=tag))
+
+    # ------------------------------------------------------------------------ reads
+    def get(self, ids: Sequence[str]) -> list[Record]:
+        """The stored rows with these ids, in input order (ids not stored are skipped)."""
+        if isinstance(ids, str):
+            raise InvalidInput("get takes a list of ids, not one str: wrap it in [...]")
+        records: list[Record] = self._call("get", "records", ids=ids)
+        return records
+
+    def select(self, fields: Sequence[str], *, where: Filter | None = None) -> list[dict[str, Any]]:
+        """The values of `fields` for every row matching `where` (see `Dataset.select`)."""
+        rows: list[dict[str, Any]] = self._call("select", fields=fields, where=where)
+        return rows
+
+    def search(
+        self,
+        query: str | Any,
+        *,
+        k: int = 4,
+        where: Filter | None = None,
+        metric: Metric | None = None,
+        mode: SearchMode = "vector",
+        rrf_k: float = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> list[Hit]:
+        """The k best rows for a text or vector, best first (see `Dataset.search`)."""
+        hits: list[Hit] = self._call(
+            "search", "hits", query=query, k=k, where=where, metric=metric, mode=mode,
+            rrf_k=rrf_k, weights=weights,
+        )  # fmt: skip
+        return hits
+
+    def search_batch(
+        self,
+        queries: Sequence[str] | Any,
+        *,
+        k: int = 4,
+        where: Filter | None = None,
+        metric: Metric | None = None,
+        mode: SearchMode = "vector",
+        rrf_k: float = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> list[list[Hit]]:
+        """`search` for each query, in order."""
+        results: list[list[Hit]] = self._call(
+            "search_batch", "hit_lists", queries=queries, k=k, where=where, metric=metric,
+            mode=mode, rrf_k=rrf_k, weights=weights,
+        )  # fmt: skip
+        return results
+
+    def log(self) -> list[VersionInfo]:
+        """The versions, oldest first, with messages, row counts and tags."""
+        versions: list[VersionInfo] = self._call("log", "versions")
+        return versions
+
+    def diff(self, a: int | str, b: int | str | None = None) -> Diff:
+        """Ids added, removed and changed from ref `a` to ref `b` (default: this version)."""
+        found: Diff = self._call("diff", "diff", a=a, b=b)
+        return found
+
+    def tags(self) -> dict[str, int]:
+        """Tag names and the versions they name."""
+        return dict(self._call("tags"))
+
+    def checkout(self, ref: int | str) -> RemoteDataset:
+        """A read-only handle on a version or tag (as `Dataset.checkout`)."""
+        self._call("count", ref=ref)  # an unknown ref raises RefNotFound now, as locally
+        return RemoteDataset(self._client, self.name, ref=ref)
+
+
+_WRITES = {"add", "upsert", "update", "set_metadata", "delete", "commit", "tag"}
+
+
+def _jsonable(value: Any) -> Any:
+    """Arguments as JSON: numpy arrays and scalars as lists and numbers, tuples as lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

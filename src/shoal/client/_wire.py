@@ -1,0 +1,173 @@
+"""The JSON the server and the client exchange: results of `Dataset` methods, and errors.
+
+One module for both sides, so a type cannot be written one way and read another. Errors keep
+the library's tree: the server sends the `ShoalError` subclass's name and message with one
+HTTP status per class, and the client raises that same class with that message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from shoal import errors
+from shoal.store import ColumnInfo, DatasetInfo, Diff, Hit, Record, VersionInfo
+from shoal.types import EmbedderSpec
+
+__all__ = [
+    "STATUS",
+    "error_from",
+    "error_payload",
+    "from_json",
+    "status_of",
+    "to_json",
+]
+
+STATUS: dict[type[errors.ShoalError], int] = {
+    errors.InvalidInput: 400,  # and EmptyText, NonFiniteValues, DimensionMismatch, FilterError
+    errors.ConfigurationError: 400,
+    errors.DatasetNotFound: 404,
+    errors.RefNotFound: 404,
+    errors.ReadOnlyDataset: 409,
+    errors.WriteConflict: 409,
+    errors.EmbedderMismatch: 409,
+    errors.RateLimited: 503,  # the embedding provider's limit, not the client's
+    errors.ProviderError: 502,  # the embedding provider failed (a refused key included)
+    errors.StorageFull: 507,
+    errors.StorageReadOnly: 503,
+    errors.DatasetDamaged: 500,
+    errors.StoreError: 500,
+    errors.ShoalError: 500,
+}
+"""The HTTP status of each error class (the nearest listed ancestor decides)."""
+
+
+def status_of(error: errors.ShoalError) -> int:
+    """The HTTP status for a library error."""
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
+
+
+def error_payload(error: errors.ShoalError) -> dict[str, Any]:
+    """The JSON body of an error response: its class name and message."""
+    return {"error": {"type": type(error).__name__, "message": str(error)}}
+
+
+def error_from(payload: Any, status: int) -> errors.ShoalError:
+    """The library error a server's error body names (ShoalError if it names none we know)."""
+    body = payload.get("error") if isinstance(payload, Mapping) else None
+    name = body.get("type") if isinstance(body, Mapping) else None
+    message = body.get("message") if isinstance(body, Mapping) else None
+    kind = getattr(errors, name, None) if isinstance(name, str) else None
+    if not (isinstance(kind, type) and issubclass(kind, errors.ShoalError)):
+        kind = errors.ShoalError
+    text = message if isinstance(message, str) else f"the server answered HTTP {status}"
+    if kind is errors.RateLimited:
+        return errors.RateLimited(text)
+    return kind(text)
+
+
+def to_json(value: Any) -> Any:
+    """A method's result as JSON: hits, records, versions, summaries, arrays and plain data."""
+    if isinstance(value, Hit):
+        return {
+            "id": value.id,
+            "text": value.text,
+            "metadata": value.metadata,
+            "score": value.score,
+        }
+    if isinstance(value, Record):
+        return {
+            "id": value.id,
+            "text": value.text,
+            "metadata": value.metadata,
+            "embedding": np.asarray(value.embedding, dtype=np.float32).tolist(),
+            "extras": {k: _plain(v) for k, v in value.extras.items()},
+        }
+    if isinstance(value, VersionInfo):
+        return {
+            "version": value.version,
+            "timestamp": value.timestamp.isoformat(),
+            "message": value.message,
+            "rows": value.rows,
+            "tags": list(value.tags),
+        }
+    if isinstance(value, Diff):
+        return {"added": value.added, "removed": value.removed, "changed": value.changed}
+    if isinstance(value, DatasetInfo):
+        return {
+            "uri": value.uri,
+            "version": value.version,
+            "branch": value.branch,
+            "rows": value.rows,
+            "embedder": value.embedder.to_dict(),
+            "columns": [
+                {
+                    "tensor": c.tensor,
+                    "htype": c.htype,
+                    "shape": list(c.shape),
+                    "dtype": c.dtype,
+                    "compression": c.compression,
+                }
+                for c in value.columns
+            ],
+            "builds": list(value.builds),
+            "index_storage": value.index_storage,
+        }
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    return _plain(value)
+
+
+def from_json(kind: str, value: Any) -> Any:
+    """A result read back as the library returns it: `kind` names the method's result type."""
+    if kind == "hits":
+        return [Hit(h["id"], h["text"], h["metadata"], float(h["score"])) for h in value]
+    if kind == "hit_lists":
+        return [from_json("hits", hits) for hits in value]
+    if kind == "records":
+        return [
+            Record(r["id"], r["text"], r["metadata"], np.asarray(r["embedding"], np.float32), r["extras"])
+            for r in value
+        ]  # fmt: skip
+    if kind == "versions":
+        return [
+            VersionInfo(v["version"], dt.datetime.fromisoformat(v["timestamp"]), v["message"],
+                        v["rows"], tuple(v["tags"]))
+            for v in value
+        ]  # fmt: skip
+    if kind == "diff":
+        return Diff(list(value["added"]), list(value["removed"]), list(value["changed"]))
+    if kind == "info":
+        columns = tuple(
+            ColumnInfo(c["tensor"], c["htype"], tuple(c["shape"]), c["dtype"], c["compression"])
+            for c in value["columns"]
+        )
+        return DatasetInfo(
+            value["uri"], value["version"], value["branch"], value["rows"],
+            EmbedderSpec.from_dict(value["embedder"]), columns, tuple(value["builds"]),
+            value["index_storage"],
+        )  # fmt: skip
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays, bytes and datetimes as JSON values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return {"$bytes": value.hex()}
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,268 @@
+"""`shoal serve`: datasets held open behind an HTTP API that calls the library's own methods.
+
+`POST /v1/datasets/{name}/{method}` with the method's keyword arguments as a JSON object
+runs `Dataset.<method>` on a handle the server keeps open (so searches are warm and every
+write goes through the library's one writer path, locks and versions); the answer is
+``{"result": ...}`` in the form `shoal.client._wire` reads back. A library error becomes
+its HTTP status (`_wire.STATUS`) and ``{"error": {"type", "message"}}``, the message the
+library wrote. Reads take an optional ``ref`` (a version, tag or branch).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from shoal.client._wire import error_payload, status_of, to_json
+from shoal.errors import DatasetNotFound, InvalidInput, ShoalError
+from shoal.store import Dataset
+from shoal.store import open as open_dataset
+
+__all__ = ["MAX_BODY_BYTES", "METHODS", "Datasets", "create_app"]
+
+_log = logging.getLogger("shoal.server")
+
+MAX_BODY_BYTES = 64 * 2**20
+"""The largest request body taken (64 MiB: about 40,000 384-d vectors as JSON)."""
+
+METHODS: dict[str, tuple[str, bool]] = {
+    # method: (result kind for the client, whether it writes)
+    "search": ("hits", False),
+    "search_batch": ("hit_lists", False),
+    "get": ("records", False),
+    "select": ("plain", False),
+    "info": ("info", False),
+    "log": ("versions", False),
+    "diff": ("diff", False),
+    "tags": ("plain", False),
+    "branches": ("plain", False),
+    "count": ("plain", False),
+    "add": ("plain", True),
+    "upsert": ("plain", True),
+    "update": ("plain", True),
+    "set_metadata": ("plain", True),
+    "delete": ("plain", True),
+    "commit": ("plain", True),
+    "tag": ("plain", True),
+    "index_field": ("plain", True),
+    "refresh_index": ("plain", True),
+}
+"""The `Dataset` methods served, and what each returns."""
+
+_VECTOR_ARGUMENTS = ("embeddings", "query", "queries")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class Datasets:
+    """The datasets one server serves, by name, each opened once and then kept open.
+
+    A source is a dataset (a folder holding `_versions`, or an `s3://` or `memory://` URI),
+    served under its last path component, or a folder of datasets, each subfolder served
+    under its name; new datasets are created in the first such folder.
+    """
+
+    def __init__(self, sources: Sequence[str | Path]) -> None:
+        self._uris: dict[str, str] = {}
+        self._root: Path | None = None
+        for source in sources:
+            text = str(source)
+            if "://" in text or (Path(text) / "_versions").is_dir():
+                self._uris[_last_part(text)] = text
+            else:
+                folder = Path(text)
+                if not folder.is_dir():
+                    raise DatasetNotFound(
+                        f"{text} is neither a dataset nor a folder of datasets; create the "
+                        "folder first (datasets are then created in it through the API)"
+                    )
+                self._root = self._root or folder
+                for child in sorted(folder.iterdir()):
+                    if (child / "_versions").is_dir():
+                        self._uris.setdefault(child.name, str(child))
+        self._open: dict[str, Dataset] = {}
+        self._guard = threading.Lock()
+
+    def names(self) -> list[str]:
+        """The datasets served, sorted (a folder's new subfolders included)."""
+        if self._root is not None:
+            for child in self._root.iterdir():
+                if (child / "_versions").is_dir():
+                    self._uris.setdefault(child.name, str(child))
+        return sorted(self._uris)
+
+    def get(self, name: str) -> Dataset:
+        """The open handle of dataset `name`; DatasetNotFound if none is served."""
+        with self._guard:
+            handle = self._open.get(name)
+            if handle is not None:
+                return handle
+            if name not in self._uris and name not in self.names():
+                raise DatasetNotFound(
+                    f"no dataset named {name!r} here; list them with GET /v1/datasets"
+                )
+            handle = self._open[name] = open_dataset(self._uris[name], create=False)
+            return handle
+
+    def create(self, name: str, embedder: str | None) -> Dataset:
+        """Create dataset `name` in the served folder (InvalidInput if the name is taken)."""
+        if not _NAME.fullmatch(name):
+            raise InvalidInput(
+                f"dataset name {name!r} is not allowed: 1 to 64 letters, digits, '.', '-' and "
+                "'_', starting with a letter or digit"
+            )
+        if self._root is None:
+            raise InvalidInput(
+                "this server serves named datasets, not a folder: start it with a folder "
+                "(shoal serve FOLDER) to create datasets through the API"
+            )
+        with self._guard:
+            if name in self._uris:
+                raise InvalidInput(f"a dataset named {name!r} exists already; pick another name")
+            uri = str(self._root / name)
+            handle = open_dataset(uri, embedder=embedder, create=True)
+            self._uris[name], self._open[name] = uri, handle
+            return handle
+
+
+def create_app(datasets: Datasets) -> Starlette:
+    """The ASGI app serving `datasets`."""
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> JSONResponse:
+        names = await run_in_threadpool(datasets.names)
+        return JSONResponse({"status": "ready", "datasets": len(names)})
+
+    async def list_datasets(request: Request) -> JSONResponse:
+        return JSONResponse({"datasets": await run_in_threadpool(datasets.names)})
+
+    async def create_dataset(request: Request) -> JSONResponse:
+        try:
+            body = await _body(request)
+            name, embedder = body.get("name"), body.get("embedder")
+            if not isinstance(name, str):
+                raise InvalidInput("a new dataset needs a name: {\"name\": \"docs\"}")
+            if embedder is not None and not isinstance(embedder, str):
+                raise InvalidInput("embedder must be a name such as 'local:all-MiniLM-L6-v2'")
+            handle = await run_in_threadpool(datasets.create, name, embedder)
+            return JSONResponse({"result": to_json(handle.info())}, status_code=201)
+        except ShoalError as exc:
+            return _error(exc)
+
+    async def call(request: Request) -> JSONResponse:
+        name, method = request.path_params["name"], request.path_params["method"]
+        started = time.perf_counter()
+        try:
+            if method not in METHODS:
+                raise InvalidInput(
+                    f"unknown method {method!r}; the methods served are {', '.join(sorted(METHODS))}"
+                )
+            body = await _body(request)
+            handle = await run_in_threadpool(datasets.get, name)
+            result = await run_in_threadpool(_run, handle, method, body)
+            response = JSONResponse({"result": to_json(result)})
+        except ShoalError as exc:
+            response = _error(exc)
+        _log.info(
+            "%s %s/%s %d %.1f ms",
+            request.method,
+            name,
+            method,
+            response.status_code,
+            1e3 * (time.perf_counter() - started),
+        )
+        return response
+
+    routes = [
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/v1/datasets", list_datasets, methods=["GET"]),
+        Route("/v1/datasets", create_dataset, methods=["POST"]),
+        Route("/v1/datasets/{name}/{method}", call, methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
+    """Call `handle.<method>(**arguments)` as the library would be called (on `ref` if given)."""
+    ref = arguments.pop("ref", None)
+    if ref is not None:
+        if METHODS[method][1]:
+            raise InvalidInput(f"{method} writes: it takes no ref (write on a branch's handle)")
+        if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+            raise InvalidInput(f"ref must be a version number, tag or branch name, got {ref!r}")
+        handle = handle.checkout(ref)
+    if method == "count":
+        _check_arguments(lambda: None, arguments, method)
+        return len(handle)
+    function: Callable[..., Any] = getattr(handle, method)
+    _check_arguments(function, arguments, method)
+    for key in _VECTOR_ARGUMENTS:
+        value = arguments.get(key)
+        if isinstance(value, list) and value and not all(isinstance(v, str) for v in value):
+            arguments[key] = np.asarray(value, dtype=np.float32)
+    if isinstance(arguments.get("weights"), list):
+        arguments["weights"] = tuple(arguments["weights"])
+    return function(**arguments)
+
+
+def _check_arguments(function: Callable[..., Any], arguments: dict[str, Any], method: str) -> None:
+    """InvalidInput naming the arguments `method` does not take (the library checks values)."""
+    accepted = set(inspect.signature(function).parameters)
+    unknown = sorted(set(arguments) - accepted)
+    if unknown:
+        raise InvalidInput(
+            f"{method} takes no argument {', '.join(map(repr, unknown))}; it takes "
+            f"{', '.join(sorted(accepted)) or 'none'}"
+        )
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The request's JSON object (InvalidInput if too large, not JSON, or not an object)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise InvalidInput(
+            f"the request body is over {MAX_BODY_BYTES // 2**20} MiB: send less at a time"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise InvalidInput(
+                f"the request body is over {MAX_BODY_BYTES // 2**20} MiB: send less at a time"
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the request body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object of the method's arguments")
+    return body
+
+
+def _error(error: ShoalError) -> JSONResponse:
+    return JSONResponse(error_payload(error), status_code=status_of(error))
+
+
+def _last_part(uri: str) -> str:
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    return name or uri

@@ -1,0 +1,128 @@
+"""The `Dataset` contract, run on a local dataset and on the same dataset through `shoal serve`:
+same arguments, same results, same exceptions with the same messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shoal.errors import (
+    DimensionMismatch,
+    FilterError,
+    InvalidInput,
+    ReadOnlyDataset,
+    RefNotFound,
+)
+from shoal.store import Hit, Record
+
+Opener = Callable[[str], Any]
+"""The `open_new` fixture (tests/contract/conftest.py): a new dataset by name, local or remote."""
+
+TEXTS = ["the cat sat on the mat", "a dog ran in the park", "stock markets fell today"]
+
+
+def _vectors(n: int, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(n, 32)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_added_texts_are_found_by_text_keyword_and_hybrid_search(open_new: Opener) -> None:
+    ds = open_new("texts")
+    ids = ds.add(TEXTS, metadatas=[{"topic": t} for t in ("pets", "pets", "money")])
+    assert len(ids) == 3 and len(ds) == 3
+    assert ds.add(TEXTS[:1], metadatas=[{"topic": "pets"}]) == ids[:1], "same text, same id"
+    assert len(ds) == 3
+    hits = ds.search(TEXTS[0], k=2)
+    assert all(isinstance(h, Hit) for h in hits)
+    assert hits[0].text == TEXTS[0] and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert hits[0].metadata == {"topic": "pets"}
+    keyword = ds.search("markets", mode="keyword", k=3)
+    assert [h.text for h in keyword] == [TEXTS[2]]
+    hybrid = ds.search("the cat", mode="hybrid", k=3)
+    assert hybrid[0].text == TEXTS[0]
+    batch = ds.search_batch(TEXTS, k=1)
+    assert [hits[0].text for hits in batch] == TEXTS
+
+
+def test_vectors_ids_and_metadata_round_trip(open_new: Opener) -> None:
+    ds = open_new("vectors")
+    vectors = _vectors(20)
+    ids = [f"r{i}" for i in range(20)]
+    metadatas = [
+        {"n": i, "tags": ["even" if i % 2 == 0 else "odd"], "nested": {"a": i}} for i in range(20)
+    ]
+    assert (
+        ds.add([f"row {i}" for i in range(20)], ids=ids, embeddings=vectors, metadatas=metadatas)
+        == ids
+    )
+    records = ds.get(["r3", "missing", "r1"])
+    assert [r.id for r in records] == ["r3", "r1"] and all(isinstance(r, Record) for r in records)
+    assert records[0].metadata == metadatas[3] and records[0].text == "row 3"
+    assert np.allclose(records[0].embedding, vectors[3], atol=1e-6)
+    hits = ds.search(vectors[7], k=3)
+    assert hits[0].id == "r7" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    filtered = ds.search(vectors[7], k=5, where={"n": {"$gte": 15}})
+    assert len(filtered) == 5 and all(h.metadata["n"] >= 15 for h in filtered)
+    assert {h.id for h in ds.search(vectors[0], k=20, where={"tags": "odd"})} == set(ids[1::2])
+    rows = ds.select(["id", "nested.a"], where={"n": {"$lt": 2}})
+    assert rows == [{"id": "r0", "nested.a": 0}, {"id": "r1", "nested.a": 1}]
+
+
+def test_updates_deletes_and_upserts(open_new: Opener) -> None:
+    ds = open_new("writes")
+    vectors = _vectors(6, seed=1)
+    ds.add([f"row {i}" for i in range(6)], ids=[f"r{i}" for i in range(6)], embeddings=vectors,
+           metadatas=[{"n": i} for i in range(6)])  # fmt: skip
+    assert ds.update(where={"n": {"$lt": 2}}, set={"flag": True}) == 2
+    assert ds.get(["r0"])[0].metadata == {"n": 0, "flag": True}
+    assert ds.set_metadata({"r5": {"n": None, "label": "x"}}) == 1
+    assert ds.get(["r5"])[0].metadata == {"label": "x"}
+    ds.upsert(["new text"], ids=["r2"], embeddings=-vectors[2:3])
+    assert ds.get(["r2"])[0].text == "new text"
+    assert ds.search(-vectors[2], k=1)[0].id == "r2"
+    assert ds.delete(ids=["r0", "r1", "nope"]) == 2
+    assert ds.delete(where={"n": 3}) == 1
+    assert len(ds) == 3
+    assert sorted(r.id for r in ds.get([f"r{i}" for i in range(6)])) == ["r2", "r4", "r5"]
+
+
+def test_bad_input_raises_the_library_errors(open_new: Opener) -> None:
+    ds = open_new("errors")
+    ds.add(["one", "two"], metadatas=[{"n": 1}, {"n": 2}])
+    with pytest.raises(DimensionMismatch, match="32"):
+        ds.add(["x"], embeddings=np.ones((1, 5), dtype=np.float32))
+    with pytest.raises(FilterError, match="nope"):
+        ds.search("one", where={"nope": 1})
+    with pytest.raises(FilterError, match=r"\$bogus"):
+        ds.search("one", where={"n": {"$bogus": 1}})
+    with pytest.raises(InvalidInput, match="exactly one of ids= or where="):
+        ds.delete()
+    with pytest.raises(InvalidInput, match="k must be"):
+        ds.search("one", k=0)
+    with pytest.raises(InvalidInput, match="wrap it in"):
+        ds.get("one")
+    assert len(ds) == 2, "nothing was written by the failed calls"
+
+
+def test_versions_commit_log_checkout_and_diff(open_new: Opener) -> None:
+    ds = open_new("versions")
+    ds.add(["first"], ids=["a"], embeddings=_vectors(1))
+    first = ds.commit("first row", tag="v1")
+    ds.add(["second"], ids=["b"], embeddings=_vectors(1, seed=2))
+    log = ds.log()
+    assert [v.message for v in log if v.version == first] == ["first row"]
+    assert log[-1].rows == 2 and "v1" in [t for v in log for t in v.tags]
+    assert ds.tags()["v1"] == first
+    old = ds.checkout("v1")
+    assert len(old) == 1 and old.search("first", k=5)[0].id == "a"
+    with pytest.raises(ReadOnlyDataset):
+        old.add(["third"])
+    diff = ds.diff("v1")
+    assert diff.added == ["b"] and diff.removed == [] and diff.changed == []
+    with pytest.raises(RefNotFound):
+        ds.checkout("no-such-tag")
+    info = ds.info()
+    assert info.rows == 2 and info.embedder.dimensions == 32

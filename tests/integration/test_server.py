@@ -1,0 +1,119 @@
+"""`shoal serve` as a process and over raw HTTP: health, bad requests answered with the
+library's errors (the server staying up after each), loopback only, and a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from cli_runner import plain, run
+
+import shoal
+from shoal.errors import DatasetNotFound, InvalidInput, ProviderUnavailable
+from shoal.server import _app
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    body = response.json()["error"]
+    return body["type"], body["message"]
+
+
+def test_bad_requests_get_the_library_errors_and_the_server_stays_up(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http = httpx.Client(base_url=server_url)
+    assert http.get("/health").json() == {"status": "ok"}
+    created = http.post("/v1/datasets", json={"name": "raw-http", "embedder": "hash:8"})
+    assert created.status_code == 201 and created.json()["result"]["embedder"]["dimensions"] == 8
+    call = "/v1/datasets/raw-http"
+    cases = [
+        (http.post(f"{call}/search", content=b"{not json"), 400, "InvalidInput", "not JSON"),
+        (http.post(f"{call}/search", content=b"[1, 2]"), 400, "InvalidInput", "JSON object"),
+        (http.post(f"{call}/drop_table", json={}), 400, "InvalidInput", "unknown method"),
+        (http.post(f"{call}/search", json={"query": "x", "limit": 3}), 400, "InvalidInput", "'limit'"),
+        (http.post(f"{call}/add", json={"texts": ["a"], "embeddings": [[1.0, 2.0]]}), 400,
+         "DimensionMismatch", "8"),
+        (http.post(f"{call}/search", json={"query": "x", "where": {"text": {"$nope": 1}}}), 400,
+         "FilterError", "$nope"),
+        (http.post(f"{call}/search", json={"query": "x", "where": {"a": 1}}), 400,
+         "FilterError", "unknown field 'a'"),
+        (http.post(f"{call}/add", json={"texts": ["a"]}, params={}), 200, None, None),
+        (http.post(f"{call}/add", json={"texts": "a"}), 400, "InvalidInput", "texts"),
+        (http.post("/v1/datasets/nowhere/search", json={"query": "x"}), 404, "DatasetNotFound",
+         "nowhere"),
+        (http.post("/v1/datasets", json={"name": "../escape"}), 400, "InvalidInput", "not allowed"),
+        (http.post("/v1/datasets", json={"name": "raw-http"}), 400, "InvalidInput", "exists"),
+        (http.post(f"{call}/commit", json={"message": "m", "ref": 1}), 400, "InvalidInput", "ref"),
+    ]  # fmt: skip
+    for response, status, kind, phrase in cases:
+        assert response.status_code == status, response.text
+        if kind is not None:
+            assert _error(response)[0] == kind and phrase in _error(response)[1], response.text
+        assert http.get("/health").status_code == 200
+    monkeypatch.setattr(_app, "MAX_BODY_BYTES", 1_000)
+    huge = http.post(f"{call}/add", json={"texts": ["x" * 2_000]})
+    assert huge.status_code == 400 and "MiB" in _error(huge)[1]
+    assert http.get("/ready").json()["status"] == "ready"
+    client = shoal.connect(server_url)
+    assert "raw-http" in client.datasets()
+    assert len(client.open("raw-http", create=False)) == 1
+    with pytest.raises(DatasetNotFound, match="create=True"):
+        client.open("absent", create=False)
+
+
+def test_an_unreachable_server_is_a_clear_error() -> None:
+    client = shoal.connect(f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(ProviderUnavailable, match="shoal serve"):
+        client.datasets()
+    with pytest.raises(InvalidInput, match="http://"):
+        shoal.connect("127.0.0.1:8000")
+
+
+def test_shoal_serve_refuses_other_than_loopback(tmp_path: Path) -> None:
+    result = run("serve", str(tmp_path), "--host", "0.0.0.0")
+    assert result.exit_code == 2
+    assert "loopback" in plain(result.output) and "127.0.0.1" in plain(result.output)
+
+
+def test_shoal_serve_runs_datasets_for_clients_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    code = "from shoal.cli import main; main()"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+    )  # fmt: skip
+    try:
+        client = shoal.connect(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.datasets()
+                break
+            except ProviderUnavailable:
+                assert time.monotonic() < deadline and server.poll() is None, "it did not start"
+                time.sleep(0.1)
+        ds = client.open("docs", embedder="hash:16")
+        vectors = np.eye(16, dtype=np.float32)[:3]
+        ds.add(["a", "b", "c"], ids=["a", "b", "c"], embeddings=vectors)
+        assert ds.search(vectors[1], k=1)[0].id == "b"
+        assert (tmp_path / "docs" / "_versions").is_dir(), "the dataset lives in the folder"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "POST docs/add 200" in output, "access log lines name dataset, method and status"
