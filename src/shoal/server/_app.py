@@ -156,7 +156,7 @@ def create_app(datasets: Datasets) -> Starlette:
             body = await _body(request)
             name, embedder = body.get("name"), body.get("embedder")
             if not isinstance(name, str):
-                raise InvalidInput("a new dataset needs a name: {\"name\": \"docs\"}")
+                raise InvalidInput('a new dataset needs a name: {"name": "docs"}')
             if embedder is not None and not isinstance(embedder, str):
                 raise InvalidInput("embedder must be a name such as 'local:all-MiniLM-L6-v2'")
             handle = await run_in_threadpool(datasets.create, name, embedder)
