@@ -1,9 +1,10 @@
-"""A `shoal serve` app on a free loopback port (uvicorn in a thread), for the whole run.
+"""`shoal serve` apps on free loopback ports (uvicorn in a thread).
 
 Not a conftest: the contract suite's and the integration tests' conftests import it."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -11,24 +12,20 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from shoal.server._app import Datasets, create_app
 
-__all__ = ["server_url"]
+__all__ = ["running", "server_url"]
 
 
-@pytest.fixture(scope="session")
-def server_url(
-    _session_environment: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A `shoal serve` of an empty folder, on a free loopback port, for the whole run."""
-    folder = tmp_path_factory.mktemp("served")
+@contextlib.contextmanager
+def running(app: Starlette) -> Iterator[str]:
+    """Serve `app` on a free loopback port; yields its URL, stops it on exit."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(Datasets([folder])), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -37,6 +34,17 @@ def server_url(
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def server_url(
+    _session_environment: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A `shoal serve` of an empty folder, without tokens, for the whole run."""
+    with running(create_app(Datasets([tmp_path_factory.mktemp("served")]))) as url:
+        yield url

@@ -10,8 +10,9 @@ from pathlib import Path
 __all__ = ["atomic_write", "writable"]
 
 
-def atomic_write(target: Path, write: Callable[[str], object]) -> None:
-    """Call `write(path)` on a temporary file beside `target`, flush it to disk, then rename it.
+def atomic_write(target: Path, write: Callable[[str], object], *, mode: int = 0o644) -> None:
+    """Call `write(path)` on a temporary file beside `target`, flush it to disk, then rename it
+    (with permissions `mode`).
 
     The temporary file's name carries our pid, so files half-written by a process that
     was killed are recognised and removed by the next writer.
@@ -26,7 +27,7 @@ def atomic_write(target: Path, write: Callable[[str], object]) -> None:
         write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; caches are shared like any other file
+        os.chmod(tmp, mode)  # mkstemp makes it private; caches are shared like any other file
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

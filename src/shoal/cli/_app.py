@@ -17,7 +17,7 @@ from shoal.cli._embed import embed
 from shoal.cli._ingest import ingest
 from shoal.cli._map import map_
 from shoal.cli._models import models
-from shoal.cli._serve import serve
+from shoal.cli._serve import serve, token_create, token_list, token_revoke
 from shoal.cli._signals import Interrupted, handling_signals, interruption_message
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, index, info, log, search
@@ -100,6 +100,13 @@ for _command in _COMMANDS:
     app.command(_command.__name__)(_handling_errors(_command))
 # `map` shadows a builtin as a Python name, so its function is `map_`.
 app.command("map")(_handling_errors(map_))
+tokens_app = typer.Typer(
+    help="Tokens for `shoal serve`: create, list, revoke.", no_args_is_help=True
+)
+tokens_app.command("create")(_handling_errors(token_create))
+tokens_app.command("list")(_handling_errors(token_list))
+tokens_app.command("revoke")(_handling_errors(token_revoke))
+app.add_typer(tokens_app, name="token")
 
 
 def _show_version(value: bool) -> None:

@@ -1,14 +1,26 @@
-"""`shoal serve`: keep datasets open and serve them over HTTP for `shoal.connect`."""
+"""`shoal serve` (datasets over HTTP for `shoal.connect`) and `shoal token` (its tokens)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shoal.server import serve as run_server
+from shoal.server._tokens import TokenStore, default_tokens_path, parse_scopes
 
-__all__ = ["serve"]
+__all__ = ["serve", "token_create", "token_list", "token_revoke"]
+
+TokensOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tokens",
+        help="The tokens file (default: $SHOAL_TOKENS_FILE or ~/.config/shoal/tokens.json).",
+        metavar="FILE",
+    ),
+]
 
 
 def serve(
@@ -20,9 +32,75 @@ def serve(
         ),
     ],
     host: Annotated[
-        str, typer.Option("--host", help="Address to bind: loopback only (no tokens yet).")
+        str,
+        typer.Option("--host", help="Address to bind (other than loopback only with tokens)."),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    tokens: TokensOption = None,
+    rate_limit: Annotated[
+        float,
+        typer.Option("--rate-limit", help="Requests a second per token (0: no limit).", min=0),
+    ] = 0,
+    ssl_certfile: Annotated[
+        str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM).", metavar="FILE")
+    ] = None,
+    ssl_keyfile: Annotated[
+        str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM).", metavar="FILE")
+    ] = None,
 ) -> None:
-    """Serve datasets over HTTP: `shoal.connect("http://127.0.0.1:8000").open(NAME)` reaches them."""
-    run_server(sources, host=host, port=port)
+    """Serve datasets over HTTP: `shoal.connect(URL, token=...).open(NAME)` reaches them."""
+    run_server(
+        sources,
+        host=host,
+        port=port,
+        tokens=tokens,
+        rate_limit=rate_limit,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
+
+
+def token_create(
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            "-s",
+            help="DATASET:SCOPE, SCOPE one of read, write, admin; DATASET a name or * (repeatable).",
+            metavar="DATASET:SCOPE",
+        ),
+    ],
+    name: Annotated[str, typer.Option("--name", "-n", help="A label for the token.")] = "token",
+    tokens: TokensOption = None,
+) -> None:
+    """Create a token and print it (once: the file keeps only its salted hash)."""
+    store = TokenStore(tokens or default_tokens_path())
+    typer.echo(store.create(name, parse_scopes(scope)))
+
+
+def token_list(
+    tokens: TokensOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the tokens: id, name, scopes, created, revoked (never the tokens themselves)."""
+    entries = TokenStore(tokens or default_tokens_path()).entries()
+    if as_json:
+        typer.echo(json.dumps(entries))
+        return
+    for entry in entries:
+        scopes = ",".join(f"{k}:{v}" for k, v in entry["scopes"].items())
+        state = f"revoked {entry['revoked']}" if entry["revoked"] else "active"
+        typer.echo(f"{entry['id']}  {entry['name']}  {scopes}  {entry['created']}  {state}")
+
+
+def token_revoke(
+    key: Annotated[str, typer.Argument(help="The token's id or name.", metavar="ID_OR_NAME")],
+    tokens: TokensOption = None,
+) -> None:
+    """Revoke a token (a running server refuses it from its next request)."""
+    count = TokenStore(tokens or default_tokens_path()).revoke(key)
+    if not count:
+        from shoal.errors import InvalidInput
+
+        raise InvalidInput(f"no active token has the id or name {key!r}; see shoal token list")
+    typer.echo(f"revoked {count} token(s)")

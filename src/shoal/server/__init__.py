@@ -12,25 +12,45 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.errors import ConfigurationError, MissingDependency
+from shoal.server._tokens import TokenStore, default_tokens_path
 
 __all__ = ["serve"]
 
 
-def serve(sources: Sequence[str | Path], *, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    sources: Sequence[str | Path],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tokens: Path | None = None,
+    rate_limit: float = 0,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> None:
     """Serve the datasets in `sources` until interrupted (uvicorn; Ctrl-C or SIGTERM finish
     the requests in flight, then stop).
 
+    Requests need a token when the tokens file (`tokens`, default `default_tokens_path()`)
+    exists; without one the server answers anyone who can reach it, so it binds only to a
+    loopback address. `rate_limit`: requests a second per token (0: none).
+
     Raises:
-        ConfigurationError: `host` is not a loopback address: a server without tokens is
-            only for this machine's programs.
+        ConfigurationError: no tokens file and `host` is not a loopback address.
         MissingDependency: the server extra (Starlette, uvicorn) is not installed.
     """
-    if not _loopback(host):
-        raise ConfigurationError(
-            f"shoal serve binds only to a loopback address ({host} is not): it has no tokens "
-            "yet, so any program that can reach it could read and write the datasets; use "
-            "--host 127.0.0.1, behind a reverse proxy that authenticates if others need it"
-        )
+    store = TokenStore(tokens or default_tokens_path())
+    if not store.exists():
+        if tokens is not None:
+            raise ConfigurationError(
+                f"no tokens file at {tokens}: create a token first (shoal token create "
+                f"--tokens {tokens} --scope NAME:read)"
+            )
+        if not _loopback(host):
+            raise ConfigurationError(
+                f"shoal serve without tokens binds only to a loopback address ({host} is not): "
+                "anyone who reached it could read and write the datasets; create a token "
+                "(shoal token create --scope '*:read') and serve again, or use --host 127.0.0.1"
+            )
     try:
         import uvicorn
 
@@ -39,7 +59,7 @@ def serve(sources: Sequence[str | Path], *, host: str = "127.0.0.1", port: int =
         raise MissingDependency(
             "shoal serve needs Starlette and uvicorn: pip install 'shoal[server]'"
         ) from exc
-    app = create_app(Datasets(sources))
+    app = create_app(Datasets(sources), tokens=store if store.exists() else None, rate=rate_limit)
     access = logging.getLogger("shoal.server")  # one line a request: dataset, method, status, ms
     if not access.handlers:
         handler = logging.StreamHandler()
@@ -53,6 +73,8 @@ def serve(sources: Sequence[str | Path], *, host: str = "127.0.0.1", port: int =
         log_level="info",
         access_log=False,  # ours names the dataset and method, and never a header
         timeout_graceful_shutdown=30,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
 
 

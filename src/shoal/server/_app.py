@@ -6,6 +6,11 @@ write goes through the library's one writer path, locks and versions); the answe
 ``{"result": ...}`` in the form `shoal.client._wire` reads back. A library error becomes
 its HTTP status (`_wire.STATUS`) and ``{"error": {"type", "message"}}``, the message the
 library wrote. Reads take an optional ``ref`` (a version, tag or branch).
+
+With a tokens file (`_tokens`), every request but the health probes needs a bearer token
+holding the method's scope on the dataset: 401 without a valid one, 403 without the scope,
+decided before the dataset is looked up, so neither says which datasets exist; each token
+may make `rate` requests a second (bursts of twice that), then gets 429 and Retry-After.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shoal.client._wire import error_payload, status_of, to_json
-from shoal.errors import DatasetNotFound, InvalidInput, ShoalError
+from shoal.errors import AuthenticationError, DatasetNotFound, InvalidInput, RateLimited, ShoalError
+from shoal.server._tokens import Grant, TokenStore
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
 
@@ -62,6 +68,8 @@ METHODS: dict[str, tuple[str, bool]] = {
     "refresh_index": ("plain", True),
 }
 """The `Dataset` methods served, and what each returns."""
+ADMIN_METHODS = {"index_field"}
+"""Methods that change a dataset's schema: the admin scope."""
 
 _VECTOR_ARGUMENTS = ("embeddings", "query", "queries")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -138,8 +146,77 @@ class Datasets:
             return handle
 
 
-def create_app(datasets: Datasets) -> Starlette:
-    """The ASGI app serving `datasets`."""
+class _Denied(Exception):
+    """A request refused before it reaches a dataset: 401, 403 or 429."""
+
+    def __init__(self, status: int, error: ShoalError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.status, self.error, self.retry_after = status, error, retry_after
+
+    def response(self) -> JSONResponse:
+        headers = (
+            {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after else None
+        )
+        return JSONResponse(error_payload(self.error), status_code=self.status, headers=headers)
+
+
+class _Buckets:
+    """A token bucket per token id: `rate` requests a second, bursts of twice that."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._state: dict[str, tuple[float, float]] = {}
+        self._guard = threading.Lock()
+
+    def take(self, key: str) -> float | None:
+        """None if a request may go now, else the seconds until one may."""
+        if self.rate <= 0:
+            return None
+        capacity = 2 * self.rate
+        now = time.monotonic()
+        with self._guard:
+            level, then = self._state.get(key, (capacity, now))
+            level = min(capacity, level + (now - then) * self.rate)
+            if level < 1:
+                self._state[key] = (level, now)
+                return (1 - level) / self.rate
+            self._state[key] = (level - 1, now)
+        return None
+
+
+def create_app(
+    datasets: Datasets, *, tokens: TokenStore | None = None, rate: float = 0
+) -> Starlette:
+    """The ASGI app serving `datasets` (with `tokens`: every request needs one; `rate`:
+    requests a second per token, 0 for no limit)."""
+    buckets = _Buckets(rate)
+
+    def grant_of(request: Request) -> Grant | None:
+        """The request's verified token (None when the server takes no tokens)."""
+        if tokens is None:
+            return None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        grant = tokens.verify(token.strip()) if scheme.lower() == "bearer" else None
+        if grant is None:
+            raise _Denied(
+                401,
+                AuthenticationError(
+                    "this server needs a valid token: send 'Authorization: Bearer <token>' "
+                    "(shoal.connect(url, token=...); tokens come from `shoal token create`)"
+                ),
+            )
+        wait = buckets.take(grant.id)
+        if wait is not None:
+            raise _Denied(
+                429, RateLimited(f"too many requests for this token; retry in {wait:.1f} s"), wait
+            )
+        return grant
+
+    def need(grant: Grant | None, dataset: str, scope: str) -> None:
+        if grant is not None and not grant.allows(dataset, scope):
+            raise _Denied(
+                403, AuthenticationError(f"this token has no {scope} scope on dataset {dataset!r}")
+            )
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -149,18 +226,28 @@ def create_app(datasets: Datasets) -> Starlette:
         return JSONResponse({"status": "ready", "datasets": len(names)})
 
     async def list_datasets(request: Request) -> JSONResponse:
-        return JSONResponse({"datasets": await run_in_threadpool(datasets.names)})
+        try:
+            grant = grant_of(request)
+        except _Denied as denied:
+            return denied.response()
+        names = await run_in_threadpool(datasets.names)
+        visible = [n for n in names if grant is None or grant.allows(n, "read")]
+        return JSONResponse({"datasets": visible})
 
     async def create_dataset(request: Request) -> JSONResponse:
         try:
+            grant = grant_of(request)
             body = await _body(request)
             name, embedder = body.get("name"), body.get("embedder")
             if not isinstance(name, str):
                 raise InvalidInput('a new dataset needs a name: {"name": "docs"}')
+            need(grant, name, "admin")
             if embedder is not None and not isinstance(embedder, str):
                 raise InvalidInput("embedder must be a name such as 'local:all-MiniLM-L6-v2'")
             handle = await run_in_threadpool(datasets.create, name, embedder)
             return JSONResponse({"result": to_json(handle.info())}, status_code=201)
+        except _Denied as denied:
+            return denied.response()
         except ShoalError as exc:
             return _error(exc)
 
@@ -168,14 +255,19 @@ def create_app(datasets: Datasets) -> Starlette:
         name, method = request.path_params["name"], request.path_params["method"]
         started = time.perf_counter()
         try:
+            grant = grant_of(request)
             if method not in METHODS:
                 raise InvalidInput(
                     f"unknown method {method!r}; the methods served are {', '.join(sorted(METHODS))}"
                 )
+            writes = METHODS[method][1]
+            need(grant, name, "admin" if method in ADMIN_METHODS else "write" if writes else "read")
             body = await _body(request)
             handle = await run_in_threadpool(datasets.get, name)
             result = await run_in_threadpool(_run, handle, method, body)
             response = JSONResponse({"result": to_json(result)})
+        except _Denied as denied:
+            response = denied.response()
         except ShoalError as exc:
             response = _error(exc)
         _log.info(
