@@ -3,6 +3,7 @@ library's errors (the server staying up after each), loopback only, and a clean 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -117,3 +118,28 @@ def test_shoal_serve_runs_datasets_for_clients_and_stops_on_sigterm(tmp_path: Pa
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert "POST docs/add 200" in output, "access log lines name dataset, method and status"
+
+
+def test_dataset_commands_run_on_a_server_with_url(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    added = run("--url", server_url, "add", "cli-remote", "--model", "hash:16",
+                "--doc", "The cat is on the mat.", "--doc", "Stocks fell.")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "added 2 new row(s) of 2" in added.output
+    found = run("--url", server_url, "search", "cli-remote", "The cat is on the mat.", "--json")
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.output)[0]["text"] == "The cat is on the mat."
+    monkeypatch.setenv("SHOAL_URL", server_url)  # the same through the environment
+    assert run("commit", "cli-remote", "-m", "two rows", "--tag", "v1").exit_code == 0
+    info = json.loads(run("info", "cli-remote", "--json").output)
+    assert info["rows"] == 2 and info["embedder"]["dimensions"] == 16
+    log = run("log", "cli-remote", "--json")
+    assert "two rows" in log.output
+    assert run("add", "cli-remote", "--doc", "A third.").exit_code == 0
+    diff = json.loads(run("diff", "cli-remote", "v1", "--json").output)
+    assert len(diff["added"]) == 1 and diff["removed"] == []
+    old = run("search", "cli-remote", "A third.", "--ref", "v1", "--json")
+    assert "A third." not in [h["text"] for h in json.loads(old.output)]
+    missing = run("search", "no-such-dataset", "x")
+    assert missing.exit_code == 2 and "no-such-dataset" in plain(missing.output)

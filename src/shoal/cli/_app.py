@@ -17,6 +17,7 @@ from shoal.cli._embed import embed
 from shoal.cli._ingest import ingest
 from shoal.cli._map import map_
 from shoal.cli._models import models
+from shoal.cli._remote import set_url
 from shoal.cli._serve import serve, token_create, token_list, token_revoke
 from shoal.cli._signals import Interrupted, handling_signals, interruption_message
 from shoal.cli._similar import similar
@@ -119,6 +120,15 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Run dataset commands on a `shoal serve` at this URL (default $SHOAL_URL; "
+            "token from $SHOAL_TOKEN); URI is then the dataset's name there.",
+            metavar="URL",
+        ),
+    ] = None,
     show_version: Annotated[
         bool,
         typer.Option(
@@ -130,6 +140,7 @@ def _root(
     ] = False,
 ) -> None:
     """Shoal: offline-first embeddings, a versioned vector store and question answering."""
+    set_url(url)
 
 
 def main() -> None:

@@ -18,12 +18,11 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from rich.text import Text
 
 from shoal.cli._console import stderr_console
-from shoal.store import Dataset
 
 __all__ = [
     "Interrupted",
@@ -134,7 +133,17 @@ def progress(describe: Callable[[], str]) -> Iterator[None]:
     _state.describe = outer  # not on an interruption: its report still needs this one
 
 
-def dataset_progress(dataset: Dataset) -> Callable[[], str]:
+class _Versioned(Protocol):
+    """A local or remote dataset: what `dataset_progress` reads of it."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def uri(self) -> str: ...
+
+
+def dataset_progress(dataset: _Versioned) -> Callable[[], str]:
     """Describes what a command wrote to `dataset` since now: nothing, or up to which version."""
     before = dataset.version
 

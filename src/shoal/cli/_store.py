@@ -24,8 +24,10 @@ from shoal.cli._console import (
     stderr_console,
     stdout_console,
 )
+from shoal.cli._remote import open_dataset_or_remote
 from shoal.cli._signals import dataset_progress, progress
 from shoal.cli._similar import documents
+from shoal.client import RemoteDataset
 from shoal.errors import FilterError, InvalidInput
 from shoal.store import MAX_FILTER_DEPTH, MAX_METADATA_DEPTH, Dataset, Hit
 from shoal.store import open as open_dataset
@@ -58,8 +60,8 @@ RefOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _open(uri: str, ref: str | None = None) -> Dataset:
-    dataset = open_dataset(uri, create=False)
+def _open(uri: str, ref: str | None = None) -> Dataset | RemoteDataset:
+    dataset = open_dataset_or_remote(uri)
     return dataset.checkout(ref) if ref is not None else dataset
 
 
@@ -85,7 +87,9 @@ def add(
     """Add texts to a dataset (created if new); a text already stored is not added again."""
     rows = documents(docs, file)
     extra = parse_json_object(metadata, "--metadata") or {}
-    dataset = open_dataset(uri, embedder=chosen_embedder(model, model_option))
+    dataset = open_dataset_or_remote(
+        uri, create=True, embedder=chosen_embedder(model, model_option)
+    )
     before = len(dataset)
     # One version: stopped while embedding, it writes nothing.
     with (
@@ -114,7 +118,7 @@ def index(
     ] = None,
 ) -> None:
     """Build a dataset's vector and keyword indexes now and save them beside it."""
-    dataset = _open(uri)
+    dataset = open_dataset(uri, create=False)  # the indexes of a folder here, not a server's
     with stderr_console().status("Indexing"):
         dataset.refresh_index(storage=storage)
         dataset.wait_for_index()
@@ -200,7 +204,7 @@ def commit(
     ] = None,
 ) -> None:
     """Record a named version of the dataset (and optionally tag it)."""
-    dataset = open_dataset(uri, create=False)
+    dataset = open_dataset_or_remote(uri)
     with progress(dataset_progress(dataset)):
         version = dataset.commit(message, tag=tag)  # checks the tag before committing
     typer.echo(f"committed version {version}" + (f" as {tag}" if tag else ""))
@@ -230,7 +234,7 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """List the ids added, removed and changed from A to B."""
-    changes = open_dataset(uri, create=False).diff(a, b)
+    changes = open_dataset_or_remote(uri).diff(a, b)
     if as_json:
         typer.echo(
             json.dumps(

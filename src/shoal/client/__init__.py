@@ -17,7 +17,7 @@ import numpy as np
 from shoal.client._wire import error_from, from_json
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
 from shoal.store import DatasetInfo, Diff, Filter, Hit, Record, SearchMode, VersionInfo
-from shoal.types import Metric
+from shoal.types import EmbedderSpec, Metric
 
 __all__ = ["Client", "RemoteDataset", "connect"]
 
@@ -91,6 +91,7 @@ class RemoteDataset:
         self._client = client
         self.name = name
         self._ref = ref
+        self._spec: EmbedderSpec | None = None
 
     @property
     def uri(self) -> str:
@@ -113,6 +114,23 @@ class RemoteDataset:
             )
 
     # ---------------------------------------------------------------- description
+    @property
+    def spec(self) -> EmbedderSpec:
+        """The embedder spec the dataset's vectors were made with."""
+        if self._spec is None:
+            self._spec = self.info().embedder
+        return self._spec
+
+    @property
+    def read_only(self) -> bool:
+        """True for a handle checked out at a past version or tag."""
+        return self._ref is not None
+
+    @property
+    def branch_name(self) -> str:
+        """The branch this handle reads ("main")."""
+        return self.info().branch
+
     @property
     def version(self) -> int:
         """The version this handle reads (the latest, unless checked out)."""
@@ -172,6 +190,11 @@ class RemoteDataset:
         """Delete rows by id or by filter; returns how many were deleted."""
         self._writable()
         return int(self._call("delete", ids=ids, where=where))
+
+    def wait_for_index(self) -> None:
+        """Return once the server has indexed every row and saved its indexes."""
+        self._writable()
+        self._call("wait_for_index")
 
     def commit(self, message: str, *, tag: str | None = None) -> int:
         """Record a named version (and tag it); returns its number."""
@@ -247,7 +270,7 @@ class RemoteDataset:
         return RemoteDataset(self._client, self.name, ref=ref)
 
 
-_WRITES = {"add", "upsert", "update", "set_metadata", "delete", "commit", "tag"}
+_WRITES = {"add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index"}
 
 
 def _jsonable(value: Any) -> Any:

@@ -66,6 +66,7 @@ METHODS: dict[str, tuple[str, bool]] = {
     "tag": ("plain", True),
     "index_field": ("plain", True),
     "refresh_index": ("plain", True),
+    "wait_for_index": ("plain", True),
 }
 """The `Dataset` methods served, and what each returns."""
 ADMIN_METHODS = {"index_field"}
