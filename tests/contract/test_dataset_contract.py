@@ -126,3 +126,23 @@ def test_versions_commit_log_checkout_and_diff(open_new: Opener) -> None:
         ds.checkout("no-such-tag")
     info = ds.info()
     assert info.rows == 2 and info.embedder.dimensions == 32
+
+
+def test_retrievers_and_question_answering(open_new: Opener) -> None:
+    from shoal.qa import RetrievalQA
+
+    ds = open_new("qa")
+    ds.add(
+        [
+            "Michael Jordan was born on February 17, 1963, in Brooklyn.",
+            "The Eiffel Tower is in Paris and was finished in 1889.",
+            "Jordan played for the Chicago Bulls.",
+        ]
+    )
+    retriever = ds.as_retriever(k=2, mode="hybrid")
+    chunks = retriever.retrieve("When was Michael Jordan born?")
+    assert "1963" in chunks[0].text
+    diverse = ds.as_retriever(k=2, search_type="mmr", fetch_k=3).retrieve("Michael Jordan")
+    assert len(diverse) == 2
+    answer = RetrievalQA(retriever).ask("When was Michael Jordan born?")
+    assert "1963" in answer.text and answer.sources

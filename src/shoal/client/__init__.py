@@ -9,14 +9,26 @@ subclasses with the server's (the library's) messages; the shared contract suite
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
 
 from shoal.client._wire import error_from, from_json
+from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
-from shoal.store import DatasetInfo, Diff, Filter, Hit, Record, SearchMode, VersionInfo
+from shoal.store import (
+    Dataset,
+    DatasetInfo,
+    Diff,
+    Filter,
+    Hit,
+    Record,
+    Retriever,
+    SearchMode,
+    SearchType,
+    VersionInfo,
+)
 from shoal.types import EmbedderSpec, Metric
 
 __all__ = ["Client", "RemoteDataset", "connect"]
@@ -92,6 +104,7 @@ class RemoteDataset:
         self.name = name
         self._ref = ref
         self._spec: EmbedderSpec | None = None
+        self._embedder: Embedder | None = None
 
     @property
     def uri(self) -> str:
@@ -120,6 +133,14 @@ class RemoteDataset:
         if self._spec is None:
             self._spec = self.info().embedder
         return self._spec
+
+    @property
+    def embedder(self) -> Embedder:
+        """The dataset's embedder, built here from its spec (for what a Retriever embeds
+        itself, MMR's query; searches embed on the server)."""
+        if self._embedder is None:
+            self._embedder = embedder(self.spec.name, **self.spec.options)
+        return self._embedder
 
     @property
     def read_only(self) -> bool:
@@ -263,6 +284,33 @@ class RemoteDataset:
     def tags(self) -> dict[str, int]:
         """Tag names and the versions they name."""
         return dict(self._call("tags"))
+
+    def as_retriever(
+        self,
+        *,
+        k: int = 4,
+        mode: SearchMode = "vector",
+        search_type: SearchType = "similarity",
+        where: Filter | None = None,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        score_threshold: float | None = None,
+        rrf_k: float = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> Retriever:
+        """A Retriever over this dataset, for `RetrievalQA` (see `Dataset.as_retriever`)."""
+        return Retriever(
+            cast(Dataset, self),  # a Retriever reads spec, embedder, search and get: all here
+            k=k,
+            mode=mode,
+            search_type=search_type,
+            where=where,
+            fetch_k=fetch_k,
+            lambda_mult=lambda_mult,
+            score_threshold=score_threshold,
+            rrf_k=rrf_k,
+            weights=weights,
+        )
 
     def checkout(self, ref: int | str) -> RemoteDataset:
         """A read-only handle on a version or tag (as `Dataset.checkout`)."""
