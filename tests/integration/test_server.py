@@ -143,3 +143,17 @@ def test_dataset_commands_run_on_a_server_with_url(
     assert "A third." not in [h["text"] for h in json.loads(old.output)]
     missing = run("search", "no-such-dataset", "x")
     assert missing.exit_code == 2 and "no-such-dataset" in plain(missing.output)
+
+
+def test_the_langchain_vector_store_takes_a_served_dataset(server_url: str) -> None:
+    from shoal.integrations.langchain import ShoalVectorStore
+
+    remote = shoal.connect(server_url).open("langchain-remote", embedder="hash:16")
+    store = ShoalVectorStore(dataset=remote)
+    ids = store.add_texts(["the cat sat", "stocks fell"], metadatas=[{"n": 1}, {"n": 2}])
+    assert len(ids) == 2 and len(remote) == 2
+    (found,) = store.similarity_search("the cat sat", k=1)
+    assert found.page_content == "the cat sat" and found.metadata["n"] == 1
+    assert [d.page_content for d in store.get_by_ids(ids[1:])] == ["stocks fell"]
+    store.delete(ids=ids[:1])
+    assert len(remote) == 1

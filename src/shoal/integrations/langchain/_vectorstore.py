@@ -29,6 +29,7 @@ from langchain_core.vectorstores import VectorStore
 
 import shoal
 from shoal._checks import check_count
+from shoal.client import RemoteDataset
 from shoal.errors import ConfigurationError, DatasetNotFound, InvalidInput
 from shoal.integrations.langchain._embeddings import (
     LANGCHAIN_PROVIDER,
@@ -76,7 +77,7 @@ class ShoalVectorStore(VectorStore):
         embedding_function: Embeddings | None = None,
         *,
         embedding: Embeddings | None = None,
-        dataset: Dataset | None = None,
+        dataset: Dataset | RemoteDataset | None = None,
         distance_metric: str | None = None,
         **open_options: Any,
     ) -> None:
@@ -113,8 +114,9 @@ class ShoalVectorStore(VectorStore):
 
     # ------------------------------------------------------------------ properties
     @property
-    def dataset(self) -> Dataset:
-        """The Shoal dataset behind this store (versions, summary, hybrid search, ...)."""
+    def dataset(self) -> Dataset | RemoteDataset:
+        """The Shoal dataset behind this store (versions, summary, hybrid search, ...): local,
+        or served (`shoal.connect(url).open(name)`)."""
         return self._dataset
 
     @property
