@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -157,3 +158,28 @@ def test_the_langchain_vector_store_takes_a_served_dataset(server_url: str) -> N
     assert [d.page_content for d in store.get_by_ids(ids[1:])] == ["stocks fell"]
     store.delete(ids=ids[:1])
     assert len(remote) == 1
+
+
+def test_metrics_and_the_openapi_document(server_url: str) -> None:
+    client = shoal.connect(server_url)
+    ds = client.open("metered", embedder="hash:8")
+    ds.add(["one", "two", "three"])
+    ds.search("one", k=1)
+    httpx.post(server_url + "/v1/datasets/whatever-name/search", json={})
+    text = httpx.get(server_url + "/metrics").text
+    assert 'shoal_requests_total{dataset="metered",method="search",status="200"} 1' in text
+    assert 'shoal_requests_total{dataset="other",method="search",status="404"}' in text
+    assert "whatever-name" not in text, "unknown names do not become labels"
+    # The server is shared by the run: other tests' adds are counted too.
+    total = re.search(r'shoal_request_seconds_bucket\{method="add",le="\+Inf"\} (\d+)', text)
+    count = re.search(r'shoal_request_seconds_count\{method="add"\} (\d+)', text)
+    assert total and count and int(total.group(1)) == int(count.group(1)) >= 1
+    assert 'shoal_dataset_rows{dataset="metered"} 3' in text
+    document = httpx.get(server_url + "/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    served = {path for path in document["paths"] if path.startswith("/v1/datasets/{name}/")}
+    assert served == {f"/v1/datasets/{{name}}/{m}" for m in _app.METHODS}
+    for method in ("search", "add", "commit"):  # each documented method answers as described
+        answer = httpx.post(f"{server_url}/v1/datasets/metered/{method}", json={})
+        documented = document["paths"][f"/v1/datasets/{{name}}/{method}"]["post"]["responses"]
+        assert str(answer.status_code) in documented, (method, answer.status_code)

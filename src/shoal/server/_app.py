@@ -29,11 +29,12 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from shoal.client._wire import error_payload, status_of, to_json
 from shoal.errors import AuthenticationError, DatasetNotFound, InvalidInput, RateLimited, ShoalError
+from shoal.server._metrics import Metrics
 from shoal.server._tokens import Grant, TokenStore
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
@@ -126,6 +127,15 @@ class Datasets:
             handle = self._open[name] = open_dataset(self._uris[name], create=False)
             return handle
 
+    def known(self, name: str) -> bool:
+        """Whether `name` is a dataset served here (as of the last listing)."""
+        return name in self._uris
+
+    def opened(self) -> list[tuple[str, Dataset]]:
+        """The datasets opened so far, by name."""
+        with self._guard:
+            return sorted(self._open.items())
+
     def create(self, name: str, embedder: str | None) -> Dataset:
         """Create dataset `name` in the served folder (InvalidInput if the name is taken)."""
         if not _NAME.fullmatch(name):
@@ -191,6 +201,7 @@ def create_app(
     """The ASGI app serving `datasets` (with `tokens`: every request needs one; `rate`:
     requests a second per token, 0 for no limit)."""
     buckets = _Buckets(rate)
+    metrics = Metrics()
 
     def grant_of(request: Request) -> Grant | None:
         """The request's verified token (None when the server takes no tokens)."""
@@ -271,15 +282,32 @@ def create_app(
             response = denied.response()
         except ShoalError as exc:
             response = _error(exc)
+        except Exception:  # a bug: the traceback goes to the log, not to the client
+            _log.exception("%s/%s failed", name, method)
+            response = _error(ShoalError("the server failed on this request; see its log"))
+        seconds = time.perf_counter() - started
+        # Unknown datasets and methods count as "other": labels stay few whatever clients send.
+        label = name if datasets.known(name) else "other"
+        metrics.observe(
+            label, method if method in METHODS else "other", response.status_code, seconds
+        )
         _log.info(
-            "%s %s/%s %d %.1f ms",
-            request.method,
-            name,
-            method,
-            response.status_code,
-            1e3 * (time.perf_counter() - started),
+            "%s %s/%s %d %.1f ms", request.method, name, method, response.status_code, 1e3 * seconds
         )
         return response
+
+    async def metrics_text(request: Request) -> Response:
+        try:
+            grant = grant_of(request)
+            need(grant, "*", "read")
+        except _Denied as denied:
+            return denied.response()
+        rows = [(name, handle.__len__) for name, handle in datasets.opened()]
+        text = await run_in_threadpool(metrics.render, rows)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(openapi_document())
 
     routes = [
         Route("/health", health),
@@ -287,8 +315,68 @@ def create_app(
         Route("/v1/datasets", list_datasets, methods=["GET"]),
         Route("/v1/datasets", create_dataset, methods=["POST"]),
         Route("/v1/datasets/{name}/{method}", call, methods=["POST"]),
+        Route("/metrics", metrics_text),
+        Route("/openapi.json", openapi),
     ]
     return Starlette(routes=routes)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the API (served at /openapi.json)."""
+    error = {"$ref": "#/components/schemas/Error"}
+    failures = {
+        str(status): {"description": text, "content": {"application/json": {"schema": error}}}
+        for status, text in (
+            (400, "bad input (the library's InvalidInput family)"),
+            (401, "no valid token"),
+            (403, "the token lacks the scope"),
+            (404, "no such dataset or ref"),
+            (409, "read-only handle or conflicting write"),
+            (429, "over the token's rate"),
+        )
+    }
+    paths: dict[str, Any] = {
+        "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+        "/ready": {"get": {"summary": "Readiness", "responses": {"200": {"description": "ready"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+        "/v1/datasets": {
+            "get": {"summary": "The datasets the token can read", "responses": {"200": {"description": "names"}, **failures}},
+            "post": {"summary": "Create a dataset (admin)", "responses": {"201": {"description": "its summary"}, **failures}},
+        },
+    }  # fmt: skip
+    for method, (_, writes) in METHODS.items():
+        scope = "admin" if method in ADMIN_METHODS else "write" if writes else "read"
+        paths[f"/v1/datasets/{{name}}/{method}"] = {
+            "post": {
+                "summary": f"Dataset.{method} ({scope} scope); the body holds its keyword arguments",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": {"description": "{\"result\": ...}"}, **failures},
+            }
+        }  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Shoal", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                }
+            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
 
 
 def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
@@ -316,13 +404,18 @@ def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
 
 def _check_arguments(function: Callable[..., Any], arguments: dict[str, Any], method: str) -> None:
     """InvalidInput naming the arguments `method` does not take (the library checks values)."""
-    accepted = set(inspect.signature(function).parameters)
+    signature = inspect.signature(function)
+    accepted = set(signature.parameters)
     unknown = sorted(set(arguments) - accepted)
     if unknown:
         raise InvalidInput(
             f"{method} takes no argument {', '.join(map(repr, unknown))}; it takes "
             f"{', '.join(sorted(accepted)) or 'none'}"
         )
+    try:
+        signature.bind(**arguments)
+    except TypeError as exc:  # a required argument is missing
+        raise InvalidInput(f"{method}: {exc}; send it in the JSON body") from None
 
 
 async def _body(request: Request) -> dict[str, Any]:
