@@ -85,7 +85,17 @@ OPTIONS = {
     "commit": ["URI", "--message", "-m", "--tag", "-t"],
     "checkout": ["URI", "REF"],
     "index": ["URI", "--storage"],
-    "serve": ["URI_OR_FOLDER...", "--host", "--port"],
+    "token": ["create", "list", "revoke"],
+    "serve": [
+        "URI_OR_FOLDER...",
+        "--host",
+        "--port",
+        "--tokens",
+        "--rate-limit",
+        "--ssl-certfile",
+        "--ssl-keyfile",
+        "--llm",
+    ],
     "diff": ["URI", "A", "B", "--json"],
     "dedup": ["URI", "--threshold", "-t", "--where", "-w", "--apply", "--json"],
     "recommend": ["URI", "--like", "--unlike", "--k", "-k", "--where", "-w", "--json"],
@@ -136,7 +146,7 @@ def test_root_help_lists_every_command() -> None:
     text = help_text()
     for command in OPTIONS:
         assert re.search(rf"\b{command}\b", text)
-    assert "--version" in text
+    assert "--version" in text and "--url" in text
 
 
 @pytest.mark.parametrize("command", sorted(OPTIONS))
@@ -153,5 +163,10 @@ def test_every_command_and_parameter_has_help_text() -> None:
     for name in OPTIONS:
         command = group.get_command(ctx, name)  # type: ignore[attr-defined]
         assert command is not None and command.help, name
-        for param in command.params:
-            assert getattr(param, "help", None), f"{name}: {param.name} has no help"
+        commands = [command]
+        if isinstance(command, typer.core.TyperGroup):  # `shoal token ...`: each subcommand too
+            commands += [command.get_command(ctx, sub) for sub in command.list_commands(ctx)]
+        for each in commands:
+            assert each is not None and each.help, name
+            for param in each.params:
+                assert getattr(param, "help", None), f"{name}: {param.name} has no help"

@@ -183,3 +183,38 @@ def test_metrics_and_the_openapi_document(server_url: str) -> None:
         answer = httpx.post(f"{server_url}/v1/datasets/metered/{method}", json={})
         documented = document["paths"][f"/v1/datasets/{{name}}/{method}"]["post"]["responses"]
         assert str(answer.status_code) in documented, (method, answer.status_code)
+
+
+def test_ask_streams_the_answer_and_its_sources(server_url: str) -> None:
+    from shoal.errors import FilterError
+
+    ds = shoal.connect(server_url).open("asked", embedder="hash:32")
+    ds.add(
+        [
+            "Michael Jordan was born on February 17, 1963, in Brooklyn.",
+            "The Eiffel Tower was finished in 1889.",
+        ],
+        metadatas=[{"topic": "sport"}, {"topic": "paris"}],
+    )
+    stream = ds.ask_stream("When was Michael Jordan born?", k=2, mode="hybrid")
+    pieces = list(stream)
+    assert pieces and stream.answer is not None
+    assert "".join(pieces) == stream.answer.text and "1963" in stream.answer.text
+    assert stream.answer.sources[0].metadata == {"topic": "sport"}
+    answer = ds.ask("When was the Eiffel Tower finished?", k=1, where={"topic": "paris"})
+    assert "1889" in answer.text and [s.id for s in answer.sources] == [
+        ds.search("Eiffel", k=1, mode="keyword")[0].id
+    ]
+    raw = httpx.post(f"{server_url}/v1/datasets/asked/ask", json={"question": "Jordan?"})
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    assert "event: piece" in raw.text and "event: answer" in raw.text
+    with pytest.raises(FilterError, match="nope"):
+        ds.ask("Jordan?", where={"nope": 1})
+    with pytest.raises(InvalidInput, match="question is empty"):
+        ds.ask("  ")
+    bad = httpx.post(
+        f"{server_url}/v1/datasets/asked/ask", json={"question": "x", "llm": "openai:gpt"}
+    )
+    assert bad.status_code == 400 and "'llm'" in bad.json()["error"]["message"]
+    cli = run("--url", server_url, "ask", "asked", "When was Michael Jordan born?", "--json")
+    assert cli.exit_code == 0 and "1963" in json.loads(cli.output)["answer"]

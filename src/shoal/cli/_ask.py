@@ -11,9 +11,9 @@ from rich.text import Text
 
 from shoal.cli._console import WhereOption, stderr_console, stdout_console
 from shoal.cli._console import model_options as parse_options
+from shoal.cli._remote import open_dataset_or_remote
 from shoal.cli._store import RefOption, parse_json_object
 from shoal.qa import DEFAULT_LLM, Answer, RetrievalQA, llm
-from shoal.store import open as open_dataset
 
 __all__ = ["SearchMode", "ask", "print_sources"]
 
@@ -67,7 +67,7 @@ def ask(
     ] = False,
 ) -> None:
     """Answer QUESTION from the dataset's chunks, citing them as [1], [2]."""
-    dataset = open_dataset(uri, create=False)
+    dataset = open_dataset_or_remote(uri)
     if ref is not None:
         dataset = dataset.checkout(ref)
     retriever = dataset.as_retriever(

@@ -47,6 +47,12 @@ def serve(
     ssl_keyfile: Annotated[
         str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM).", metavar="FILE")
     ] = None,
+    llm: Annotated[
+        str,
+        typer.Option(
+            "--llm", help="The answerer of ask (extractive, local:..., openai:...).", metavar="NAME"
+        ),
+    ] = "extractive",
 ) -> None:
     """Serve datasets over HTTP: `shoal.connect(URL, token=...).open(NAME)` reaches them."""
     run_server(
@@ -57,6 +63,7 @@ def serve(
         rate_limit=rate_limit,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        llm=llm,
     )
 
 

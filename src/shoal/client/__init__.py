@@ -8,7 +8,8 @@ subclasses with the server's (the library's) messages; the shared contract suite
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import httpx
@@ -17,6 +18,7 @@ import numpy as np
 from shoal.client._wire import error_from, from_json
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
+from shoal.qa import Answer, Source
 from shoal.store import (
     Dataset,
     DatasetInfo,
@@ -312,10 +314,95 @@ class RemoteDataset:
             weights=weights,
         )
 
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int = 4,
+        mode: SearchMode = "vector",
+        where: Filter | None = None,
+    ) -> Answer:
+        """The server's answer to `question` from this dataset's rows, with its sources."""
+        stream = self.ask_stream(question, k=k, mode=mode, where=where)
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int = 4,
+        mode: SearchMode = "vector",
+        where: Filter | None = None,
+    ) -> RemoteAnswerStream:
+        """The answer's pieces as the server writes them (server-sent events); the whole
+        `Answer` is on `.answer` once they are read."""
+        self._writable_ref_free("ask")
+        body = {"question": question, "k": k, "mode": mode, "where": where}
+        return RemoteAnswerStream(self._client, f"/v1/datasets/{self.name}/ask", body)
+
+    def _writable_ref_free(self, what: str) -> None:
+        if self._ref is not None:
+            raise InvalidInput(f"{what} reads the latest version: use client.open({self.name!r})")
+
     def checkout(self, ref: int | str) -> RemoteDataset:
         """A read-only handle on a version or tag (as `Dataset.checkout`)."""
         self._call("count", ref=ref)  # an unknown ref raises RefNotFound now, as locally
         return RemoteDataset(self._client, self.name, ref=ref)
+
+
+class RemoteAnswerStream:
+    """The pieces of a served answer as they arrive; `.answer` once they are all read."""
+
+    def __init__(self, client: Client, path: str, body: Mapping[str, Any]) -> None:
+        self._client = client
+        self._path = path
+        self._body = {k: _jsonable(v) for k, v in body.items() if v is not None}
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        http = self._client._http
+        try:
+            with http.stream("POST", self._path, json=self._body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        payload = response.json()
+                    except ValueError:
+                        payload = None
+                    raise error_from(payload, response.status_code)
+                event = ""
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        data = json.loads(line[6:])
+                        if event == "piece":
+                            yield str(data)
+                        elif event == "answer":
+                            self.answer = _answer(data)
+                        elif event == "error":
+                            raise error_from(data, 500)
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(
+                f"cannot reach the Shoal server at {self._client.url} ({type(exc).__name__}: "
+                f"{exc}); check that `shoal serve` runs there"
+            ) from exc
+        if self.answer is None:
+            raise ShoalError(f"the server at {self._client.url} ended the answer early")
+
+
+def _answer(data: Mapping[str, Any]) -> Answer:
+    sources = tuple(
+        Source(s["number"], s["id"], s["text"], dict(s["metadata"]), float(s["score"]))
+        for s in data["sources"]
+    )
+    return Answer(
+        data["question"], data["text"], sources, data["llm"], bool(data["known"]),
+        bool(data["fallback"]), int(data["left_out"]),
+    )  # fmt: skip
 
 
 _WRITES = {"add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index"}

@@ -26,13 +26,15 @@ def serve(
     rate_limit: float = 0,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
+    llm: str = "extractive",
 ) -> None:
     """Serve the datasets in `sources` until interrupted (uvicorn; Ctrl-C or SIGTERM finish
     the requests in flight, then stop).
 
     Requests need a token when the tokens file (`tokens`, default `default_tokens_path()`)
     exists; without one the server answers anyone who can reach it, so it binds only to a
-    loopback address. `rate_limit`: requests a second per token (0: none).
+    loopback address. `rate_limit`: requests a second per token (0: none). `llm`: the
+    answerer of `ask` (as `shoal.qa.llm` names them; clients cannot choose another).
 
     Raises:
         ConfigurationError: no tokens file and `host` is not a loopback address.
@@ -59,7 +61,9 @@ def serve(
         raise MissingDependency(
             "shoal serve needs Starlette and uvicorn: pip install 'shoal[server]'"
         ) from exc
-    app = create_app(Datasets(sources), tokens=store if store.exists() else None, rate=rate_limit)
+    app = create_app(
+        Datasets(sources), tokens=store if store.exists() else None, rate=rate_limit, llm=llm
+    )
     access = logging.getLogger("shoal.server")  # one line a request: dataset, method, status, ms
     if not access.handlers:
         handler = logging.StreamHandler()

@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shoal.client._wire import error_payload, status_of, to_json
@@ -195,13 +195,39 @@ class _Buckets:
         return None
 
 
+class _Answerer:
+    """The server's one answerer (`shoal serve --llm`), built on first use; one answer at a
+    time (llama.cpp's model is not thread-safe)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._llm: Any = None
+        self.lock = threading.Lock()
+
+    def chain(self, handle: Dataset, options: dict[str, Any]) -> Any:
+        from shoal.qa import RetrievalQA, llm
+
+        if self._llm is None:
+            self._llm = llm(self.name)
+        retriever = handle.as_retriever(**options)
+        return RetrievalQA(retriever, self._llm)
+
+
+_ASK_OPTIONS = {"k", "mode", "where", "search_type", "fetch_k", "lambda_mult", "score_threshold"}
+
+
 def create_app(
-    datasets: Datasets, *, tokens: TokenStore | None = None, rate: float = 0
+    datasets: Datasets,
+    *,
+    tokens: TokenStore | None = None,
+    rate: float = 0,
+    llm: str = "extractive",
 ) -> Starlette:
     """The ASGI app serving `datasets` (with `tokens`: every request needs one; `rate`:
-    requests a second per token, 0 for no limit)."""
+    requests a second per token, 0 for no limit; `llm`: the answerer `ask` uses)."""
     buckets = _Buckets(rate)
     metrics = Metrics()
+    answerer = _Answerer(llm)
 
     def grant_of(request: Request) -> Grant | None:
         """The request's verified token (None when the server takes no tokens)."""
@@ -296,6 +322,45 @@ def create_app(
         )
         return response
 
+    async def ask(request: Request) -> Response:
+        """Server-sent events: `piece` (JSON text) as the answer is written, then `answer`
+        (the whole Answer with its sources), or `error`."""
+        name = request.path_params["name"]
+        started = time.perf_counter()
+        try:
+            grant = grant_of(request)
+            need(grant, name, "read")
+            body = await _body(request)
+            question = body.pop("question", None)
+            if not isinstance(question, str):
+                raise InvalidInput('ask needs a question: {"question": "When was X born?"}')
+            unknown = sorted(set(body) - _ASK_OPTIONS)
+            if unknown:
+                raise InvalidInput(
+                    f"ask takes no argument {', '.join(map(repr, unknown))}; it takes question, "
+                    f"{', '.join(sorted(_ASK_OPTIONS))}"
+                )
+            handle = await run_in_threadpool(datasets.get, name)
+            # Retrieval and its errors (a bad filter) happen now, before the stream starts.
+            chain = await run_in_threadpool(answerer.chain, handle, body)
+            stream = await run_in_threadpool(chain.stream, question)
+        except _Denied as denied:
+            return denied.response()
+        except ShoalError as exc:
+            return _error(exc)
+        metrics.observe(name, "ask", 200, time.perf_counter() - started)
+
+        def events() -> Iterator[str]:
+            with answerer.lock:
+                try:
+                    for piece in stream:
+                        yield f"event: piece\ndata: {json.dumps(piece)}\n\n"
+                    yield f"event: answer\ndata: {json.dumps(_answer_json(stream.answer))}\n\n"
+                except ShoalError as exc:  # the model failed mid-answer
+                    yield f"event: error\ndata: {json.dumps(error_payload(exc))}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     async def metrics_text(request: Request) -> Response:
         try:
             grant = grant_of(request)
@@ -314,6 +379,7 @@ def create_app(
         Route("/ready", ready),
         Route("/v1/datasets", list_datasets, methods=["GET"]),
         Route("/v1/datasets", create_dataset, methods=["POST"]),
+        Route("/v1/datasets/{name}/ask", ask, methods=["POST"]),
         Route("/v1/datasets/{name}/{method}", call, methods=["POST"]),
         Route("/metrics", metrics_text),
         Route("/openapi.json", openapi),
@@ -443,6 +509,27 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object of the method's arguments")
     return body
+
+
+def _answer_json(answer: Any) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "text": answer.text,
+        "sources": [
+            {
+                "number": s.number,
+                "id": s.id,
+                "text": s.text,
+                "metadata": s.metadata,
+                "score": s.score,
+            }
+            for s in answer.sources
+        ],
+        "llm": answer.llm,
+        "known": answer.known,
+        "fallback": answer.fallback,
+        "left_out": answer.left_out,
+    }
 
 
 def _error(error: ShoalError) -> JSONResponse:
