@@ -146,3 +146,30 @@ def test_retrievers_and_question_answering(open_new: Opener) -> None:
     assert len(diverse) == 2
     answer = RetrievalQA(retriever).ask("When was Michael Jordan born?")
     assert "1963" in answer.text and answer.sources
+
+
+def test_the_analyses_run_on_either(open_new: Opener) -> None:
+    from shoal.analysis import (
+        Classification,
+        Outliers,
+        classify,
+        near_duplicates,
+        outliers,
+        recommend,
+    )
+
+    ds = open_new("analysis")
+    base = _vectors(40, seed=3)
+    vectors = np.concatenate([base, base[:2] + 1e-4, -base[:1] * 0 + _vectors(1, seed=9) * -1])
+    ids = [f"r{i}" for i in range(len(vectors))]
+    labels = [{"label": "even" if i % 2 == 0 else "odd"} for i in range(len(vectors))]
+    ds.add([f"row {i}" for i in range(len(vectors))], ids=ids, embeddings=vectors, metadatas=labels)
+    groups = near_duplicates(ds, threshold=0.999)
+    assert sorted(sorted(g) for g in groups) == [["r0", "r40"], ["r1", "r41"]]
+    found = outliers(ds, k=3, contamination=0.05)
+    assert isinstance(found, Outliers) and len(found.ids) == 3 and found.rows == 43
+    liked = recommend(ds, positive_ids=["r5"], k=3)
+    assert "r5" not in [h.id for h in liked] and len(liked) == 3
+    (verdict,) = classify(ds, vectors[:1], label_field="label", k=3)
+    assert isinstance(verdict, Classification) and set(verdict.probabilities) <= {"even", "odd"}
+    assert verdict.neighbors and all(isinstance(h, Hit) for h in verdict.neighbors)

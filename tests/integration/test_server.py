@@ -218,3 +218,16 @@ def test_ask_streams_the_answer_and_its_sources(server_url: str) -> None:
     assert bad.status_code == 400 and "'llm'" in bad.json()["error"]["message"]
     cli = run("--url", server_url, "ask", "asked", "When was Michael Jordan born?", "--json")
     assert cli.exit_code == 0 and "1963" in json.loads(cli.output)["answer"]
+
+
+def test_analysis_requests_are_checked(server_url: str) -> None:
+    shoal.connect(server_url).open("analysed", embedder="hash:8").add(["a", "b", "c"])
+    base = f"{server_url}/v1/datasets/analysed/analysis"
+    unknown = httpx.post(f"{base}/cluster_everything", json={})
+    assert unknown.status_code == 400 and "unknown analysis" in unknown.text
+    extra = httpx.post(f"{base}/outliers", json={"k": 1, "colour": "red"})
+    assert extra.status_code == 400 and "'colour'" in extra.text
+    missing = httpx.post(f"{base}/recommend", json={})
+    assert missing.status_code == 400 and "positive_ids" in missing.text
+    ok = httpx.post(f"{base}/outliers", json={"k": 1, "contamination": 0.5})
+    assert ok.status_code == 200 and len(ok.json()["result"]["ids"]) >= 1

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from shoal._checks import check_count
+from shoal.analysis._served import served
 from shoal.errors import FilterError, InvalidInput
 from shoal.store import Dataset, Filter, Hit
 
@@ -49,6 +50,9 @@ def classify(
     Raises:
         InvalidInput: no inputs, a bad k or field, or no labelled rows.
     """
+    remote, result = served(ds, "classify", items=items, label_field=label_field, k=k, where=where)
+    if remote:
+        return result  # type: ignore[no-any-return]
     check_count(k, "k")
     if not isinstance(label_field, str) or not label_field:
         raise InvalidInput("label_field must name a metadata field, e.g. 'topic'")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shoal._checks import check_count, check_number
+from shoal.analysis._served import served
 from shoal.errors import InvalidInput
 from shoal.store import Dataset, Filter
 
@@ -51,6 +52,9 @@ def near_duplicates(
     Raises:
         InvalidInput: a bad threshold or k, or an l2 / unnormalised dataset without threshold.
     """
+    remote, result = served(ds, "near_duplicates", threshold=threshold, where=where, k=k)
+    if remote:
+        return result  # type: ignore[no-any-return]
     limit = _threshold(ds, threshold)
     graph = ds.neighbors(k=check_count(k, "k"), where=where)
     parent = list(range(len(graph)))

@@ -14,6 +14,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from shoal._checks import check_count, check_fraction
+from shoal.analysis._served import served
 from shoal.errors import InvalidInput, StoreError
 from shoal.store import Dataset, Filter, Neighbors
 
@@ -50,6 +51,11 @@ def outliers(
     Raises:
         InvalidInput: a bad k, contamination or method, or no more rows than k.
     """
+    remote, result = served(
+        ds, "outliers", k=k, contamination=contamination, method=method, where=where
+    )
+    if remote:
+        return result  # type: ignore[no-any-return]
     check_count(k, "k")
     share = check_fraction(contamination, "contamination")
     if method not in _METHODS:

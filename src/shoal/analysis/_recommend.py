@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from shoal._checks import check_count, check_number
+from shoal.analysis._served import served
 from shoal.errors import InvalidInput
 from shoal.store import Dataset, Filter, Hit
 
@@ -35,6 +36,17 @@ def recommend(
     Raises:
         InvalidInput: no positive ids, an id that is not stored, or a query that cancels out.
     """
+    remote, result = served(
+        ds,
+        "recommend",
+        positive_ids=positive_ids,
+        negative_ids=negative_ids,
+        k=k,
+        where=where,
+        negative_weight=negative_weight,
+    )
+    if remote:
+        return result  # type: ignore[no-any-return]
     check_count(k, "k")
     weight = check_number(negative_weight, "negative_weight")
     liked, disliked = _ids(positive_ids, "positive_ids"), _ids(negative_ids, "negative_ids")

@@ -347,6 +347,15 @@ class RemoteDataset:
         if self._ref is not None:
             raise InvalidInput(f"{what} reads the latest version: use client.open({self.name!r})")
 
+    def served_analysis(self, function: str, **arguments: Any) -> Any:
+        """Run `shoal.analysis.<function>` on the server (the analyses call this themselves:
+        `outliers(remote_dataset)` works as it does locally)."""
+        self._writable_ref_free(function)
+        result = self._client._request(
+            "POST", f"/v1/datasets/{self.name}/analysis/{function}", arguments
+        )
+        return from_json(_ANALYSES.get(function, "plain"), result["result"])
+
     def checkout(self, ref: int | str) -> RemoteDataset:
         """A read-only handle on a version or tag (as `Dataset.checkout`)."""
         self._call("count", ref=ref)  # an unknown ref raises RefNotFound now, as locally
@@ -405,6 +414,12 @@ def _answer(data: Mapping[str, Any]) -> Answer:
     )  # fmt: skip
 
 
+_ANALYSES = {
+    "near_duplicates": "groups",
+    "outliers": "outliers",
+    "recommend": "hits",
+    "classify": "classifications",
+}
 _WRITES = {"add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index"}
 
 

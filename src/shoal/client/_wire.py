@@ -7,6 +7,7 @@ HTTP status per class, and the client raises that same class with that message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -121,6 +122,8 @@ def to_json(value: Any) -> Any:
         }
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # analysis results
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return _plain(value)
 
 
@@ -141,6 +144,20 @@ def from_json(kind: str, value: Any) -> Any:
                         v["rows"], tuple(v["tags"]))
             for v in value
         ]  # fmt: skip
+    if kind == "groups":
+        return [list(group) for group in value]
+    if kind == "outliers":
+        from shoal.analysis import Outliers
+
+        return Outliers(list(value["ids"]), [float(s) for s in value["scores"]], value["method"],
+                        int(value["k"]), int(value["rows"]))  # fmt: skip
+    if kind == "classifications":
+        from shoal.analysis import Classification
+
+        return [
+            Classification(c["label"], dict(c["probabilities"]), from_json("hits", c["neighbors"]))
+            for c in value
+        ]
     if kind == "diff":
         return Diff(list(value["added"]), list(value["removed"]), list(value["changed"]))
     if kind == "info":

@@ -70,6 +70,13 @@ METHODS: dict[str, tuple[str, bool]] = {
     "wait_for_index": ("plain", True),
 }
 """The `Dataset` methods served, and what each returns."""
+ANALYSES: dict[str, str] = {
+    "near_duplicates": "groups",
+    "outliers": "outliers",
+    "recommend": "hits",
+    "classify": "classifications",
+}
+"""The `shoal.analysis` functions served (read scope), and what each returns."""
 ADMIN_METHODS = {"index_field"}
 """Methods that change a dataset's schema: the admin scope."""
 
@@ -361,6 +368,29 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def analysis(request: Request) -> JSONResponse:
+        name, function = request.path_params["name"], request.path_params["function"]
+        started = time.perf_counter()
+        try:
+            grant = grant_of(request)
+            if function not in ANALYSES:
+                raise InvalidInput(
+                    f"unknown analysis {function!r}; served: {', '.join(sorted(ANALYSES))}"
+                )
+            need(grant, name, "read")
+            body = await _body(request)
+            handle = await run_in_threadpool(datasets.get, name)
+            result = await run_in_threadpool(_analyse, handle, function, body)
+            response = JSONResponse({"result": to_json(result)})
+        except _Denied as denied:
+            response = denied.response()
+        except ShoalError as exc:
+            response = _error(exc)
+        label = name if datasets.known(name) else "other"
+        kind = function if function in ANALYSES else "other"
+        metrics.observe(label, kind, response.status_code, time.perf_counter() - started)
+        return response
+
     async def metrics_text(request: Request) -> Response:
         try:
             grant = grant_of(request)
@@ -380,6 +410,7 @@ def create_app(
         Route("/v1/datasets", list_datasets, methods=["GET"]),
         Route("/v1/datasets", create_dataset, methods=["POST"]),
         Route("/v1/datasets/{name}/ask", ask, methods=["POST"]),
+        Route("/v1/datasets/{name}/analysis/{function}", analysis, methods=["POST"]),
         Route("/v1/datasets/{name}/{method}", call, methods=["POST"]),
         Route("/metrics", metrics_text),
         Route("/openapi.json", openapi),
@@ -466,6 +497,29 @@ def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
     if isinstance(arguments.get("weights"), list):
         arguments["weights"] = tuple(arguments["weights"])
     return function(**arguments)
+
+
+def _analyse(handle: Dataset, function: str, arguments: dict[str, Any]) -> Any:
+    """`shoal.analysis.<function>(handle, **arguments)`, arguments checked as for methods."""
+    from shoal import analysis
+
+    run: Callable[..., Any] = getattr(analysis, function)
+    parameters = dict(inspect.signature(run).parameters)
+    parameters.pop("ds")
+    unknown = sorted(set(arguments) - set(parameters))
+    if unknown:
+        raise InvalidInput(
+            f"{function} takes no argument {', '.join(map(repr, unknown))}; it takes "
+            f"{', '.join(sorted(parameters))}"
+        )
+    items = arguments.get("items")
+    if isinstance(items, list) and items and not all(isinstance(i, str) for i in items):
+        arguments["items"] = np.asarray(items, dtype=np.float32)
+    try:
+        inspect.signature(run).bind(handle, **arguments)
+    except TypeError as exc:
+        raise InvalidInput(f"{function}: {exc}; send it in the JSON body") from None
+    return run(handle, **arguments)
 
 
 def _check_arguments(function: Callable[..., Any], arguments: dict[str, Any], method: str) -> None:
