@@ -7,10 +7,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,14 +16,9 @@ import pytest
 from cli_runner import plain, run
 
 import shoal
+from server_fixtures import free_port, serve_process
 from shoal.errors import DatasetNotFound, InvalidInput, ProviderUnavailable
 from shoal.server import _app
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:
@@ -78,7 +70,7 @@ def test_bad_requests_get_the_library_errors_and_the_server_stays_up(
 
 
 def test_an_unreachable_server_is_a_clear_error() -> None:
-    client = shoal.connect(f"http://127.0.0.1:{_free_port()}")
+    client = shoal.connect(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ProviderUnavailable, match="shoal serve"):
         client.datasets()
     with pytest.raises(InvalidInput, match="http://"):
@@ -92,23 +84,13 @@ def test_shoal_serve_refuses_other_than_loopback(tmp_path: Path) -> None:
 
 
 def test_shoal_serve_runs_datasets_for_clients_and_stops_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    code = "from shoal.cli import main; main()"
-    server = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", str(tmp_path), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-    )  # fmt: skip
+    server = serve_process(
+        tmp_path, port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+    )
     try:
         client = shoal.connect(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.datasets()
-                break
-            except ProviderUnavailable:
-                assert time.monotonic() < deadline and server.poll() is None, "it did not start"
-                time.sleep(0.1)
         ds = client.open("docs", embedder="hash:16")
         vectors = np.eye(16, dtype=np.float32)[:3]
         ds.add(["a", "b", "c"], ids=["a", "b", "c"], embeddings=vectors)
@@ -178,7 +160,9 @@ def test_metrics_and_the_openapi_document(server_url: str) -> None:
     document = httpx.get(server_url + "/openapi.json").json()
     assert document["openapi"].startswith("3.")
     served = {path for path in document["paths"] if path.startswith("/v1/datasets/{name}/")}
-    assert served == {f"/v1/datasets/{{name}}/{m}" for m in _app.METHODS}
+    expected = {f"/v1/datasets/{{name}}/{m}" for m in _app.METHODS}
+    expected |= {f"/v1/datasets/{{name}}/analysis/{f}" for f in _app.ANALYSES}
+    assert served == expected | {"/v1/datasets/{name}/ask"}
     for method in ("search", "add", "commit"):  # each documented method answers as described
         answer = httpx.post(f"{server_url}/v1/datasets/metered/{method}", json={})
         documented = document["paths"][f"/v1/datasets/{{name}}/{method}"]["post"]["responses"]

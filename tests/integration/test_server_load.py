@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import numpy as np
 import pytest
 
 import shoal
+from server_fixtures import free_port, serve_process
 from shoal.errors import ProviderUnavailable, ShoalError
 
 CLIENTS = 16
@@ -28,31 +27,10 @@ SECONDS = float(os.environ.get("SHOAL_LOAD_SECONDS", "60"))
 DIM = 16
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def _server(folder: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     """`shoal serve FOLDER` in its own process, ready when this yields."""
-    code = "from shoal.cli import main; main()"
-    process = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", str(folder), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    client = shoal.connect(f"http://127.0.0.1:{port}", timeout=30)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client.datasets()
-            break
-        except ProviderUnavailable:
-            assert process.poll() is None and time.monotonic() < deadline, (
-                "the server did not start"
-            )
-            time.sleep(0.1)
+    process = serve_process(folder, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield process
     finally:
@@ -67,7 +45,7 @@ def _vector(rng: np.random.Generator) -> np.ndarray:
 
 
 def test_sixteen_clients_for_a_minute_lose_and_double_nothing(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with _server(tmp_path, port):
         url = f"http://127.0.0.1:{port}"
         shoal.connect(url).open("load", embedder=f"hash:{DIM}").add(
@@ -124,7 +102,7 @@ def test_sixteen_clients_for_a_minute_lose_and_double_nothing(tmp_path: Path) ->
 
 
 def test_a_server_killed_during_writes_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     acknowledged: list[str] = []
     failures: list[BaseException] = []

@@ -28,6 +28,7 @@ from shoal.cli._remote import open_dataset_or_remote
 from shoal.cli._signals import dataset_progress, progress
 from shoal.cli._similar import documents
 from shoal.client import RemoteDataset
+from shoal.client._wire import to_json
 from shoal.errors import FilterError, InvalidInput
 from shoal.store import MAX_FILTER_DEPTH, MAX_METADATA_DEPTH, Dataset, Hit
 from shoal.store import open as open_dataset
@@ -131,29 +132,7 @@ def info(uri: UriArgument, ref: RefOption = None, as_json: JsonOption = False) -
     """Show a dataset's summary: path, version, embedder and its columns."""
     summary = _open(uri, ref).info()
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "uri": summary.uri,
-                    "version": summary.version,
-                    "branch": summary.branch,
-                    "rows": summary.rows,
-                    "embedder": summary.embedder.to_dict(),
-                    "embedder_builds": list(summary.builds),
-                    "index_storage": summary.index_storage,
-                    "columns": [
-                        {
-                            "tensor": c.tensor,
-                            "htype": c.htype,
-                            "shape": list(c.shape),
-                            "dtype": c.dtype,
-                            "compression": c.compression,
-                        }
-                        for c in summary.columns
-                    ],
-                }
-            )
-        )
+        typer.echo(json.dumps(to_json(summary)))
         return
     stdout_console().print(Text(str(summary)), soft_wrap=True)
 

@@ -180,10 +180,7 @@ class RemoteDataset:
         embeddings: Any = None,
     ) -> list[str]:
         """Add rows; returns their ids in input order (see `Dataset.add`)."""
-        self._writable()
-        return list(
-            self._call("add", texts=texts, metadatas=metadatas, ids=ids, embeddings=embeddings)
-        )
+        return self._write_rows("add", texts, metadatas, ids, embeddings)
 
     def upsert(
         self,
@@ -194,10 +191,16 @@ class RemoteDataset:
         embeddings: Any = None,
     ) -> list[str]:
         """Insert rows, replacing stored rows with the same ids (see `Dataset.upsert`)."""
+        return self._write_rows("upsert", texts, metadatas, ids, embeddings)
+
+    def _write_rows(
+        self, method: str, texts: Any, metadatas: Any, ids: Any, embeddings: Any
+    ) -> list[str]:
         self._writable()
-        return list(
-            self._call("upsert", texts=texts, metadatas=metadatas, ids=ids, embeddings=embeddings)
+        written = self._call(
+            method, texts=texts, metadatas=metadatas, ids=ids, embeddings=embeddings
         )
+        return list(written)
 
     def update(self, *, where: Filter, set: Mapping[str, Any]) -> int:
         """Change matching rows; returns how many changed (see `Dataset.update`)."""

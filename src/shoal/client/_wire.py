@@ -117,7 +117,7 @@ def to_json(value: Any) -> Any:
                 }
                 for c in value.columns
             ],
-            "builds": list(value.builds),
+            "embedder_builds": list(value.builds),
             "index_storage": value.index_storage,
         }
     if isinstance(value, (list, tuple)):
@@ -167,7 +167,7 @@ def from_json(kind: str, value: Any) -> Any:
         )
         return DatasetInfo(
             value["uri"], value["version"], value["branch"], value["rows"],
-            EmbedderSpec.from_dict(value["embedder"]), columns, tuple(value["builds"]),
+            EmbedderSpec.from_dict(value["embedder"]), columns, tuple(value["embedder_builds"]),
             value["index_storage"],
         )  # fmt: skip
     return value

@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -296,38 +296,53 @@ def create_app(
         except ShoalError as exc:
             return _error(exc)
 
-    async def call(request: Request) -> JSONResponse:
-        name, method = request.path_params["name"], request.path_params["method"]
+    async def respond(
+        request: Request,
+        action: str,
+        served: Mapping[str, Any],
+        what: str,
+        scope: Callable[[str], str],
+        work: Callable[[Dataset, str, dict[str, Any]], Any],
+    ) -> JSONResponse:
+        """Answer one call of `action` (a method or an analysis) on the request's dataset."""
+        name = request.path_params["name"]
         started = time.perf_counter()
         try:
             grant = grant_of(request)
-            if method not in METHODS:
+            if action not in served:
                 raise InvalidInput(
-                    f"unknown method {method!r}; the methods served are {', '.join(sorted(METHODS))}"
+                    f"unknown {what} {action!r}; the ones served are {', '.join(sorted(served))}"
                 )
-            writes = METHODS[method][1]
-            need(grant, name, "admin" if method in ADMIN_METHODS else "write" if writes else "read")
+            need(grant, name, scope(action))
             body = await _body(request)
             handle = await run_in_threadpool(datasets.get, name)
-            result = await run_in_threadpool(_run, handle, method, body)
+            result = await run_in_threadpool(work, handle, action, body)
             response = JSONResponse({"result": to_json(result)})
         except _Denied as denied:
             response = denied.response()
         except ShoalError as exc:
             response = _error(exc)
         except Exception:  # a bug: the traceback goes to the log, not to the client
-            _log.exception("%s/%s failed", name, method)
+            _log.exception("%s/%s failed", name, action)
             response = _error(ShoalError("the server failed on this request; see its log"))
         seconds = time.perf_counter() - started
-        # Unknown datasets and methods count as "other": labels stay few whatever clients send.
+        # Unknown datasets and actions count as "other": labels stay few whatever clients send.
         label = name if datasets.known(name) else "other"
         metrics.observe(
-            label, method if method in METHODS else "other", response.status_code, seconds
+            label, action if action in served else "other", response.status_code, seconds
         )
         _log.info(
-            "%s %s/%s %d %.1f ms", request.method, name, method, response.status_code, 1e3 * seconds
+            "%s %s/%s %d %.1f ms", request.method, name, action, response.status_code, 1e3 * seconds
         )
         return response
+
+    async def call(request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        return await respond(request, method, METHODS, "method", _scope, _run)
+
+    async def analysis(request: Request) -> JSONResponse:
+        function = request.path_params["function"]
+        return await respond(request, function, ANALYSES, "analysis", lambda _: "read", _analyse)
 
     async def ask(request: Request) -> Response:
         """Server-sent events: `piece` (JSON text) as the answer is written, then `answer`
@@ -367,29 +382,6 @@ def create_app(
                     yield f"event: error\ndata: {json.dumps(error_payload(exc))}\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
-
-    async def analysis(request: Request) -> JSONResponse:
-        name, function = request.path_params["name"], request.path_params["function"]
-        started = time.perf_counter()
-        try:
-            grant = grant_of(request)
-            if function not in ANALYSES:
-                raise InvalidInput(
-                    f"unknown analysis {function!r}; served: {', '.join(sorted(ANALYSES))}"
-                )
-            need(grant, name, "read")
-            body = await _body(request)
-            handle = await run_in_threadpool(datasets.get, name)
-            result = await run_in_threadpool(_analyse, handle, function, body)
-            response = JSONResponse({"result": to_json(result)})
-        except _Denied as denied:
-            response = denied.response()
-        except ShoalError as exc:
-            response = _error(exc)
-        label = name if datasets.known(name) else "other"
-        kind = function if function in ANALYSES else "other"
-        metrics.observe(label, kind, response.status_code, time.perf_counter() - started)
-        return response
 
     async def metrics_text(request: Request) -> Response:
         try:
@@ -441,11 +433,15 @@ def openapi_document() -> dict[str, Any]:
             "post": {"summary": "Create a dataset (admin)", "responses": {"201": {"description": "its summary"}, **failures}},
         },
     }  # fmt: skip
-    for method, (_, writes) in METHODS.items():
-        scope = "admin" if method in ADMIN_METHODS else "write" if writes else "read"
-        paths[f"/v1/datasets/{{name}}/{method}"] = {
+    actions = [(f"/v1/datasets/{{name}}/{m}", f"Dataset.{m}", _scope(m)) for m in METHODS]
+    actions += [
+        (f"/v1/datasets/{{name}}/analysis/{f}", f"shoal.analysis.{f}", "read") for f in ANALYSES
+    ]
+    actions.append(("/v1/datasets/{name}/ask", "RetrievalQA.stream: server-sent events", "read"))
+    for path, what, scope in actions:
+        paths[path] = {
             "post": {
-                "summary": f"Dataset.{method} ({scope} scope); the body holds its keyword arguments",
+                "summary": f"{what} ({scope} scope); the body holds its keyword arguments",
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": {"200": {"description": "{\"result\": ...}"}, **failures},
@@ -497,6 +493,11 @@ def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
     if isinstance(arguments.get("weights"), list):
         arguments["weights"] = tuple(arguments["weights"])
     return function(**arguments)
+
+
+def _scope(method: str) -> str:
+    """The scope a served method needs."""
+    return "admin" if method in ADMIN_METHODS else "write" if METHODS[method][1] else "read"
 
 
 def _analyse(handle: Dataset, function: str, arguments: dict[str, Any]) -> Any:
