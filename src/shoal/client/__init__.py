@@ -9,12 +9,15 @@ subclasses with the server's (the library's) messages; the shared contract suite
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import httpx
 import numpy as np
 
+from shoal._http import RetryPolicy, retry_after
 from shoal.client._wire import error_from, from_json
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
@@ -36,20 +39,36 @@ from shoal.types import EmbedderSpec, Metric
 __all__ = ["Client", "RemoteDataset", "connect"]
 
 
-def connect(url: str, *, token: str | None = None, timeout: float = 60.0) -> Client:
+READ_RETRY = RetryPolicy(attempts=4, initial_backoff=0.2, max_backoff=5.0, total_timeout=30.0)
+"""How reads are retried (a 429 or 503 answer, or no connection): writes are not, since a
+write whose answer was lost may have committed."""
+
+
+def connect(
+    url: str, *, token: str | None = None, timeout: float = 60.0, retry: RetryPolicy = READ_RETRY
+) -> Client:
     """A client of the `shoal serve` process at `url` (e.g. ``http://127.0.0.1:8000``)."""
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InvalidInput(f"url must start with http:// or https://, got {url!r}")
-    return Client(url, token=token, timeout=timeout)
+    return Client(url, token=token, timeout=timeout, retry=retry)
 
 
 class Client:
     """One connection pool to a server; `open` gives its datasets."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy = READ_RETRY,
+    ) -> None:
         self.url = url.rstrip("/")
+        self.retry = retry
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._rng = random.Random()
 
     def datasets(self) -> list[str]:
         """The names of the datasets the server serves."""
@@ -65,7 +84,7 @@ class Client:
                 raise DatasetNotFound(
                     f"no dataset named {name!r} at {self.url}; pass create=True to make one"
                 )
-            self._request("POST", "/v1/datasets", {"name": name, "embedder": embedder})
+            self._request("POST", "/v1/datasets", {"name": name, "embedder": embedder}, read=False)
         return RemoteDataset(self, name)
 
     def close(self) -> None:
@@ -78,24 +97,44 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        try:
-            arguments = {k: _jsonable(v) for k, v in (body or {}).items() if v is not None}
-            response = self._http.request(method, path, json=arguments if body else None)
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(
-                f"cannot reach the Shoal server at {self.url} ({type(exc).__name__}: {exc}); "
-                "check that `shoal serve` runs there"
-            ) from exc
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if response.status_code >= 400:
-            raise error_from(payload, response.status_code)
-        if not isinstance(payload, dict):
-            raise ShoalError(f"the server at {self.url} answered {path} with no JSON object")
-        return payload
+    def _request(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, *, read: bool = True
+    ) -> Any:
+        """The JSON object the server answers; a read retried by `self.retry`."""
+        arguments = {k: _jsonable(v) for k, v in (body or {}).items() if v is not None}
+        started, attempt = time.monotonic(), 0
+        while True:
+            attempt += 1
+            wait: float | None = None
+            try:
+                response = self._http.request(method, path, json=arguments if body else None)
+            except httpx.TransportError as exc:
+                failure: ShoalError = ProviderUnavailable(
+                    f"cannot reach the Shoal server at {self.url} ({type(exc).__name__}: {exc}); "
+                    "check that `shoal serve` runs there"
+                )
+                cause: Exception | None = exc
+            else:
+                try:
+                    payload = response.json()
+                except ValueError:
+                    payload = None
+                if response.status_code < 400:
+                    if not isinstance(payload, dict):
+                        raise ShoalError(
+                            f"the server at {self.url} answered {path} with no JSON object"
+                        )
+                    return payload
+                failure, cause = error_from(payload, response.status_code), None
+                if response.status_code not in (429, 503):
+                    raise failure
+                wait = retry_after(response.headers)
+            policy = self.retry
+            wait = policy.backoff(attempt, self._rng) if wait is None else wait
+            late = time.monotonic() - started + wait > policy.total_timeout
+            if not read or attempt >= policy.attempts or late:
+                raise failure from cause
+            time.sleep(wait)
 
 
 class RemoteDataset:
@@ -116,7 +155,9 @@ class RemoteDataset:
     def _call(self, method: str, kind: str = "plain", **arguments: Any) -> Any:
         if self._ref is not None and method not in _WRITES:
             arguments["ref"] = self._ref
-        result = self._client._request("POST", f"/v1/datasets/{self.name}/{method}", arguments)
+        result = self._client._request(
+            "POST", f"/v1/datasets/{self.name}/{method}", arguments, read=method not in _WRITES
+        )
         return from_json(kind, result["result"])
 
     def _writable(self) -> None:
