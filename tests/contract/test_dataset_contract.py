@@ -151,11 +151,14 @@ def test_retrievers_and_question_answering(open_new: Opener) -> None:
 def test_the_analyses_run_on_either(open_new: Opener) -> None:
     from shoal.analysis import (
         Classification,
+        Clustering,
         Outliers,
         classify,
+        cluster,
         near_duplicates,
         outliers,
         recommend,
+        remove_duplicates,
     )
 
     ds = open_new("analysis")
@@ -173,3 +176,10 @@ def test_the_analyses_run_on_either(open_new: Opener) -> None:
     (verdict,) = classify(ds, vectors[:1], label_field="label", k=3)
     assert isinstance(verdict, Classification) and set(verdict.probabilities) <= {"even", "odd"}
     assert verdict.neighbors and all(isinstance(h, Hit) for h in verdict.neighbors)
+    before = ds.version
+    clustering = cluster(ds, n_clusters=3, field="group")
+    assert isinstance(clustering, Clustering) and clustering.version > before
+    assert len(clustering.labels) == 43 and sum(c.size for c in clustering.clusters) == 43
+    assert ds.get(["r7"])[0].metadata["group"] == clustering.labels["r7"]
+    version = remove_duplicates(ds, groups, message="drop copies")
+    assert version == ds.version and len(ds) == 41 and ds.log()[-1].message == "drop copies"

@@ -23,6 +23,7 @@ import numpy as np
 
 from shoal._checks import check_count
 from shoal.analysis._projection import ProjectionMethod, chosen_method, project
+from shoal.analysis._served import served
 from shoal.analysis._terms import top_terms
 from shoal.errors import InvalidInput, MissingDependency
 from shoal.store import Dataset, Filter
@@ -95,6 +96,21 @@ def cluster(
         InvalidInput: a bad method or count, or fewer rows than clusters.
         MissingDependency: hdbscan without scikit-learn.
     """
+    remote, result = served(
+        ds,
+        "cluster",
+        n_clusters=n_clusters,
+        method=method,
+        where=where,
+        field=field,
+        min_cluster_size=min_cluster_size,
+        terms=terms,
+        seed=seed,
+        message=message,
+        reduce=reduce,
+    )
+    if remote:
+        return result  # type: ignore[no-any-return]
     if method not in _METHODS:
         raise InvalidInput(f"method must be 'kmeans' or 'hdbscan', got {method!r}")
     check_count(terms, "terms", minimum=0)

@@ -93,6 +93,9 @@ def remove_duplicates(
     The rows stay in the history: `ds.checkout(previous_version)` reads them, and
     `ds.restore(previous_version)` brings them back.
     """
+    remote, result = served(ds, "remove_duplicates", groups=groups, message=message)
+    if remote:
+        return result  # type: ignore[no-any-return]
     if isinstance(groups, str) or any(isinstance(g, str) for g in groups):
         raise InvalidInput("groups must be a list of id lists, as near_duplicates returns")
     drop = [row_id for group in groups for row_id in list(group)[1:]]

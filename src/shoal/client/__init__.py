@@ -395,8 +395,9 @@ class RemoteDataset:
         """Run `shoal.analysis.<function>` on the server (the analyses call this themselves:
         `outliers(remote_dataset)` works as it does locally)."""
         self._writable_ref_free(function)
+        writes = function in ("cluster", "remove_duplicates")
         result = self._client._request(
-            "POST", f"/v1/datasets/{self.name}/analysis/{function}", arguments
+            "POST", f"/v1/datasets/{self.name}/analysis/{function}", arguments, read=not writes
         )
         return from_json(_ANALYSES.get(function, "plain"), result["result"])
 
@@ -463,6 +464,8 @@ _ANALYSES = {
     "outliers": "outliers",
     "recommend": "hits",
     "classify": "classifications",
+    "cluster": "clustering",
+    "remove_duplicates": "plain",
 }
 _WRITES = {"add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index"}
 

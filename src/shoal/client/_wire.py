@@ -158,6 +158,14 @@ def from_json(kind: str, value: Any) -> Any:
             Classification(c["label"], dict(c["probabilities"]), from_json("hits", c["neighbors"]))
             for c in value
         ]
+    if kind == "clustering":
+        from shoal.analysis import Cluster, Clustering
+
+        clusters = [
+            Cluster(int(c["label"]), int(c["size"]), list(c["terms"])) for c in value["clusters"]
+        ]
+        labels = {str(k): int(v) for k, v in value["labels"].items()}
+        return Clustering(int(value["version"]), value["field"], value["method"], clusters, labels)
     if kind == "diff":
         return Diff(list(value["added"]), list(value["removed"]), list(value["changed"]))
     if kind == "info":

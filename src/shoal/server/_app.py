@@ -75,8 +75,12 @@ ANALYSES: dict[str, str] = {
     "outliers": "outliers",
     "recommend": "hits",
     "classify": "classifications",
+    "cluster": "clustering",
+    "remove_duplicates": "plain",
 }
-"""The `shoal.analysis` functions served (read scope), and what each returns."""
+"""The `shoal.analysis` functions served, and what each returns."""
+WRITING_ANALYSES = {"cluster", "remove_duplicates"}
+"""The analyses that write a version: the write scope."""
 ADMIN_METHODS = {"index_field"}
 """Methods that change a dataset's schema: the admin scope."""
 
@@ -342,7 +346,11 @@ def create_app(
 
     async def analysis(request: Request) -> JSONResponse:
         function = request.path_params["function"]
-        return await respond(request, function, ANALYSES, "analysis", lambda _: "read", _analyse)
+
+        def scope(name: str) -> str:
+            return "write" if name in WRITING_ANALYSES else "read"
+
+        return await respond(request, function, ANALYSES, "analysis", scope, _analyse)
 
     async def ask(request: Request) -> Response:
         """Server-sent events: `piece` (JSON text) as the answer is written, then `answer`
@@ -435,8 +443,10 @@ def openapi_document() -> dict[str, Any]:
     }  # fmt: skip
     actions = [(f"/v1/datasets/{{name}}/{m}", f"Dataset.{m}", _scope(m)) for m in METHODS]
     actions += [
-        (f"/v1/datasets/{{name}}/analysis/{f}", f"shoal.analysis.{f}", "read") for f in ANALYSES
-    ]
+        (f"/v1/datasets/{{name}}/analysis/{f}", f"shoal.analysis.{f}",
+         "write" if f in WRITING_ANALYSES else "read")
+        for f in ANALYSES
+    ]  # fmt: skip
     actions.append(("/v1/datasets/{name}/ask", "RetrievalQA.stream: server-sent events", "read"))
     for path, what, scope in actions:
         paths[path] = {
