@@ -126,6 +126,8 @@ def test_versions_commit_log_checkout_and_diff(open_new: Opener) -> None:
         ds.checkout("no-such-tag")
     info = ds.info()
     assert info.rows == 2 and info.embedder.dimensions == 32
+    restored = ds.restore("v1")
+    assert restored == ds.version and len(ds) == 1 and ds.get(["b"]) == []
 
 
 def test_retrievers_and_question_answering(open_new: Opener) -> None:

@@ -258,6 +258,11 @@ class RemoteDataset:
         self._writable()
         return int(self._call("delete", ids=ids, where=where))
 
+    def restore(self, version: int | str) -> int:
+        """Make a past version (or tag) the latest again, as a new version; returns its number."""
+        self._writable()
+        return int(self._call("restore", version=version))
+
     def wait_for_index(self) -> None:
         """Return once the server has indexed every row and saved its indexes."""
         self._writable()
@@ -467,7 +472,10 @@ _ANALYSES = {
     "cluster": "clustering",
     "remove_duplicates": "plain",
 }
-_WRITES = {"add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index"}
+_WRITES = {
+    "add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index",
+    "restore",
+}  # fmt: skip
 
 
 def _jsonable(value: Any) -> Any:

@@ -68,6 +68,7 @@ METHODS: dict[str, tuple[str, bool]] = {
     "index_field": ("plain", True),
     "refresh_index": ("plain", True),
     "wait_for_index": ("plain", True),
+    "restore": ("plain", True),
 }
 """The `Dataset` methods served, and what each returns."""
 ANALYSES: dict[str, str] = {
@@ -81,8 +82,8 @@ ANALYSES: dict[str, str] = {
 """The `shoal.analysis` functions served, and what each returns."""
 WRITING_ANALYSES = {"cluster", "remove_duplicates"}
 """The analyses that write a version: the write scope."""
-ADMIN_METHODS = {"index_field"}
-"""Methods that change a dataset's schema: the admin scope."""
+ADMIN_METHODS = {"index_field", "restore"}
+"""Methods that change a dataset's schema or rewind it: the admin scope."""
 
 _VECTOR_ARGUMENTS = ("embeddings", "query", "queries")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
