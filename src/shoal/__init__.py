@@ -8,8 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from shoal._version import __version__
+from shoal.client import Client, RemoteDataset, connect
 from shoal.embeddings import (
     DEFAULT_EMBEDDER,
     CachedEmbedder,
@@ -87,6 +87,7 @@ __all__ = [
     "AuthenticationError",
     "Binary",
     "CachedEmbedder",
+    "Client",
     "CohereEmbedder",
     "ConfigurationError",
     "Dataset",
@@ -124,6 +125,7 @@ __all__ = [
     "Record",
     "RecursiveCharacterSplitter",
     "RefNotFound",
+    "RemoteDataset",
     "RequestRejected",
     "RetrievalQA",
     "Retriever",
@@ -153,17 +155,3 @@ __all__ = [
     "register_provider",
     "top_k",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """`shoal.__version__`, read from the installed metadata on first use (importlib.metadata
-    costs ~40 ms, which every CLI call would pay at import)."""
-    if name == "__version__":
-        from shoal._version import __version__
-
-        return __version__
-    if name == "connect":  # httpx loads with it, not with every `import shoal`
-        from shoal.client import connect
-
-        return connect
-    raise AttributeError(f"module 'shoal' has no attribute {name!r}")

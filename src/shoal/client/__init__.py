@@ -12,13 +12,12 @@ import json
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 import numpy as np
 
 from shoal._http import RetryPolicy, retry_after
-from shoal.client._wire import error_from, from_json
+from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_from, from_json
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
 from shoal.qa import Answer, Source
@@ -35,6 +34,9 @@ from shoal.store import (
     VersionInfo,
 )
 from shoal.types import EmbedderSpec, Metric
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Client", "RemoteDataset", "connect"]
 
@@ -64,10 +66,12 @@ class Client:
         timeout: float = 60.0,
         retry: RetryPolicy = READ_RETRY,
     ) -> None:
+        import httpx  # here, not at `import shoal`: ~50 ms that only a client needs
+
         self.url = url.rstrip("/")
         self.retry = retry
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http: httpx.Client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
         self._rng = random.Random()
 
     def datasets(self) -> list[str]:
@@ -101,6 +105,8 @@ class Client:
         self, method: str, path: str, body: Mapping[str, Any] | None = None, *, read: bool = True
     ) -> Any:
         """The JSON object the server answers; a read retried by `self.retry`."""
+        import httpx
+
         arguments = {k: _jsonable(v) for k, v in (body or {}).items() if v is not None}
         started, attempt = time.monotonic(), 0
         while True:
@@ -400,11 +406,13 @@ class RemoteDataset:
         """Run `shoal.analysis.<function>` on the server (the analyses call this themselves:
         `outliers(remote_dataset)` works as it does locally)."""
         self._writable_ref_free(function)
-        writes = function in ("cluster", "remove_duplicates")
         result = self._client._request(
-            "POST", f"/v1/datasets/{self.name}/analysis/{function}", arguments, read=not writes
+            "POST",
+            f"/v1/datasets/{self.name}/analysis/{function}",
+            arguments,
+            read=function not in WRITING_ANALYSES,
         )
-        return from_json(_ANALYSES.get(function, "plain"), result["result"])
+        return from_json(ANALYSES.get(function, "plain"), result["result"])
 
     def checkout(self, ref: int | str) -> RemoteDataset:
         """A read-only handle on a version or tag (as `Dataset.checkout`)."""
@@ -422,6 +430,8 @@ class RemoteAnswerStream:
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
+        import httpx
+
         http = self._client._http
         try:
             with http.stream("POST", self._path, json=self._body) as response:
@@ -464,14 +474,6 @@ def _answer(data: Mapping[str, Any]) -> Answer:
     )  # fmt: skip
 
 
-_ANALYSES = {
-    "near_duplicates": "groups",
-    "outliers": "outliers",
-    "recommend": "hits",
-    "classify": "classifications",
-    "cluster": "clustering",
-    "remove_duplicates": "plain",
-}
 _WRITES = {
     "add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index",
     "restore",

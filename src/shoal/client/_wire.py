@@ -19,13 +19,27 @@ from shoal.store import ColumnInfo, DatasetInfo, Diff, Hit, Record, VersionInfo
 from shoal.types import EmbedderSpec
 
 __all__ = [
+    "ANALYSES",
     "STATUS",
+    "WRITING_ANALYSES",
     "error_from",
     "error_payload",
     "from_json",
     "status_of",
     "to_json",
 ]
+
+ANALYSES: dict[str, str] = {
+    "near_duplicates": "groups",
+    "outliers": "outliers",
+    "recommend": "hits",
+    "classify": "classifications",
+    "cluster": "clustering",
+    "remove_duplicates": "plain",
+}
+"""The `shoal.analysis` functions a server runs, and the kind of result each returns."""
+WRITING_ANALYSES = frozenset({"cluster", "remove_duplicates"})
+"""The analyses that write a version (the write scope; a client never retries them)."""
 
 STATUS: dict[type[errors.ShoalError], int] = {
     errors.InvalidInput: 400,  # and EmptyText, NonFiniteValues, DimensionMismatch, FilterError

@@ -32,14 +32,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from shoal.client._wire import error_payload, status_of, to_json
+from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_payload, status_of, to_json
 from shoal.errors import AuthenticationError, DatasetNotFound, InvalidInput, RateLimited, ShoalError
 from shoal.server._metrics import Metrics
 from shoal.server._tokens import Grant, TokenStore
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
 
-__all__ = ["MAX_BODY_BYTES", "METHODS", "Datasets", "create_app"]
+__all__ = ["ANALYSES", "MAX_BODY_BYTES", "METHODS", "Datasets", "create_app"]
 
 _log = logging.getLogger("shoal.server")
 
@@ -71,17 +71,6 @@ METHODS: dict[str, tuple[str, bool]] = {
     "restore": ("plain", True),
 }
 """The `Dataset` methods served, and what each returns."""
-ANALYSES: dict[str, str] = {
-    "near_duplicates": "groups",
-    "outliers": "outliers",
-    "recommend": "hits",
-    "classify": "classifications",
-    "cluster": "clustering",
-    "remove_duplicates": "plain",
-}
-"""The `shoal.analysis` functions served, and what each returns."""
-WRITING_ANALYSES = {"cluster", "remove_duplicates"}
-"""The analyses that write a version: the write scope."""
 ADMIN_METHODS = {"index_field", "restore"}
 """Methods that change a dataset's schema or rewind it: the admin scope."""
 
