@@ -29,13 +29,20 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_payload, status_of, to_json
 from shoal.errors import AuthenticationError, DatasetNotFound, InvalidInput, RateLimited, ShoalError
 from shoal.server._metrics import Metrics
 from shoal.server._tokens import Grant, TokenStore
+from shoal.server._ui import PAGE
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
 
@@ -262,7 +269,17 @@ def create_app(
 
     async def ready(request: Request) -> JSONResponse:
         names = await run_in_threadpool(datasets.names)
-        return JSONResponse({"status": "ready", "datasets": len(names)})
+        return JSONResponse(
+            {"status": "ready", "datasets": len(names), "tokens": tokens is not None}
+        )
+
+    async def page(request: Request) -> HTMLResponse:
+        # The page calls only this server; the policy makes the browser hold it to that.
+        policy = (
+            "default-src 'none'; connect-src 'self'; script-src 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+        )
+        return HTMLResponse(PAGE, headers={"Content-Security-Policy": policy})
 
     async def list_datasets(request: Request) -> JSONResponse:
         try:
@@ -395,6 +412,7 @@ def create_app(
         return JSONResponse(openapi_document())
 
     routes = [
+        Route("/", page),
         Route("/health", health),
         Route("/ready", ready),
         Route("/v1/datasets", list_datasets, methods=["GET"]),
