@@ -69,6 +69,17 @@ def test_vectors_ids_and_metadata_round_trip(open_new: Opener) -> None:
     assert {h.id for h in ds.search(vectors[0], k=20, where={"tags": "odd"})} == set(ids[1::2])
     rows = ds.select(["id", "nested.a"], where={"n": {"$lt": 2}})
     assert rows == [{"id": "r0", "nested.a": 0}, {"id": "r1", "nested.a": 1}]
+    pages = [ds.select(["id"], limit=6, offset=start) for start in range(0, 20, 6)]
+    assert [row["id"] for page in pages for row in page] == ids, "pages in stored order"
+    assert [len(page) for page in pages] == [6, 6, 6, 2]
+    assert ds.select(["id"], where={"tags": "odd"}, limit=2, offset=1) == [
+        {"id": "r3"},
+        {"id": "r5"},
+    ]
+    with pytest.raises(InvalidInput, match="offset must be an int >= 0"):
+        ds.select(["id"], limit=2, offset=-1)
+    with pytest.raises(InvalidInput, match="limit must be an int >= 1"):
+        ds.select(["id"], limit=0)
 
 
 def test_updates_deletes_and_upserts(open_new: Opener) -> None:

@@ -287,9 +287,19 @@ class RemoteDataset:
         records: list[Record] = self._call("get", "records", ids=ids)
         return records
 
-    def select(self, fields: Sequence[str], *, where: Filter | None = None) -> list[dict[str, Any]]:
-        """The values of `fields` for every row matching `where` (see `Dataset.select`)."""
-        rows: list[dict[str, Any]] = self._call("select", fields=fields, where=where)
+    def select(
+        self,
+        fields: Sequence[str],
+        *,
+        where: Filter | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The values of `fields` for every row matching `where`, a page of them if `limit`
+        (see `Dataset.select`)."""
+        rows: list[dict[str, Any]] = self._call(
+            "select", fields=fields, where=where, limit=limit, offset=offset
+        )
         return rows
 
     def search(

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import pyarrow as pa
 
+from shoal._checks import check_count
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ReadOnlyDataset
 from shoal.store import _lance
@@ -276,18 +277,29 @@ class Dataset(History, NeighborGraph):
         return read_records(self._current(), ids)
 
     @guarded("read rows of")
-    def select(self, fields: Sequence[str], *, where: Filter | None = None) -> list[dict[str, Any]]:
+    def select(
+        self,
+        fields: Sequence[str],
+        *,
+        where: Filter | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
         """The values of `fields` for every row matching `where` (default: all), in stored order.
 
         A field is ``id``, ``text``, a column, or a dotted path into the metadata
         (``"source"``, ``"author.name"``, ``"tags.0"``); a row without that path gives
         None. Only those values are read (no vectors, no whole metadata), and no row
-        committed before the call is missed.
+        committed before the call is missed. `limit` and `offset` read one page of them
+        (rows offset .. offset + limit - 1 of the matching rows).
         """
         if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
             raise InvalidInput('fields must be a list of names, e.g. ["id", "source"]')
+        if limit is not None:
+            check_count(limit, "limit")
+        check_count(offset, "offset", minimum=0)
         predicate = self._compile(where) if where else None
-        return read_fields(self._current(), fields, predicate)
+        return read_fields(self._current(), fields, predicate, limit=limit, offset=offset)
 
     def search(
         self,

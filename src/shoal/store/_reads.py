@@ -37,15 +37,24 @@ def read_records(lance: Any, ids: Sequence[str]) -> list[Record]:
     return [found[i] for i in wanted if i in found]
 
 
-def read_fields(lance: Any, fields: Sequence[str], predicate: str | None) -> list[dict[str, Any]]:
-    """`fields` (columns or dotted metadata paths) of each row matching `predicate`, by projection."""
+def read_fields(
+    lance: Any,
+    fields: Sequence[str],
+    predicate: str | None,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """`fields` (columns or dotted metadata paths) of each row matching `predicate`, by
+    projection; `limit` rows from `offset` on (in stored order) if given."""
     columns = set(lance.schema.names) - {"embedding", "metadata"}
     # Aliases keep user text out of the SQL; column names are checked when created.
     projection = {
         f"f{i}": f"`{name}`" if name in columns else metadata_json(name)
         for i, name in enumerate(fields)
     }
-    table = lance.to_table(columns=projection, filter=predicate)
+    page = {"limit": limit, "offset": offset} if limit is not None or offset else {}
+    table = lance.to_table(columns=projection, filter=predicate, **page)
     values = []
     for i, name in enumerate(fields):
         column = table.column(f"f{i}").to_pylist()
