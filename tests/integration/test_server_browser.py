@@ -39,6 +39,8 @@ def served(
         )
         docs.commit("first rows", tag="v1")
         docs.add(["A <b>bold</b> cat & a dog </script>"], ids=["hostile"])
+        notes = [f"note {i} about fish" for i in range(45)]
+        docs.add(notes, ids=[f"n{i:02d}" for i in range(45)], metadatas=[{"topic": "fish"}] * 45)
         yield url, reader
 
 
@@ -103,7 +105,7 @@ def test_a_person_signs_in_searches_asks_and_reads_the_versions(
     ui.select_option("#diff-a", label=str(_version(ui, "first rows")))
     ui.click("#diff button")
     ui.wait_for_selector("#diff-out p")
-    assert "1 added: +hostile" in ui.inner_text("#diff-out")
+    assert "46 added: +hostile" in ui.inner_text("#diff-out")
     ui.select_option("#ref", label=str(_version(ui, "first rows")))
     ui.fill("#query", "bold cat dog")
     ui.click("#search button")
@@ -112,12 +114,38 @@ def test_a_person_signs_in_searches_asks_and_reads_the_versions(
     )
     ui.screenshot(path=shots / "5-versions.png")
 
+    assert ui.inner_text("#rows-where") == "rows 1-20 of 48"
+    assert ui.locator("#rows tr").count() == 20 and ui.is_disabled("#rows-prev")
+    ui.click("#rows-next")
+    ui.wait_for_selector("#rows-where:has-text('rows 21-40 of 48')")
+    ui.click("#rows-next")
+    ui.wait_for_selector("#rows-where:has-text('rows 41-48 of 48')")
+    assert ui.is_disabled("#rows-next") and '"topic":"fish"' in ui.inner_text("#rows")
+    ui.screenshot(path=shots / "6-rows.png")
+
+    ui.fill("#map-color", "topic")
+    ui.click("#map-form button")
+    ui.wait_for_selector("#map:not([hidden])")
+    frame = next(f for f in ui.frames if f != ui.main_frame)
+    frame.wait_for_function("() => Number(document.body.dataset.points) === 48")
+    drawn = frame.evaluate("""() => { const c = document.querySelector("canvas");
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] === 255) n++; return n; }""")
+    assert drawn > 48, "the points are painted"
+    # Headless Chromium leaves a sandboxed frame out of page screenshots: the map's own shot.
+    alone = browser.new_page()
+    alone.set_content(ui.evaluate("document.getElementById('map').srcdoc"))
+    alone.wait_for_function("() => Number(document.body.dataset.points) === 48")
+    assert "data" not in alone.inner_text("body").split("\n")[0], "no server path in the title"
+    alone.screenshot(path=shots / "7-map.png")
+    alone.close()
+
     ui.set_viewport_size({"width": 390, "height": 844})  # a phone
     assert ui.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    ui.screenshot(path=shots / "6-phone.png", full_page=True)
+    ui.screenshot(path=shots / "8-phone.png", full_page=True)
     assert not page.problems, page.problems
     assert requests and all(r.startswith(url + "/") for r in requests), requests
-    assert len(list(shots.glob("*.png"))) >= 6
+    assert len(list(shots.glob("*.png"))) >= 8
 
 
 def test_a_bad_token_and_a_bad_filter_are_shown_not_thrown(

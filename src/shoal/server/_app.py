@@ -15,10 +15,12 @@ may make `rate` requests a second (bursts of twice that), then gets 429 and Retr
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -398,6 +400,28 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def map_page(request: Request) -> JSONResponse:
+        """The dataset's embedding map as one HTML page (`map_dataset`), in a JSON string."""
+
+        def draw(handle: Dataset, _: str, body: dict[str, Any]) -> str:
+            from shoal.analysis import map_dataset
+
+            options = {"color_by", "where", "method", "max_points", "seed"}
+            unknown = sorted(set(body) - options)
+            if unknown:
+                raise InvalidInput(
+                    f"map takes no argument {', '.join(map(repr, unknown))}; it takes "
+                    f"{', '.join(sorted(options))}"
+                )
+            with tempfile.TemporaryDirectory(prefix="shoal-map-") as folder:
+                out = Path(folder) / "map.html"
+                chart = map_dataset(handle, out=out, **body)
+                # Titled by the dataset's name here: its path is the server's business.
+                dataclasses.replace(chart, title=_last_part(handle.uri)).write_html(out)
+                return out.read_text(encoding="utf-8")
+
+        return await respond(request, "map", {"map": "html"}, "view", lambda _: "read", draw)
+
     async def metrics_text(request: Request) -> Response:
         try:
             grant = grant_of(request)
@@ -418,6 +442,7 @@ def create_app(
         Route("/v1/datasets", list_datasets, methods=["GET"]),
         Route("/v1/datasets", create_dataset, methods=["POST"]),
         Route("/v1/datasets/{name}/ask", ask, methods=["POST"]),
+        Route("/v1/datasets/{name}/map", map_page, methods=["POST"]),
         Route("/v1/datasets/{name}/analysis/{function}", analysis, methods=["POST"]),
         Route("/v1/datasets/{name}/{method}", call, methods=["POST"]),
         Route("/metrics", metrics_text),
@@ -456,6 +481,7 @@ def openapi_document() -> dict[str, Any]:
         for f in ANALYSES
     ]  # fmt: skip
     actions.append(("/v1/datasets/{name}/ask", "RetrievalQA.stream: server-sent events", "read"))
+    actions.append(("/v1/datasets/{name}/map", "shoal.analysis.map_dataset as HTML", "read"))
     for path, what, scope in actions:
         paths[path] = {
             "post": {

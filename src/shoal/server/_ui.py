@@ -83,6 +83,25 @@ PAGE = """<!doctype html>
     <p id="answer" aria-live="polite"></p>
     <div id="sources"></div>
   </section>
+  <section aria-labelledby="rows-title">
+    <h2 id="rows-title">Rows</h2>
+    <form id="rows-nav">
+      <button type="button" id="rows-prev">Previous</button>
+      <button type="button" id="rows-next">Next</button>
+      <span id="rows-where" class="meta" aria-live="polite"></span>
+    </form>
+    <table><thead><tr><th>id</th><th>text</th><th>metadata</th></tr></thead>
+      <tbody id="rows"></tbody></table>
+  </section>
+  <section aria-labelledby="map-title">
+    <h2 id="map-title">Map</h2>
+    <form id="map-form">
+      <label>Colour by (metadata field) <input id="map-color" placeholder="topic"></label>
+      <button type="submit">Draw the map</button>
+    </form>
+    <iframe id="map" title="Embedding map" sandbox="allow-scripts" hidden
+            style="width: 100%; height: 32rem; border: 1px solid #d8dde3;"></iframe>
+  </section>
   <section aria-labelledby="log-title">
     <h2 id="log-title">Versions</h2>
     <form id="diff">
@@ -152,9 +171,40 @@ async function loadDatasets() {
     select.replaceChildren(...names.map((n) => new Option(n, n)));
     $("who").textContent = token ? "signed in" : "";
     show(names.length ? "" : "No dataset this token can read.");
-    if (names.length) await loadLog();
+    if (names.length) { rowsOffset = 0; await loadLog(); await loadRows(); }
   } catch (error) { show(error.message); }
 }
+const PAGE_ROWS = 20;
+let rowsOffset = 0, rowsTotal = 0;
+async function loadRows() {
+  rowsTotal = (await method("count")).result;
+  const page = (await method("select", {fields: ["id", "text"], limit: PAGE_ROWS, offset: rowsOffset})).result;
+  const records = page.length ? (await method("get", {ids: page.map((r) => r.id)})).result : [];
+  const meta = Object.fromEntries(records.map((r) => [r.id, r.metadata]));
+  $("rows").replaceChildren(...page.map((r) => {
+    const tr = document.createElement("tr");
+    [r.id, r.text, JSON.stringify(meta[r.id] || {})].forEach((cell) => {
+      const td = document.createElement("td"); td.textContent = cell; tr.append(td);
+    });
+    return tr;
+  }));
+  $("rows-where").textContent = page.length
+    ? "rows " + (rowsOffset + 1) + "-" + (rowsOffset + page.length) + " of " + rowsTotal : "no rows";
+  $("rows-prev").disabled = rowsOffset === 0;
+  $("rows-next").disabled = rowsOffset + PAGE_ROWS >= rowsTotal;
+}
+$("rows-prev").addEventListener("click", () => { rowsOffset = Math.max(0, rowsOffset - PAGE_ROWS); loadRows().catch((e) => show(e.message)); });
+$("rows-next").addEventListener("click", () => { rowsOffset += PAGE_ROWS; loadRows().catch((e) => show(e.message)); });
+$("map-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = {method: "pca"};
+  if ($("map-color").value.trim()) body.color_by = $("map-color").value.trim();
+  try {
+    const html = (await call("/v1/datasets/" + encodeURIComponent(dataset()) + "/map", body)).result;
+    $("map").srcdoc = html; $("map").hidden = false;
+  } catch (error) { show(error.message); }
+});
+
 async function loadLog() {
   const versions = (await method("log")).result;
   $("log").replaceChildren(...versions.slice().reverse().map((v) => {
@@ -177,7 +227,10 @@ $("login").addEventListener("submit", (event) => {
   $("token").value = "";
   loadDatasets();
 });
-$("dataset").addEventListener("change", () => loadLog().catch((e) => show(e.message)));
+$("dataset").addEventListener("change", () => {
+  rowsOffset = 0;
+  loadLog().then(loadRows).catch((e) => show(e.message));
+});
 $("search").addEventListener("submit", async (event) => {
   event.preventDefault();
   const query = $("query").value, body = {query, k: Number($("k").value), mode: $("mode").value};
