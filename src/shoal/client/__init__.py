@@ -20,7 +20,7 @@ from shoal._http import RetryPolicy, retry_after
 from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_from, from_json
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
-from shoal.qa import Answer, Source
+from shoal.qa import Answer
 from shoal.store import (
     Dataset,
     DatasetInfo,
@@ -461,7 +461,7 @@ class RemoteAnswerStream:
                         if event == "piece":
                             yield str(data)
                         elif event == "answer":
-                            self.answer = _answer(data)
+                            self.answer = from_json("answer", data)
                         elif event == "error":
                             raise error_from(data, 500)
         except httpx.TransportError as exc:
@@ -471,17 +471,6 @@ class RemoteAnswerStream:
             ) from exc
         if self.answer is None:
             raise ShoalError(f"the server at {self._client.url} ended the answer early")
-
-
-def _answer(data: Mapping[str, Any]) -> Answer:
-    sources = tuple(
-        Source(s["number"], s["id"], s["text"], dict(s["metadata"]), float(s["score"]))
-        for s in data["sources"]
-    )
-    return Answer(
-        data["question"], data["text"], sources, data["llm"], bool(data["known"]),
-        bool(data["fallback"]), int(data["left_out"]),
-    )  # fmt: skip
 
 
 _WRITES = {

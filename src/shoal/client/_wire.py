@@ -180,6 +180,15 @@ def from_json(kind: str, value: Any) -> Any:
         ]
         labels = {str(k): int(v) for k, v in value["labels"].items()}
         return Clustering(int(value["version"]), value["field"], value["method"], clusters, labels)
+    if kind == "answer":
+        from shoal.qa import Answer, Source
+
+        sources = tuple(
+            Source(s["number"], s["id"], s["text"], dict(s["metadata"]), float(s["score"]))
+            for s in value["sources"]
+        )
+        return Answer(value["question"], value["text"], sources, value["llm"],
+                      bool(value["known"]), bool(value["fallback"]), int(value["left_out"]))  # fmt: skip
     if kind == "diff":
         return Diff(list(value["added"]), list(value["removed"]), list(value["changed"]))
     if kind == "info":

@@ -16,14 +16,14 @@ may make `rate` requests a second (bursts of twice that), then gets 429 and Retr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import logging
-import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,13 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_payload, status_of, to_json
-from shoal.errors import AuthenticationError, DatasetNotFound, InvalidInput, RateLimited, ShoalError
+from shoal.errors import AuthenticationError, InvalidInput, RateLimited, ShoalError
+from shoal.server._api import METHODS, openapi_document, scope_of
+from shoal.server._datasets import Datasets, last_part
 from shoal.server._metrics import Metrics
 from shoal.server._tokens import Grant, TokenStore
 from shoal.server._ui import PAGE
 from shoal.store import Dataset
-from shoal.store import open as open_dataset
 
 __all__ = ["ANALYSES", "MAX_BODY_BYTES", "METHODS", "Datasets", "create_app"]
 
@@ -55,116 +56,7 @@ _log = logging.getLogger("shoal.server")
 MAX_BODY_BYTES = 64 * 2**20
 """The largest request body taken (64 MiB: about 40,000 384-d vectors as JSON)."""
 
-METHODS: dict[str, tuple[str, bool]] = {
-    # method: (result kind for the client, whether it writes)
-    "search": ("hits", False),
-    "search_batch": ("hit_lists", False),
-    "get": ("records", False),
-    "select": ("plain", False),
-    "info": ("info", False),
-    "log": ("versions", False),
-    "diff": ("diff", False),
-    "tags": ("plain", False),
-    "branches": ("plain", False),
-    "count": ("plain", False),
-    "add": ("plain", True),
-    "upsert": ("plain", True),
-    "update": ("plain", True),
-    "set_metadata": ("plain", True),
-    "delete": ("plain", True),
-    "commit": ("plain", True),
-    "tag": ("plain", True),
-    "index_field": ("plain", True),
-    "refresh_index": ("plain", True),
-    "wait_for_index": ("plain", True),
-    "restore": ("plain", True),
-}
-"""The `Dataset` methods served, and what each returns."""
-ADMIN_METHODS = {"index_field", "restore"}
-"""Methods that change a dataset's schema or rewind it: the admin scope."""
-
 _VECTOR_ARGUMENTS = ("embeddings", "query", "queries")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-class Datasets:
-    """The datasets one server serves, by name, each opened once and then kept open.
-
-    A source is a dataset (a folder holding `_versions`, or an `s3://` or `memory://` URI),
-    served under its last path component, or a folder of datasets, each subfolder served
-    under its name; new datasets are created in the first such folder.
-    """
-
-    def __init__(self, sources: Sequence[str | Path]) -> None:
-        self._uris: dict[str, str] = {}
-        self._root: Path | None = None
-        for source in sources:
-            text = str(source)
-            if "://" in text or (Path(text) / "_versions").is_dir():
-                self._uris[_last_part(text)] = text
-            else:
-                folder = Path(text)
-                if not folder.is_dir():
-                    raise DatasetNotFound(
-                        f"{text} is neither a dataset nor a folder of datasets; create the "
-                        "folder first (datasets are then created in it through the API)"
-                    )
-                self._root = self._root or folder
-                for child in sorted(folder.iterdir()):
-                    if (child / "_versions").is_dir():
-                        self._uris.setdefault(child.name, str(child))
-        self._open: dict[str, Dataset] = {}
-        self._guard = threading.Lock()
-
-    def names(self) -> list[str]:
-        """The datasets served, sorted (a folder's new subfolders included)."""
-        if self._root is not None:
-            for child in self._root.iterdir():
-                if (child / "_versions").is_dir():
-                    self._uris.setdefault(child.name, str(child))
-        return sorted(self._uris)
-
-    def get(self, name: str) -> Dataset:
-        """The open handle of dataset `name`; DatasetNotFound if none is served."""
-        with self._guard:
-            handle = self._open.get(name)
-            if handle is not None:
-                return handle
-            if name not in self._uris and name not in self.names():
-                raise DatasetNotFound(
-                    f"no dataset named {name!r} here; list them with GET /v1/datasets"
-                )
-            handle = self._open[name] = open_dataset(self._uris[name], create=False)
-            return handle
-
-    def known(self, name: str) -> bool:
-        """Whether `name` is a dataset served here (as of the last listing)."""
-        return name in self._uris
-
-    def opened(self) -> list[tuple[str, Dataset]]:
-        """The datasets opened so far, by name."""
-        with self._guard:
-            return sorted(self._open.items())
-
-    def create(self, name: str, embedder: str | None) -> Dataset:
-        """Create dataset `name` in the served folder (InvalidInput if the name is taken)."""
-        if not _NAME.fullmatch(name):
-            raise InvalidInput(
-                f"dataset name {name!r} is not allowed: 1 to 64 letters, digits, '.', '-' and "
-                "'_', starting with a letter or digit"
-            )
-        if self._root is None:
-            raise InvalidInput(
-                "this server serves named datasets, not a folder: start it with a folder "
-                "(shoal serve FOLDER) to create datasets through the API"
-            )
-        with self._guard:
-            if name in self._uris:
-                raise InvalidInput(f"a dataset named {name!r} exists already; pick another name")
-            uri = str(self._root / name)
-            handle = open_dataset(uri, embedder=embedder, create=True)
-            self._uris[name], self._open[name] = uri, handle
-            return handle
 
 
 class _Denied(Exception):
@@ -351,7 +243,7 @@ def create_app(
 
     async def call(request: Request) -> JSONResponse:
         method = request.path_params["method"]
-        return await respond(request, method, METHODS, "method", _scope, _run)
+        return await respond(request, method, METHODS, "method", scope_of, _run)
 
     async def analysis(request: Request) -> JSONResponse:
         function = request.path_params["function"]
@@ -394,7 +286,7 @@ def create_app(
                 try:
                     for piece in stream:
                         yield f"event: piece\ndata: {json.dumps(piece)}\n\n"
-                    yield f"event: answer\ndata: {json.dumps(_answer_json(stream.answer))}\n\n"
+                    yield f"event: answer\ndata: {json.dumps(to_json(stream.answer))}\n\n"
                 except ShoalError as exc:  # the model failed mid-answer
                     yield f"event: error\ndata: {json.dumps(error_payload(exc))}\n\n"
 
@@ -417,7 +309,7 @@ def create_app(
                 out = Path(folder) / "map.html"
                 chart = map_dataset(handle, out=out, **body)
                 # Titled by the dataset's name here: its path is the server's business.
-                dataclasses.replace(chart, title=_last_part(handle.uri)).write_html(out)
+                dataclasses.replace(chart, title=last_part(handle.uri)).write_html(out)
                 return out.read_text(encoding="utf-8")
 
         return await respond(request, "map", {"map": "html"}, "view", lambda _: "read", draw)
@@ -451,71 +343,6 @@ def create_app(
     return Starlette(routes=routes)
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the API (served at /openapi.json)."""
-    error = {"$ref": "#/components/schemas/Error"}
-    failures = {
-        str(status): {"description": text, "content": {"application/json": {"schema": error}}}
-        for status, text in (
-            (400, "bad input (the library's InvalidInput family)"),
-            (401, "no valid token"),
-            (403, "the token lacks the scope"),
-            (404, "no such dataset or ref"),
-            (409, "read-only handle or conflicting write"),
-            (429, "over the token's rate"),
-        )
-    }
-    paths: dict[str, Any] = {
-        "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-        "/ready": {"get": {"summary": "Readiness", "responses": {"200": {"description": "ready"}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
-        "/v1/datasets": {
-            "get": {"summary": "The datasets the token can read", "responses": {"200": {"description": "names"}, **failures}},
-            "post": {"summary": "Create a dataset (admin)", "responses": {"201": {"description": "its summary"}, **failures}},
-        },
-    }  # fmt: skip
-    actions = [(f"/v1/datasets/{{name}}/{m}", f"Dataset.{m}", _scope(m)) for m in METHODS]
-    actions += [
-        (f"/v1/datasets/{{name}}/analysis/{f}", f"shoal.analysis.{f}",
-         "write" if f in WRITING_ANALYSES else "read")
-        for f in ANALYSES
-    ]  # fmt: skip
-    actions.append(("/v1/datasets/{name}/ask", "RetrievalQA.stream: server-sent events", "read"))
-    actions.append(("/v1/datasets/{name}/map", "shoal.analysis.map_dataset as HTML", "read"))
-    for path, what, scope in actions:
-        paths[path] = {
-            "post": {
-                "summary": f"{what} ({scope} scope); the body holds its keyword arguments",
-                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": {"200": {"description": "{\"result\": ...}"}, **failures},
-            }
-        }  # fmt: skip
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Shoal", "version": "1"},
-        "paths": paths,
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "properties": {
-                                "type": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                        }
-                    },
-                }
-            },
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-    }
-
-
 def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
     """Call `handle.<method>(**arguments)` as the library would be called (on `ref` if given)."""
     ref = arguments.pop("ref", None)
@@ -539,32 +366,16 @@ def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
     return function(**arguments)
 
 
-def _scope(method: str) -> str:
-    """The scope a served method needs."""
-    return "admin" if method in ADMIN_METHODS else "write" if METHODS[method][1] else "read"
-
-
 def _analyse(handle: Dataset, function: str, arguments: dict[str, Any]) -> Any:
     """`shoal.analysis.<function>(handle, **arguments)`, arguments checked as for methods."""
     from shoal import analysis
 
-    run: Callable[..., Any] = getattr(analysis, function)
-    parameters = dict(inspect.signature(run).parameters)
-    parameters.pop("ds")
-    unknown = sorted(set(arguments) - set(parameters))
-    if unknown:
-        raise InvalidInput(
-            f"{function} takes no argument {', '.join(map(repr, unknown))}; it takes "
-            f"{', '.join(sorted(parameters))}"
-        )
+    run = functools.partial(getattr(analysis, function), handle)
+    _check_arguments(run, arguments, function)
     items = arguments.get("items")
     if isinstance(items, list) and items and not all(isinstance(i, str) for i in items):
         arguments["items"] = np.asarray(items, dtype=np.float32)
-    try:
-        inspect.signature(run).bind(handle, **arguments)
-    except TypeError as exc:
-        raise InvalidInput(f"{function}: {exc}; send it in the JSON body") from None
-    return run(handle, **arguments)
+    return run(**arguments)
 
 
 def _check_arguments(function: Callable[..., Any], arguments: dict[str, Any], method: str) -> None:
@@ -610,31 +421,5 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _answer_json(answer: Any) -> dict[str, Any]:
-    return {
-        "question": answer.question,
-        "text": answer.text,
-        "sources": [
-            {
-                "number": s.number,
-                "id": s.id,
-                "text": s.text,
-                "metadata": s.metadata,
-                "score": s.score,
-            }
-            for s in answer.sources
-        ],
-        "llm": answer.llm,
-        "known": answer.known,
-        "fallback": answer.fallback,
-        "left_out": answer.left_out,
-    }
-
-
 def _error(error: ShoalError) -> JSONResponse:
     return JSONResponse(error_payload(error), status_code=status_of(error))
-
-
-def _last_part(uri: str) -> str:
-    name = uri.rstrip("/").rsplit("/", 1)[-1]
-    return name or uri
