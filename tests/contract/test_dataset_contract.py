@@ -141,6 +141,29 @@ def test_versions_commit_log_checkout_and_diff(open_new: Opener) -> None:
     assert restored == ds.version and len(ds) == 1 and ds.get(["b"]) == []
 
 
+def test_branches_take_writes_apart_from_main(open_new: Opener) -> None:
+    ds = open_new("branches")
+    ds.add(["on main"], ids=["m"], embeddings=_vectors(1))
+    first = ds.commit("main row")
+    exp = ds.branch("exp")
+    assert exp.branch_name == "exp" and not exp.read_only and ds.branches() == ["exp"]
+    exp.add(["on exp"], ids=["e"], embeddings=_vectors(1, seed=4))
+    exp.commit("exp row", tag="exp-1")
+    assert len(exp) == 2 and len(ds) == 1, "a branch's rows stay off main"
+    assert exp.search("on exp", k=1)[0].id == "e" and ds.get(["e"]) == []
+    again = ds.checkout("exp")
+    assert again.branch_name == "exp" and not again.read_only and len(again) == 2
+    again.delete(ids=["m"])
+    assert exp.get(["m"]) == [] and len(ds) == 1
+    past = exp.checkout(first)
+    assert past.read_only and len(past) == 1, "a number is read on the handle's own branch"
+    assert ds.checkout("main").branch_name == "main"
+    with pytest.raises(InvalidInput, match="already exists"):
+        ds.branch("exp")
+    with pytest.raises(RefNotFound):
+        ds.checkout("no-such-branch")
+
+
 def test_retrievers_and_question_answering(open_new: Opener) -> None:
     from shoal.qa import RetrievalQA
 
@@ -196,3 +219,24 @@ def test_the_analyses_run_on_either(open_new: Opener) -> None:
     assert ds.get(["r7"])[0].metadata["group"] == clustering.labels["r7"]
     version = remove_duplicates(ds, groups, message="drop copies")
     assert version == ds.version and len(ds) == 41 and ds.log()[-1].message == "drop copies"
+
+
+def test_the_embedding_map_is_drawn_here_from_either(open_new: Opener, tmp_path: Any) -> None:
+    from shoal.analysis import DatasetMap, map_dataset, project_dataset
+
+    ds = open_new("map")
+    scores = [float(i) if i % 5 else None for i in range(30)]
+    ds.add([f"row {i}" for i in range(30)], ids=[f"r{i}" for i in range(30)],
+           embeddings=_vectors(30, seed=5),
+           metadatas=[{"topic": "ab"[i % 2], "score": s} for i, s in enumerate(scores)])  # fmt: skip
+    chart = project_dataset(ds, color_by="topic", method="pca")
+    assert isinstance(chart, DatasetMap) and chart.xy.shape == (30, 2) and chart.method == "pca"
+    assert chart.coloring is not None and sorted(chart.coloring.labels) == ["a", "b"]
+    assert chart.rows == 30 and chart.title == ds.uri, "titled by the handle's own location"
+    numbers = project_dataset(ds, color_by="score", method="pca", where={"topic": "a"})
+    assert numbers.coloring is not None and numbers.coloring.kind == "number"
+    assert len(numbers) == 15 and int(np.isnan(numbers.coloring.values).sum()) == 3
+    page = map_dataset(ds, out=tmp_path / "map.html", color_by="topic", method="pca")
+    assert len(page) == 30 and "row 7" in (tmp_path / "map.html").read_text(encoding="utf-8")
+    with pytest.raises(InvalidInput, match="none of the 30 mapped rows"):
+        project_dataset(ds, color_by="no_such_field", method="pca")

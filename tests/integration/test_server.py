@@ -100,11 +100,36 @@ def test_shoal_serve_runs_datasets_for_clients_and_stops_on_sigterm(tmp_path: Pa
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
-    assert "POST docs/add 200" in output, "access log lines name dataset, method and status"
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"time"')]
+    added = [line for line in lines if line["path"] == "/v1/datasets/docs/add"]
+    assert len(added) == 1, "one structured access log line a request"
+    assert added[0]["method"] == "POST" and added[0]["status"] == 200
+    assert added[0]["client"] == "127.0.0.1" and added[0]["token"] is None
+    assert added[0]["ms"] > 0 and added[0]["bytes"] > 0
+
+
+def test_cors_is_off_unless_origins_are_given(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    origin = "https://app.example.com"
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}  # fmt: skip
+    closed = TestClient(_app.create_app(_app.Datasets([tmp_path])))
+    listed = closed.get("/v1/datasets", headers={"Origin": origin})
+    assert listed.status_code == 200 and "access-control-allow-origin" not in listed.headers
+    assert closed.options("/v1/datasets", headers=preflight).status_code == 405
+    opened = TestClient(_app.create_app(_app.Datasets([tmp_path]), cors_origins=[origin]))
+    answer = opened.options("/v1/datasets", headers=preflight)
+    assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == origin
+    assert "authorization" in answer.headers["access-control-allow-headers"].lower()
+    listed = opened.get("/v1/datasets", headers={"Origin": origin})
+    assert listed.headers["access-control-allow-origin"] == origin
+    other = opened.options("/v1/datasets", headers={**preflight, "Origin": "https://evil.example"})
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
 
 
 def test_dataset_commands_run_on_a_server_with_url(
-    server_url: str, monkeypatch: pytest.MonkeyPatch
+    server_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     added = run("--url", server_url, "add", "cli-remote", "--model", "hash:16",
                 "--doc", "The cat is on the mat.", "--doc", "Stocks fell.")  # fmt: skip
@@ -126,6 +151,15 @@ def test_dataset_commands_run_on_a_server_with_url(
     assert "A third." not in [h["text"] for h in json.loads(old.output)]
     missing = run("search", "no-such-dataset", "x")
     assert missing.exit_code == 2 and "no-such-dataset" in plain(missing.output)
+    found = run("outliers", "cli-remote", "-k", "1", "-c", "0.4", "--json")
+    assert found.exit_code == 0, found.output
+    outlying = json.loads(found.output)
+    assert outlying["rows"] == 3 and len(outlying["outliers"]) == 2, "run on the server"
+    drawn = run("map", "cli-remote", "--out", str(tmp_path / "m.html"), "--method", "pca",
+                "--ref", "v1")  # fmt: skip
+    assert drawn.exit_code == 0 and "wrote 2 point(s)" in drawn.output, drawn.output
+    page = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "The cat is on the mat." in page and "A third." not in page, "projected at v1"
 
 
 def test_the_langchain_vector_store_takes_a_served_dataset(server_url: str) -> None:

@@ -1,4 +1,4 @@
-"""`shoal serve` under load and killed: 16 concurrent clients searching and writing for 60 s
+"""`shoal serve` under load and killed: 16 concurrent clients searching, asking and writing for 60 s
 with no error and no row lost or doubled (checked against a ledger of what each client was
 told it wrote), and a `kill -9` during writes that loses nothing committed, the clients
 seeing a connection error, never wrong data."""
@@ -49,11 +49,12 @@ def test_sixteen_clients_for_a_minute_lose_and_double_nothing(tmp_path: Path) ->
     with _server(tmp_path, port):
         url = f"http://127.0.0.1:{port}"
         shoal.connect(url).open("load", embedder=f"hash:{DIM}").add(
-            [f"seed {i}" for i in range(200)], ids=[f"seed-{i}" for i in range(200)]
+            [f"Item {i} was made in the year {1800 + i}." for i in range(200)],
+            ids=[f"seed-{i}" for i in range(200)],
         )
         ledgers: list[list[str]] = [[] for _ in range(CLIENTS)]
         errors: list[BaseException] = []
-        latencies: dict[str, list[float]] = {"search": [], "add": []}
+        latencies: dict[str, list[float]] = {"search": [], "add": [], "ask": []}
         guard = threading.Lock()
         stop = time.monotonic() + SECONDS
 
@@ -64,12 +65,20 @@ def test_sixteen_clients_for_a_minute_lose_and_double_nothing(tmp_path: Path) ->
             try:
                 while time.monotonic() < stop:
                     started = time.perf_counter()
-                    if rng.random() < 0.3:
+                    draw = rng.random()
+                    if draw < 0.3:
                         ids = [f"c{number}-{sequence + i}" for i in range(5)]
                         sequence += 5
                         assert ds.add([f"text {i}" for i in ids], ids=ids) == ids
                         ledgers[number].extend(ids)
                         kind = "add"
+                    elif draw < 0.4:
+                        item = int(rng.integers(200))
+                        answer = ds.ask(f"In which year was item {item} made?", k=3, mode="hybrid")
+                        assert answer.sources and len(answer.sources) <= 3
+                        assert all(s.id.startswith(("seed-", "c")) for s in answer.sources)
+                        assert "".join(ds.ask_stream("Which year?", k=1)), "pieces stream"
+                        kind = "ask"
                     else:
                         hits = ds.search(_vector(rng), k=5)
                         assert len(hits) == 5 and all(h.id for h in hits)
@@ -98,7 +107,7 @@ def test_sixteen_clients_for_a_minute_lose_and_double_nothing(tmp_path: Path) ->
                 f"{1e3 * statistics.median(values):.1f} ms, p99 "
                 f"{1e3 * values[int(0.99 * (len(values) - 1))]:.1f} ms"
             )
-        assert latencies["search"] and latencies["add"]
+        assert latencies["search"] and latencies["add"] and latencies["ask"]
 
 
 def test_a_server_killed_during_writes_loses_nothing_it_acknowledged(tmp_path: Path) -> None:

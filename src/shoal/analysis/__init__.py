@@ -6,7 +6,7 @@ from __future__ import annotations
 from shoal.analysis._classify import Classification, classify
 from shoal.analysis._cluster import Cluster, Clustering, ClusterMethod, cluster
 from shoal.analysis._dedup import near_duplicates, normalized_text, remove_duplicates
-from shoal.analysis._map import DatasetMap, map_dataset, map_vectors
+from shoal.analysis._map import DatasetMap, map_dataset, map_vectors, project_dataset
 from shoal.analysis._map_page import Coloring
 from shoal.analysis._outliers import OutlierMethod, Outliers, outliers
 from shoal.analysis._projection import ProjectionMethod, project
@@ -30,6 +30,7 @@ __all__ = [
     "normalized_text",
     "outliers",
     "project",
+    "project_dataset",
     "recommend",
     "remove_duplicates",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,10 +19,11 @@ from shoal._atomic import atomic_write
 from shoal._checks import check_count
 from shoal.analysis._map_page import CATEGORY_COLORS, GREY, MISSING, VIRIDIS, Coloring, render_page
 from shoal.analysis._projection import ProjectionMethod, chosen_method, project
+from shoal.analysis._served import served
 from shoal.errors import InvalidInput, MissingDependency
 from shoal.store import Dataset, Filter
 
-__all__ = ["DatasetMap", "map_dataset", "map_vectors"]
+__all__ = ["DatasetMap", "map_dataset", "map_vectors", "project_dataset"]
 
 MAP_SUFFIXES = (".html", ".png")
 """The files a map can be written as."""
@@ -244,6 +245,35 @@ def map_dataset(
         InvalidInput: `out` is neither .html nor .png, no row matches, or no row has `color_by`.
     """
     target = _checked_suffix(out)
+    chart = project_dataset(
+        dataset, color_by=color_by, where=where, method=method, max_points=max_points, seed=seed
+    )
+    chart.write(target, width=width, height=height)
+    return chart
+
+
+def project_dataset(
+    dataset: Dataset,
+    *,
+    color_by: str | None = None,
+    where: Filter | None = None,
+    method: ProjectionMethod = "auto",
+    max_points: int | None = None,
+    seed: int = 0,
+) -> DatasetMap:
+    """A dataset's rows (those matching `where`) placed on a plane, as data (`map_dataset`
+    writes it too); a served dataset projects on its server and sends the points.
+
+    Raises:
+        InvalidInput: no row matches, or no row has `color_by`.
+    """
+    remote, result = served(
+        dataset, "project_dataset", color_by=color_by, where=where, method=method,
+        max_points=max_points, seed=seed,
+    )  # fmt: skip
+    if remote:
+        chart: DatasetMap = result
+        return replace(chart, title=dataset.uri)
     fields = ["id", "text"] + ([color_by] if color_by not in (None, "id", "text") else [])
     selected = dataset.select(fields, where=where)
     ids, vectors = dataset.vectors(where=where)
@@ -252,7 +282,7 @@ def map_dataset(
     rows = [row for row in selected if row["id"] in position]
     order = np.fromiter((position[row["id"]] for row in rows), dtype=np.int64, count=len(rows))
     in_order = len(order) == len(ids) and bool((order == np.arange(len(ids))).all())
-    chart = map_vectors(
+    return map_vectors(
         vectors if in_order else vectors[order],
         ids=[row["id"] for row in rows],
         texts=[row["text"] for row in rows],
@@ -263,5 +293,3 @@ def map_dataset(
         seed=seed,
         title=dataset.uri,
     )
-    chart.write(target, width=width, height=height)
-    return chart

@@ -34,10 +34,10 @@ from shoal.analysis import (
     recommend as recommend_rows,
 )
 from shoal.cli._console import WhereOption, stdout_console
+from shoal.cli._remote import open_dataset_or_remote
 from shoal.cli._signals import dataset_progress, held, progress
 from shoal.cli._store import JsonOption, UriArgument, parse_json_object, print_hits
 from shoal.store import Dataset
-from shoal.store import open as open_dataset
 
 __all__ = ["classify", "cluster", "dedup", "outliers", "recommend"]
 
@@ -47,7 +47,8 @@ KOption = Annotated[
 
 
 def _open(uri: str) -> Dataset:
-    return open_dataset(uri, create=False)
+    # A served dataset (--url) runs the analyses on its server (its methods mirror Dataset's).
+    return cast(Dataset, open_dataset_or_remote(uri))
 
 
 def _texts(ds: Dataset, ids: list[str]) -> dict[str, str]:

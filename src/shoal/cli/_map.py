@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
 from shoal.analysis import map_dataset
 from shoal.cli._console import WhereOption, stderr_console
+from shoal.cli._remote import open_dataset_or_remote
 from shoal.cli._store import RefOption, UriArgument, parse_json_object
 from shoal.errors import InvalidInput
-from shoal.store import open as open_dataset
+from shoal.store import Dataset
 
 __all__ = ["map_"]
 
@@ -72,7 +73,8 @@ def map_(
     if method not in _METHODS:
         raise InvalidInput(f"--method must be one of {', '.join(_METHODS)}, not {method!r}")
     where_filter = parse_json_object(where, "--where")
-    dataset = open_dataset(uri, create=False)
+    # A served dataset (--url) is projected on its server and drawn here.
+    dataset = cast(Dataset, open_dataset_or_remote(uri))
     if ref is not None:
         dataset = dataset.checkout(ref)
     with stderr_console().status(f"Projecting {len(dataset)} row(s)"):

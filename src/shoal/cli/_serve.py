@@ -53,6 +53,14 @@ def serve(
             "--llm", help="The answerer of ask (extractive, local:..., openai:...).", metavar="NAME"
         ),
     ] = "extractive",
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            help="A web origin whose pages may call the API (repeatable; none by default).",
+            metavar="ORIGIN",
+        ),
+    ] = None,
 ) -> None:
     """Serve datasets over HTTP: `shoal.connect(URL, token=...).open(NAME)` reaches them."""
     run_server(
@@ -64,6 +72,7 @@ def serve(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         llm=llm,
+        cors_origins=cors_origin or (),
     )
 
 

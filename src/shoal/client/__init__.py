@@ -146,10 +146,18 @@ class Client:
 class RemoteDataset:
     """A dataset served by `shoal serve`: the `Dataset` methods, over HTTP."""
 
-    def __init__(self, client: Client, name: str, *, ref: int | str | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        name: str,
+        *,
+        ref: int | str | None = None,
+        branch: str | None = None,
+    ) -> None:
         self._client = client
         self.name = name
         self._ref = ref
+        self._branch = branch
         self._spec: EmbedderSpec | None = None
         self._embedder: Embedder | None = None
 
@@ -159,8 +167,10 @@ class RemoteDataset:
         return f"{self._client.url}/v1/datasets/{self.name}"
 
     def _call(self, method: str, kind: str = "plain", **arguments: Any) -> Any:
-        if self._ref is not None and method not in _WRITES:
-            arguments["ref"] = self._ref
+        if self._ref is not None and (method not in _WRITES or method == "branch"):
+            arguments.setdefault("ref", self._ref)
+        if self._branch is not None:
+            arguments["branch"] = self._branch
         result = self._client._request(
             "POST", f"/v1/datasets/{self.name}/{method}", arguments, read=method not in _WRITES
         )
@@ -210,7 +220,7 @@ class RemoteDataset:
         return int(self._call("count"))
 
     def __repr__(self) -> str:
-        return f"RemoteDataset({self.uri!r}, ref={self._ref!r})"
+        return f"RemoteDataset({self.uri!r}, branch={self._branch!r}, ref={self._ref!r})"
 
     def info(self) -> DatasetInfo:
         """The summary as data: location, version, embedder and one row per column."""
@@ -352,6 +362,15 @@ class RemoteDataset:
         """Tag names and the versions they name."""
         return dict(self._call("tags"))
 
+    def branches(self) -> list[str]:
+        """Names of the branches besides main."""
+        return list(self._call("branches"))
+
+    def branch(self, name: str) -> RemoteDataset:
+        """Create a branch from this version and return a writable handle on it."""
+        created = self._call("branch", name=name)
+        return RemoteDataset(self._client, self.name, branch=created)
+
     def as_retriever(
         self,
         *,
@@ -406,6 +425,8 @@ class RemoteDataset:
         `Answer` is on `.answer` once they are read."""
         self._writable_ref_free("ask")
         body = {"question": question, "k": k, "mode": mode, "where": where}
+        if self._branch is not None:
+            body["branch"] = self._branch
         return RemoteAnswerStream(self._client, f"/v1/datasets/{self.name}/ask", body)
 
     def _writable_ref_free(self, what: str) -> None:
@@ -415,7 +436,10 @@ class RemoteDataset:
     def served_analysis(self, function: str, **arguments: Any) -> Any:
         """Run `shoal.analysis.<function>` on the server (the analyses call this themselves:
         `outliers(remote_dataset)` works as it does locally)."""
-        self._writable_ref_free(function)
+        if self._ref is not None:  # a writing one then raises ReadOnlyDataset, as locally
+            arguments["ref"] = self._ref
+        if self._branch is not None:
+            arguments["branch"] = self._branch
         result = self._client._request(
             "POST",
             f"/v1/datasets/{self.name}/analysis/{function}",
@@ -425,9 +449,14 @@ class RemoteDataset:
         return from_json(ANALYSES.get(function, "plain"), result["result"])
 
     def checkout(self, ref: int | str) -> RemoteDataset:
-        """A read-only handle on a version or tag (as `Dataset.checkout`)."""
+        """A handle on a version or tag (read-only time travel) or on a branch (writable),
+        as `Dataset.checkout`."""
         self._call("count", ref=ref)  # an unknown ref raises RefNotFound now, as locally
-        return RemoteDataset(self._client, self.name, ref=ref)
+        if ref == "main":
+            return RemoteDataset(self._client, self.name)
+        if isinstance(ref, str) and ref in self.branches():
+            return RemoteDataset(self._client, self.name, branch=ref)
+        return RemoteDataset(self._client, self.name, ref=ref, branch=self._branch)
 
 
 class RemoteAnswerStream:
@@ -475,7 +504,7 @@ class RemoteAnswerStream:
 
 _WRITES = {
     "add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index",
-    "restore",
+    "restore", "branch",
 }  # fmt: skip
 
 

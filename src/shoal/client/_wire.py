@@ -36,6 +36,7 @@ ANALYSES: dict[str, str] = {
     "classify": "classifications",
     "cluster": "clustering",
     "remove_duplicates": "plain",
+    "project_dataset": "map",
 }
 """The `shoal.analysis` functions a server runs, and the kind of result each returns."""
 WRITING_ANALYSES = frozenset({"cluster", "remove_duplicates"})
@@ -189,6 +190,18 @@ def from_json(kind: str, value: Any) -> Any:
         )
         return Answer(value["question"], value["text"], sources, value["llm"],
                       bool(value["known"]), bool(value["fallback"]), int(value["left_out"]))  # fmt: skip
+    if kind == "map":
+        from shoal.analysis import Coloring, DatasetMap
+
+        shade = value["coloring"]
+        coloring = shade and Coloring(
+            shade["field"], shade["kind"], tuple(shade["labels"]),
+            np.asarray(shade["codes"], dtype=np.int32),
+            np.asarray([np.nan if v is None else v for v in shade["values"]], dtype=np.float64),
+        )  # fmt: skip
+        return DatasetMap(list(value["ids"]), np.asarray(value["xy"], dtype=np.float32).reshape(-1, 2),
+                          list(value["texts"]), coloring, value["method"], int(value["rows"]),
+                          value["title"])  # fmt: skip
     if kind == "diff":
         return Diff(list(value["added"]), list(value["removed"]), list(value["changed"]))
     if kind == "info":
@@ -205,9 +218,13 @@ def from_json(kind: str, value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and arrays, bytes and datetimes as JSON values."""
+    """numpy scalars and arrays, bytes and datetimes as JSON values (NaN as null)."""
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return [_plain(v) for v in value]
         return value.tolist()
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, bytes):

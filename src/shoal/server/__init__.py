@@ -27,6 +27,7 @@ def serve(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     llm: str = "extractive",
+    cors_origins: Sequence[str] = (),
 ) -> None:
     """Serve the datasets in `sources` until interrupted (uvicorn; Ctrl-C or SIGTERM finish
     the requests in flight, then stop).
@@ -35,6 +36,8 @@ def serve(
     exists; without one the server answers anyone who can reach it, so it binds only to a
     loopback address. `rate_limit`: requests a second per token (0: none). `llm`: the
     answerer of `ask` (as `shoal.qa.llm` names them; clients cannot choose another).
+    `cors_origins`: web origins (``https://app.example.com``) whose pages may call the API
+    from a browser; none by default. Access logs are one JSON line a request on stderr.
 
     Raises:
         ConfigurationError: no tokens file and `host` is not a loopback address.
@@ -62,12 +65,16 @@ def serve(
             "shoal serve needs Starlette and uvicorn: pip install 'shoal[server]'"
         ) from exc
     app = create_app(
-        Datasets(sources), tokens=store if store.exists() else None, rate=rate_limit, llm=llm
+        Datasets(sources),
+        tokens=store if store.exists() else None,
+        rate=rate_limit,
+        llm=llm,
+        cors_origins=cors_origins,
     )
-    access = logging.getLogger("shoal.server")  # one line a request: dataset, method, status, ms
+    access = logging.getLogger("shoal.server")  # one JSON line a request (_app._AccessLog)
     if not access.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        handler.setFormatter(logging.Formatter("%(message)s"))
         access.addHandler(handler)
         access.setLevel(logging.INFO)
     uvicorn.run(
@@ -75,7 +82,7 @@ def serve(
         host=host,
         port=port,
         log_level="info",
-        access_log=False,  # ours names the dataset and method, and never a header
+        access_log=False,  # ours is JSON, with the token's id, and never a header
         timeout_graceful_shutdown=30,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,

@@ -20,6 +20,7 @@ METHODS: dict[str, tuple[str, bool]] = {
     "diff": ("diff", False),
     "tags": ("plain", False),
     "branches": ("plain", False),
+    "branch": ("plain", True),
     "count": ("plain", False),
     "add": ("plain", True),
     "upsert": ("plain", True),

@@ -5,7 +5,8 @@ runs `Dataset.<method>` on a handle the server keeps open (so searches are warm 
 write goes through the library's one writer path, locks and versions); the answer is
 ``{"result": ...}`` in the form `shoal.client._wire` reads back. A library error becomes
 its HTTP status (`_wire.STATUS`) and ``{"error": {"type", "message"}}``, the message the
-library wrote. Reads take an optional ``ref`` (a version, tag or branch).
+library wrote. Reads take an optional ``ref`` (a version, tag or branch); any call takes an
+optional ``branch``, the branch whose handle it runs on (main by default).
 
 With a tokens file (`_tokens`), every request but the health probes needs a bearer token
 holding the method's scope on the dataset: 401 without a valid one, 403 without the scope,
@@ -16,6 +17,7 @@ may make `rate` requests a second (bursts of twice that), then gets 429 and Retr
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import inspect
 import json
@@ -23,13 +25,15 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -39,7 +43,9 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shoal.analysis import DatasetMap
 from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_payload, status_of, to_json
 from shoal.errors import AuthenticationError, InvalidInput, RateLimited, ShoalError
 from shoal.server._api import METHODS, openapi_document, scope_of
@@ -115,6 +121,46 @@ class _Answerer:
         return RetrievalQA(retriever, self._llm)
 
 
+class _AccessLog:
+    """ASGI middleware: one JSON line a request on the `shoal.server` logger, when it ends
+    (a streamed answer when its last event is sent): time, client, method, path, status,
+    milliseconds, bytes sent and the token's id. Never a header, a body or a query string."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status, sent = 500, 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            client = scope.get("client")
+            line = {
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "client": client[0] if client else None,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round(1e3 * (time.perf_counter() - started), 2),
+                "bytes": sent,
+                "token": (scope.get("state") or {}).get("token"),
+            }
+            _log.info(json.dumps(line))
+
+
 _ASK_OPTIONS = {"k", "mode", "where", "search_type", "fetch_k", "lambda_mult", "score_threshold"}
 
 
@@ -124,9 +170,11 @@ def create_app(
     tokens: TokenStore | None = None,
     rate: float = 0,
     llm: str = "extractive",
+    cors_origins: Sequence[str] = (),
 ) -> Starlette:
     """The ASGI app serving `datasets` (with `tokens`: every request needs one; `rate`:
-    requests a second per token, 0 for no limit; `llm`: the answerer `ask` uses)."""
+    requests a second per token, 0 for no limit; `llm`: the answerer `ask` uses;
+    `cors_origins`: the web origins whose pages may call it, none by default)."""
     buckets = _Buckets(rate)
     metrics = Metrics()
     answerer = _Answerer(llm)
@@ -145,6 +193,7 @@ def create_app(
                     "(shoal.connect(url, token=...); tokens come from `shoal token create`)"
                 ),
             )
+        request.state.token = grant.id  # for the access log: the id, never the token
         wait = buckets.take(grant.id)
         if wait is not None:
             raise _Denied(
@@ -220,7 +269,7 @@ def create_app(
                 )
             need(grant, name, scope(action))
             body = await _body(request)
-            handle = await run_in_threadpool(datasets.get, name)
+            handle = await run_in_threadpool(datasets.get, name, body.pop("branch", None))
             result = await run_in_threadpool(work, handle, action, body)
             response = JSONResponse({"result": to_json(result)})
         except _Denied as denied:
@@ -235,9 +284,6 @@ def create_app(
         label = name if datasets.known(name) else "other"
         metrics.observe(
             label, action if action in served else "other", response.status_code, seconds
-        )
-        _log.info(
-            "%s %s/%s %d %.1f ms", request.method, name, action, response.status_code, 1e3 * seconds
         )
         return response
 
@@ -271,7 +317,7 @@ def create_app(
                     f"ask takes no argument {', '.join(map(repr, unknown))}; it takes question, "
                     f"{', '.join(sorted(_ASK_OPTIONS))}"
                 )
-            handle = await run_in_threadpool(datasets.get, name)
+            handle = await run_in_threadpool(datasets.get, name, body.pop("branch", None))
             # Retrieval and its errors (a bad filter) happen now, before the stream starts.
             chain = await run_in_threadpool(answerer.chain, handle, body)
             stream = await run_in_threadpool(chain.stream, question)
@@ -293,24 +339,13 @@ def create_app(
         return StreamingResponse(events(), media_type="text/event-stream")
 
     async def map_page(request: Request) -> JSONResponse:
-        """The dataset's embedding map as one HTML page (`map_dataset`), in a JSON string."""
+        """The dataset's embedding map as one HTML page (`project_dataset`'s points drawn as
+        `map_dataset` draws them), in a JSON string."""
 
         def draw(handle: Dataset, _: str, body: dict[str, Any]) -> str:
-            from shoal.analysis import map_dataset
-
-            options = {"color_by", "where", "method", "max_points", "seed"}
-            unknown = sorted(set(body) - options)
-            if unknown:
-                raise InvalidInput(
-                    f"map takes no argument {', '.join(map(repr, unknown))}; it takes "
-                    f"{', '.join(sorted(options))}"
-                )
+            chart: DatasetMap = _analyse(handle, "project_dataset", body)
             with tempfile.TemporaryDirectory(prefix="shoal-map-") as folder:
-                out = Path(folder) / "map.html"
-                chart = map_dataset(handle, out=out, **body)
-                # Titled by the dataset's name here: its path is the server's business.
-                dataclasses.replace(chart, title=last_part(handle.uri)).write_html(out)
-                return out.read_text(encoding="utf-8")
+                return chart.write_html(Path(folder) / "map.html").read_text(encoding="utf-8")
 
         return await respond(request, "map", {"map": "html"}, "view", lambda _: "read", draw)
 
@@ -340,18 +375,26 @@ def create_app(
         Route("/metrics", metrics_text),
         Route("/openapi.json", openapi),
     ]
-    return Starlette(routes=routes)
+    middleware = [Middleware(_AccessLog)]
+    if cors_origins:  # off by default: a browser page from elsewhere may not call the API
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            )
+        )
+    return Starlette(routes=routes, middleware=middleware)
 
 
 def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
     """Call `handle.<method>(**arguments)` as the library would be called (on `ref` if given)."""
     ref = arguments.pop("ref", None)
-    if ref is not None:
-        if METHODS[method][1]:
-            raise InvalidInput(f"{method} writes: it takes no ref (write on a branch's handle)")
-        if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-            raise InvalidInput(f"ref must be a version number, tag or branch name, got {ref!r}")
-        handle = handle.checkout(ref)
+    if ref is not None and METHODS[method][1] and method != "branch":  # a branch may start
+        raise InvalidInput(f"{method} writes: it takes no ref (write on a branch's handle)")
+    handle = _at_ref(handle, ref)
     if method == "count":
         _check_arguments(lambda: None, arguments, method)
         return len(handle)
@@ -363,19 +406,34 @@ def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
             arguments[key] = np.asarray(value, dtype=np.float32)
     if isinstance(arguments.get("weights"), list):
         arguments["weights"] = tuple(arguments["weights"])
-    return function(**arguments)
+    result = function(**arguments)
+    return result.branch_name if isinstance(result, Dataset) else result
+
+
+def _at_ref(handle: Dataset, ref: Any) -> Dataset:
+    """`handle` checked out at `ref` (a version, tag or branch), or itself if `ref` is None."""
+    if ref is None:
+        return handle
+    if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+        raise InvalidInput(f"ref must be a version number, tag or branch name, got {ref!r}")
+    return handle.checkout(ref)
 
 
 def _analyse(handle: Dataset, function: str, arguments: dict[str, Any]) -> Any:
-    """`shoal.analysis.<function>(handle, **arguments)`, arguments checked as for methods."""
+    """`shoal.analysis.<function>(handle, **arguments)` (on `ref` if given), arguments
+    checked as for methods."""
     from shoal import analysis
 
+    handle = _at_ref(handle, arguments.pop("ref", None))
     run = functools.partial(getattr(analysis, function), handle)
     _check_arguments(run, arguments, function)
     items = arguments.get("items")
     if isinstance(items, list) and items and not all(isinstance(i, str) for i in items):
         arguments["items"] = np.asarray(items, dtype=np.float32)
-    return run(**arguments)
+    result = run(**arguments)
+    if isinstance(result, analysis.DatasetMap):  # titled by name: the path is the server's
+        result = dataclasses.replace(result, title=last_part(handle.uri))
+    return result
 
 
 def _check_arguments(function: Callable[..., Any], arguments: dict[str, Any], method: str) -> None:

@@ -43,6 +43,7 @@ class Datasets:
                     if (child / "_versions").is_dir():
                         self._uris.setdefault(child.name, str(child))
         self._open: dict[str, Dataset] = {}
+        self._branches: dict[tuple[str, str], Dataset] = {}
         self._guard = threading.Lock()
 
     def names(self) -> list[str]:
@@ -53,18 +54,31 @@ class Datasets:
                     self._uris.setdefault(child.name, str(child))
         return sorted(self._uris)
 
-    def get(self, name: str) -> Dataset:
-        """The open handle of dataset `name`; DatasetNotFound if none is served."""
+    def get(self, name: str, branch: str | None = None) -> Dataset:
+        """The open handle of dataset `name` (on `branch`, main if None); DatasetNotFound if
+        no such dataset is served, RefNotFound if it has no such branch."""
+        if branch is not None and not isinstance(branch, str):
+            raise InvalidInput(f"branch must be a branch's name, got {branch!r}")
         with self._guard:
             handle = self._open.get(name)
-            if handle is not None:
+            if handle is None:
+                if name not in self._uris and name not in self.names():
+                    raise DatasetNotFound(
+                        f"no dataset named {name!r} here; list them with GET /v1/datasets"
+                    )
+                handle = self._open[name] = open_dataset(self._uris[name], create=False)
+            if branch is None or branch == "main":
                 return handle
-            if name not in self._uris and name not in self.names():
-                raise DatasetNotFound(
-                    f"no dataset named {name!r} here; list them with GET /v1/datasets"
-                )
-            handle = self._open[name] = open_dataset(self._uris[name], create=False)
-            return handle
+            held = self._branches.get((name, branch))
+            if held is None:
+                held = handle.checkout(branch)
+                if held.read_only:  # a tag or a version, not a branch
+                    raise InvalidInput(
+                        f"{branch!r} is not a branch of {name} (see its branches); "
+                        "read a tag or version with ref"
+                    )
+                self._branches[name, branch] = held
+            return held
 
     def known(self, name: str) -> bool:
         """Whether `name` is a dataset served here (as of the last listing)."""
