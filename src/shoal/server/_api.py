@@ -7,7 +7,7 @@ from typing import Any
 
 from shoal.client._wire import ANALYSES, WRITING_ANALYSES
 
-__all__ = ["ADMIN_METHODS", "METHODS", "openapi_document", "scope_of"]
+__all__ = ["ADMIN_METHODS", "INDEX_METHODS", "METHODS", "on_writer", "openapi_document", "scope_of"]
 
 METHODS: dict[str, tuple[str, bool]] = {
     # method: (result kind for the client, whether it writes)
@@ -37,6 +37,15 @@ METHODS: dict[str, tuple[str, bool]] = {
 """The `Dataset` methods served, and what each returns."""
 ADMIN_METHODS = {"index_field", "restore"}
 """Methods that change a dataset's schema or rewind it: the admin scope."""
+
+
+INDEX_METHODS = {"refresh_index", "wait_for_index"}
+"""Writing methods that work on the vector index: run on the readers' handle, which holds it."""
+
+
+def on_writer(method: str) -> bool:
+    """Whether a served method runs on the dataset's writers' handle (see `Datasets.get`)."""
+    return METHODS[method][1] and method not in INDEX_METHODS
 
 
 def scope_of(method: str) -> str:

@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shoal.analysis import DatasetMap
 from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_payload, status_of, to_json
 from shoal.errors import AuthenticationError, InvalidInput, RateLimited, ShoalError
-from shoal.server._api import METHODS, openapi_document, scope_of
+from shoal.server._api import METHODS, on_writer, openapi_document, scope_of
 from shoal.server._datasets import Datasets, last_part
 from shoal.server._metrics import Metrics
 from shoal.server._tokens import Grant, TokenStore
@@ -257,6 +257,7 @@ def create_app(
         what: str,
         scope: Callable[[str], str],
         work: Callable[[Dataset, str, dict[str, Any]], Any],
+        writer: Callable[[str], bool] = lambda _: False,
     ) -> JSONResponse:
         """Answer one call of `action` (a method or an analysis) on the request's dataset."""
         name = request.path_params["name"]
@@ -269,7 +270,11 @@ def create_app(
                 )
             need(grant, name, scope(action))
             body = await _body(request)
-            handle = await run_in_threadpool(datasets.get, name, body.pop("branch", None))
+            handle = await run_in_threadpool(
+                functools.partial(datasets.get, writer=writer(action)),
+                name,
+                body.pop("branch", None),
+            )
             result = await run_in_threadpool(work, handle, action, body)
             response = JSONResponse({"result": to_json(result)})
         except _Denied as denied:
@@ -289,7 +294,7 @@ def create_app(
 
     async def call(request: Request) -> JSONResponse:
         method = request.path_params["method"]
-        return await respond(request, method, METHODS, "method", scope_of, _run)
+        return await respond(request, method, METHODS, "method", scope_of, _run, on_writer)
 
     async def analysis(request: Request) -> JSONResponse:
         function = request.path_params["function"]

@@ -42,8 +42,8 @@ class Datasets:
                 for child in sorted(folder.iterdir()):
                     if (child / "_versions").is_dir():
                         self._uris.setdefault(child.name, str(child))
-        self._open: dict[str, Dataset] = {}
-        self._branches: dict[tuple[str, str], Dataset] = {}
+        # (name, branch or None for main, whether it is the writer's handle) -> handle
+        self._open: dict[tuple[str, str | None, bool], Dataset] = {}
         self._guard = threading.Lock()
 
     def names(self) -> list[str]:
@@ -54,40 +54,52 @@ class Datasets:
                     self._uris.setdefault(child.name, str(child))
         return sorted(self._uris)
 
-    def get(self, name: str, branch: str | None = None) -> Dataset:
-        """The open handle of dataset `name` (on `branch`, main if None); DatasetNotFound if
-        no such dataset is served, RefNotFound if it has no such branch."""
+    def get(self, name: str, branch: str | None = None, *, writer: bool = False) -> Dataset:
+        """The open handle of dataset `name` on `branch` (main if None): the readers' one, or
+        with `writer` the writers' one. DatasetNotFound if no such dataset is served,
+        RefNotFound if it has no such branch.
+
+        Two handles, so that searches do not wait while a write commits (threads sharing a
+        handle take turns); the readers' handle sees each write at its next search, as a
+        second process would. The writers' handle never loads the vector index.
+        """
         if branch is not None and not isinstance(branch, str):
             raise InvalidInput(f"branch must be a branch's name, got {branch!r}")
         with self._guard:
-            handle = self._open.get(name)
-            if handle is None:
-                if name not in self._uris and name not in self.names():
-                    raise DatasetNotFound(
-                        f"no dataset named {name!r} here; list them with GET /v1/datasets"
-                    )
-                handle = self._open[name] = open_dataset(self._uris[name], create=False)
-            if branch is None or branch == "main":
-                return handle
-            held = self._branches.get((name, branch))
-            if held is None:
-                held = handle.checkout(branch)
-                if held.read_only:  # a tag or a version, not a branch
-                    raise InvalidInput(
-                        f"{branch!r} is not a branch of {name} (see its branches); "
-                        "read a tag or version with ref"
-                    )
-                self._branches[name, branch] = held
-            return held
+            return self._get(name, None if branch == "main" else branch, writer)
+
+    def _get(self, name: str, branch: str | None, writer: bool) -> Dataset:
+        handle = self._open.get((name, branch, writer))
+        if handle is not None:
+            return handle
+        if branch is None:
+            if name not in self._uris and name not in self.names():
+                raise DatasetNotFound(
+                    f"no dataset named {name!r} here; list them with GET /v1/datasets"
+                )
+            handle = open_dataset(self._uris[name], create=False)
+        else:
+            handle = self._get(name, None, writer).checkout(branch)
+            if handle.read_only:  # a tag or a version, not a branch
+                raise InvalidInput(
+                    f"{branch!r} is not a branch of {name} (see its branches); "
+                    "read a tag or version with ref"
+                )
+        self._open[name, branch, writer] = handle
+        return handle
 
     def known(self, name: str) -> bool:
         """Whether `name` is a dataset served here (as of the last listing)."""
         return name in self._uris
 
     def opened(self) -> list[tuple[str, Dataset]]:
-        """The datasets opened so far, by name."""
+        """One open handle on the main branch of each dataset opened so far, by name."""
         with self._guard:
-            return sorted(self._open.items())
+            main: dict[str, Dataset] = {}
+            for (name, branch, writer), handle in self._open.items():
+                if branch is None and (not writer or name not in main):  # the readers' first
+                    main[name] = handle
+            return sorted(main.items(), key=lambda item: item[0])
 
     def create(self, name: str, embedder: str | None) -> Dataset:
         """Create dataset `name` in the served folder (InvalidInput if the name is taken)."""
@@ -106,7 +118,7 @@ class Datasets:
                 raise InvalidInput(f"a dataset named {name!r} exists already; pick another name")
             uri = str(self._root / name)
             handle = open_dataset(uri, embedder=embedder, create=True)
-            self._uris[name], self._open[name] = uri, handle
+            self._uris[name], self._open[name, None, False] = uri, handle
             return handle
 
 
