@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -180,12 +181,28 @@ def ordered(value: Any, op: str, wanted: Any) -> bool:
     return is_number(value) and ORDER[op](float(value), float(wanted))
 
 
+def text_matches(value: Any, op: str, wanted: str, ignore_case: bool) -> bool:
+    """$contains, $startswith and $regex: string values only (never an array's elements)."""
+    if not isinstance(value, str):
+        return False
+    if op == "$regex":
+        return re.search(wanted, value, re.IGNORECASE if ignore_case else 0) is not None
+    if ignore_case:
+        value, wanted = value.lower(), wanted.lower()
+    return wanted in value if op == "$contains" else value.startswith(wanted)
+
+
 def field_matches(value: Any, condition: Any) -> bool:
     if not isinstance(condition, Mapping):
         return equals(value, condition)
     results = []
+    ignore_case = condition.get("$options") == "i"
     for op, arg in condition.items():
-        if op == "$eq":
+        if op == "$options":
+            continue
+        if op in ("$contains", "$startswith", "$regex"):
+            results.append(text_matches(value, op, arg, ignore_case))
+        elif op == "$eq":
             results.append(equals(value, arg))
         elif op == "$ne":
             results.append(not equals(value, arg))

@@ -29,9 +29,19 @@ Every error says what happened and what to do about it, and keeps its cause
         ├── StorageFull             no space left on the disk (or quota) that holds it
         ├── StorageReadOnly         its folder is read-only, or not writable by this user
         └── DatasetDamaged          a file of the dataset is missing, truncated or corrupt
+
+Warnings (``warnings.warn``; a served call's come back to its client)::
+
+    ShoalWarning (UserWarning)
+    └── UnknownFieldWarning         a filter names a field no row has (it matches no row)
 """
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
+import warnings
+from collections.abc import Iterator
 
 __all__ = [
     "AuthenticationError",
@@ -55,11 +65,15 @@ __all__ = [
     "RefNotFound",
     "RequestRejected",
     "ShoalError",
+    "ShoalWarning",
     "StorageFull",
     "StorageReadOnly",
     "StoreError",
+    "UnknownFieldWarning",
     "UnknownProvider",
     "WriteConflict",
+    "collected_warnings",
+    "warn",
 ]
 
 
@@ -183,3 +197,35 @@ class StorageReadOnly(StoreError):
 
 class DatasetDamaged(StoreError):
     """A file of the dataset is missing, truncated or corrupt; the message names it if known."""
+
+
+class ShoalWarning(UserWarning):
+    """Base class of the warnings Shoal gives: the call worked, but probably not as meant."""
+
+
+class UnknownFieldWarning(ShoalWarning):
+    """A filter names a field that no row of the dataset has, so it matches no row."""
+
+
+_collector: contextvars.ContextVar[list[ShoalWarning] | None] = contextvars.ContextVar(
+    "shoal_warnings", default=None
+)
+
+
+def warn(warning: ShoalWarning) -> None:
+    """Give `warning` (``warnings.warn``), and hand it to `collected_warnings` if one runs."""
+    collected = _collector.get()
+    if collected is not None:
+        collected.append(warning)
+    warnings.warn(warning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def collected_warnings() -> Iterator[list[ShoalWarning]]:
+    """The Shoal warnings given in this context (this thread), e.g. to send to a client."""
+    collected: list[ShoalWarning] = []
+    token = _collector.set(collected)
+    try:
+        yield collected
+    finally:
+        _collector.reset(token)

@@ -141,6 +141,22 @@ def test_versions_commit_log_checkout_and_diff(open_new: Opener) -> None:
     assert restored == ds.version and len(ds) == 1 and ds.get(["b"]) == []
 
 
+def test_text_filters_and_unknown_fields_behave_alike(open_new: Opener) -> None:
+    from shoal.errors import UnknownFieldWarning
+
+    ds = open_new("text-filters")
+    ds.add(TEXTS, metadatas=[{"topic": t} for t in ("Pets", "pets", "money")])
+    assert len(ds) == 3
+    cats = ds.search("animal", k=3, where={"text": {"$contains": "CAT", "$options": "i"}})
+    assert [h.text for h in cats] == [TEXTS[0]]
+    pets = ds.select(["text"], where={"topic": {"$regex": "^p", "$options": "i"}})
+    assert sorted(r["text"] for r in pets) == sorted(TEXTS[:2])
+    with pytest.warns(UnknownFieldWarning, match=r"'topik'.*did you mean 'topic'"):
+        assert ds.search("cat", k=3, where={"topik": "pets"}) == []
+    with pytest.raises(FilterError, match="look-around"):
+        ds.search("cat", where={"text": {"$regex": "(?!x)"}})
+
+
 def test_branches_take_writes_apart_from_main(open_new: Opener) -> None:
     ds = open_new("branches")
     ds.add(["on main"], ids=["m"], embeddings=_vectors(1))

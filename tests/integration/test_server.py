@@ -43,8 +43,6 @@ def test_bad_requests_get_the_library_errors_and_the_server_stays_up(
          "DimensionMismatch", "8"),
         (http.post(f"{call}/search", json={"query": "x", "where": {"text": {"$nope": 1}}}), 400,
          "FilterError", "$nope"),
-        (http.post(f"{call}/search", json={"query": "x", "where": {"a": 1}}), 400,
-         "FilterError", "unknown field 'a'"),
         (http.post(f"{call}/add", json={"texts": ["a"]}, params={}), 200, None, None),
         (http.post(f"{call}/add", json={"texts": "a"}), 400, "InvalidInput", "texts"),
         (http.post("/v1/datasets/nowhere/search", json={"query": "x"}), 404, "DatasetNotFound",

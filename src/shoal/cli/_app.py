@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Annotated, ParamSpec
 
@@ -29,6 +30,8 @@ from shoal.errors import (
     InvalidInput,
     RefNotFound,
     ShoalError,
+    ShoalWarning,
+    collected_warnings,
 )
 
 __all__ = ["app", "exit_code", "main"]
@@ -51,7 +54,8 @@ def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
     # means the test runner, which invokes the commands directly, goes through it too.
     @functools.wraps(command)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> None:
-        with handling_signals():
+        with handling_signals(), warnings.catch_warnings(), collected_warnings() as given:
+            warnings.simplefilter("ignore", ShoalWarning)  # shown below, as one line each
             try:
                 command(*args, **kwargs)
             except ShoalError as exc:
@@ -62,6 +66,11 @@ def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
                 stderr_console().print(Text(interruption_message(exc)), soft_wrap=True)
                 code = exc.exit_code if isinstance(exc, Interrupted) else 130
                 raise typer.Exit(code=code) from None
+            finally:
+                for message in dict.fromkeys(str(w) for w in given):
+                    stderr_console().print(
+                        Text(f"warning: {message}", style="yellow"), soft_wrap=True
+                    )
 
     return run
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import random
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from shoal._http import RetryPolicy, retry_after
-from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_from, from_json
+from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_from, from_json, warning_from
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
 from shoal.qa import Answer
@@ -130,6 +131,8 @@ class Client:
                         raise ShoalError(
                             f"the server at {self.url} answered {path} with no JSON object"
                         )
+                    for given in payload.get("warnings") or ():
+                        warnings.warn(warning_from(given), stacklevel=4)
                     return payload
                 failure, cause = error_from(payload, response.status_code), None
                 if response.status_code not in (429, 503):

@@ -27,6 +27,8 @@ __all__ = [
     "from_json",
     "status_of",
     "to_json",
+    "warning_from",
+    "warnings_payload",
 ]
 
 ANALYSES: dict[str, str] = {
@@ -86,6 +88,21 @@ def error_from(payload: Any, status: int) -> errors.ShoalError:
     if kind is errors.RateLimited:
         return errors.RateLimited(text)
     return kind(text)
+
+
+def warnings_payload(given: list[errors.ShoalWarning]) -> list[dict[str, str]]:
+    """The warnings a call gave, as the server sends them beside its result."""
+    return [{"type": type(w).__name__, "message": str(w)} for w in given]
+
+
+def warning_from(payload: Any) -> errors.ShoalWarning:
+    """The library warning a server's warning entry names (ShoalWarning if none we know)."""
+    name = payload.get("type") if isinstance(payload, Mapping) else None
+    message = payload.get("message") if isinstance(payload, Mapping) else None
+    kind = getattr(errors, name, None) if isinstance(name, str) else None
+    if not (isinstance(kind, type) and issubclass(kind, errors.ShoalWarning)):
+        kind = errors.ShoalWarning
+    return kind(message if isinstance(message, str) else "the server gave a warning")
 
 
 def to_json(value: Any) -> Any:

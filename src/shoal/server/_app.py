@@ -46,8 +46,22 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoal.analysis import DatasetMap
-from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_payload, status_of, to_json
-from shoal.errors import AuthenticationError, InvalidInput, RateLimited, ShoalError
+from shoal.client._wire import (
+    ANALYSES,
+    WRITING_ANALYSES,
+    error_payload,
+    status_of,
+    to_json,
+    warnings_payload,
+)
+from shoal.errors import (
+    AuthenticationError,
+    InvalidInput,
+    RateLimited,
+    ShoalError,
+    ShoalWarning,
+    collected_warnings,
+)
 from shoal.server._api import METHODS, on_writer, openapi_document, scope_of
 from shoal.server._datasets import Datasets, last_part
 from shoal.server._metrics import Metrics
@@ -275,8 +289,11 @@ def create_app(
                 name,
                 body.pop("branch", None),
             )
-            result = await run_in_threadpool(work, handle, action, body)
-            response = JSONResponse({"result": to_json(result)})
+            result, given = await run_in_threadpool(_collecting, work, handle, action, body)
+            answer = {"result": to_json(result)}
+            if given:  # e.g. a filter naming a field no row has: the client warns again
+                answer["warnings"] = warnings_payload(given)
+            response = JSONResponse(answer)
         except _Denied as denied:
             response = denied.response()
         except ShoalError as exc:
@@ -413,6 +430,17 @@ def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
         arguments["weights"] = tuple(arguments["weights"])
     result = function(**arguments)
     return result.branch_name if isinstance(result, Dataset) else result
+
+
+def _collecting(
+    work: Callable[[Dataset, str, dict[str, Any]], Any],
+    handle: Dataset,
+    action: str,
+    body: dict[str, Any],
+) -> tuple[Any, list[ShoalWarning]]:
+    """`work(handle, action, body)`, and the Shoal warnings it gave."""
+    with collected_warnings() as given:
+        return work(handle, action, body), given
 
 
 def _at_ref(handle: Dataset, ref: Any) -> Dataset:

@@ -12,6 +12,11 @@ Field operators, also combined in one dict (``{"year": {"$gte": 2000, "$lt": 201
     $in $nin                     a list of those; [] matches nothing / everything
     $exists                      True or False
     $not                         an operator dict: {"n": {"$not": {"$gt": 5}}}
+    $contains $startswith        a str: a substring / prefix of a string value
+    $regex                       a str: a regular expression searched in a string value
+                                 (RE2-like syntax: no look-around or backreferences, so
+                                 it runs in linear time; at most MAX_REGEX_CHARS long)
+    $options                     "i" beside one of those three: ignore case
 
 Semantics are MongoDB's for JSON documents: numbers compare numerically across int and
 float (2 == 2.0) but a bool is never a number (True does not match 1); ordering compares
@@ -67,10 +72,22 @@ an execution error on any other type and Lance's filters have no CASE. A declare
 compiles to a plain comparison that its scalar index serves, also under NOT:
 ```year` IS NOT NULL AND `year` >= 2000`` (a float bound on an int column is rounded to
 the int that selects the same rows, and a bound outside the type's range is decided here).
+
+Text operators match string values only (a column of strings, or a metadata value that is a
+string; never a number, or the elements of an array): ``strpos(S, 'x') > 0``,
+``starts_with(S, 'x')`` and ``regexp_like(S, 'x')`` with S the column or the metadata
+path's decoded string, ``lower(S)`` and a lower-cased literal (or ``(?i)``) for ``$options:
+"i"``; NOT of them also matches rows without the field.
+
+A field that is neither a column nor a key of any row's metadata (given `metadata_keys`)
+is no error: as in MongoDB, conditions see it missing (``{"colour": "red"}`` matches no row,
+``{"colour": {"$ne": "red"}}`` every row), and an `UnknownFieldWarning` names the fields
+there are.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import operator
@@ -83,7 +100,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from shoal.errors import FilterError
+from shoal.errors import FilterError, UnknownFieldWarning, warn
 from shoal.settings import filter_max_values
 
 __all__ = [
@@ -129,7 +146,13 @@ _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le
 }  # fmt: skip
 _SQL_OPERATOR = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not")
+_TEXT_OPERATORS = ("$contains", "$startswith", "$regex")
+_FIELD_OPERATORS = (
+    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not",
+    *_TEXT_OPERATORS, "$options",
+)  # fmt: skip
+MAX_REGEX_CHARS = 1_000
+"""The longest `$regex` pattern taken."""
 _LOGICAL_OPERATORS = ("$and", "$or", "$not")
 
 
@@ -352,12 +375,43 @@ class _Compiler:
                 f"({', '.join(_FIELD_OPERATORS)}), got {dict(condition)!r}; "
                 "to reach a nested key use a dotted path like 'a.b'"
             )
+        options = condition.get("$options")
+        if options is not None:
+            if options not in ("", "i"):
+                raise FilterError(
+                    f'$options on field {name!r} takes "i" (ignore case) or "", got {options!r}'
+                )
+            if not any(op in condition for op in _TEXT_OPERATORS):
+                raise FilterError(
+                    f"$options on field {name!r} goes beside {', '.join(_TEXT_OPERATORS)}, "
+                    f"which it changes; got {dict(condition)!r}"
+                )
         return _all(
-            [self.operator(target, name, op, v, depth=depth) for op, v in condition.items()]
+            [
+                self.operator(target, name, op, v, depth=depth, ignore_case=options == "i")
+                for op, v in condition.items()
+                if op != "$options"
+            ]
         )
 
-    def operator(self, target: _Target, name: str, op: str, value: Any, *, depth: int) -> _Expr:
+    def operator(
+        self,
+        target: _Target,
+        name: str,
+        op: str,
+        value: Any,
+        *,
+        depth: int,
+        ignore_case: bool = False,
+    ) -> _Expr:
         self.count()
+        if op in _TEXT_OPERATORS:
+            if not isinstance(value, str):
+                raise FilterError(f"{op} on field {name!r} needs a string, got {value!r}")
+            _scalar(value, name, op, allow_none=False)  # valid Unicode
+            if op == "$regex":
+                _check_regex(value, name)
+            return target.text_match(op, value, ignore_case=ignore_case)
         if op in ("$eq", "$ne"):
             clause = target.equals(_scalar(value, name, op, allow_none=True))
             return clause if op == "$eq" else _not(clause)
@@ -425,9 +479,14 @@ class _Compiler:
             shown = ", ".join(known[:20]) + (
                 f", ... ({len(known) - 20} more)" if len(known) > 20 else ""
             )
-            raise FilterError(
-                f"unknown field {name!r}: it is neither a column nor a metadata key of this "
-                f"dataset; known fields: {shown or '(none)'}"
+            close = difflib.get_close_matches(segments[0], known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            warn(
+                UnknownFieldWarning(
+                    f"unknown field {name!r} in the filter: no row of this dataset has it, so "
+                    f"conditions on it see a missing value (an equality matches no row); "
+                    f"{hint}known fields: {shown or '(none)'}"
+                )
             )
         return _Path(segments, self.array_lookup)
 
@@ -455,6 +514,25 @@ def _scalar(value: Any, name: str, op: str, *, allow_none: bool) -> Any:
     allowed = "a str, int, float, bool" + (" or None" if allow_none else "")
     hint = "; use $in for a list" if isinstance(value, (list, tuple)) and op == "$eq" else ""
     raise FilterError(f"{what} must be {allowed}, got {type(value).__name__}{hint}")
+
+
+def _check_regex(pattern: str, name: str) -> None:
+    """FilterError unless `pattern` is a regular expression Lance's engine runs (in linear
+    time: no look-around, no backreferences) and at most MAX_REGEX_CHARS long."""
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise FilterError(
+            f"the $regex for field {name!r} is {len(pattern)} characters, over "
+            f"{MAX_REGEX_CHARS}: use a shorter pattern, or $contains / $startswith"
+        )
+    if re.search(r"\(\?<?[=!]|\\[1-9]|\(\?P=", pattern):
+        raise FilterError(
+            f"the $regex for field {name!r} uses look-around or a backreference, which the "
+            "engine does not run (it guarantees linear time): rewrite it without them"
+        )
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise FilterError(f"the $regex for field {name!r} is not a valid pattern: {exc}") from None
 
 
 def _unique(texts: Iterable[str]) -> list[str]:
@@ -533,6 +611,24 @@ class _Target(ABC):
     @abstractmethod
     def one_of(self, values: list[Any]) -> _Expr: ...
 
+    @abstractmethod
+    def string(self) -> str | None:
+        """SQL for the value as a string, NULL where it is not one (None: never a string)."""
+
+    def text_match(self, op: str, value: str, *, ignore_case: bool) -> _Expr:
+        """A text operator (`$contains`, `$startswith`, `$regex`) on the string value."""
+        subject = self.string()
+        if subject is None:
+            return _NO
+        if op == "$regex":
+            pattern = ("(?i)" if ignore_case else "") + value
+            return _false_if_null(f"regexp_like({subject}, {_string(pattern)})")
+        if ignore_case:
+            subject, value = f"lower({subject})", value.lower()
+        if op == "$contains":
+            return _false_if_null(f"strpos({subject}, {_string(value)}) > 0")
+        return _false_if_null(f"starts_with({subject}, {_string(value)})")
+
 
 class _Column(_Target):
     def __init__(self, name: str, arrow_type: pa.DataType):
@@ -561,6 +657,9 @@ class _Column(_Target):
 
     def exists(self) -> _Expr:
         return _leaf(f"{self.sql} IS NOT NULL")
+
+    def string(self) -> str | None:
+        return self.sql if self.kind == "str" else None
 
     def present(self, clause: str) -> _Expr:
         # Not COALESCE: Lance's scalar indexes serve this shape, and NOT of it, but not that.
@@ -607,6 +706,9 @@ class _Path(_Target):
 
     def number(self) -> str:
         return f"TRY_CAST({self.text} AS DOUBLE)"
+
+    def string(self) -> str | None:
+        return self.decoded_string()
 
     def decoded_string(self) -> str:
         # json_get_string fails on non-strings, so the parent is nulled on rows that hold none.

@@ -13,7 +13,12 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_core.indexing import InMemoryRecordManager, index
 
 import shoal
-from shoal.errors import ConfigurationError, EmbedderMismatch, FilterError, InvalidInput
+from shoal.errors import (
+    ConfigurationError,
+    EmbedderMismatch,
+    InvalidInput,
+    UnknownFieldWarning,
+)
 from shoal.integrations.langchain import (
     LangChainEmbedder,
     ShoalEmbeddings,
@@ -130,8 +135,8 @@ def test_filters_name_metadata_even_keys_called_id_or_text() -> None:
     assert (
         store.similarity_search("foo", k=3, where={"id": {"$in": [1, 3]}})[0].page_content == "foo"
     )
-    with pytest.raises(FilterError, match="unknown field 'colour'"):
-        store.similarity_search("foo", filter={"colour": "red"})
+    with pytest.warns(UnknownFieldWarning, match="unknown field 'colour'"):
+        assert store.similarity_search("foo", filter={"colour": "red"}) == []
 
 
 def test_keyword_and_hybrid_modes_pass_through_and_vector_only_paths_refuse_them() -> None:

@@ -21,10 +21,10 @@ from shoal.errors import (
     EmbedderMismatch,
     EmbeddingError,
     EmptyText,
-    FilterError,
     InvalidInput,
     NonFiniteValues,
     StoreError,
+    UnknownFieldWarning,
 )
 
 MakeDataset = Callable[..., st.Dataset]
@@ -572,11 +572,11 @@ def test_search_with_a_filter(fruit: st.Dataset) -> None:
     assert fruit.search("pear", k=5, where={"lang": "es"}) == []
 
 
-def test_a_filter_on_an_unknown_field_raises_filter_error(fruit: st.Dataset) -> None:
-    with pytest.raises(FilterError, match=r"unknown field 'colour'.*lang"):
-        fruit.search("pear", where={"colour": "red"})
-    with pytest.raises(FilterError):
-        fruit.delete(where={"colour": "red"})
+def test_a_filter_on_an_unknown_field_matches_no_row_and_warns(fruit: st.Dataset) -> None:
+    with pytest.warns(UnknownFieldWarning, match=r"unknown field 'colour'.*lang"):
+        assert fruit.search("pear", where={"colour": "red"}) == []
+    with pytest.warns(UnknownFieldWarning):
+        assert fruit.delete(where={"colour": "red"}) == 0
     assert len(fruit) == 3
 
 

@@ -17,7 +17,7 @@ from filter_reference import (
     expected,
     make_dataset,
 )
-from shoal.errors import FilterError
+from shoal.errors import FilterError, UnknownFieldWarning
 from shoal.store.filters import MAX_FILTER_DEPTH, compile_filter
 
 HOSTILE = [
@@ -205,6 +205,24 @@ FILTERS: list[dict[str, Any]] = [
     {"text": "doc 3"},
     {"id": {"$in": ["r01", "r39", "nope"]}},
     {"year": {"$gte": 2000}, "lang": "en", "tags": "ml"},
+    # text operators: string values only, on columns and metadata paths
+    {"text": {"$contains": "doc 1"}},
+    {"text": {"$contains": "DOC 1", "$options": "i"}},
+    {"text": {"$startswith": "doc 2"}},
+    {"text": {"$regex": "^doc [0-9]$"}},
+    {"text": {"$regex": "^DOC 3", "$options": "i"}},
+    {"lang": {"$contains": "n"}},
+    {"lang": {"$startswith": "E", "$options": "i"}},
+    {"s": {"$contains": "'"}},
+    {"s": {"$contains": "%"}},
+    {"s": {"$startswith": "\\"}},
+    {"s": {"$regex": "[日😀]"}},
+    {"s": {"$contains": ""}},
+    {"n": {"$contains": "1"}},
+    {"tags": {"$contains": "m"}},
+    {"a.b": {"$regex": "."}},
+    {"s": {"$not": {"$contains": "a"}}},
+    {"$or": [{"s": {"$startswith": "a"}}, {"lang": {"$regex": "^f"}}]},
 ]
 
 
@@ -235,6 +253,9 @@ SHAPES: list[Callable[[str], dict[str, Any]]] = [
     lambda v: {"lang": v},
     lambda v: {"lang": {"$lt": v}},
     lambda v: {"$or": [{"s": v}, {"text": v}]},
+    lambda v: {"s": {"$contains": v}},
+    lambda v: {"s": {"$startswith": v, "$options": "i"}},
+    lambda v: {"text": {"$contains": v}},
 ]
 
 
@@ -276,13 +297,15 @@ def test_declared_columns_are_served_by_their_scalar_index(dataset: lance.LanceD
         assert "ScalarIndexQuery" in dataset.scanner(filter=predicate).explain_plan()
 
 
-def test_metadata_keys_reject_unknown_fields(dataset: lance.LanceDataset) -> None:
-    with pytest.raises(FilterError, match=r"unknown field 'yeer'.*known fields: .*year"):
-        compile_filter({"yeer": 2020}, columns=COLUMNS, metadata_keys=METADATA_KEYS)
-    with pytest.raises(FilterError, match=r"unknown field 'tags2\.x'"):
-        compile_filter(
-            {"$or": [{"n": 1}, {"tags2.x": 1}]}, columns=COLUMNS, metadata_keys=METADATA_KEYS
-        )
+def test_unknown_fields_match_as_missing_with_a_warning(dataset: lance.LanceDataset) -> None:
+    with pytest.warns(UnknownFieldWarning, match=r"'yeer'.*did you mean 'year'.*known fields"):
+        assert selected(dataset, {"yeer": 2020}, metadata_keys=METADATA_KEYS) == []
+    with pytest.warns(UnknownFieldWarning, match=r"unknown field 'tags2\.x'"):
+        either = {"$or": [{"n": 1}, {"tags2.x": 1}]}
+        assert selected(dataset, either, metadata_keys=METADATA_KEYS) == expected({"n": 1})
+    with pytest.warns(UnknownFieldWarning):  # Mongo's semantics: $ne holds where it is missing
+        everything = selected(dataset, {"yeer": {"$ne": 1}}, metadata_keys=METADATA_KEYS)
+    assert everything == expected({})
     where = {"a.b": 1, "year": 2020, "$or": [{"tags": "ml"}, {"lang": "fr"}]}
     assert selected(dataset, where, metadata_keys=METADATA_KEYS) == expected(where)
 
@@ -290,7 +313,14 @@ def test_metadata_keys_reject_unknown_fields(dataset: lance.LanceDataset) -> Non
 # --- errors -----------------------------------------------------------------------------------
 
 ERRORS: list[tuple[Any, str]] = [
-    ({"s": {"$regex": "a"}}, "unknown operator '$regex' on field 's'; allowed: $eq"),
+    ({"s": {"$like": "a"}}, "unknown operator '$like' on field 's'; allowed: $eq"),
+    ({"s": {"$contains": 1}}, "$contains on field 's' needs a string"),
+    ({"s": {"$regex": "(?=a)"}}, "look-around or a backreference"),
+    ({"s": {"$regex": "(a)\\1"}}, "look-around or a backreference"),
+    ({"s": {"$regex": "(a"}}, "not a valid pattern"),
+    ({"s": {"$regex": "a" * 1001}}, "over 1000"),
+    ({"s": {"$options": "i"}}, "goes beside $contains"),
+    ({"s": {"$contains": "a", "$options": "m"}}, 'takes "i"'),
     ({"s": {"$where": "1"}}, "unknown operator '$where'"),
     ({"s": {"$gt ": 1}}, "unknown operator '$gt '"),
     ({"$where": "sleep(1)"}, "unknown top-level operator '$where'; allowed: $and, $or, $not"),
@@ -385,5 +415,5 @@ def test_a_metadata_prefix_reaches_the_metadata_even_past_a_column(
     assert "json_get" in by_path and "`year`" not in by_path
     assert selected(dataset, {"metadata.n": 1}) == selected(dataset, {"n": 1}) == expected({"n": 1})
     assert selected(dataset, {"metadata.lang": "en"}) == expected({"lang": "en"})
-    with pytest.raises(FilterError, match=r"unknown field 'nope'"):
+    with pytest.warns(UnknownFieldWarning, match=r"unknown field 'nope'"):
         compile_filter({"metadata.nope": 1}, columns=COLUMNS, metadata_keys=METADATA_KEYS)
