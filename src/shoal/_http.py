@@ -363,8 +363,10 @@ def openai_service(
     azure: bool = False,
     retry: RetryPolicy | None = None,
     client: httpx.Client | None = None,
+    offline: str = "",
 ) -> JSONService:
     """A service for OpenAI's API or a server that speaks it (embeddings and chat alike).
+    `offline` names what works without a key, for the missing-key message.
 
     The base URL is `base_url`, else $OPENAI_BASE_URL, else OpenAI's. The key comes from
     `api_key_env` (default ``OPENAI_API_KEY``, or ``AZURE_OPENAI_API_KEY`` on Azure) in
@@ -382,6 +384,7 @@ def openai_service(
     if key is None and (hosted or azure or api_key_env is not None):
         raise ConfigurationError(
             f"no API key for {root}: set {variable} in the environment or in a .env file"
+            + (f"; offline, with no key, {offline}" if offline else "")
         )
     headers: dict[str, str] = {}
     if key:

@@ -10,6 +10,7 @@ from shoal.embeddings._registry import (
     DEFAULT_EMBEDDER,
     ProviderFactory,
     embedder,
+    provider_guess,
     providers,
     register_provider,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "RequestLimits",
     "RetryPolicy",
     "embedder",
+    "provider_guess",
     "providers",
     "register_provider",
     "validate_texts",

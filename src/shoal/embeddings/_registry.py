@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -10,7 +11,14 @@ from typing import Any
 from shoal.embeddings._base import Embedder
 from shoal.errors import ConfigurationError, UnknownProvider
 
-__all__ = ["DEFAULT_EMBEDDER", "ProviderFactory", "embedder", "providers", "register_provider"]
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "ProviderFactory",
+    "embedder",
+    "provider_guess",
+    "providers",
+    "register_provider",
+]
 
 DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
 """The embedder used when none is named: offline, no key, 384 dimensions."""
@@ -58,6 +66,23 @@ def _load(target: str) -> ProviderFactory:
     return factory
 
 
+def provider_guess(model: str) -> str | None:
+    """The Shoal name a bare model name most likely means (``text-embedding-3-small`` ->
+    ``openai:text-embedding-3-small``), or None: for messages, never to pick silently."""
+    from shoal.embeddings.local._catalog import known_model  # only on this error path
+
+    known = known_model(model)
+    if known is not None:
+        return f"local:{known.name}"
+    if model.startswith("text-embedding-"):
+        return f"openai:{model}"
+    if model.startswith("embed-"):
+        return f"cohere:{model}"
+    if "/" in model:  # a Hugging Face id: a sentence-transformers model run locally
+        return f"hf:{model}"
+    return None
+
+
 def embedder(name: str = DEFAULT_EMBEDDER, **options: Any) -> Embedder:
     """Build an embedder from ``"provider:model"``, e.g. ``"local:all-MiniLM-L6-v2"`` or ``"hash:64"``.
 
@@ -66,8 +91,11 @@ def embedder(name: str = DEFAULT_EMBEDDER, **options: Any) -> Embedder:
     """
     provider, sep, model = name.partition(":")
     if not sep or not provider or not model:
+        guess = provider_guess(name)
+        hint = f"; did you mean {guess!r}?" if guess else ""
         raise ConfigurationError(
-            f"embedder names look like 'provider:model' (e.g. {DEFAULT_EMBEDDER!r}), got {name!r}"
+            f"embedder names look like 'provider:model' (e.g. {DEFAULT_EMBEDDER!r}), "
+            f"got {name!r}{hint}"
         )
     factory = _registered.get(provider)
     if factory is None:
@@ -86,4 +114,30 @@ def embedder(name: str = DEFAULT_EMBEDDER, **options: Any) -> Embedder:
                 "or register one with shoal.register_provider()"
             )
         factory = _load(target)
+    _check_options(factory, provider, model, options)
     return factory(model, **options)
+
+
+def _check_options(
+    factory: ProviderFactory, provider: str, model: str, options: dict[str, Any]
+) -> None:
+    """ConfigurationError naming the options `factory` does not take (not a TypeError)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin or C callable: let it check for itself
+        return
+    try:
+        signature.bind(model, **options)
+    except TypeError:
+        takes = [
+            p.name
+            for p in list(signature.parameters.values())[1:]
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        unknown = sorted(set(options) - set(takes))
+        if not unknown:
+            return  # another mismatch: the factory's own error says it
+        raise ConfigurationError(
+            f"the {provider!r} embedder takes no option {', '.join(map(repr, unknown))}; "
+            f"it takes {', '.join(takes) or 'none'}"
+        ) from None

@@ -119,6 +119,7 @@ class OpenAIEmbedder(HostedEmbedder):
             azure=self._azure,
             retry=retry,
             client=http_client,
+            offline="'local:all-MiniLM-L6-v2' embeds English (and 'local:multilingual-e5-small' 100 languages)",
         )
         root = self._service.base_url
         self._hosted_by_openai = root == OPENAI_BASE_URL

@@ -92,7 +92,11 @@ class OpenAIChat(LLM):
             )
         self.model = model
         self._service = openai_service(
-            base_url=base_url, api_key_env=api_key_env, retry=retry, client=http_client
+            base_url=base_url,
+            api_key_env=api_key_env,
+            retry=retry,
+            client=http_client,
+            offline="'extractive' answers (or a GGUF model: 'local:<file or name>')",
         )
         self._hosted_by_openai = self._service.base_url == OPENAI_BASE_URL
         self._reasoning = self._hosted_by_openai and model.startswith(_REASONING_PREFIXES)

@@ -93,7 +93,9 @@ def test_embed_v4_output_dimension(key: str) -> None:
 
 def test_keys_missing_or_from_co_api_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigurationError, match="set COHERE_API_KEY"):
+    with pytest.raises(
+        ConfigurationError, match=r"set COHERE_API_KEY.*local:multilingual-e5-small"
+    ):
         CohereEmbedder()
     monkeypatch.setenv("CO_API_KEY", KEY)  # the Cohere SDK's own variable also works
     fake = FakeCohere()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import EntryPoint, entry_points
@@ -41,6 +42,28 @@ def test_names_without_provider_and_model_are_rejected(name: str) -> None:
     with pytest.raises(ConfigurationError, match="provider:model") as info:
         shoal.embedder(name)
     assert not isinstance(info.value, UnknownProvider)
+
+
+@pytest.mark.parametrize(
+    ("name", "guess"),
+    [
+        ("text-embedding-ada-002", "openai:text-embedding-ada-002"),
+        ("embed-multilingual-v3.0", "cohere:embed-multilingual-v3.0"),
+        ("all-MiniLM-L6-v2", "local:all-MiniLM-L6-v2"),
+        ("intfloat/multilingual-e5-small", "local:multilingual-e5-small"),
+        ("BAAI/bge-small-en-v1.5", "hf:BAAI/bge-small-en-v1.5"),
+    ],
+)
+def test_a_bare_model_name_gets_the_shoal_name_to_use(name: str, guess: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"did you mean '{re.escape(guess)}'"):
+        shoal.embedder(name)
+
+
+def test_an_option_the_provider_does_not_take_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="'hash' embedder takes no option 'colour'"):
+        shoal.embedder("hash:8", colour="red")
+    with pytest.raises(ConfigurationError, match=r"takes no option .bogus.; it takes .*batch_size"):
+        shoal.embedder("openai:text-embedding-3-small", bogus=1)
 
 
 def test_unknown_provider_lists_the_known_ones() -> None:

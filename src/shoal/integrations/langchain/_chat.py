@@ -18,7 +18,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from shoal.errors import ConfigurationError
 from shoal.qa import (
@@ -33,7 +33,7 @@ from shoal.qa import (
 from shoal.qa import llm as build_llm
 from shoal.store import Hit
 
-__all__ = ["ShoalChatModel"]
+__all__ = ["ShoalChatModel", "chat_llm_name"]
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -58,6 +58,44 @@ class ShoalChatModel(BaseChatModel):
     temperature: float = 0.0
     guard: bool = True
     _built: LLM | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _langchain_arguments(cls, data: Any) -> Any:
+        """LangChain's usual arguments mapped to Shoal's (model=, model_name=, base_url=,
+        streaming=), keys refused (Shoal reads them from the environment), and anything
+        else refused by name: nothing is silently ignored."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        named = [key for key in ("llm", "model", "model_name") if key in data]
+        if len(named) > 1:
+            raise ConfigurationError(
+                f"ShoalChatModel got {' and '.join(named)}: name the answerer once, with llm="
+            )
+        server = "base_url" in data or "openai_api_base" in data
+        if named and named[0] != "llm":
+            data["llm"] = chat_llm_name(data.pop(named[0]), server=server)
+        for key in ("base_url", "openai_api_base"):
+            if key in data:
+                data["llm_options"] = {**data.get("llm_options", {}), "base_url": data.pop(key)}
+        if "streaming" in data:
+            data["disable_streaming"] = not data.pop("streaming")
+        for key in ("api_key", "openai_api_key"):
+            if key in data:
+                raise ConfigurationError(
+                    f"ShoalChatModel takes no {key}: Shoal reads API keys from the environment "
+                    "(OPENAI_API_KEY), or from the variable named by "
+                    "llm_options={'api_key_env': 'MY_KEY_VARIABLE'}"
+                )
+        unknown = sorted(set(data) - set(cls.model_fields))
+        if unknown:
+            raise ConfigurationError(
+                f"ShoalChatModel takes no argument {', '.join(map(repr, unknown))}; it takes "
+                "llm (or model / model_name), llm_options, base_url, max_tokens, temperature, "
+                "guard, streaming and LangChain's callbacks, tags, metadata, cache, verbose"
+            )
+        return data
 
     @property
     def _llm_type(self) -> str:
@@ -152,3 +190,23 @@ def _message(message: BaseMessage) -> Message:
     """A LangChain message as a Shoal one (tool and function messages count as user text)."""
     role = _ROLES.get(message.type, "user")
     return Message(role, message.text)  # type: ignore[arg-type]
+
+
+def chat_llm_name(model: Any, *, server: bool = False) -> str | LLM:
+    """The Shoal answerer a LangChain-style model name means: a Shoal name as it is,
+    ``gpt-4o-mini`` (or any name, with `server`: a base URL was given) as
+    ``openai:<name>``, a ``.gguf`` file as ``local:<file>``."""
+    if isinstance(model, LLM):
+        return model
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigurationError(f"model must be an answerer's name, got {model!r}")
+    if model == DEFAULT_LLM or model.partition(":")[0] in ("extractive", "local", "openai"):
+        return model
+    if server or model.startswith(("gpt-", "chatgpt-", "o1", "o3", "o4")):
+        return f"openai:{model}"
+    if model.endswith(".gguf"):
+        return f"local:{model}"
+    raise ConfigurationError(
+        f"no answerer is named {model!r}: use 'extractive' (offline, no model), "
+        "'local:<gguf file or catalogue name>' or 'openai:<model>' (any OpenAI-compatible API)"
+    )

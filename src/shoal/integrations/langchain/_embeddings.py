@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
+from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder, provider_guess
 from shoal.errors import ConfigurationError, EmbeddingError
 from shoal.types import EmbedderSpec, Metric, TextKind
 
@@ -31,11 +31,30 @@ class ShoalEmbeddings(Embeddings):
 
     Args:
         model: a name for `shoal.embedder()` (default the offline MiniLM model), or an
-            `Embedder` already built.
+            `Embedder` already built; LangChain's bare names are mapped where unambiguous
+            (``text-embedding-3-small`` -> ``openai:``, ``all-MiniLM-L6-v2`` -> ``local:``,
+            ``org/model`` -> ``hf:``), and ``model_name=`` is taken for ``model=``.
         **options: the provider's options, as `shoal.embedder(model, **options)` takes them.
     """
 
     def __init__(self, model: str | Embedder = DEFAULT_EMBEDDER, **options: Any) -> None:
+        if "model_name" in options:  # HuggingFaceEmbeddings' name for it
+            if model != DEFAULT_EMBEDDER:
+                raise ConfigurationError("ShoalEmbeddings got model and model_name: give one")
+            model = options.pop("model_name")
+        for key in ("api_key", "openai_api_key", "cohere_api_key"):
+            if key in options:
+                raise ConfigurationError(
+                    f"ShoalEmbeddings takes no {key}: Shoal reads API keys from the environment "
+                    "(OPENAI_API_KEY, COHERE_API_KEY), or from the variable named by "
+                    "api_key_env='MY_KEY_VARIABLE'"
+                )
+        if "openai_api_base" in options:
+            options["base_url"] = options.pop("openai_api_base")
+        if isinstance(model, str) and ":" not in model:
+            # LangChain names models bare ("text-embedding-3-small"): map the ones that are
+            # unambiguous; embedder() refuses the rest with the names to use.
+            model = provider_guess(model) or model
         if isinstance(model, Embedder):
             if options:
                 raise ConfigurationError(
