@@ -3,6 +3,7 @@ once, and fed a 50 MB file; every time the final dataset is what one clean run s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -42,15 +43,19 @@ def ingest_process(folder: Path, uri: str, *extra: str) -> subprocess.Popen[str]
     )
 
 
-def versions(uri: str) -> int:
-    folder = Path(uri) / "_versions"
-    return len(list(folder.glob("*.manifest"))) if folder.exists() else 0
+def staged_parts(uri: str) -> int:
+    """How many batches the live (or killed) ingest has staged, by its records."""
+    total = 0
+    for record in (Path(uri) / "_shoal" / "staged").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):  # being replaced: seen next time
+            total += len(json.loads(record.read_text()))
+    return total
 
 
-def wait_for_versions(process: subprocess.Popen[str], uri: str, count: int) -> bool:
-    """Wait until the dataset has `count` versions; False if the process ended first."""
+def wait_for_staged(process: subprocess.Popen[str], uri: str, count: int) -> bool:
+    """Wait until `count` batches are staged; False if the process ended first."""
     deadline = time.monotonic() + 120
-    while versions(uri) < count:
+    while staged_parts(uri) < count:
         if process.poll() is not None or time.monotonic() > deadline:
             return False
         time.sleep(0.002)
@@ -85,13 +90,15 @@ def test_sigkilled_ingests_resume_to_exactly_a_clean_run(
     folder, clean = corpus
     uri = str(tmp_path / "kb")
     killed_midway = 0
-    for target in (3, 8, 15, 24, 36):
+    for target in (3, 8, 15, 24, 36):  # batches staged so far (a killed run's are adopted)
         process = ingest_process(folder, uri, "--no-cache")
-        if wait_for_versions(process, uri, target):
+        if wait_for_staged(process, uri, target):
             process.send_signal(signal.SIGKILL)
             killed_midway += 1
         process.wait(60)
+        # Nothing committed yet (a run is one version), and what is staged waits on disk.
         assert len(raw_ids(uri)) == len(set(raw_ids(uri))) < len(clean)
+        assert staged_parts(uri) >= target
     assert killed_midway >= 4
     final = ingest_process(folder, uri)
     out, err = final.communicate(timeout=120)
@@ -99,6 +106,11 @@ def test_sigkilled_ingests_resume_to_exactly_a_clean_run(
     assert "resumed" in out or "new" in out
     assert rows(uri) == clean
     assert sorted(raw_ids(uri)) == sorted(clean)  # no duplicates, nothing missing
+    assert [v.message.split(":")[0] for v in shoal.open(uri).log()] == [
+        "create dataset",
+        "ingest " + str(folder),
+    ]
+    assert staged_parts(uri) == 0, "the adopted records are gone once committed"
     again = ingest_process(folder, uri)
     out, _ = again.communicate(timeout=60)
     assert "80 unchanged; +0 -0 chunks" in out
@@ -120,7 +132,7 @@ def test_a_signal_stops_cleanly_after_the_batch_and_a_rerun_finishes_the_job(
     folder, clean = corpus
     uri = str(tmp_path / "kb")
     process = ingest_process(folder, uri)
-    assert wait_for_versions(process, uri, 6)
+    assert wait_for_staged(process, uri, 6)
     process.send_signal(signum)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, err

@@ -283,8 +283,9 @@ def test_ingest_on_a_full_disk_stops_with_one_line_and_a_rerun_finishes(tmp_path
     assert error.startswith("error: ")
     match = FULL.fullmatch(error.removeprefix("error: "))
     assert match and match["action"] == "add rows to" and match["uri"] == f"{disk}/kb", error
-    # What was committed before the failure is there and searchable.
-    assert result["middle"]["rows"] > 1 and result["middle"]["found"] == 1
+    # The dataset is intact and searchable (the run's batches were staged, not committed:
+    # its commit failed on the full disk too, and the rerun adopts them).
+    assert result["middle"]["rows"] >= 1 and result["middle"]["found"] == 1
     code, out, err = result["second"]
     assert code == 0, err
     assert "resumed" in out or "new" in out

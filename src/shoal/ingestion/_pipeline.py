@@ -1,15 +1,16 @@
-"""`shoal.ingest`: files into a dataset, incrementally and idempotently, in atomic batches.
+"""`shoal.ingest`: files into a dataset, incrementally and idempotently, one version a run.
 
 For each file it compares the SHA-256 of its bytes and the splitter with what the
 dataset's rows say (see `_files`): an unchanged file costs one read and nothing more. A
-new or changed file is loaded, split, and its chunks are queued; the queue is written in
-batches, each embedded (through the embedding cache) and added in one version. Chunk ids
-are content hashes, so a chunk already stored is never embedded or written again: a
-rerun after a crash, a kill or a provider outage finishes the job without repeating it.
-Once all of a changed file's new chunks are written, its old ones are deleted (so a
-search in between may see both, never neither). `sync` deletes the chunks of files that
-no longer exist under the folders walked. A commit naming what was ingested ends a run
-that changed anything.
+new or changed file is loaded, split, and its chunks are queued; the queue is embedded
+(through the embedding cache) and staged in batches (`Dataset.staging`: written as data
+files, recorded beside the dataset, not yet a version), and the run's new rows become one
+version, its message naming what was ingested. Then the old chunks of changed files, and
+with `sync` those of files that no longer exist, are deleted (so a search in between may
+see both, never neither). Chunk ids are content hashes, so a chunk stored or staged is
+never embedded or written again: a run stopped by an error or a signal commits what it
+staged, and one killed outright leaves its staged batches for the next run to adopt; either
+way a rerun finishes the job without repeating it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def ingest(
         paths: files and folders; folders are walked with `glob`, hidden files skipped.
         into: a Dataset, or a URI to open (created if new) with `embedder`.
         sync: also delete the chunks of files under these folders that no longer exist.
-        batch_size: chunks embedded and written per version.
+        batch_size: chunks embedded and staged at a time (the run is one version).
         cache: reuse vectors of texts embedded before (any dataset, any run); False for none.
         on_progress: called with running counts after each file and batch.
         storage_options: for a URI on S3 (see `shoal.open`).
@@ -116,7 +117,11 @@ def ingest(
     else:
         encoder = CachedEmbedder(model, cache if isinstance(cache, EmbeddingCache) else None)
     run = _Run(dataset, encoder, chunker, batch_size, found, on_progress, started)
-    run.ingest_files(sync=sync)
+    try:
+        run.ingest_files(sync=sync)
+    except BaseException as exc:  # a provider outage, Ctrl-C, SIGTERM: keep what is staged
+        run.keep_staged(exc, message)
+        raise
     run.commit(message)
     return run.report
 
@@ -199,6 +204,8 @@ class _Run:
         self.report = IngestReport(uri=dataset.uri, skipped=list(found.skipped))
         self.progress = IngestProgress(files_total=len(found.files))
         self.pending = _Pending()
+        # Every batch is staged; the run's rows become one version when it ends.
+        self.stage = dataset.staging("ingest")
         self.stored: dict[str, Stored] = {}
         self.stored_ids: set[str] = set()
         if found.skipped:
@@ -211,6 +218,9 @@ class _Run:
     def ingest_files(self, *, sync: bool) -> None:
         """Plan and ingest every file, write the last batch, then delete what sync removes."""
         self.stored, self.stored_ids = stored_sources(self.dataset)
+        # A run killed before its commit left its staged rows to this one: not again.
+        self.stored_ids |= self.stage.staged_ids
+        self.report.chunks_added += self.stage.rows
         if sum(len(entry.ids) for entry in self.stored.values()) > len(
             {row_id for entry in self.stored.values() for row_id in entry.ids}
         ):  # copies of ids, left by two ingests at once on S3: keep the first of each
@@ -223,12 +233,10 @@ class _Run:
             self.progress.files_done += 1
             self._tell()
         self._flush()
-        self._delete_obsolete()
-        if sync:
+        if sync:  # their rows go at the commit, with the changed files' old ones
             removed = gone(self.stored, self.found)
             for source in removed:
                 self.pending.obsolete.extend(self.stored[source].ids)
-            self._delete_obsolete()
             self.report.removed = removed
         self.progress.current = None
         self._tell()
@@ -301,12 +309,12 @@ class _Run:
         return ids
 
     def _flush(self) -> None:
-        """Embed and write the queued chunks as one version."""
+        """Embed the queued chunks and stage them (written, not yet a version)."""
         pending = self.pending
         if not pending.ids:
             return
         vectors = self.encoder.embed_documents(pending.texts)
-        self.dataset.add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
+        self.stage.add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
         self.stored_ids.update(pending.ids)
         self.report.chunks_added += len(pending.ids)
         self.report.batches += 1
@@ -314,9 +322,6 @@ class _Run:
         self.progress.batches_written += 1
         self._count_embeddings(len(pending.ids))
         self.pending = _Pending(obsolete=pending.obsolete)
-        # Every chunk queued so far is written, so every file that listed obsolete rows
-        # (after queueing all of its chunks) is complete: its old rows can go.
-        self._delete_obsolete()
         self._tell()
 
     def _count_embeddings(self, texts: int) -> None:
@@ -344,14 +349,31 @@ class _Run:
             self.on_progress(self.progress)
 
     def commit(self, message: str | None) -> None:
-        """Commit what this run changed, with a message naming it; record the final version."""
+        """Make the run's new rows one version, with a message naming what it did; then
+        delete the rows of changed and removed files (a search in between sees both, never
+        neither); record the final version."""
         report = self.report
-        if report.wrote:
-            report.version = self.dataset.commit(message or self._message())
+        text = message or self._message()
+        if self.stage.commit(text) is not None:
             report.committed = True
-        else:
-            report.version = self.dataset.version
+        self._delete_obsolete()
+        if (report.chunks_removed or report.copies_removed) and not report.committed:
+            self.dataset.commit(text)
+            report.committed = True
+        report.version = self.dataset.version
         report.seconds = time.monotonic() - self.started
+
+    def keep_staged(self, error: BaseException, message: str | None) -> None:
+        """After a failure: commit the rows staged so far (a rerun goes on from them), and
+        leave the old rows of changed files until a run finishes."""
+        if not self.stage.rows:
+            return
+        text = f"{message or self._message()} (stopped early: {type(error).__name__})"
+        try:
+            self.stage.commit(text)
+        except Exception as exc:  # the original failure is the one to report
+            # (a full disk fails this too); the stage's record stays for the rerun to adopt
+            _log.debug("could not commit the rows staged before the failure: %s", exc)
 
     def _message(self) -> str:
         where = [str(p) for p in self.found.folders + self.found.named]

@@ -9,6 +9,7 @@ from shoal.store._open import open
 from shoal.store._records import MAX_METADATA_DEPTH, Binary, Record, row_id
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode
+from shoal.store._stage import Stage
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
 from shoal.store.filters import (
@@ -36,6 +37,7 @@ __all__ = [
     "Retriever",
     "SearchMode",
     "SearchType",
+    "Stage",
     "Tokenizer",
     "VersionInfo",
     "compile_filter",

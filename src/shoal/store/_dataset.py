@@ -23,11 +23,12 @@ from shoal.store._records import Record, validate_vectors
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode, SearchOptions, hits_at, is_text_batch, rank
 from shoal.store._snapshot import Snapshot
+from shoal.store._stage import Stage
 from shoal.store._storage_errors import guarded, storage_errors
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
-from shoal.store._writes import Batch, RowWriter, quote_ids
+from shoal.store._writes import Batch, RowWriter, Staged, quote_ids
 from shoal.store.filters import Filter, compile_filter
 from shoal.types import EmbedderSpec, Metric
 
@@ -175,6 +176,33 @@ class Dataset(History, NeighborGraph):
         """
         batch = Batch.build(texts, metadatas, ids, embeddings, columns, self._spec.dimensions)
         return self._store(batch, replace=ids is not None)
+
+    def staging(self, message: str) -> Stage:
+        """Add rows in many calls as one version: ``with ds.staging("import") as stage:
+        stage.add(texts)`` commits them together when the block ends (nothing if it raises).
+
+        Raises:
+            ReadOnlyDataset: the handle is a checked-out past version.
+            InvalidInput: `message` is empty.
+        """
+        self._check_writable()
+        return Stage(self, message)
+
+    @guarded("add rows to", writes=True)
+    @_exclusive
+    def _stage(self, batch: Batch, skip: set[str]) -> Staged | None:
+        self._check_writable()
+        return self._writer.stage(
+            self._current(), batch, self._view, skip=skip, embedder=lambda: self.embedder
+        )
+
+    @guarded("add rows to", writes=True)
+    @_exclusive
+    def _commit_staged(self, staged: Sequence[Staged], message: str) -> int:
+        self._check_writable()
+        self._lance = self._writer.commit_staged(self._current(), staged, self._view, message)
+        self._view.sync(self._lance)
+        return int(self._lance.version)
 
     def upsert(
         self,

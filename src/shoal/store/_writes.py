@@ -7,6 +7,7 @@ leaves the dataset at its previous version.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -19,9 +20,10 @@ import lance as lance_module
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from lance.fragment import write_fragments
 
 from shoal.embeddings import Embedder
-from shoal.errors import InvalidInput, NonFiniteValues
+from shoal.errors import InvalidInput, NonFiniteValues, WriteConflict
 from shoal.store import _lance
 from shoal.store._location import Location
 from shoal.store._records import (
@@ -49,7 +51,7 @@ from shoal.types import Metric
 _log = logging.getLogger("shoal.store")
 _T = TypeVar("_T")
 
-__all__ = ["Batch", "RowWriter", "quote_ids"]
+__all__ = ["Batch", "RowWriter", "Staged", "columns_shape", "quote_ids"]
 
 _JSON_GETTERS = {
     "int64": "json_get_int",
@@ -213,6 +215,22 @@ class Batch:
         )
 
 
+@dataclass(frozen=True)
+class Staged:
+    """Rows written as data files that no version lists yet (`RowWriter.stage`)."""
+
+    fragments: list[Any]
+    ids: list[str]
+    shape: str
+    """The columns they were written with (`columns_shape`): a commit needs the same."""
+    build: Mapping[str, str]
+
+
+def columns_shape(schema: pa.Schema) -> str:
+    """The names and types of a schema's columns (not its metadata, which writes change)."""
+    return ",".join(f"{f.name}:{f.type}" for f in schema)
+
+
 class RowWriter:
     """Commits writes for one dataset, each under its write lock."""
 
@@ -268,6 +286,74 @@ class RowWriter:
                 return current
 
         return _again(attempt, when=not self._location.locks)
+
+    def stage(
+        self,
+        lance: Any,
+        batch: Batch,
+        view: View,
+        *,
+        skip: set[str],
+        embedder: Callable[[], Embedder],
+    ) -> Staged | None:
+        """Write the rows of `batch` not stored yet (nor in `skip`) as data files that no
+        version lists yet; `commit_staged` makes them one version. No lock: nothing changes
+        until the commit. None if every row is stored or staged already."""
+        current = _latest(lance)
+        unique = [row for row in batch.unique_rows() if batch.ids[row] not in skip]
+        stored = _lance.stored_ids(current, [batch.ids[row] for row in unique])
+        rows = [row for row in unique if batch.ids[row] not in stored]
+        if not rows:
+            return None
+        if not batch.has_vector[rows].all():
+            batch.embed(embedder(), rows)
+        batch.check_searchable(rows, view.metric)
+        if _new_fields(current.schema, batch.extras):
+            raise InvalidInput(
+                "a staged write cannot add columns: add rows with new columns with add() "
+                "(one version of their own), then stage the rest"
+            )
+        table = batch.table(current.schema, rows)
+        fragments = write_fragments(
+            table,
+            current,
+            schema=current.schema,
+            storage_options=dict(self._location.storage_options) or None,
+        )
+        ids = [batch.ids[row] for row in rows]
+        return Staged(fragments, ids, columns_shape(current.schema), batch.embedded_by)
+
+    def commit_staged(self, lance: Any, staged: Sequence[Staged], view: View, message: str) -> Any:
+        """Make the staged rows one version carrying `message` (under the write lock).
+
+        Rows another writer stored meanwhile with the same ids keep their first copy (the
+        staged one is deleted again: a second version, only then; on S3, which takes no
+        lock, the copies are looked for after every commit, as `store` does)."""
+        with self._location.write_lock(self.timeout):
+            current = _latest(lance)
+            view.sync(current)
+            if any(part.shape != columns_shape(current.schema) for part in staged):
+                raise WriteConflict(
+                    f"{self._location.uri}: its columns changed while these rows were staged "
+                    "(another writer added some); nothing was committed: run the write again"
+                )
+            ids = [row_id for part in staged for row_id in part.ids]
+            raced = _lance.stored_ids(current, ids)
+            operation = lance_module.LanceOperation.Append(
+                [fragment for part in staged for fragment in part.fragments]
+            )
+            current = lance_module.LanceDataset.commit(
+                current, operation, read_version=current.version, commit_message=message,
+                storage_options=dict(self._location.storage_options) or None,
+            )  # fmt: skip
+            view.sync(current)
+            for build in {json.dumps(dict(part.build), sort_keys=True) for part in staged}:
+                _retried(functools.partial(_record_build, build=json.loads(build)), current)
+            if raced or not self._location.locks:
+                # Another writer stored some of these ids since they were staged (without a
+                # lock, S3, it may have committed them at the same moment): the first stays.
+                current, _ = self._drop_copies(current, sorted(raced) if raced else ids)
+            return current
 
     def drop_copies(self, lance: Any, view: View) -> tuple[Any, int]:
         """Delete every row but the first written of each id stored more than once."""
@@ -481,6 +567,10 @@ def _with_fields(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
     for new in fields:
         schema = schema.append(new)
     return schema
+
+
+def _record_build(latest: Any, *, build: Mapping[str, str]) -> None:
+    _lance.record_build(latest, build)
 
 
 def _merge(lance: Any, table: pa.Table) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 import shoal.store as st
 from shoal import FilterError, InvalidInput
+from shoal.errors import UnknownFieldWarning
 
 
 def test_select_reads_ids_texts_and_metadata_paths(ds: st.Dataset) -> None:
@@ -33,8 +34,10 @@ def test_select_with_a_filter_and_after_deletes(ds: st.Dataset) -> None:
     assert sorted(r["text"] for r in ds.select(["text"], where={"n": {"$gte": 2}})) == ["b", "c"]
     ds.delete(where={"n": 3})
     assert sorted(r["n"] for r in ds.select(["n"])) == [1, 2]
+    with pytest.warns(UnknownFieldWarning, match="'nope'"):
+        assert ds.select(["text"], where={"nope": 1}) == []
     with pytest.raises(FilterError):
-        ds.select(["text"], where={"nope": 1})
+        ds.select(["text"], where={"n": {"$nope": 1}})
 
 
 def test_select_sees_rows_written_by_another_handle(place: object, ds: st.Dataset) -> None:
