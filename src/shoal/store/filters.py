@@ -79,8 +79,8 @@ string; never a number, or the elements of an array): ``strpos(S, 'x') > 0``,
 path's decoded string, ``lower(S)`` and a lower-cased literal (or ``(?i)``) for ``$options:
 "i"``; NOT of them also matches rows without the field.
 
-A field that is neither a column nor a key of any row's metadata (given `metadata_keys`)
-is no error: as in MongoDB, conditions see it missing (``{"colour": "red"}`` matches no row,
+A field that is neither a column nor a key of any row's metadata (given `metadata_keys`,
+when some row has metadata) is no error: as in MongoDB, conditions see it missing (``{"colour": "red"}`` matches no row,
 ``{"colour": {"$ne": "red"}}`` every row), and an `UnknownFieldWarning` names the fields
 there are.
 """
@@ -474,7 +474,8 @@ class _Compiler:
                     f"on; filterable columns: {', '.join(self.filterable()) or '(none)'}"
                 )
             return _Column(name, self.columns[name])
-        if self.metadata_keys is not None and segments[0] not in self.metadata_keys:
+        # No metadata key at all (a new dataset) leaves nothing to compare a name against.
+        if self.metadata_keys and segments[0] not in self.metadata_keys:
             known = sorted({*self.filterable(), *self.metadata_keys})
             shown = ", ".join(known[:20]) + (
                 f", ... ({len(known) - 20} more)" if len(known) > 20 else ""
