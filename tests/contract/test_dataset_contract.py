@@ -154,6 +154,14 @@ def test_text_filters_and_unknown_fields_behave_alike(open_new: Opener) -> None:
         assert ds.search("cat", k=3, where={"topik": "pets"}) == []
     with pytest.raises(FilterError, match="look-around"):
         ds.search("cat", where={"text": {"$regex": "(?!x)"}})
+    parks = ds.select(["text"], where={"text": {"$match": "Dogs PARKS"}})
+    assert [r["text"] for r in parks] == [TEXTS[1]], "every word, stemmed and case-folded"
+    assert ds.select(["text"], where={"text": {"$match": "dog cat"}}) == []
+    either = ds.search("animal", k=3, where={"$or": [{"text": {"$match": "cat"}},
+                                                     {"text": {"$match": "dog"}}]})  # fmt: skip
+    assert sorted(h.text for h in either) == sorted(TEXTS[:2])
+    with pytest.raises(FilterError, match="holds no word"):
+        ds.search("cat", where={"text": {"$match": "the"}})
 
 
 def test_branches_take_writes_apart_from_main(open_new: Opener) -> None:

@@ -98,7 +98,10 @@ def ingest(
     batch_size: Annotated[
         int,
         typer.Option(
-            "--batch-size", help="Chunks embedded and staged at a time (the run is one version).", metavar="N", min=1
+            "--batch-size",
+            help="Chunks embedded and staged at a time (the run is one version).",
+            metavar="N",
+            min=1,
         ),
     ] = DEFAULT_BATCH_SIZE,
     no_cache: Annotated[

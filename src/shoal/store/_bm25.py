@@ -268,6 +268,28 @@ class KeywordIndex:
             np.float32
         )
 
+    def matching(self, query: str) -> np.ndarray | None:
+        """Sorted rowids of the live rows whose text holds every word of `query`, as the
+        tokenizer reads words (stemmed, case-folded); None if `query` has no word it keeps."""
+        if not self._loaded:
+            self._load()
+        terms = list(dict.fromkeys(self.tokenize(query)))
+        if not terms:
+            return None
+        alive = self._alive[: self._count]
+        slots: np.ndarray | None = None
+        for term in terms:
+            posting = self._posting(term)
+            if posting is None:
+                return np.zeros(0, dtype=np.int64)
+            found = np.unique(posting[0].astype(np.int64))
+            found = found[alive[found]]
+            slots = found if slots is None else np.intersect1d(slots, found, assume_unique=True)
+            if len(slots) == 0:
+                break
+        assert slots is not None
+        return np.sort(self._rowids[slots])
+
     def search(
         self, query: str, k: int, *, rowids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -457,6 +457,7 @@ class Dataset(History, NeighborGraph):
             columns=_lance.field_kinds(lance.schema),
             metadata_keys=self._view.metadata_keys(lance),
             array_rows=functools.partial(_lance.array_rows, lance),
+            keyword_rows=functools.partial(self._view.keyword_rows, lance),
         )
 
     @guarded("save the vector index of", writes=True)

@@ -600,6 +600,13 @@ class View:
         known = positions >= 0
         return positions[known], scores[known]
 
+    def keyword_rows(self, lance: Any, query: str) -> np.ndarray | None:
+        """Rowids of the rows whose text holds every word of `query` (None: it has none the
+        index keeps), from the keyword index caught up with `lance`."""
+        with self.lock:
+            self.sync(lance)
+            return self.refresh_keywords(lance).matching(query)
+
     def refresh_keywords(self, lance: Any, *, save: bool = False) -> KeywordIndex:
         """The keyword index, caught up with `lance` (the snapshot's version); saved when
         much changed since its last save, or when `save` and anything did."""

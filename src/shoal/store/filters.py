@@ -17,6 +17,8 @@ Field operators, also combined in one dict (``{"year": {"$gte": 2000, "$lt": 201
                                  (RE2-like syntax: no look-around or backreferences, so
                                  it runs in linear time; at most MAX_REGEX_CHARS long)
     $options                     "i" beside one of those three: ignore case
+    $match                       words, on "text" only: rows whose text holds every one,
+                                 as the keyword index reads words (stemmed, case-folded)
 
 Semantics are MongoDB's for JSON documents: numbers compare numerically across int and
 float (2 == 2.0) but a bool is never a number (True does not match 1); ordering compares
@@ -98,6 +100,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from shoal.errors import FilterError, UnknownFieldWarning, warn
@@ -117,6 +120,10 @@ __all__ = [
 
 Filter = Mapping[str, Any]
 """A Mongo-style filter: ``{"lang": "en", "year": {"$gte": 2000}}``."""
+
+KeywordRows = Callable[[str], "Sequence[int] | np.ndarray | None"]
+"""Given words, the rowids of the rows whose text holds every one (the dataset's keyword
+index); None if the words hold none the index keeps."""
 
 ArrayRows = Callable[[str, frozenset[str]], Sequence[str]]
 """Given the SQL of a metadata path's JSON value and a set of strings, the ids of the rows
@@ -149,7 +156,7 @@ _SQL_OPERATOR = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _TEXT_OPERATORS = ("$contains", "$startswith", "$regex")
 _FIELD_OPERATORS = (
     "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not",
-    *_TEXT_OPERATORS, "$options",
+    *_TEXT_OPERATORS, "$options", "$match",
 )  # fmt: skip
 MAX_REGEX_CHARS = 1_000
 """The longest `$regex` pattern taken."""
@@ -162,11 +169,13 @@ def compile_filter(
     columns: Mapping[str, pa.DataType],
     metadata_keys: Collection[str] | None = None,
     array_rows: ArrayRows | None = None,
+    keyword_rows: KeywordRows | None = None,
 ) -> str:
     """Compile a Mongo-style filter into a Lance SQL predicate that is TRUE or FALSE per row.
 
     `array_rows` serves a long `$in` / `$nin` of strings on a metadata path (see `ArrayRows`;
     without it such a list costs one `json_array_contains` call per string and row).
+    `keyword_rows` serves `$match` (see `KeywordRows`; without it `$match` is an error).
 
     Raises:
         FilterError: the filter has an unknown operator or field, a bad shape or a value
@@ -174,7 +183,7 @@ def compile_filter(
             `MAX_FILTER_NODES`, `MAX_SQL_DEPTH`, SHOAL_FILTER_MAX_VALUES values); the
             message says what is allowed.
     """
-    compiler = _Compiler(columns, metadata_keys, array_rows)
+    compiler = _Compiler(columns, metadata_keys, array_rows, keyword_rows)
     sql = _render(compiler.document(where, depth=0))
     depth = sql_depth(sql)
     if depth > MAX_SQL_DEPTH:
@@ -297,10 +306,12 @@ class _Compiler:
         columns: Mapping[str, pa.DataType],
         metadata_keys: Collection[str] | None,
         array_rows: ArrayRows | None,
+        keyword_rows: KeywordRows | None = None,
     ):
         self.columns = columns
         self.metadata_keys = metadata_keys
         self.array_rows = array_rows
+        self.keyword_rows = keyword_rows
         self.nodes = 0
         self.values = 0
         self.max_values = filter_max_values()
@@ -405,6 +416,8 @@ class _Compiler:
         ignore_case: bool = False,
     ) -> _Expr:
         self.count()
+        if op == "$match":
+            return self.match(target, name, value)
         if op in _TEXT_OPERATORS:
             if not isinstance(value, str):
                 raise FilterError(f"{op} on field {name!r} needs a string, got {value!r}")
@@ -436,6 +449,39 @@ class _Compiler:
         raise FilterError(
             f"unknown operator {op!r} on field {name!r}; allowed: {', '.join(_FIELD_OPERATORS)}"
         )
+
+    def match(self, target: _Target, name: str, words: Any) -> _Expr:
+        """`$match`: the rows whose text holds every word, found by the keyword index."""
+        if not (isinstance(target, _Column) and target.sql == "`text`"):
+            raise FilterError(
+                f"$match finds words in the text through the keyword index, so it goes on "
+                f"'text', not {name!r}; for a metadata string use $contains or $regex"
+            )
+        if not isinstance(words, str) or not words.strip():
+            raise FilterError(
+                "$match on 'text' needs the words to find, e.g. {'$match': 'install pip'}"
+            )
+        _scalar(words, name, "$match", allow_none=False)  # valid Unicode
+        if self.keyword_rows is None:
+            raise FilterError(
+                "$match needs a dataset's keyword index: filter a dataset with it, or use "
+                "$contains here"
+            )
+        rowids = self.keyword_rows(words)
+        if rowids is None:
+            raise FilterError(
+                f"$match {words!r} holds no word the keyword index keeps (it drops common "
+                "words such as 'the'): give content words, or use $contains"
+            )
+        if len(rowids) > self.max_values:
+            raise FilterError(
+                f"$match {words!r} matches {len(rowids):,} rows, more than the "
+                f"{self.max_values:,} a filter takes (SHOAL_FILTER_MAX_VALUES): add words, or "
+                "rank by them with search(..., mode='keyword')"
+            )
+        if len(rowids) == 0:
+            return _NO
+        return _leaf(f"_rowid IN ({', '.join(str(int(r)) for r in rowids)})")
 
     def path(self, name: str) -> _Path:
         segments = name.split(".")

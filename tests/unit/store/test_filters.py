@@ -315,6 +315,8 @@ def test_unknown_fields_match_as_missing_with_a_warning(dataset: lance.LanceData
 ERRORS: list[tuple[Any, str]] = [
     ({"s": {"$like": "a"}}, "unknown operator '$like' on field 's'; allowed: $eq"),
     ({"s": {"$contains": 1}}, "$contains on field 's' needs a string"),
+    ({"text": {"$match": "cat"}}, "$match needs a dataset's keyword index"),
+    ({"s": {"$match": "cat"}}, "goes on 'text', not 's'"),
     ({"s": {"$regex": "(?=a)"}}, "look-around or a backreference"),
     ({"s": {"$regex": "(a)\\1"}}, "look-around or a backreference"),
     ({"s": {"$regex": "(a"}}, "not a valid pattern"),
