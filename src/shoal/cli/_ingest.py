@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -186,17 +185,18 @@ def ingest(
 
 
 class _Bar:
-    """A Rich progress bar over files, with chunks written and embeddings per second."""
+    """A Rich progress bar over the bytes of the files, with files done, chunks written,
+    embeddings per second, the time so far and the time left (at the rate so far)."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
             TextColumn("[bold]ingest"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files"),
+            TextColumn("{task.fields[files]} files"),
             TextColumn("{task.fields[chunks]} chunks"),
             TextColumn("{task.fields[rate]:.0f} embeddings/s"),
             TimeElapsedColumn(),
+            TextColumn("ETA {task.fields[left]}"),
             console=console,
             transient=True,
             disable=not console.is_terminal,
@@ -213,12 +213,17 @@ class _Bar:
     def update(self, state: IngestProgress) -> None:
         """Show the latest counts."""
         self.last = state
+        files = f"{state.files_done}/{state.files_total}"
         chunks, rate = state.chunks_written, state.embeddings_per_second
+        left = duration(state.seconds_left)
         if self.task is None:
             self.task = self.progress.add_task(
-                "ingest", total=state.files_total, chunks=chunks, rate=rate
-            )
-        self.progress.update(self.task, completed=state.files_done, chunks=chunks, rate=rate)
+                "ingest", total=max(state.bytes_total, 1), files=files, chunks=chunks,
+                rate=rate, left=left,
+            )  # fmt: skip
+        self.progress.update(
+            self.task, completed=state.bytes_done, files=files, chunks=chunks, rate=rate, left=left
+        )
 
     def done(self) -> str:
         """What was written so far, in words."""
@@ -248,3 +253,13 @@ def _print_report(report: IngestReport) -> None:
         out.print(Text(f"  failed: {reason}", style="red"), soft_wrap=True)
     for source in report.removed:
         out.print(Text(f"  removed: {source}"))
+
+
+def duration(seconds: float | None) -> str:
+    """`seconds` as 0:42 or 1:02:03; "-:--" while unknown."""
+    if seconds is None:
+        return "-:--"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -202,7 +202,10 @@ class _Run:
         self.on_progress = on_progress
         self.started = started
         self.report = IngestReport(uri=dataset.uri, skipped=list(found.skipped))
-        self.progress = IngestProgress(files_total=len(found.files))
+        self.sizes = {file: _size(file) for file in found.files}
+        self.progress = IngestProgress(
+            files_total=len(found.files), bytes_total=sum(self.sizes.values())
+        )
         self.pending = _Pending()
         # Every batch is staged; the run's rows become one version when it ends.
         self.stage = dataset.staging("ingest")
@@ -231,6 +234,7 @@ class _Run:
             self.progress.current = str(file)
             self._ingest_file(file)
             self.progress.files_done += 1
+            self.progress.bytes_done += self.sizes[file]
             self._tell()
         self._flush()
         if sync:  # their rows go at the commit, with the changed files' old ones
@@ -379,3 +383,11 @@ class _Run:
         where = [str(p) for p in self.found.folders + self.found.named]
         shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
         return f"ingest {shown}: {self.report.summary()}"
+
+
+def _size(file: Path) -> int:
+    """The file's size for the progress estimate (0 if it cannot be read: reported later)."""
+    try:
+        return file.stat().st_size
+    except OSError:
+        return 0

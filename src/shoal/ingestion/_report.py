@@ -14,12 +14,22 @@ class IngestProgress:
 
     files_total: int
     files_done: int = 0
+    bytes_total: int = 0
+    """The size of every file to ingest (unchanged ones included: they are read too)."""
+    bytes_done: int = 0
     chunks_written: int = 0
     batches_written: int = 0
     embedded: int = 0
     cached: int = 0
     current: str | None = None
     elapsed: float = 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        """The time to finish at the rate so far (by bytes read); None until there is one."""
+        if self.bytes_done <= 0 or self.elapsed <= 0 or self.bytes_total <= self.bytes_done:
+            return None if self.bytes_total > self.bytes_done else 0.0
+        return self.elapsed * (self.bytes_total - self.bytes_done) / self.bytes_done
 
     @property
     def embeddings_per_second(self) -> float:

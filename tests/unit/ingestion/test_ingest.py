@@ -318,6 +318,25 @@ def test_progress_reports_files_chunks_and_embeddings(docs: Path, tmp_path: Path
     assert seen[-1].batches_written == report.batches > 1 and seen[-1].embedded == report.embedded
     done = [s.files_done for s in seen]
     assert done == sorted(done) and any(s.current for s in seen)
+    total = sum(f.stat().st_size for f in docs.rglob("*") if f.is_file())  # 12 files, all read
+    assert seen[0].bytes_total == total > 0 and seen[0].seconds_left is None
+    read = [s.bytes_done for s in seen]
+    assert read == sorted(read) and read[-1] == seen[0].bytes_total
+    assert seen[-1].seconds_left == 0.0
+    halfway = IngestProgress(files_total=2, bytes_total=1000, bytes_done=250, elapsed=3.0)
+    assert halfway.seconds_left == pytest.approx(9.0), "at the rate so far: 3 s a quarter"
+
+
+def test_durations_read_as_a_clock() -> None:
+    from shoal.cli._ingest import duration
+
+    assert [duration(s) for s in (None, 0, 42.4, 61, 3723)] == [
+        "-:--",
+        "0:00",
+        "0:42",
+        "1:01",
+        "1:02:03",
+    ]
 
 
 # --- large files --------------------------------------------------------------------------
