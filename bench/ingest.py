@@ -86,10 +86,16 @@ def worker_shoal(folder: Path, work: Path, phase: str, quantize: bool) -> dict[s
     cache = shoal.EmbeddingCache(work / "cache.sqlite3")
     into = work / ("cached" if phase == "cached" else "kb")
     start = time.perf_counter()
+    before = len(shoal.open(into).log()) if (into / "_versions").is_dir() else 0
     report = shoal.ingest(folder, into=str(into), embedder=model, cache=cache)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
+        # Versions this run wrote (the dataset's creation included), and what one version a
+        # batch plus a commit, the design before staging, would have written for it.
+        "versions": len(shoal.open(into).log()) - before,
+        "versions_one_per_batch": report.batches + 1 if report.batches else 0,
+        "batches": report.batches,
         "files": report.files,
         "chunks": report.chunks_added,
         "embedded": report.embedded,
@@ -287,6 +293,7 @@ def main() -> None:
     header = (
         "system", "docs", "chunks", "first run s", "docs/s", "chunks/s", "vs LangChain",
         "unchanged rerun s", "warm-cache new dataset s", "peak RSS MB",
+        "versions (one a batch)",
     )  # fmt: skip
     print_table(
         header,
@@ -296,7 +303,9 @@ def main() -> None:
              f"{r['docs_per_s_vs_langchain']:.2f}x" if baseline else "-",
              f"{r['rerun']['seconds']:.2f}",
              f"{r['cached']['seconds']:.1f}" if "cached" in r else "-",
-             f"{r['first']['peak_rss_mb']:.0f}")
+             f"{r['first']['peak_rss_mb']:.0f}",
+             f"{r['first']['versions']} ({r['first']['versions_one_per_batch']})"
+             if "versions" in r["first"] else "-")
             for r in results
         ),
     )  # fmt: skip
