@@ -40,10 +40,12 @@ def test_ingest_reports_then_a_rerun_changes_nothing(docs: Path, tmp_path: Path)
     text = plain(first.stdout)
     assert f"ingested into {uri}: 3 file(s): 3 new; +3 -0 chunks" in text
     assert "committed version" in text and "embedded 3 chunk(s)" in text
-    assert "skipped 1 file(s) of unsupported type" in text and "photo.png" in text
-    again = run("ingest", str(docs), "--into", uri)
+    # Skipped files are counted by reason; --verbose (below) lists them.
+    assert "skipped 1 file(s): 1 binary (--verbose lists them)" in text
+    again = run("ingest", str(docs), "--into", uri, "--verbose")
     assert again.exit_code == 0, again.output
     assert "3 unchanged; +0 -0 chunks" in plain(again.stdout)
+    assert f"    {docs / 'photo.png'} (binary: an image (.png))" in plain(again.stdout)
     assert "nothing changed; embedded 0 chunk(s)" in plain(again.stdout)
     found = run("search", uri, "cat on a mat", "-k", "1", "--json")
     [hit] = json.loads(found.stdout)
@@ -241,11 +243,13 @@ def test_a_named_pipe_is_skipped_not_read(docs: Path, tmp_path: Path) -> None:
     os.mkfifo(pipe)
     uri = str(tmp_path / "kb")
     done = subprocess.run(
-        [*SHOAL, "ingest", str(pipe), str(docs), "--into", uri, "-m", MODEL],
+        [*SHOAL, "ingest", str(pipe), str(docs), "--into", uri, "-m", MODEL, "--verbose"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert f"{pipe} (not a regular file)" in plain(done.stdout + done.stderr)
+    shown = plain(done.stdout + done.stderr)
+    assert "skipped 2 file(s): 1 binary, 1 not a regular file" in shown  # the pipe once
+    assert f"{pipe} (not a regular file: a pipe, socket or device" in shown
     assert len(shoal.open(uri)) == 3

@@ -10,6 +10,11 @@ Once all of a changed file's new chunks are written, its old ones are deleted (s
 search in between may see both, never neither). `sync` deletes the chunks of files that
 no longer exist under the folders walked. A commit naming what was ingested ends a run
 that changed anything.
+
+Each chunk is embedded with its context in front (the file's title and the headings it
+lies under, `shoal.text.with_context`), shortened or left out when the model's window
+cannot take it; the stored text is the chunk alone. A dataset that does not exist yet is
+created at the first write, so an ingest that writes nothing leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache
-from shoal.errors import EmbedderMismatch, InvalidInput, ReadOnlyDataset
+from shoal.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, EmbeddingCache
+from shoal.embeddings import embedder as build_embedder
+from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput, ReadOnlyDataset
 from shoal.ingestion._chunks import Chunker
 from shoal.ingestion._files import (
     CHUNK,
@@ -40,7 +46,14 @@ from shoal.ingestion._files import (
 from shoal.ingestion._report import IngestProgress, IngestReport, ProgressCallback
 from shoal.store import Dataset, row_id
 from shoal.store import open as open_dataset
-from shoal.text import STREAM_ABOVE, RecursiveCharacterSplitter, file_digest, unreadable
+from shoal.text import (
+    STREAM_ABOVE,
+    RecursiveCharacterSplitter,
+    count_skipped,
+    file_digest,
+    unreadable,
+    with_context,
+)
 from shoal.types import Document
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_OVERLAP", "DEFAULT_CHUNK_SIZE", "ingest"]
@@ -59,6 +72,9 @@ def ingest(
     *,
     into: Dataset | str | os.PathLike[str],
     glob: str = "**/*",
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    gitignore: bool = True,
     chunk_size: int | None = None,
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
     tokens: bool = False,
@@ -80,12 +96,21 @@ def ingest(
     characters, no overlap, by default); a chunk longer than the model's window is
     split further rather than cut off. `tokens=True` measures chunks in the model's own
     tokens instead (default size: the whole window). Each chunk's metadata holds the
-    loader's (`source`, `type`, `lines`/`bytes`, `page`, `row`, ...) and the ingest's
-    (`source_hash`, `chunk`, `chunks`, `splitter`).
+    loader's (`source`, `type`, `lines`/`bytes`, `page`, `row`, `language`, ...), its
+    context (`title`, and `headings`: the path of headings over it), and the ingest's
+    (`source_hash`, `chunk`, `chunks`, `splitter`). The embedder sees each chunk after
+    its context (``"Title > Install > From source\\n\\n<chunk>"``); the stored text is the
+    chunk alone.
 
     Args:
-        paths: files and folders; folders are walked with `glob`, hidden files skipped.
-        into: a Dataset, or a URI to open (created if new) with `embedder`.
+        paths: files and folders; folders are walked with `glob`, skipping hidden files,
+            `.git`, what `.gitignore` files exclude, and binary or unsupported files
+            (each listed in `report.skipped` with the reason).
+        into: a Dataset, or a URI to open with `embedder` (a new one is created at the
+            first write: an ingest that writes nothing creates nothing).
+        include: gitignore-style patterns (`*.md`, `docs/**`); only files they match are read.
+        exclude: gitignore-style patterns (`*.log`, `build/`) of files and folders to skip.
+        gitignore: False to read what `.gitignore` files exclude.
         sync: also delete the chunks of files under these folders that no longer exist.
         batch_size: chunks embedded and written per version.
         cache: reuse vectors of texts embedded before (any dataset, any run); False for none.
@@ -102,9 +127,9 @@ def ingest(
     started = time.monotonic()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
-    found = discover(paths, glob)
-    dataset = _dataset(into, embedder, storage_options)
-    model = dataset.embedder
+    found = discover(paths, glob, include=include, exclude=exclude, gitignore=gitignore)
+    target = _Target(into, embedder, storage_options)
+    model = target.model
     chunker = Chunker(
         splitter or _splitter(model, chunk_size, chunk_overlap, tokens),
         text_columns,
@@ -115,19 +140,61 @@ def ingest(
         encoder: Embedder = model
     else:
         encoder = CachedEmbedder(model, cache if isinstance(cache, EmbeddingCache) else None)
-    run = _Run(dataset, encoder, chunker, batch_size, found, on_progress, started)
+    run = _Run(target, encoder, chunker, batch_size, found, on_progress, started)
     run.ingest_files(sync=sync)
     run.commit(message)
     return run.report
 
 
-def _dataset(
+class _Target:
+    """The dataset an ingest writes to: opened at the start, or created at its first write."""
+
+    def __init__(
+        self,
+        into: Dataset | str | os.PathLike[str],
+        embedder: Embedder | str | None,
+        storage_options: Mapping[str, str] | None,
+    ) -> None:
+        self.into = into
+        self.storage_options = storage_options
+        self.created = False
+        self.dataset: Dataset | None = _existing(into, embedder, storage_options)
+        if self.dataset is not None:
+            self.model = self.dataset.embedder
+            self.uri = self.dataset.uri
+        else:
+            assert not isinstance(into, Dataset)
+            self.model = (
+                embedder
+                if isinstance(embedder, Embedder)
+                else build_embedder(embedder or DEFAULT_EMBEDDER)
+            )
+            self.uri = _shown_uri(into)
+
+    def ensure(self) -> Dataset:
+        """The dataset, created now (with the ingest's embedder) if it does not exist yet."""
+        if self.dataset is None:
+            assert not isinstance(self.into, Dataset)  # a Dataset handle is never None here
+            self.dataset = open_dataset(
+                self.into, embedder=self.model, storage_options=self.storage_options
+            )
+            self.uri, self.created = self.dataset.uri, True
+        return self.dataset
+
+
+def _existing(
     into: Dataset | str | os.PathLike[str],
     embedder: Embedder | str | None,
     storage_options: Mapping[str, str] | None,
-) -> Dataset:
+) -> Dataset | None:
+    """The dataset `into` names, checked against `embedder`, or None if there is none yet."""
     if not isinstance(into, Dataset):
-        return open_dataset(into, embedder=embedder, storage_options=storage_options)
+        try:
+            return open_dataset(
+                into, embedder=embedder, create=False, storage_options=storage_options
+            )
+        except DatasetNotFound:
+            return None
     if into.read_only:
         raise ReadOnlyDataset(
             f"version {into.version} of {into.uri} is checked out read-only; ingest into the "
@@ -144,6 +211,14 @@ def _dataset(
                 "leave embedder out to use the dataset's own"
             )
     return into
+
+
+def _shown_uri(into: str | os.PathLike[str]) -> str:
+    """The URI as `Dataset.uri` will give it once the dataset exists (a path made absolute)."""
+    text = os.fspath(into)
+    if "://" in text and not text.startswith("file://"):
+        return text
+    return str(Path(text.removeprefix("file://")).expanduser().resolve())
 
 
 def _splitter(
@@ -165,12 +240,21 @@ def _splitter(
     return splitter.fitted_to(model) if counts else splitter  # type: ignore[arg-type]
 
 
+def _fits(model: Embedder) -> Callable[[str], bool] | None:
+    """Whether a text fits the model's window, for models that count their tokens."""
+    count, window = getattr(model, "count_tokens", None), getattr(model, "max_seq_length", None)
+    if not callable(count) or not isinstance(window, int):
+        return None
+    return lambda text: bool(count(text) <= window)
+
+
 @dataclass
 class _Pending:
     """Chunks queued for the next batch, and changed files waiting for their old rows' deletion."""
 
     ids: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    embedded: list[str] = field(default_factory=list)
     metadatas: list[dict[str, Any]] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)
 
@@ -180,7 +264,7 @@ class _Run:
 
     def __init__(
         self,
-        dataset: Dataset,
+        target: _Target,
         encoder: Embedder,
         chunker: Chunker,
         batch_size: int,
@@ -188,34 +272,38 @@ class _Run:
         on_progress: ProgressCallback | None,
         started: float,
     ) -> None:
-        self.dataset = dataset
+        self.target = target
         self.encoder = encoder
+        self.fits = _fits(target.model)
         self.chunker = chunker
         self.splitter_key = chunker.fingerprint
         self.batch_size = batch_size
         self.found = found
         self.on_progress = on_progress
         self.started = started
-        self.report = IngestReport(uri=dataset.uri, skipped=list(found.skipped))
+        self.report = IngestReport(uri=target.uri, skipped=list(found.skipped))
         self.progress = IngestProgress(files_total=len(found.files))
         self.pending = _Pending()
         self.stored: dict[str, Stored] = {}
         self.stored_ids: set[str] = set()
         if found.skipped:
             _log.warning(
-                "skipped %d file(s) of a type no loader reads: %s",
+                "skipped %d file(s) (%s): %s",
                 len(found.skipped),
-                ", ".join(found.skipped),
+                count_skipped(found.skipped),
+                "; ".join(str(entry) for entry in found.skipped),
             )
 
     def ingest_files(self, *, sync: bool) -> None:
         """Plan and ingest every file, write the last batch, then delete what sync removes."""
-        self.stored, self.stored_ids = stored_sources(self.dataset)
-        if sum(len(entry.ids) for entry in self.stored.values()) > len(
-            {row_id for entry in self.stored.values() for row_id in entry.ids}
-        ):  # copies of ids, left by two ingests at once on S3: keep the first of each
-            self.report.copies_removed = self.dataset.drop_duplicate_ids()
-            self.stored, self.stored_ids = stored_sources(self.dataset)
+        dataset = self.target.dataset
+        if dataset is not None:
+            self.stored, self.stored_ids = stored_sources(dataset)
+            if sum(len(entry.ids) for entry in self.stored.values()) > len(
+                {row_id for entry in self.stored.values() for row_id in entry.ids}
+            ):  # copies of ids, left by two ingests at once on S3: keep the first of each
+                self.report.copies_removed = dataset.drop_duplicate_ids()
+                self.stored, self.stored_ids = stored_sources(dataset)
         self._tell()
         for file in self.found.files:
             self.progress.current = str(file)
@@ -290,6 +378,7 @@ class _Run:
                 continue
             self.pending.ids.append(chunk_id)
             self.pending.texts.append(chunk.text)
+            self.pending.embedded.append(with_context(chunk.text, metadata, fits=self.fits))
             self.pending.metadatas.append(metadata)
             if len(self.pending.ids) >= self.batch_size:
                 self._flush()
@@ -305,8 +394,9 @@ class _Run:
         pending = self.pending
         if not pending.ids:
             return
-        vectors = self.encoder.embed_documents(pending.texts)
-        self.dataset.add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
+        vectors = self.encoder.embed_documents(pending.embedded)
+        dataset = self.target.ensure()
+        dataset.add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
         self.stored_ids.update(pending.ids)
         self.report.chunks_added += len(pending.ids)
         self.report.batches += 1
@@ -329,9 +419,12 @@ class _Run:
     def _delete_obsolete(self) -> None:
         obsolete = self.pending.obsolete
         self.pending.obsolete = []
+        if not obsolete:
+            return
+        dataset = self.target.ensure()  # obsolete rows were read from it: it exists
         for start in range(0, len(obsolete), _DELETE_CHUNK):
             part = obsolete[start : start + _DELETE_CHUNK]
-            self.report.chunks_removed += self.dataset.delete(ids=part)
+            self.report.chunks_removed += dataset.delete(ids=part)
             self.stored_ids.difference_update(part)
 
     def _failed(self, source: str, reason: str) -> None:
@@ -346,12 +439,18 @@ class _Run:
     def commit(self, message: str | None) -> None:
         """Commit what this run changed, with a message naming it; record the final version."""
         report = self.report
-        if report.wrote:
-            report.version = self.dataset.commit(message or self._message())
+        dataset = self.target.dataset
+        if dataset is not None and report.wrote:
+            report.version = dataset.commit(message or self._message())
             report.committed = True
-        else:
-            report.version = self.dataset.version
+        elif dataset is not None:
+            report.version = dataset.version
+        report.created = self.target.created
         report.seconds = time.monotonic() - self.started
+        if report.ingested_nothing:
+            _log.warning(
+                "nothing was ingested into %s: %s", report.uri, report.nothing_ingested_reason()
+            )
 
     def _message(self) -> str:
         where = [str(p) for p in self.found.folders + self.found.named]
