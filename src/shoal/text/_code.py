@@ -83,8 +83,10 @@ _BY_NAME: dict[str, str] = {
     "justfile": "just",
     "pipfile": "toml",
 }
-# Makefile.am, Makefile.in, Dockerfile.dev...: the name before the first dot decides.
+# Makefile.am, Makefile.in, Dockerfile.dev...: the name before the first dot decides,
+# unless the suffix says it is a document (Dockerfile.md is about a Dockerfile).
 _BY_STEM = {"makefile": "make", "dockerfile": "dockerfile", "containerfile": "dockerfile"}
+_DOCUMENT_SUFFIXES = frozenset({"md", "txt", "rst", "adoc", "html", "pdf"})
 _SHEBANG = re.compile(
     rb"^#![^\n]*?\b(python|bash|sh|zsh|ksh|dash|node|perl|ruby|php|lua|Rscript|fish|tclsh)"
     rb"[0-9.]*\b"
@@ -124,16 +126,19 @@ _TOP_LEVEL_BLOCK = r"\n[ \t]*\n(?=\S)"
 _FALLBACK = [r"\n[ \t]*\n", r"\n", r" ", ""]
 
 
-def code_language(name: str) -> str | None:
-    """The language a file of this name holds (`setup.py` python, `Makefile` make), or None."""
+def code_language(name: str, *, by_suffix: bool = True) -> str | None:
+    """The language a file of this name holds (`setup.py` python, `Makefile` make), or None.
+
+    `by_suffix=False` looks at whole names only (`Makefile`, `CMakeLists.txt`, `Dockerfile.dev`).
+    """
     lower = name.lower()
     if lower in _BY_NAME:
         return _BY_NAME[lower]
-    stem = lower.split(".", 1)[0]
-    if stem in _BY_STEM:
+    stem, dot, _ = lower.partition(".")
+    if stem in _BY_STEM and (not dot or lower.rsplit(".", 1)[-1] not in _DOCUMENT_SUFFIXES):
         return _BY_STEM[stem]
-    dot = lower.rfind(".")
-    return _BY_SUFFIX.get(lower[dot:]) if dot > 0 else None
+    position = lower.rfind(".")
+    return _BY_SUFFIX.get(lower[position:]) if by_suffix and position > 0 else None
 
 
 def shebang_language(head: bytes) -> str | None:

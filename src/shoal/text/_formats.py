@@ -117,7 +117,7 @@ _BINARY: dict[str, str] = {
         (".exe", ".dll", ".so", ".dylib", ".a", ".o", ".obj", ".class", ".jar", ".pyc"),
         "a compiled program or library",
     ),
-    **dict.fromkeys((".pyo", ".wasm", ".bin", ".iso", ".dmg", ".deb", ".rpm"), "a binary"),
+    **dict.fromkeys((".pyo", ".wasm", ".bin", ".iso", ".dmg", ".deb", ".rpm"), "a binary file"),
     **dict.fromkeys((".db", ".sqlite", ".sqlite3"), "a database"),
     **dict.fromkeys(
         (".npy", ".npz", ".pkl", ".pickle", ".parquet", ".arrow", ".feather", ".h5", ".hdf5"),
@@ -209,9 +209,10 @@ def detect(path: str | Path) -> FileFormat | Skipped:
     suffix = lower[dot:] if dot > 0 else ""
     if compression is not None and suffix == ".tar":
         return Skipped(str(file), "unsupported", "a compressed tar archive: extract it first")
-    if suffix in _BY_SUFFIX:
+    named = code_language(name, by_suffix=False)  # CMakeLists.txt is CMake, not text
+    if suffix in _BY_SUFFIX and named is None:
         return FileFormat(_BY_SUFFIX[suffix], compression=compression)
-    language = code_language(name)
+    language = named or code_language(name)
     if language is not None:
         return FileFormat("code", language=language, compression=compression)
     if suffix in _UNSUPPORTED:

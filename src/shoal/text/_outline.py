@@ -306,7 +306,9 @@ def with_context(
     context shrinks (to the title and the innermost heading, then to nothing).
     """
     title = metadata.get("title")
-    headings = [h for h in metadata.get("headings") or [] if isinstance(h, str) and h.strip()]
+    given = metadata.get("headings")
+    given = given if isinstance(given, (list, tuple)) else []
+    headings = [h for h in given if isinstance(h, str) and h.strip()]
     top = [title.strip()] if isinstance(title, str) and title.strip() else []
     if top and headings and _same(headings[0], top[0]):
         headings = headings[1:]

@@ -33,9 +33,11 @@ _PARAGRAPH = frozenset({"PP", "LP", "P", "Pp", "sp", "TP", "TQ", "HP", "Lp", "It
 _FENCE_OPEN = frozenset({"nf", "EX", "Bd"})
 _FENCE_CLOSE = frozenset({"fi", "EE", "Ed"})
 _JOINED = frozenset({"BR", "BI", "IB", "IR", "RB", "RI"})
-_WORDS = frozenset({"B", "I", "SM", "SB", "Nm", "Ar", "Pa", "Em", "Sy", "Li", "Va", "Ev", "Cm"})
+_WORDS = frozenset({"B", "I", "SM", "SB", "Ar", "Pa", "Em", "Sy", "Li", "Va", "Ev", "Cm"})
 _MDOC_MACRO = re.compile(r"^(?:[A-Z][a-z][a-z]?|Fl)$")
 _SKIP_BLOCK = frozenset({"de", "de1", "am", "ig"})
+# mdoc requests that carry no text: the date, the system, list starts and ends.
+_NO_TEXT = frozenset({"Dd", "Os", "Bl", "El"})
 
 
 def load_man(source: Source) -> list[Document]:
@@ -111,6 +113,7 @@ class _Page:
         self.section = ""
         self.fenced = False
         self.heading_next = 0  # `.SH` alone: the next text line is the heading, at this level
+        self.name = ""
 
     def request(self, name: str, arguments: list[str]) -> None:
         """Apply one request (macro) line."""
@@ -135,11 +138,14 @@ class _Page:
                 self.text(" ".join(a for a in arguments if not _MDOC_MACRO.match(a)))
         elif name in _JOINED:
             self.text("".join(arguments))
+        elif name == "Nm":  # mdoc: the page's name, given once, then repeated by `.Nm` alone
+            self.name = " ".join(arguments) if arguments and not self.name else self.name
+            self.text(" ".join(arguments) or self.name)
         elif name == "Nd":
             self.text("- " + " ".join(arguments))
         elif name == "Fl":
             self.text(" ".join("-" + a if i == 0 else a for i, a in enumerate(arguments)))
-        elif name in _WORDS or (_MDOC_MACRO.match(name) and arguments):
+        elif arguments and (name in _WORDS or (_MDOC_MACRO.match(name) and name not in _NO_TEXT)):
             self.text(" ".join(a for a in arguments if not _MDOC_MACRO.match(a)))
 
     def text(self, line: str) -> None:
