@@ -81,6 +81,9 @@ def discover(
         paths = [paths]
     if not paths:
         raise InvalidInput("ingest needs at least one file or folder")
+    for name, value in (("include", include), ("exclude", exclude)):
+        if isinstance(value, str):
+            raise InvalidInput(f"{name} takes a list of patterns, not one str: wrap it in [...]")
     found = Found()
     seen: set[Path] = set()
     for given in paths:
