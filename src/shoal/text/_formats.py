@@ -229,8 +229,9 @@ def _sniffed(file: Path, compression: str | None, *, man: bool) -> FileFormat | 
         with open_decompressed(file, compression) as stream:
             head = stream.read(SNIFF_BYTES)
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-        what = "cannot decompress it" if compression else "cannot read it"
-        return Skipped(str(file), "unreadable", f"{what}: {getattr(exc, 'strerror', None) or exc}")
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        detail = f"cannot decompress it ({compression}): {why}" if compression else why
+        return Skipped(str(file), "unreadable", detail)
     if man and is_roff(head):
         return FileFormat("man", compression=compression)
     why = not_text(head)

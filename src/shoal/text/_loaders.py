@@ -94,7 +94,12 @@ def skip_error(skipped: Skipped) -> str:
     """Why a file cannot be loaded, and what to do, for a file `detect` skipped."""
     file = skipped.path
     if skipped.reason == "unreadable":
-        return f"cannot read {file}: {skipped.detail}; check that it exists and is readable"
+        advice = (
+            "the file may be damaged or truncated"
+            if skipped.detail.startswith("cannot decompress")
+            else "check that it exists and is readable"
+        )
+        return f"cannot read {file}: {skipped.detail}; {advice}"
     if skipped.reason == "binary":
         return (
             f"{file} looks binary, not text ({skipped.detail}); convert it to text, or give "

@@ -281,15 +281,17 @@ class HeadingTrail:
     def __init__(self) -> None:
         self._stack: list[Heading] = []
         self._pending: list[Heading] = []
+        self._next = 0
 
     def start(self, headings: list[Heading]) -> None:
         """Begin a document (or the next section of the same file) with these headings."""
-        self._pending = list(headings)
+        self._pending, self._next = list(headings), 0
 
     def at(self, offset: int) -> list[str]:
         """The headings over `offset` (outermost first); offsets must not decrease."""
-        while self._pending and self._pending[0].offset <= offset:
-            heading = self._pending.pop(0)
+        while self._next < len(self._pending) and self._pending[self._next].offset <= offset:
+            heading = self._pending[self._next]
+            self._next += 1
             while self._stack and self._stack[-1].level >= heading.level:
                 self._stack.pop()
             self._stack.append(heading)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from fakes.files import MAN_PAGE
-from shoal.text import FileFormat, Skipped, detect, not_text
+from shoal import InvalidInput
+from shoal.text import FileFormat, Skipped, detect, load_file, not_text
 
 # --- sniffing -----------------------------------------------------------------------------
 
@@ -76,6 +77,7 @@ def test_binary_sniffs_as_binary_with_the_reason(head: bytes, why: str) -> None:
         ("Makefile.am", FileFormat("code", language="make")),
         ("Dockerfile.dev", FileFormat("code", language="dockerfile")),
         ("CMakeLists.txt", FileFormat("code", language="cmake")),
+        ("Dockerfile.md", FileFormat("markdown")),  # a document about a Dockerfile
     ],
 )
 def test_the_name_decides_without_reading(tmp_path: Path, name: str, expected: FileFormat) -> None:
@@ -143,7 +145,11 @@ def test_a_file_that_cannot_be_read_or_decompressed_is_unreadable(tmp_path: Path
     (tmp_path / "data.gz").write_bytes(b"not gzip at all")
     broken = detect(tmp_path / "data.gz")
     assert isinstance(broken, Skipped) and broken.reason == "unreadable"
-    assert broken.detail.startswith("cannot decompress it")
+    assert broken.detail.startswith("cannot decompress it (gzip): Not a gzipped file")
+    with pytest.raises(InvalidInput, match=r"data\.gz: cannot decompress it .*may be damaged"):
+        load_file(tmp_path / "data.gz")
+    with pytest.raises(InvalidInput, match=r"gone\.xyz: No such file or directory; check that"):
+        load_file(tmp_path / "gone.xyz")
 
 
 def test_skipped_reads_as_path_reason_and_detail(tmp_path: Path) -> None:
