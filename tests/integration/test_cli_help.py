@@ -47,6 +47,9 @@ OPTIONS = {
         "-i",
         "--glob",
         "-g",
+        "--include",
+        "--exclude",
+        "--no-gitignore",
         "--chunk-size",
         "--chunk-overlap",
         "--tokens",
@@ -61,6 +64,8 @@ OPTIONS = {
         "--text-field",
         "--message",
         "--json",
+        "--verbose",
+        "-v",
     ],
     "search": ["URI", "QUERY", "--k", "-k", "--where", "-w", "--mode", "--ref", "-r", "--json"],
     "ask": [

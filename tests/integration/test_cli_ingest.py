@@ -13,7 +13,7 @@ from cli_runner import plain, run
 from rich.console import Console
 
 import shoal
-from fakes.files import broken_pdf
+from fakes.files import DOC_TREE_READ, DOC_TREE_SKIPPED, broken_pdf, write_doc_tree
 from shoal.cli._ingest import _Bar
 from shoal.ingestion import IngestProgress
 from store_fixtures import S3Settings
@@ -40,10 +40,12 @@ def test_ingest_reports_then_a_rerun_changes_nothing(docs: Path, tmp_path: Path)
     text = plain(first.stdout)
     assert f"ingested into {uri}: 3 file(s): 3 new; +3 -0 chunks" in text
     assert "committed version" in text and "embedded 3 chunk(s)" in text
-    assert "skipped 1 file(s) of unsupported type" in text and "photo.png" in text
-    again = run("ingest", str(docs), "--into", uri)
+    # Skipped files are counted by reason; --verbose (below) lists them.
+    assert "skipped 1 file(s): 1 binary (--verbose lists them)" in text
+    again = run("ingest", str(docs), "--into", uri, "--verbose")
     assert again.exit_code == 0, again.output
     assert "3 unchanged; +0 -0 chunks" in plain(again.stdout)
+    assert f"    {docs / 'photo.png'} (binary: an image (.png))" in plain(again.stdout)
     assert "nothing changed; embedded 0 chunk(s)" in plain(again.stdout)
     found = run("search", uri, "cat on a mat", "-k", "1", "--json")
     [hit] = json.loads(found.stdout)
@@ -241,11 +243,124 @@ def test_a_named_pipe_is_skipped_not_read(docs: Path, tmp_path: Path) -> None:
     os.mkfifo(pipe)
     uri = str(tmp_path / "kb")
     done = subprocess.run(
-        [*SHOAL, "ingest", str(pipe), str(docs), "--into", uri, "-m", MODEL],
+        [*SHOAL, "ingest", str(pipe), str(docs), "--into", uri, "-m", MODEL, "--verbose"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert f"{pipe} (not a regular file)" in plain(done.stdout + done.stderr)
+    shown = plain(done.stdout + done.stderr)
+    assert "skipped 2 file(s): 1 binary, 1 not a regular file" in shown  # the pipe once
+    assert f"{pipe} (not a regular file: a pipe, socket or device" in shown
     assert len(shoal.open(uri)) == 3
+
+
+# --- a documentation tree, and an ingest that finds nothing ---------------------------------
+
+
+def test_a_documentation_tree_reports_what_it_read_and_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    write_doc_tree(root)
+    uri = str(tmp_path / "kb")
+    result = run("ingest", str(root), "--into", uri, "-m", MODEL)
+    assert result.exit_code == 0, result.output
+    text = plain(result.stdout)
+    assert f"ingested into {uri}: 12 file(s): 12 new;" in text
+    assert (
+        "skipped 7 file(s): 2 binary, 2 ignored by .gitignore, 1 broken symlink, 1 hidden, "
+        "1 unsupported (--verbose lists them)"
+    ) in text
+    assert str(root / "logo.png") not in text  # the list is for --verbose and --json
+
+    listed = run("ingest", str(root), "--into", uri, "--verbose")
+    assert listed.exit_code == 0, listed.output
+    lines = plain(listed.stdout).splitlines()
+    assert "12 unchanged" in lines[0]
+    assert (
+        f"    {root / 'build'}/ (ignored by .gitignore: {root / '.gitignore'}:1: build/)" in lines
+    )
+    assert (
+        f"    {root / 'sheet.xlsx'} (unsupported: a spreadsheet: export its sheets as CSV)" in lines
+    )
+    assert f"    {root / 'blob'} (binary: it has NUL bytes near its start)" in lines
+
+    data = json.loads(run("ingest", str(root), "--into", str(tmp_path / "kb2"), "--json",
+                          "-m", MODEL).stdout)  # fmt: skip
+    assert sorted(Path(p).relative_to(root).as_posix() for p in data["new"]) == DOC_TREE_READ
+    assert [
+        (Path(s["path"]).relative_to(root).as_posix(), s["reason"]) for s in data["skipped"]
+    ] == DOC_TREE_SKIPPED
+    assert data["ingested_nothing"] is False and data["created"] is True
+
+
+def test_include_exclude_and_no_gitignore_options(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    write_doc_tree(root)
+    uri = str(tmp_path / "kb")
+    result = run(
+        "ingest", str(root), "--into", uri, "-m", MODEL, "--include", "*.log",
+        "--include", "guide/", "--exclude", "keep.log", "--no-gitignore", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sorted(Path(p).relative_to(root).as_posix() for p in report["new"]) == [
+        "debug.log",
+        "guide/install.rst",
+    ]
+    # keep.log by --exclude, and the 14 other files (build/ too: .gitignore is off) --include
+    # does not match; the hidden .gitignore and the broken symlink keep their own reasons.
+    assert report["skipped_counts"] == {"excluded": 15, "hidden": 1, "broken_symlink": 1}
+
+
+def test_an_ingest_that_finds_nothing_exits_1_and_leaves_no_dataset(tmp_path: Path) -> None:
+    folder = tmp_path / "assets"
+    (folder / "build").mkdir(parents=True)
+    (folder / "logo.png").write_bytes(b"\x89PNG\r\n")
+    (folder / "blob").write_bytes(b"\x00\x01\x02")
+    (folder / ".gitignore").write_text("build/\n")
+    (folder / "build" / "notes.md").write_text("# Built\n")
+    kb = tmp_path / "kb"
+    result = run("ingest", str(folder), "--into", str(kb), "-m", MODEL)
+    assert result.exit_code == 1, result.output
+    assert not kb.exists()
+    error = plain(result.stderr)
+    assert error.startswith(
+        f"error: nothing was ingested into {kb}: found no file of a type Shoal reads; "
+        "skipped 4 (2 binary, 1 hidden, 1 ignored by .gitignore). No dataset was created."
+    )
+    assert "pass --no-gitignore" in error and "Shoal reads text" in error
+    assert "Run again with --verbose to list each skipped file and why." in error
+    assert "skipped 4 file(s)" in plain(result.stdout)
+
+    as_json = run("ingest", str(folder), "--into", str(kb), "-m", MODEL, "--json")
+    assert as_json.exit_code == 1 and not kb.exists()
+    assert json.loads(as_json.stdout)["ingested_nothing"] is True
+
+    found = run("ingest", str(folder), "--into", str(kb), "-m", MODEL, "--no-gitignore")
+    assert found.exit_code == 0, found.output
+    assert len(shoal.open(kb)) == 1
+
+
+def test_files_that_all_fail_exit_1_and_create_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"\x00binary named .txt")
+    (folder / "b.jsonl").write_text("{not json}\n")
+    kb = tmp_path / "kb"
+    result = run("ingest", str(folder), "--into", str(kb), "-m", MODEL)
+    assert result.exit_code == 1 and not kb.exists()
+    assert "found 2 readable file(s), but 2 failed" in plain(result.stderr)
+    assert "failed: " in plain(result.stdout)
+
+
+def test_into_an_existing_dataset_nothing_ingested_keeps_it(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    shoal.open(kb, embedder=MODEL).add(["kept"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("ingest", str(empty), "--into", str(kb))
+    assert result.exit_code == 1
+    error = plain(result.stderr)
+    assert "found no file of a type Shoal reads." in error and "No dataset was created" not in error
+    assert "Check that the paths hold documents." in error
+    assert len(shoal.open(kb)) == 1

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from shoal.cli._console import ModelOptions, chosen_embedder, stderr_console, stdout_console
 from shoal.cli._signals import between_steps, progress
+from shoal.errors import DatasetNotFound
 from shoal.ingestion import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_OVERLAP,
@@ -29,6 +30,7 @@ from shoal.ingestion import (
 )
 from shoal.ingestion import ingest as run_ingest
 from shoal.store import open as open_dataset
+from shoal.text import supported_kinds
 
 __all__ = ["ingest"]
 
@@ -58,6 +60,30 @@ def ingest(
         str,
         typer.Option("--glob", "-g", help="Which files to take from folders.", metavar="PATTERN"),
     ] = "**/*",
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            help="Read only files matching this gitignore-style pattern ('*.md', 'docs/**'); "
+            "repeatable.",
+            metavar="PATTERN",
+            show_default=False,
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Skip files and folders matching this gitignore-style pattern ('*.log', "
+            "'build/'); repeatable.",
+            metavar="PATTERN",
+            show_default=False,
+        ),
+    ] = None,
+    no_gitignore: Annotated[
+        bool,
+        typer.Option("--no-gitignore", help="Also read files that .gitignore files exclude."),
+    ] = False,
     chunk_size: Annotated[
         int | None,
         typer.Option(
@@ -127,12 +153,18 @@ def ingest(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="List every skipped file with the reason."),
+    ] = False,
 ) -> None:
     """Load, split, embed and store files; rerunning ingests only what changed.
 
     Unchanged files cost nothing, a changed file's chunks are replaced, and an interrupted
     run (Ctrl-C or SIGTERM: it stops after the batch in hand; a crash; a provider outage)
-    resumes where it stopped when run again.
+    resumes where it stopped when run again. Binary, unsupported, hidden and
+    .gitignore'd files are skipped and counted; an ingest that ingests nothing exits 1
+    and creates no dataset.
     """
     console = stderr_console()
     bar = _Bar(console)
@@ -154,6 +186,9 @@ def ingest(
                 [str(p) for p in paths],
                 into=into,
                 glob=glob,
+                include=include or None,
+                exclude=exclude or None,
+                gitignore=not no_gitignore,
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
                 tokens=tokens,
@@ -174,12 +209,23 @@ def ingest(
     finally:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
-    with console.status("Indexing"):
-        open_dataset(into).wait_for_index()  # so the next command opens the saved indexes
+    try:
+        dataset = open_dataset(into, create=False)
+    except DatasetNotFound:  # nothing was written to a new dataset, so none was created
+        dataset = None
+    if dataset is not None:
+        with console.status("Indexing"):
+            dataset.wait_for_index()  # so the next command opens the saved indexes
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
-        _print_report(report)
+        _print_report(report, verbose=verbose)
+    if report.ingested_nothing:
+        console.print(
+            Text(_nothing_message(report, exists=dataset is not None), style="bold red"),
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=1)
     if report.failed:
         raise typer.Exit(code=1)
 
@@ -233,7 +279,27 @@ class _Bar:
         return f"{state.batches_written} batch(es), {state.chunks_written} chunk(s) written"
 
 
-def _print_report(report: IngestReport) -> None:
+def _nothing_message(report: IngestReport, *, exists: bool) -> str:
+    """Why nothing was ingested, what became of the dataset, and what to do."""
+    parts = [f"error: nothing was ingested into {report.uri}: {report.nothing_ingested_reason()}."]
+    if not exists:
+        parts.append("No dataset was created.")
+    left_out = {entry.reason for entry in report.skipped} & {"gitignored", "excluded", "hidden"}
+    if left_out:
+        parts.append(
+            "Some files were left out as hidden, by .gitignore or by --include/--exclude: "
+            "loosen the patterns, pass --no-gitignore, or name the files themselves."
+        )
+    parts.append(f"Shoal reads {supported_kinds()}.")
+    parts.append(
+        "Run again with --verbose to list each skipped file and why."
+        if report.skipped
+        else "Check that the paths hold documents."
+    )
+    return " ".join(parts)
+
+
+def _print_report(report: IngestReport, *, verbose: bool) -> None:
     out = stdout_console()
     out.print(Text(f"ingested into {report.uri}: {report.summary()}"), soft_wrap=True)
     verb = f"committed version {report.version}" if report.committed else "nothing changed"
@@ -246,9 +312,11 @@ def _print_report(report: IngestReport) -> None:
     for source, count in sorted(report.decode_errors.items()):
         out.print(Text(f"  not UTF-8, {count} byte sequence(s) replaced: {source}", style="yellow"))
     if report.skipped:
-        out.print(Text(f"  skipped {len(report.skipped)} file(s) of unsupported type:"))
-        for path in report.skipped:
-            out.print(Text(f"    {path}"))
+        hint = "" if verbose else " (--verbose lists them)"
+        line = f"  skipped {len(report.skipped)} file(s): {report.skipped_summary()}{hint}"
+        out.print(Text(line), soft_wrap=True)
+        for entry in report.skipped if verbose else []:
+            out.print(Text(f"    {entry}"), soft_wrap=True)
     for _source, reason in report.failed:  # each reason names its file
         out.print(Text(f"  failed: {reason}", style="red"), soft_wrap=True)
     for source in report.removed:

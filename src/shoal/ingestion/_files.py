@@ -17,7 +17,7 @@ from pathlib import Path
 
 from shoal.errors import InvalidInput
 from shoal.store import Dataset
-from shoal.text import SUPPORTED_SUFFIXES, list_files
+from shoal.text import Patterns, Skipped, detect, walk
 
 __all__ = [
     "CHUNK",
@@ -40,10 +40,11 @@ SOURCE, HASH, CHUNK, CHUNKS, SPLITTER = "source", "source_hash", "chunk", "chunk
 
 @dataclass
 class Found:
-    """The files to ingest (supported, sorted, unique), the skipped ones and the scope for sync."""
+    """The files to ingest (readable, sorted, unique), the skipped ones (with why) and the scope
+    for sync."""
 
     files: list[Path] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     folders: list[Path] = field(default_factory=list)
     named: list[Path] = field(default_factory=list)
 
@@ -58,42 +59,90 @@ class Stored:
     counts: set[int] = field(default_factory=set)
 
 
-def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], glob: str) -> Found:
-    """Files under the folders in `paths` matching `glob` (hidden ones skipped) and the files named.
+def discover(
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    glob: str,
+    *,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    gitignore: bool = True,
+) -> Found:
+    """The files to read under the folders in `paths` and among the files named, and the skipped.
+
+    Folders are walked (see `shoal.text.walk`: `glob`, `include`, `exclude`, hidden files
+    and `.gitignore`); a file named is read whatever `.gitignore` says, unless `include`
+    or `exclude` rule it out by its name. Each file's type is then detected: binary and
+    unsupported files are skipped too, with the reason.
 
     Raises:
-        InvalidInput: no paths, a path that does not exist, or an invalid glob.
+        InvalidInput: no paths, a path that does not exist, or an invalid glob or pattern.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
         raise InvalidInput("ingest needs at least one file or folder")
+    for name, value in (("include", include), ("exclude", exclude)):
+        if isinstance(value, str):
+            raise InvalidInput(f"{name} takes a list of patterns, not one str: wrap it in [...]")
     found = Found()
     seen: set[Path] = set()
     for given in paths:
         path = Path(given).expanduser()
         if not path.exists():
+            if path.is_symlink():
+                found.skipped.append(
+                    Skipped(str(path), "broken_symlink", "it points to a file that is missing")
+                )
+                continue
             raise InvalidInput(f"no such file or folder: {path}; check the path")
         path = path.resolve()
         if path.is_dir():
             found.folders.append(path)
-            candidates = list_files(path, glob)
+            walked = walk(path, glob=glob, include=include, exclude=exclude, gitignore=gitignore)
+            candidates = walked.files
+            found.skipped.extend(walked.skipped)
         elif not stat.S_ISREG(path.stat().st_mode):
             # A named pipe, socket or device: reading it would block or never end.
-            found.skipped.append(f"{path} (not a regular file)")
+            found.skipped.append(
+                Skipped(
+                    str(path), "special_file", "a pipe, socket or device, which could block a read"
+                )
+            )
             continue
         else:
             found.named.append(path)
+            why = _ruled_out(path.name, include, exclude)
+            if why:
+                found.skipped.append(Skipped(str(path), "excluded", why))
+                continue
             candidates = [path]
         for file in candidates:
             if file in seen:
                 continue
             seen.add(file)
-            if file.suffix.lower() in SUPPORTED_SUFFIXES:
-                found.files.append(file)
+            detected = detect(file)
+            if isinstance(detected, Skipped):
+                found.skipped.append(detected)
             else:
-                found.skipped.append(str(file))
+                found.files.append(file)
+    # A file named and also found in a folder walked is reported once.
+    unique = {entry.path: entry for entry in found.skipped}
+    found.skipped = sorted(unique.values(), key=lambda s: Path(s.path).parts)
     return found
+
+
+def _ruled_out(
+    name: str, include: Sequence[str] | None, exclude: Sequence[str] | None
+) -> str | None:
+    """Why `include`/`exclude` leave out a file named on its own (matched by its name), or None."""
+    rule = Patterns.parse(exclude or [], origin="--exclude").match(name, is_dir=False)
+    if rule is not None and not rule.negated:
+        return f"--exclude {rule.pattern}"
+    if include:
+        rule = Patterns.parse(include, origin="--include").match(name, is_dir=False)
+        if rule is None or rule.negated:
+            return "not matched by --include"
+    return None
 
 
 def stored_sources(dataset: Dataset) -> tuple[dict[str, Stored], set[str]]:

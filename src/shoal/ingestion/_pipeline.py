@@ -11,6 +11,11 @@ see both, never neither). Chunk ids are content hashes, so a chunk stored or sta
 never embedded or written again: a run stopped by an error or a signal commits what it
 staged, and one killed outright leaves its staged batches for the next run to adopt; either
 way a rerun finishes the job without repeating it.
+
+Each chunk is embedded with its context in front (the file's title and the headings it
+lies under, `shoal.text.with_context`), shortened or left out when the model's window
+cannot take it; the stored text is the chunk alone. A dataset that does not exist yet is
+created at the first write, so an ingest that writes nothing leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache
-from shoal.errors import EmbedderMismatch, InvalidInput, ReadOnlyDataset
+from shoal.errors import InvalidInput
 from shoal.ingestion._chunks import Chunker
 from shoal.ingestion._files import (
     CHUNK,
@@ -39,9 +44,16 @@ from shoal.ingestion._files import (
     stored_sources,
 )
 from shoal.ingestion._report import IngestProgress, IngestReport, ProgressCallback
-from shoal.store import Dataset, row_id
-from shoal.store import open as open_dataset
-from shoal.text import STREAM_ABOVE, RecursiveCharacterSplitter, file_digest, unreadable
+from shoal.ingestion._target import Target
+from shoal.store import Dataset, Stage, row_id
+from shoal.text import (
+    STREAM_ABOVE,
+    RecursiveCharacterSplitter,
+    count_skipped,
+    file_digest,
+    unreadable,
+    with_context,
+)
 from shoal.types import Document
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_OVERLAP", "DEFAULT_CHUNK_SIZE", "ingest"]
@@ -60,6 +72,9 @@ def ingest(
     *,
     into: Dataset | str | os.PathLike[str],
     glob: str = "**/*",
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    gitignore: bool = True,
     chunk_size: int | None = None,
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
     tokens: bool = False,
@@ -81,12 +96,21 @@ def ingest(
     characters, no overlap, by default); a chunk longer than the model's window is
     split further rather than cut off. `tokens=True` measures chunks in the model's own
     tokens instead (default size: the whole window). Each chunk's metadata holds the
-    loader's (`source`, `type`, `lines`/`bytes`, `page`, `row`, ...) and the ingest's
-    (`source_hash`, `chunk`, `chunks`, `splitter`).
+    loader's (`source`, `type`, `lines`/`bytes`, `page`, `row`, `language`, ...), its
+    context (`title`, and `headings`: the path of headings over it), and the ingest's
+    (`source_hash`, `chunk`, `chunks`, `splitter`). The embedder sees each chunk after
+    its context (``"Title > Install > From source\\n\\n<chunk>"``); the stored text is the
+    chunk alone.
 
     Args:
-        paths: files and folders; folders are walked with `glob`, hidden files skipped.
-        into: a Dataset, or a URI to open (created if new) with `embedder`.
+        paths: files and folders; folders are walked with `glob`, skipping hidden files,
+            `.git`, what `.gitignore` files exclude, and binary or unsupported files
+            (each listed in `report.skipped` with the reason).
+        into: a Dataset, or a URI to open with `embedder` (a new one is created at the
+            first write: an ingest that writes nothing creates nothing).
+        include: gitignore-style patterns (`*.md`, `docs/**`); only files they match are read.
+        exclude: gitignore-style patterns (`*.log`, `build/`) of files and folders to skip.
+        gitignore: False to read what `.gitignore` files exclude.
         sync: also delete the chunks of files under these folders that no longer exist.
         batch_size: chunks embedded and staged at a time (the run is one version).
         cache: reuse vectors of texts embedded before (any dataset, any run); False for none.
@@ -103,9 +127,9 @@ def ingest(
     started = time.monotonic()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
-    found = discover(paths, glob)
-    dataset = _dataset(into, embedder, storage_options)
-    model = dataset.embedder
+    found = discover(paths, glob, include=include, exclude=exclude, gitignore=gitignore)
+    target = Target(into, embedder, storage_options)
+    model = target.model
     chunker = Chunker(
         splitter or _splitter(model, chunk_size, chunk_overlap, tokens),
         text_columns,
@@ -116,7 +140,7 @@ def ingest(
         encoder: Embedder = model
     else:
         encoder = CachedEmbedder(model, cache if isinstance(cache, EmbeddingCache) else None)
-    run = _Run(dataset, encoder, chunker, batch_size, found, on_progress, started)
+    run = _Run(target, encoder, chunker, batch_size, found, on_progress, started)
     try:
         run.ingest_files(sync=sync)
     except BaseException as exc:  # a provider outage, Ctrl-C, SIGTERM: keep what is staged
@@ -124,31 +148,6 @@ def ingest(
         raise
     run.commit(message)
     return run.report
-
-
-def _dataset(
-    into: Dataset | str | os.PathLike[str],
-    embedder: Embedder | str | None,
-    storage_options: Mapping[str, str] | None,
-) -> Dataset:
-    if not isinstance(into, Dataset):
-        return open_dataset(into, embedder=embedder, storage_options=storage_options)
-    if into.read_only:
-        raise ReadOnlyDataset(
-            f"version {into.version} of {into.uri} is checked out read-only; ingest into the "
-            "latest version (shoal.open again) or into a branch (ds.branch(name))"
-        )
-    if embedder is not None:
-        if isinstance(embedder, Embedder):
-            name, same = embedder.spec.name, embedder.spec == into.spec
-        else:
-            name, same = embedder, embedder == into.spec.name
-        if not same:
-            raise EmbedderMismatch(
-                f"{into.uri} holds vectors made by {into.spec.name}, not by {name}; "
-                "leave embedder out to use the dataset's own"
-            )
-    return into
 
 
 def _splitter(
@@ -170,12 +169,21 @@ def _splitter(
     return splitter.fitted_to(model) if counts else splitter  # type: ignore[arg-type]
 
 
+def _fits(model: Embedder) -> Callable[[str], bool] | None:
+    """Whether a text fits the model's window, for models that count their tokens."""
+    count, window = getattr(model, "count_tokens", None), getattr(model, "max_seq_length", None)
+    if not callable(count) or not isinstance(window, int):
+        return None
+    return lambda text: bool(count(text) <= window)
+
+
 @dataclass
 class _Pending:
     """Chunks queued for the next batch, and changed files waiting for their old rows' deletion."""
 
     ids: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    embedded: list[str] = field(default_factory=list)
     metadatas: list[dict[str, Any]] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)
 
@@ -185,7 +193,7 @@ class _Run:
 
     def __init__(
         self,
-        dataset: Dataset,
+        target: Target,
         encoder: Embedder,
         chunker: Chunker,
         batch_size: int,
@@ -193,42 +201,47 @@ class _Run:
         on_progress: ProgressCallback | None,
         started: float,
     ) -> None:
-        self.dataset = dataset
+        self.target = target
         self.encoder = encoder
+        self.fits = _fits(target.model)
         self.chunker = chunker
         self.splitter_key = chunker.fingerprint
         self.batch_size = batch_size
         self.found = found
         self.on_progress = on_progress
         self.started = started
-        self.report = IngestReport(uri=dataset.uri, skipped=list(found.skipped))
+        self.report = IngestReport(uri=target.uri, skipped=list(found.skipped))
         self.sizes = {file: _size(file) for file in found.files}
         self.progress = IngestProgress(
             files_total=len(found.files), bytes_total=sum(self.sizes.values())
         )
         self.pending = _Pending()
         # Every batch is staged; the run's rows become one version when it ends.
-        self.stage = dataset.staging("ingest")
+        self.stage: Stage | None = None
         self.stored: dict[str, Stored] = {}
         self.stored_ids: set[str] = set()
         if found.skipped:
             _log.warning(
-                "skipped %d file(s) of a type no loader reads: %s",
+                "skipped %d file(s) (%s): %s",
                 len(found.skipped),
-                ", ".join(found.skipped),
+                count_skipped(found.skipped),
+                "; ".join(str(entry) for entry in found.skipped),
             )
 
     def ingest_files(self, *, sync: bool) -> None:
         """Plan and ingest every file, write the last batch, then delete what sync removes."""
-        self.stored, self.stored_ids = stored_sources(self.dataset)
-        # A run killed before its commit left its staged rows to this one: not again.
-        self.stored_ids |= self.stage.staged_ids
-        self.report.chunks_added += self.stage.rows
-        if sum(len(entry.ids) for entry in self.stored.values()) > len(
-            {row_id for entry in self.stored.values() for row_id in entry.ids}
-        ):  # copies of ids, left by two ingests at once on S3: keep the first of each
-            self.report.copies_removed = self.dataset.drop_duplicate_ids()
-            self.stored, self.stored_ids = stored_sources(self.dataset)
+        dataset = self.target.dataset
+        if dataset is not None:
+            self.stored, self.stored_ids = stored_sources(dataset)
+            if sum(len(entry.ids) for entry in self.stored.values()) > len(
+                {row_id for entry in self.stored.values() for row_id in entry.ids}
+            ):  # copies of ids, left by two ingests at once on S3: keep the first of each
+                self.report.copies_removed = dataset.drop_duplicate_ids()
+                self.stored, self.stored_ids = stored_sources(dataset)
+            # A run killed before its commit left its staged rows to this one: not again.
+            stage = self._stage()
+            self.stored_ids |= stage.staged_ids
+            self.report.chunks_added += stage.rows
         self._tell()
         for file in self.found.files:
             self.progress.current = str(file)
@@ -302,6 +315,7 @@ class _Run:
                 continue
             self.pending.ids.append(chunk_id)
             self.pending.texts.append(chunk.text)
+            self.pending.embedded.append(with_context(chunk.text, metadata, fits=self.fits))
             self.pending.metadatas.append(metadata)
             if len(self.pending.ids) >= self.batch_size:
                 self._flush()
@@ -317,8 +331,8 @@ class _Run:
         pending = self.pending
         if not pending.ids:
             return
-        vectors = self.encoder.embed_documents(pending.texts)
-        self.stage.add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
+        vectors = self.encoder.embed_documents(pending.embedded)
+        self._stage().add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
         self.stored_ids.update(pending.ids)
         self.report.chunks_added += len(pending.ids)
         self.report.batches += 1
@@ -338,9 +352,12 @@ class _Run:
     def _delete_obsolete(self) -> None:
         obsolete = self.pending.obsolete
         self.pending.obsolete = []
+        if not obsolete:
+            return
+        dataset = self.target.ensure()  # obsolete rows were read from it: it exists
         for start in range(0, len(obsolete), _DELETE_CHUNK):
             part = obsolete[start : start + _DELETE_CHUNK]
-            self.report.chunks_removed += self.dataset.delete(ids=part)
+            self.report.chunks_removed += dataset.delete(ids=part)
             self.stored_ids.difference_update(part)
 
     def _failed(self, source: str, reason: str) -> None:
@@ -358,19 +375,33 @@ class _Run:
         neither); record the final version."""
         report = self.report
         text = message or self._message()
-        if self.stage.commit(text) is not None:
+        if self.stage is not None and self.stage.commit(text) is not None:
             report.committed = True
         self._delete_obsolete()
+        dataset = self.target.dataset
         if (report.chunks_removed or report.copies_removed) and not report.committed:
-            self.dataset.commit(text)
+            assert dataset is not None  # they were read from it
+            dataset.commit(text)
             report.committed = True
-        report.version = self.dataset.version
+        if dataset is not None:
+            report.version = dataset.version
+        report.created = self.target.created
         report.seconds = time.monotonic() - self.started
+        if report.ingested_nothing:
+            _log.warning(
+                "nothing was ingested into %s: %s", report.uri, report.nothing_ingested_reason()
+            )
+
+    def _stage(self) -> Stage:
+        """The run's stage, made (with the dataset, if new) on first use."""
+        if self.stage is None:
+            self.stage = self.target.ensure().staging("ingest")
+        return self.stage
 
     def keep_staged(self, error: BaseException, message: str | None) -> None:
         """After a failure: commit the rows staged so far (a rerun goes on from them), and
         leave the old rows of changed files until a run finishes."""
-        if not self.stage.rows:
+        if self.stage is None or not self.stage.rows:
             return
         text = f"{message or self._message()} (stopped early: {type(error).__name__})"
         try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from shoal.text import Skipped, count_skipped
 
 __all__ = ["IngestProgress", "IngestReport", "ProgressCallback"]
 
@@ -48,8 +51,9 @@ class IngestReport:
     Each path appears in one of `new`, `changed` (its old chunks were replaced),
     `resumed` (an interrupted ingest of it was finished), `unchanged` (nothing to do),
     `empty` (no text), `failed` (with why; its old chunks, if any, are kept) or
-    `skipped` (a type no loader reads). `removed` lists sources whose chunks `sync`
-    deleted because the file is gone.
+    `skipped` (not read, with the reason: binary, unsupported, hidden, ignored by
+    .gitignore, excluded, a broken symlink...; a skipped folder is listed once).
+    `removed` lists sources whose chunks `sync` deleted because the file is gone.
     """
 
     uri: str
@@ -59,7 +63,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     decode_errors: dict[str, int] = field(default_factory=dict)
     chunks_added: int = 0
@@ -71,6 +75,8 @@ class IngestReport:
     cached: int = 0
     version: int = 0
     committed: bool = False
+    created: bool = False
+    """True if this ingest created the dataset (a new one is made at its first write only)."""
     seconds: float = 0.0
 
     @property
@@ -87,6 +93,34 @@ class IngestReport:
                 self.failed,
             )
         )
+
+    @property
+    def ingested_nothing(self) -> bool:
+        """True if no file's text is in the dataset after this run, and none was removed.
+
+        Unchanged files count as ingested: a rerun that has nothing to do is not this.
+        """
+        kept = (self.new, self.changed, self.resumed, self.unchanged, self.removed)
+        return not any(kept)
+
+    def skipped_summary(self) -> str:
+        """The skipped entries counted by reason (``"3 binary, 1 hidden"``), or ``""``."""
+        return count_skipped(self.skipped)
+
+    def nothing_ingested_reason(self) -> str:
+        """What an ingest that ingested nothing found and skipped, in one sentence."""
+        if self.files:
+            looked = [
+                f"{len(group)} {label}"
+                for label, group in (("had no text", self.empty), ("failed", self.failed))
+                if group
+            ]
+            found = f"found {self.files} readable file(s), but {' and '.join(looked)}"
+        else:
+            found = "found no file of a type Shoal reads"
+        if self.skipped:
+            found += f"; skipped {len(self.skipped)} ({self.skipped_summary()})"
+        return found
 
     @property
     def wrote(self) -> bool:
@@ -125,7 +159,8 @@ class IngestReport:
             "unchanged": self.unchanged,
             "empty": self.empty,
             "failed": [{"path": path, "error": why} for path, why in self.failed],
-            "skipped": self.skipped,
+            "skipped": [entry.to_dict() for entry in self.skipped],
+            "skipped_counts": dict(Counter(entry.reason for entry in self.skipped)),
             "removed": self.removed,
             "decode_errors": self.decode_errors,
             "chunks_added": self.chunks_added,
@@ -136,5 +171,7 @@ class IngestReport:
             "cached": self.cached,
             "version": self.version,
             "committed": self.committed,
+            "created": self.created,
+            "ingested_nothing": self.ingested_nothing,
             "seconds": round(self.seconds, 3),
         }

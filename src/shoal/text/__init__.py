@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from shoal.text._directory import LoadReport, list_files, load_directory
-from shoal.text._loaders import SUPPORTED_SUFFIXES, load_file, unreadable
+from shoal.text._code import code_separators
+from shoal.text._directory import LoadReport, load_directory
+from shoal.text._formats import (
+    SKIP_REASONS,
+    SUPPORTED_SUFFIXES,
+    FileFormat,
+    Skipped,
+    SkipReason,
+    count_skipped,
+    detect,
+    supported_kinds,
+)
+from shoal.text._ignore import IgnoreRule, Patterns
+from shoal.text._loaders import load_file
+from shoal.text._outline import Heading, HeadingTrail, Outline, outline, with_context
 from shoal.text._sections import (
     SECTION_CHARS,
     STREAM_ABOVE,
@@ -13,16 +26,32 @@ from shoal.text._sections import (
     iter_documents,
     locate_chunks,
 )
+from shoal.text._sniff import not_text
+from shoal.text._source import unreadable
 from shoal.text._splitter import RecursiveCharacterSplitter, TokenCounter
+from shoal.text._walk import Walk, list_files, walk
 
 __all__ = [
     "SECTION_CHARS",
+    "SKIP_REASONS",
     "STREAM_ABOVE",
     "SUPPORTED_SUFFIXES",
     "ChunkSpan",
+    "FileFormat",
+    "Heading",
+    "HeadingTrail",
+    "IgnoreRule",
     "LoadReport",
+    "Outline",
+    "Patterns",
     "RecursiveCharacterSplitter",
+    "SkipReason",
+    "Skipped",
     "TokenCounter",
+    "Walk",
+    "code_separators",
+    "count_skipped",
+    "detect",
     "file_digest",
     "is_streamed",
     "iter_documents",
@@ -30,5 +59,10 @@ __all__ = [
     "load_directory",
     "load_file",
     "locate_chunks",
+    "not_text",
+    "outline",
+    "supported_kinds",
     "unreadable",
+    "walk",
+    "with_context",
 ]

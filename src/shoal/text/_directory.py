@@ -1,4 +1,4 @@
-"""Folders: the files under one (`list_files`), and all of them loaded (`load_directory`).
+"""Folders: all the files under one loaded (`load_directory`), with what was skipped and why.
 
 `load_directory` reports, rather than hides, the files it skipped or could not load.
 """
@@ -12,20 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.errors import InvalidInput
-from shoal.text._loaders import SUPPORTED_SUFFIXES, load_file
+from shoal.text._formats import Skipped, count_skipped, detect
+from shoal.text._loaders import load_source
+from shoal.text._source import Source
+from shoal.text._walk import walk
 from shoal.types import Document
 
-__all__ = ["LoadReport", "list_files", "load_directory"]
+__all__ = ["LoadReport", "load_directory"]
 
 _log = logging.getLogger("shoal.text")
 
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What `load_directory` loaded, skipped (unsupported type) and failed to load (with why)."""
+    """What `load_directory` loaded, skipped (with why) and failed to load (with why)."""
 
     documents: list[Document]
-    skipped: list[str]
+    skipped: list[Skipped]
     failed: list[tuple[str, str]]
 
 
@@ -33,13 +36,17 @@ def load_directory(
     path: str | os.PathLike[str],
     *,
     glob: str = "**/*",
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    gitignore: bool = True,
     text_columns: Sequence[str] | None = None,
     text_field: str = "text",
 ) -> LoadReport:
-    """Load every supported file matching `glob` under `path`, in sorted order, skipping hidden ones.
+    """Load every readable file under `path` (see `walk` for which), in sorted order.
 
-    Files of unsupported types are listed in `skipped`; files that cannot be loaded are
-    listed in `failed` with the reason, and the other files are still loaded.
+    Files and folders not read are listed in `skipped` with the reason (binary,
+    unsupported, hidden, ignored by .gitignore, excluded, ...); files that cannot be
+    loaded are listed in `failed` with the error, and the other files are still loaded.
 
     Raises:
         InvalidInput: `path` is not a directory, or `glob` is not a valid pattern.
@@ -47,25 +54,30 @@ def load_directory(
     root = Path(path)
     if not root.is_dir():
         raise InvalidInput(f"{root} is not a directory; pass a folder, or use load_file for a file")
-    files = list_files(root, glob)
+    found = walk(root, glob=glob, include=include, exclude=exclude, gitignore=gitignore)
     documents: list[Document] = []
-    skipped: list[str] = []
+    skipped = list(found.skipped)
     failed: list[tuple[str, str]] = []
-    for file in files:
-        if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-            skipped.append(str(file))
+    for file in found.files:
+        detected = detect(file)
+        if isinstance(detected, Skipped):
+            skipped.append(detected)
             continue
         try:
-            documents.extend(load_file(file, text_columns=text_columns, text_field=text_field))
+            documents.extend(
+                load_source(
+                    Source(file, detected), text_columns=text_columns, text_field=text_field
+                )
+            )
         except InvalidInput as exc:
             failed.append((str(file), str(exc)))
     if skipped:
         _log.warning(
-            "skipped %d file(s) of unsupported type under %s (supported: %s): %s",
+            "skipped %d file(s) under %s (%s): %s",
             len(skipped),
             root,
-            ", ".join(sorted(SUPPORTED_SUFFIXES)),
-            ", ".join(skipped),
+            count_skipped(skipped),
+            "; ".join(str(s) for s in skipped),
         )
     if failed:
         _log.warning(
@@ -75,25 +87,3 @@ def load_directory(
             "; ".join(f"{name}: {reason}" for name, reason in failed),
         )
     return LoadReport(documents=documents, skipped=skipped, failed=failed)
-
-
-def list_files(root: Path, glob: str = "**/*") -> list[Path]:
-    """The files under `root` matching `glob`, sorted, without hidden ones (a part starting with '.').
-
-    Raises:
-        InvalidInput: `glob` is empty or absolute.
-    """
-    try:
-        matches = list(root.glob(glob))
-    except (ValueError, NotImplementedError) as exc:  # empty, or absolute (not relative)
-        raise InvalidInput(
-            f"invalid glob pattern {glob!r}: {exc}; give one relative to the folder, like '**/*.md'"
-        ) from exc
-    return sorted(
-        (f for f in matches if f.is_file() and not _is_hidden(f.relative_to(root))),
-        key=lambda f: f.relative_to(root).parts,
-    )
-
-
-def _is_hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)

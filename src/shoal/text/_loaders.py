@@ -1,54 +1,38 @@
-"""Document loaders: text, Markdown, HTML, PDF, CSV and JSON Lines files into `Document`s.
+"""Document loaders: `load_file` reads a file of any supported type into `Document`s.
 
-`load_file` picks the format from the file's suffix. Every problem with a file is raised
-as `InvalidInput` naming the file and what to do.
+`detect` (see `_formats`) says how to read a file; this module holds the loaders of plain
+text (text, Markdown, reStructuredText, AsciiDoc, LaTeX, source code: the text as it is,
+with line and byte spans), HTML, PDF, CSV and JSON Lines, and dispatches the others (man
+pages, DOCX, EPUB, notebooks, e-mail) to their modules. Every problem with a file is
+raised as `InvalidInput` naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from shoal.errors import InvalidInput, MissingDependency
+from shoal.text._formats import SUPPORTED_SUFFIXES, Skipped, detect
+from shoal.text._html import html_text
+from shoal.text._mail import load_email
+from shoal.text._notebook import load_notebook
+from shoal.text._office import load_docx, load_epub
+from shoal.text._roff import load_man
+from shoal.text._source import Source, read_text, unreadable
 from shoal.types import Document
 
-__all__ = [
-    "BINARY_SNIFF_BYTES",
-    "REPLACEMENT_UTF8",
-    "SUPPORTED_SUFFIXES",
-    "binary_error",
-    "load_file",
-    "unreadable",
-    "warn_undecodable",
-]
+__all__ = ["SUPPORTED_SUFFIXES", "load_file", "skip_error", "unreadable"]
 
-_log = logging.getLogger("shoal.text")
-
-# A NUL byte this early means a binary file; real text files never contain one.
-BINARY_SNIFF_BYTES = 8192
-REPLACEMENT_UTF8 = "\ufffd".encode()
 _DEFAULT_TEXT_COLUMNS = ("text", "content", "body")
-
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
-_BLOCK_TAGS = frozenset(
-    {
-        *("address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt"),
-        *("figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6"),
-        *("header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table"),
-        *("tr", "ul"),
-    }
-)
-_CELL_TAGS = frozenset({"td", "th"})
-_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -63,154 +47,98 @@ def load_file(
     text_columns: Sequence[str] | None = None,
     text_field: str = "text",
 ) -> list[Document]:
-    """Load one file into Documents, choosing the format by its suffix (see `SUPPORTED_SUFFIXES`).
+    """Load one file into Documents, choosing how to read it by its name, else by its content.
 
-    `.txt`/`.md`/`.html`/`.htm` give one Document, `.pdf` one per page with text, `.csv`
-    one per row with text (`text_columns` picks the columns, default those named
-    text/content/body, else all), `.jsonl` one per line with text (`text_field` names
-    the key). The loader's own metadata keys (`source`, `type`, `row`/`line`/`page`)
-    take precedence over columns or keys of the same name. An empty file gives `[]`.
+    Plain text kinds (`.txt`, README/NEWS/... and any file that sniffs as text, `.md`,
+    `.rst`, `.adoc`, `.tex`, source code) give one Document with `lines` and `bytes`
+    spans (and `language` for code); `.html` its visible text; `.pdf` one per page with
+    text; `.csv` one per row with text (`text_columns` picks the columns, default those
+    named text/content/body, else all); `.jsonl` one per line with text (`text_field`
+    names the key); `.docx` one; `.epub` one per chapter; `.ipynb` its markdown and code
+    cells; `.eml` its body, with `subject`/`from`/`date`; man pages their text. A `.gz`,
+    `.bz2` or `.xz` file is read as the file inside it (`compression` in the metadata).
+    The loader's own metadata keys take precedence over columns or keys of the same
+    name. An empty file gives `[]`.
 
     Raises:
-        InvalidInput: the suffix is unsupported, or the file is unreadable, binary,
+        InvalidInput: the file is of a type Shoal does not read, binary, unreadable,
             malformed, encrypted, or lacks the requested column or field.
     """
     file = Path(path)
-    suffix = file.suffix.lower()
-    loader = _LOADERS.get(suffix)
-    if loader is None:
-        raise InvalidInput(
-            f"unsupported file type '{suffix or file.name}' ({file}); supported: "
-            f"{', '.join(sorted(SUPPORTED_SUFFIXES))}"
-        )
+    found = detect(file)
+    if isinstance(found, Skipped):
+        raise InvalidInput(skip_error(found))
+    return load_source(Source(file, found), text_columns=text_columns, text_field=text_field)
+
+
+def load_source(
+    source: Source, *, text_columns: Sequence[str] | None = None, text_field: str = "text"
+) -> list[Document]:
+    """Load a file whose format is already known (what `load_file` does after `detect`).
+
+    Raises:
+        InvalidInput: as `load_file`.
+    """
+    file = source.path
     try:
         if file.stat().st_size == 0:
             return []
-        return loader(file, _Options(text_columns=text_columns, text_field=text_field))
+        return _LOADERS[source.format.kind](
+            source, _Options(text_columns=text_columns, text_field=text_field)
+        )
     except OSError as exc:
         raise unreadable(file, exc) from exc
 
 
-def unreadable(file: Path, exc: OSError) -> InvalidInput:
-    """The error for a file the system will not let us read (missing, a folder, no permission)."""
-    return InvalidInput(
-        f"cannot read {file}: {exc.strerror or exc}; check that it exists and is readable"
-    )
-
-
-def binary_error(file: Path) -> str:
-    """The message for a file named as text that holds binary data."""
+def skip_error(skipped: Skipped) -> str:
+    """Why a file cannot be loaded, and what to do, for a file `detect` skipped."""
+    file = skipped.path
+    if skipped.reason == "unreadable":
+        advice = (
+            "the file may be damaged or truncated"
+            if skipped.detail.startswith("cannot decompress")
+            else "check that it exists and is readable"
+        )
+        return f"cannot read {file}: {skipped.detail}; {advice}"
+    if skipped.reason == "binary":
+        return (
+            f"{file} looks binary, not text ({skipped.detail}); convert it to text, or give "
+            "it the suffix of its real format"
+        )
     return (
-        f"{file} looks binary, not text; it has NUL bytes near its start. "
-        "Convert it to plain text first, or give it the suffix of its real format"
+        f"unsupported file type '{Path(file).suffix or Path(file).name}' ({file}): {skipped.detail}"
     )
 
 
-def _read_text(file: Path) -> tuple[str, dict[str, Any]]:
-    """The file's text (UTF-8, bad bytes replaced) and the metadata that decoding adds."""
-    data = file.read_bytes()
-    if b"\0" in data[:BINARY_SNIFF_BYTES]:
-        raise InvalidInput(binary_error(file))
-    try:
-        return data.decode("utf-8-sig"), {}
-    except UnicodeDecodeError:
-        text = data.decode("utf-8-sig", errors="replace")
-    # "replace" puts one U+FFFD per undecodable sequence; U+FFFDs already in the file are
-    # valid UTF-8 (EF BF BD) and can never be swallowed by an error, so subtract them.
-    errors = text.count("\ufffd") - data.count(REPLACEMENT_UTF8)
-    warn_undecodable(file, errors)
-    return text, {"decode_errors": errors}
-
-
-def warn_undecodable(file: Path, errors: int) -> None:
-    """Log that `errors` undecodable byte sequences of `file` were replaced with U+FFFD."""
-    _log.warning(
-        "%s is not valid UTF-8: replaced %d undecodable byte sequence(s) with U+FFFD; "
-        "re-save it as UTF-8 to keep those characters",
-        file,
-        errors,
-    )
-
-
-def _load_plain(file: Path, options: _Options) -> list[Document]:
-    text, extra = _read_text(file)
+def _load_plain(source: Source, options: _Options) -> list[Document]:
+    text, extra = read_text(source)
     if not text.strip():
         return []
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    kind = "markdown" if file.suffix.lower() == ".md" else "text"
-    size = file.stat().st_size
-    start = size - len(text.encode("utf-8", "surrogatepass")) if not extra else 0  # after a BOM
-    metadata: dict[str, Any] = {
-        "source": str(file),
-        "type": kind,
-        "lines": [1, lines],
-        "bytes": [max(0, start), size],
-        **extra,
-    }
-    return [Document(text=text, metadata=metadata)]
-
-
-class _VisibleText(HTMLParser):
-    """Collects an HTML page's visible text, one line per block element, and its title."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.pieces: list[str] = []
-        self.title_pieces: list[str] = []
-        self.has_title = False
-        self._skip_depth = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """Enter an element: start hiding, a title, a new line or a new cell."""
-        self._boundary(tag, opening=True)
-
-    def handle_endtag(self, tag: str) -> None:
-        """Leave an element."""
-        self._boundary(tag, opening=False)
-
-    def handle_data(self, data: str) -> None:
-        """Keep text outside hidden elements, with its whitespace collapsed."""
-        if self._skip_depth:
-            return
-        if self._in_title:
-            self.title_pieces.append(data)
-        else:
-            self.pieces.append(_WHITESPACE.sub(" ", data))
-
-    def _boundary(self, tag: str, *, opening: bool) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip_depth = self._skip_depth + 1 if opening else max(0, self._skip_depth - 1)
-        elif tag == "title":
-            self._in_title = opening
-            self.has_title = True
-        elif tag in _BLOCK_TAGS:
-            self.pieces.append("\n")
-        elif tag in _CELL_TAGS and opening:
-            self.pieces.append(" ")
-
-    def text(self) -> str:
-        """The visible text: blank lines dropped, each line stripped."""
-        lines = (line.strip() for line in "".join(self.pieces).split("\n"))
-        return "\n".join(line for line in lines if line)
-
-
-def _load_html(file: Path, options: _Options) -> list[Document]:
-    raw, extra = _read_text(file)
-    parser = _VisibleText()
-    parser.feed(raw)
-    parser.close()
-    text = parser.text()
-    if not text:
-        return []
-    metadata: dict[str, Any] = {"source": str(file), "type": "html"}
-    if parser.has_title:
-        metadata["title"] = _WHITESPACE.sub(" ", "".join(parser.title_pieces)).strip()
+    metadata = source.base_metadata()
+    metadata["lines"] = [1, lines]
+    if not source.compressed:
+        size = source.path.stat().st_size
+        start = size - len(text.encode("utf-8", "surrogatepass")) if not extra else 0  # a BOM
+        metadata["bytes"] = [max(0, start), size]
     metadata.update(extra)
     return [Document(text=text, metadata=metadata)]
 
 
-def _load_pdf(file: Path, options: _Options) -> list[Document]:
+def _load_html(source: Source, options: _Options) -> list[Document]:
+    raw, extra = read_text(source)
+    text, title = html_text(raw)
+    if not text:
+        return []
+    metadata = source.base_metadata()
+    if title is not None:
+        metadata["title"] = title
+    metadata.update(extra)
+    return [Document(text=text, metadata=metadata)]
+
+
+def _load_pdf(source: Source, options: _Options) -> list[Document]:
+    file = source.path
     try:
         # Optional: PDFs only; importing pypdf would cost every `import shoal` ~60 ms.
         from pypdf import PasswordType, PdfReader
@@ -221,7 +149,7 @@ def _load_pdf(file: Path, options: _Options) -> list[Document]:
     try:
         # pypdf logs what it finds wrong in a damaged file; the error below says it for us.
         with _quiet_logger("pypdf"):
-            reader = PdfReader(file)
+            reader = PdfReader(source.open() if source.compressed else file)
             # Many PDFs are encrypted with an empty user password and open in any viewer.
             if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
                 raise InvalidInput(
@@ -238,10 +166,7 @@ def _load_pdf(file: Path, options: _Options) -> list[Document]:
             "the file may be damaged, truncated or not a PDF"
         ) from exc
     return [
-        Document(
-            text=text,
-            metadata={"source": str(file), "type": "pdf", "page": number, "pages": total},
-        )
+        Document(text=text, metadata={**source.base_metadata(), "page": number, "pages": total})
         for number, text in enumerate(texts, start=1)
         if text.strip()
     ]
@@ -259,9 +184,10 @@ def _quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def _text_lines(file: Path) -> Iterator[str]:
+def _text_lines(source: Source) -> Iterator[str]:
     """The file's lines, streamed, with a clear error if it is not UTF-8."""
-    with file.open(encoding="utf-8-sig", newline="") as stream:
+    file = source.path
+    with source.open() as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream:
         try:
             yield from stream
         except UnicodeDecodeError as exc:
@@ -271,8 +197,9 @@ def _text_lines(file: Path) -> Iterator[str]:
             ) from exc
 
 
-def _load_csv(file: Path, options: _Options) -> list[Document]:
-    reader = csv.DictReader(_text_lines(file))
+def _load_csv(source: Source, options: _Options) -> list[Document]:
+    file = source.path
+    reader = csv.DictReader(_text_lines(source))
     try:
         columns = list(reader.fieldnames or [])
         if not columns:
@@ -288,7 +215,7 @@ def _load_csv(file: Path, options: _Options) -> list[Document]:
                 for key, value in row.items()
                 if key is not None and key not in text_columns
             }
-            metadata.update(source=str(file), type="csv", row=number)
+            metadata.update(source.base_metadata(), row=number)
             documents.append(Document(text="\n".join(parts), metadata=metadata))
     except csv.Error as exc:
         raise InvalidInput(
@@ -312,10 +239,11 @@ def _choose_columns(file: Path, columns: list[str], requested: Sequence[str] | N
     return named or columns
 
 
-def _load_jsonl(file: Path, options: _Options) -> list[Document]:
+def _load_jsonl(source: Source, options: _Options) -> list[Document]:
+    file = source.path
     field = options.text_field
     documents = []
-    for number, line in enumerate(_text_lines(file), start=1):
+    for number, line in enumerate(_text_lines(source), start=1):
         if not line.strip():
             continue
         try:
@@ -344,19 +272,21 @@ def _load_jsonl(file: Path, options: _Options) -> list[Document]:
             )
         if not text.strip():
             continue
-        record.update(source=str(file), type="jsonl", line=number)
+        record.update(source.base_metadata(), line=number)
         documents.append(Document(text=text, metadata=record))
     return documents
 
 
-_LOADERS: dict[str, Callable[[Path, _Options], list[Document]]] = {
-    ".txt": _load_plain,
-    ".md": _load_plain,
-    ".html": _load_html,
-    ".htm": _load_html,
-    ".pdf": _load_pdf,
-    ".csv": _load_csv,
-    ".jsonl": _load_jsonl,
+_LOADERS: dict[str, Callable[[Source, _Options], list[Document]]] = {
+    **dict.fromkeys(("text", "markdown", "rst", "asciidoc", "tex", "code"), _load_plain),
+    "html": _load_html,
+    "pdf": _load_pdf,
+    "csv": _load_csv,
+    "jsonl": _load_jsonl,
+    # These read whole files and take no options.
+    "man": lambda source, _: load_man(source),
+    "docx": lambda source, _: load_docx(source),
+    "epub": lambda source, _: load_epub(source),
+    "notebook": lambda source, _: load_notebook(source),
+    "email": lambda source, _: load_email(source),
 }
-
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_LOADERS)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.errors import InvalidInput
-from shoal.text._loaders import (
+from shoal.text._formats import FileFormat, detect
+from shoal.text._loaders import load_file
+from shoal.text._source import (
     BINARY_SNIFF_BYTES,
     REPLACEMENT_UTF8,
     binary_error,
-    load_file,
     unreadable,
     warn_undecodable,
 )
@@ -46,7 +47,7 @@ SECTION_CHARS = 2**20
 
 _BLOCK_BYTES = 2**20
 _BOM = b"\xef\xbb\xbf"
-_STREAMED_SUFFIXES = frozenset({".txt", ".md"})
+_STREAMED_KINDS = frozenset({"text", "markdown", "rst", "asciidoc"})
 # Where a section may end, best first; a section ends after the last one in its second half.
 _BREAKS = ("\n\n", "\n", " ")
 
@@ -82,8 +83,8 @@ def iter_documents(
     """The Documents of one file, yielded as they are read; large text files come in sections.
 
     Files up to `stream_above` bytes, and files of other types, give what `load_file`
-    gives. Larger `.txt`/`.md` files give sections of about `section_chars` characters
-    ending at paragraph breaks, with `section` (0-based), `lines` and (for valid UTF-8)
+    gives. Larger plain text, Markdown, reStructuredText and AsciiDoc files (not
+    compressed ones) give sections of about `section_chars` characters ending at paragraph breaks, with `section` (0-based), `lines` and (for valid UTF-8)
     `bytes` spans in their metadata.
 
     Raises:
@@ -98,18 +99,25 @@ def iter_documents(
         yield from load_file(file, text_columns=text_columns, text_field=text_field)
         return
     try:
-        yield from _sections(file, section_chars)
+        yield from _sections(file, section_chars, _streamed_kind(file) or "text")
     except OSError as exc:
         raise unreadable(file, exc) from exc
 
 
 def is_streamed(path: str | os.PathLike[str], *, size: int, stream_above: int) -> bool:
     """True if `iter_documents` reads this file (of `size` bytes) in sections, not whole."""
-    return size > stream_above and Path(path).suffix.lower() in _STREAMED_SUFFIXES
+    return size > stream_above and _streamed_kind(Path(path)) is not None
 
 
-def _sections(file: Path, section_chars: int) -> Iterator[Document]:
-    kind = "markdown" if file.suffix.lower() == ".md" else "text"
+def _streamed_kind(file: Path) -> str | None:
+    """The kind of a file that may be read in sections (plain text kinds, uncompressed)."""
+    found = detect(file)
+    if isinstance(found, FileFormat) and found.compression is None:
+        return found.kind if found.kind in _STREAMED_KINDS else None
+    return None
+
+
+def _sections(file: Path, section_chars: int, kind: str) -> Iterator[Document]:
     at = _Position()
     buffer = ""
     for text, errors, raw_start in _decoded_blocks(file):

@@ -397,10 +397,12 @@ def test_bad_files_are_reported_and_the_rest_is_ingested(
     names = lambda paths: sorted(Path(p).name for p in paths)  # noqa: E731
     assert names(report.new) == ["good.txt", "latin1.txt"]
     assert names(report.empty) == ["blank.txt", "empty.md"]
-    assert names(report.skipped) == ["notes.docx", "photo.png"]
+    # .docx is read now, so a broken one fails (it used to be skipped as unsupported).
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [("photo.png", "binary")]
     failed = dict(report.failed)
-    assert names(failed) == ["bad.jsonl", "binary.txt", "broken.pdf"]
+    assert names(failed) == ["bad.jsonl", "binary.txt", "broken.pdf", "notes.docx"]
     assert "looks binary" in failed[str(folder / "binary.txt")]
+    assert "cannot read DOCX" in failed[str(folder / "notes.docx")]
     assert "cannot read PDF" in failed[str(folder / "broken.pdf")]
     assert "line 2 is not valid JSON" in failed[str(folder / "bad.jsonl")]
     assert report.decode_errors == {str(folder / "latin1.txt"): 3}

@@ -70,14 +70,27 @@ def test_empty_file_gives_no_documents(tmp_path: Path, name: str) -> None:
     assert load_file(file) == []
 
 
-def test_unsupported_suffix_names_the_supported_ones(tmp_path: Path) -> None:
-    file = tmp_path / "sheet.xyz"
-    file.write_text("data")
+def test_a_known_format_shoal_does_not_read_says_what_to_do(tmp_path: Path) -> None:
+    # Before loaders sniffed content, every unknown suffix was "unsupported"; now only
+    # formats Shoal knows it cannot read are, each with what to do instead.
+    file = tmp_path / "sheet.xlsx"
+    file.write_bytes(b"PK\x03\x04 not really a spreadsheet")
     with pytest.raises(
-        InvalidInput, match=r"unsupported file type '\.xyz'.*supported: \.csv, \.htm"
+        InvalidInput,
+        match=r"unsupported file type '\.xlsx'.*a spreadsheet: export its sheets as CSV",
     ):
         load_file(file)
-    assert {".txt", ".md", ".html", ".htm", ".pdf", ".csv", ".jsonl"} == SUPPORTED_SUFFIXES
+    old = {".txt", ".md", ".html", ".htm", ".pdf", ".csv", ".jsonl"}
+    new = {".rst", ".adoc", ".tex", ".docx", ".epub", ".ipynb", ".eml", ".py", ".go", ".rs"}
+    assert old | new <= SUPPORTED_SUFFIXES and ".xlsx" not in SUPPORTED_SUFFIXES
+
+
+def test_an_unknown_suffix_holding_text_is_read_as_text(tmp_path: Path) -> None:
+    file = tmp_path / "sheet.xyz"
+    file.write_text("data")
+    assert load_file(file) == [
+        Document("data", {"source": str(file), "type": "text", "lines": [1, 1], "bytes": [0, 4]})
+    ]
 
 
 def test_missing_file_gives_the_os_reason(tmp_path: Path) -> None:
@@ -106,7 +119,8 @@ def test_html_keeps_only_visible_text_one_line_per_block(tmp_path: Path) -> None
     )
     assert load_file(file) == [
         Document(
-            text="Heading\nFirst paragraph wraps here & continues.\nA div\nafter a break\n"
+            # Headings are marked as in Markdown, so chunks can be given their heading path.
+            text="# Heading\nFirst paragraph wraps here & continues.\nA div\nafter a break\n"
             "one\ntwo\na b",
             metadata={"source": str(file), "type": "html", "title": "The Page"},
         )
@@ -318,17 +332,25 @@ def test_load_directory_reports_skipped_and_failed_files_in_sorted_order(
         report = load_directory(tmp_path)
 
     assert isinstance(report, LoadReport)
-    assert [d.text for d in report.documents] == ["ay", "bee", "sea"]
+    # z.xyz holds text, so it is read as text (it used to be skipped as an unknown type).
+    assert [d.text for d in report.documents] == ["ay", "bee", "sea", "?"]
     assert [d.metadata["source"] for d in report.documents] == [
         str(tmp_path / "a.md"),
         str(tmp_path / "b.txt"),
         str(tmp_path / "sub" / "c.jsonl"),
+        str(tmp_path / "z.xyz"),
     ]
-    assert report.skipped == [str(tmp_path / "image.png"), str(tmp_path / "z.xyz")]
+    # Hidden entries are now reported too (a hidden folder once), each with its reason.
+    assert [(s.path, s.reason, s.folder) for s in report.skipped] == [
+        (str(tmp_path / ".hidden"), "hidden", True),
+        (str(tmp_path / ".secret.txt"), "hidden", False),
+        (str(tmp_path / "image.png"), "binary", False),
+    ]
     [(failed_path, reason)] = report.failed
     assert failed_path == str(tmp_path / "sub" / "broken.pdf")
     assert "cannot read PDF" in reason
-    assert "skipped 2 file(s)" in caplog.text and "image.png" in caplog.text
+    assert "skipped 3 file(s)" in caplog.text and "(2 hidden, 1 binary)" in caplog.text
+    assert "image.png (binary: an image (.png))" in caplog.text
 
 
 def test_load_directory_glob_narrows_the_files(tmp_path: Path) -> None:
