@@ -4,6 +4,7 @@ exits with the documented code and a message in command-line terms (no Python na
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,7 +232,14 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Place]:
                   "--tokens", str(tmp_path / "tokens.json"))  # fmt: skip
     assert created.exit_code == 0, created.output
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    access = logging.getLogger("shoal.server")
+    handlers, level = list(access.handlers), access.level
     yield Place(tmp_path, kb)
+    # `shoal serve` gave the access log a handler: later in-process servers must not print.
+    for handler in access.handlers[:]:
+        if handler not in handlers:
+            access.removeHandler(handler)
+    access.setLevel(level)
 
 
 def test_every_registered_command_has_a_case() -> None:

@@ -25,7 +25,14 @@ from shoal.cli._console import (
     stderr_console,
     stdout_console,
 )
-from shoal.cli._output import DEFAULT_LIMIT, JsonOption, LimitOption, more_line, print_json
+from shoal.cli._output import (
+    DEFAULT_LIMIT,
+    JsonOption,
+    LimitOption,
+    more_line,
+    one_line,
+    print_json,
+)
 from shoal.cli._remote import open_local, server_client, shoal_command
 from shoal.cli._rows import VectorsOption, record_json, records
 from shoal.cli._signals import held
@@ -81,14 +88,17 @@ def ls(
     table = Table()
     for name, justify in (("dataset", "left"), ("rows", "right"), ("version", "right")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    table.add_column("embedder", overflow="ellipsis", no_wrap=True)
+    table.add_column("embedder", overflow="fold")
+    console = stdout_console()
+    room = max(console.width - 40, 20)  # what the other columns and the borders leave
     for entry in found:
         if "error" in entry:
-            table.add_row(Text(entry["name"]), "", "", Text(f"error: {entry['error']}", "red"))
+            failure = Text(one_line(f"error: {entry['error']}", room), "red")
+            table.add_row(Text(entry["name"]), "", "", failure)
         else:
             rows, version = f"{entry['rows']:,}", str(entry["version"])
             table.add_row(Text(entry["name"]), rows, version, Text(entry["embedder"]))
-    stdout_console().print(table)
+    console.print(table)
 
 
 def _describe(uri: str) -> dict[str, Any]:

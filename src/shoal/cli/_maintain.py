@@ -18,6 +18,7 @@ from rich.text import Text
 from shoal.cli._console import UriArgument, WhereOption, parse_json_object, stdout_console
 from shoal.cli._output import JsonOption, print_json
 from shoal.cli._remote import open_dataset_or_remote, open_local, shoal_command
+from shoal.cli._rows import full_ids
 from shoal.cli._signals import dataset_progress, progress
 from shoal.errors import InvalidInput
 
@@ -54,7 +55,11 @@ def delete(
     uri: UriArgument,
     ids: Annotated[
         list[str] | None,
-        typer.Option("--id", help="The id of a row to delete; repeat for more.", metavar="ID"),
+        typer.Option(
+            "--id",
+            help="The id of a row to delete (or the short id listings show); repeat for more.",
+            metavar="ID",
+        ),
     ] = None,
     where: WhereOption = None,
     as_json: JsonOption = False,
@@ -66,7 +71,7 @@ def delete(
     before = dataset.version
     with progress(dataset_progress(dataset)):
         if ids:
-            count = dataset.delete(ids=ids)
+            count = dataset.delete(ids=full_ids(dataset, ids))
         else:
             count = dataset.delete(where=parse_json_object(where, "--where"))
     _changed(uri, "deleted", count, before, dataset.version, as_json)

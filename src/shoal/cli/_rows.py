@@ -34,13 +34,44 @@ from shoal.client import RemoteDataset
 from shoal.errors import InvalidInput
 from shoal.store import Dataset, Record
 
-__all__ = ["GET_BATCH", "VectorsOption", "get", "record_json", "records"]
+__all__ = [
+    "GET_BATCH",
+    "SHORT_ID_MIN",
+    "VectorsOption",
+    "full_ids",
+    "get",
+    "record_json",
+    "records",
+]
 
 GET_BATCH = 1_000
 """Rows read per `get` call when a command reads many (an `id IN (...)` filter each)."""
 VectorsOption = Annotated[
     bool, typer.Option("--vectors", help="Include each row's embedding (JSON output only).")
 ]
+
+
+SHORT_ID_MIN = 4
+"""The shortest id prefix taken for a whole id (listings show 12 characters)."""
+
+
+def full_ids(dataset: Dataset | RemoteDataset, ids: Sequence[str]) -> list[str]:
+    """`ids`, each short one (a prefix of SHORT_ID_MIN or more characters that only one
+    stored id starts with, as listings show them) made whole; ids matching nothing stay."""
+    stored = {row["id"] for row in dataset.select(["id"], where={"id": {"$in": list(ids)}})}
+    whole = []
+    for given in ids:
+        if given in stored or len(given) < SHORT_ID_MIN:
+            whole.append(given)
+            continue
+        found = dataset.select(["id"], where={"id": {"$startswith": given}}, limit=2)
+        if len(found) > 1:
+            raise InvalidInput(
+                f"the short id {given!r} starts more than one id ({found[0]['id']}, "
+                f"{found[1]['id']}, ...): give more of it"
+            )
+        whole.append(found[0]["id"] if found else given)
+    return whole
 
 
 def records(dataset: Dataset | RemoteDataset, ids: Sequence[str]) -> Iterator[list[Record]]:
@@ -76,11 +107,13 @@ def get(
     vectors: VectorsOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show rows by id, whole; without ids, list the rows (those matching --where), one line each."""
+    """Show rows by id (or the short ids listings show), whole; without ids, list the rows
+    (those matching --where), one line each."""
     if ids and where is not None:
         raise InvalidInput("give ids or --where, not both")
     dataset = open_at(uri, ref)
     if ids:
+        ids = full_ids(dataset, ids)
         found = dataset.get(ids)
         missing = sorted(set(ids) - {r.id for r in found})
         if not found:
@@ -129,10 +162,11 @@ def _print_records(found: list[Record]) -> None:
 
 
 def _print_fields(console: Console, kind: str, values: dict[str, Any]) -> None:
-    width = max(console.width - 20, 20)
     for name, value in values.items():
+        label = f"  {kind} {name}: "
         if isinstance(value, bytes):
             shown = f"<bytes {len(value):,}>"
         else:
-            shown = one_line(json.dumps(value, ensure_ascii=False, default=str), width)
-        console.print(Text(f"  {kind} {name}: {shown}", style="dim"), no_wrap=True)
+            room = max(console.width - len(label), 20)
+            shown = one_line(json.dumps(value, ensure_ascii=False, default=str), room)
+        console.print(Text(label + shown, style="dim"), no_wrap=True)
