@@ -337,3 +337,14 @@ def test_a_settings_error_exits_2_naming_the_option(place: Place) -> None:
         f"error: {place.kb} holds vectors made by hash:16 (16-d, cosine), not by hash:32; "
         "leave out --model to use hash:16, or use another dataset"
     )
+
+
+def test_the_readme_shows_every_command_and_its_json() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Command line\n") : readme.index("## Errors\n")]
+    shown = set(re.findall(r"^shoal (?:--url \S+ )?(\w+(?: create| list| revoke)?)", section, re.M))
+    json_rows = " ".join(line for line in section.splitlines() if line.startswith("| `"))
+    for name in registered_commands():
+        top = name.split()[0]
+        assert name in shown or top in {n.split()[0] for n in shown}, name
+        assert f"`{top}" in json_rows, name

@@ -350,10 +350,20 @@ def test_maintenance_commands_run_on_a_server_with_url(server_url: str) -> None:
     )
     assert "maintained" in out(run(*base, "ls")).split()
     assert json.loads(out(run(*base, "branch", "maintained", "--json"))) == ["main"]
-    for command in ("stats", "compact", "cleanup", "drop"):
-        refused = run(*base, command, "maintained")
+    for command in (
+        ("stats", "maintained"),
+        ("compact", "maintained"),
+        ("cleanup", "maintained"),
+        ("drop", "maintained", "--yes"),
+        ("index", "maintained"),
+        ("ingest", ".", "--into", "maintained"),
+    ):
+        refused = run(*base, *command)
         assert refused.exit_code == 2, command
-        assert "does not offer it over HTTP" in plain(refused.stderr), command
+        assert f"`shoal {command[0]}` works on datasets on this machine" in plain(refused.stderr), (
+            command
+        )
+    assert len(shoal.connect(server_url).open("maintained")) == 2  # nothing was dropped
 
 
 def test_get_and_delete_take_the_short_ids_listings_show(tmp_path: Path) -> None:

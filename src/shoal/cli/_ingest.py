@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +19,8 @@ from rich.progress import (
 from rich.text import Text
 
 from shoal.cli._console import ModelOptions, chosen_embedder, stderr_console, stdout_console
+from shoal.cli._output import print_json
+from shoal.cli._remote import local_only
 from shoal.cli._signals import between_steps, progress
 from shoal.ingestion import (
     DEFAULT_BATCH_SIZE,
@@ -132,6 +133,7 @@ def ingest(
     run (Ctrl-C or SIGTERM: it stops after the batch in hand; a crash; a provider outage)
     resumes where it stopped when run again.
     """
+    local_only("ingest")  # it reads files here and writes where --into says
     console = stderr_console()
     bar = _Bar(console)
 
@@ -175,7 +177,7 @@ def ingest(
     with console.status("Indexing"):
         open_dataset(into).wait_for_index()  # so the next command opens the saved indexes
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        print_json(report.to_dict())
     else:
         _print_report(report)
     if report.failed:

@@ -13,6 +13,7 @@ from shoal.store import Dataset
 from shoal.store import open as open_dataset
 
 __all__ = [
+    "local_only",
     "open_dataset_or_remote",
     "open_local",
     "server_client",
@@ -56,9 +57,8 @@ def open_dataset_or_remote(
     return client.open(uri, embedder=embedder, create=create)
 
 
-def open_local(uri: str, command: str) -> Dataset:
-    """The dataset at `uri` here, for a command a server does not offer over HTTP; a clear
-    error if --url or $SHOAL_URL asks for a server."""
+def local_only(command: str) -> None:
+    """A clear error if --url or $SHOAL_URL asks a command a server does not offer to run there."""
     url = server_url()
     if url is not None:
         raise ConfigurationError(
@@ -66,6 +66,12 @@ def open_local(uri: str, command: str) -> Dataset:
             f"not offer it over HTTP; run it where the dataset is stored, without --url "
             "(and with SHOAL_URL unset)"
         )
+
+
+def open_local(uri: str, command: str) -> Dataset:
+    """The dataset at `uri` here, for a command a server does not offer over HTTP (see
+    `local_only`)."""
+    local_only(command)
     return open_dataset(uri, create=False)
 
 
