@@ -298,7 +298,7 @@ def test_python_names_are_recognised_by_the_check() -> None:
         (InvalidInput("x"), 2),
         (FilterError("x"), 2),
         (AuthenticationError("x"), 2),
-        (RequestRejected("x"), 2),
+        (RequestRejected("x"), 1),
         (DatasetNotFound("x"), 2),
         (RefNotFound("x"), 2),
         (EmbedderMismatch("x"), 2),

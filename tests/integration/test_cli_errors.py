@@ -103,3 +103,11 @@ def test_a_taken_branch_and_an_empty_text_are_put_in_cli_terms(tmp_path: Path) -
     empty = run("add", uri, "-d", "   ")
     assert empty.exit_code == 2
     assert plain(empty.stderr) == "error: text of row 0 is empty; drop it\n"
+
+
+def test_embed_json_and_another_format_is_a_usage_error() -> None:
+    result = run("embed", "x", "-m", "hash:8", "--json", "--format", "npy")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert plain(result.stderr) == (
+        "error: --json writes JSON, --format npy something else: give one of them\n"
+    )

@@ -332,7 +332,7 @@ def test_the_snippet_highlights_the_query_words() -> None:
     assert marked == ["cat", "cats"]
 
 
-def test_maintenance_commands_run_on_a_server_with_url(server_url: str) -> None:
+def test_maintenance_commands_run_on_a_server_with_url(server_url: str, tmp_path: Path) -> None:
     base = ("--url", server_url)
     assert run(*base, "add", "maintained", "-m", "hash:8", "-d", "one", "-d", "two").exit_code == 0
     [row] = json.loads(out(run(*base, "get", "maintained", "--where", '{"text": "one"}',
@@ -349,6 +349,9 @@ def test_maintenance_commands_run_on_a_server_with_url(server_url: str) -> None:
         "updated 2 row(s)"
     )
     assert "maintained" in out(run(*base, "ls")).split()
+    exported = json.loads(out(run(*base, "export", "maintained", "--out", str(tmp_path / "r.jsonl"),
+                                  "--json")))  # fmt: skip
+    assert exported["rows"] == 2 and len((tmp_path / "r.jsonl").read_text().splitlines()) == 2
     assert json.loads(out(run(*base, "branch", "maintained", "--json"))) == ["main"]
     for command in (
         ("stats", "maintained"),

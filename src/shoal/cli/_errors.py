@@ -5,7 +5,8 @@ Exit codes (the README's table):
 ====  =====================================================================================
 0     success
 1     a runtime failure: a full disk, a read-only folder, a damaged dataset, a provider or
-      server that failed or cannot be reached, a write that other writers kept waiting
+      server that failed, refused the request or cannot be reached, a write that other
+      writers kept waiting
 2     a usage or configuration problem you can fix: a bad option or argument, input,
       filter, setting, key or name (a missing dataset, an unknown ref, a refused API key,
       a --model other than the dataset's)
@@ -34,7 +35,6 @@ from shoal.errors import (
     InvalidInput,
     ReadOnlyDataset,
     RefNotFound,
-    RequestRejected,
     ShoalError,
 )
 
@@ -44,7 +44,6 @@ USAGE_ERRORS: tuple[type[ShoalError], ...] = (
     ConfigurationError,
     InvalidInput,
     AuthenticationError,
-    RequestRejected,
     DatasetNotFound,
     RefNotFound,
     EmbedderMismatch,

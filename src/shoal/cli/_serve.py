@@ -74,9 +74,10 @@ def serve(
     """Serve datasets over HTTP: `shoal.connect(URL, token=...).open(NAME)` reaches them."""
     if as_json:
         scheme = "https" if ssl_certfile else "http"
+        store = TokenStore(tokens or default_tokens_path())
         print_json(
             {"url": f"{scheme}://{host}:{port}", "sources": sources,
-             "tokens": str(tokens or default_tokens_path()), "llm": llm}
+             "tokens": str(store.path) if store.exists() else None, "llm": llm}
         )  # fmt: skip
     run_server(
         sources,
