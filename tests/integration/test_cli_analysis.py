@@ -43,10 +43,13 @@ def test_dedup_reports_then_applies_in_a_version_that_checkout_reads_back(kb: st
     applied = run("dedup", kb, "-t", "0.9999", "--apply")
     assert applied.exit_code == 0, applied.output
     before = payload["previous_version"]
-    assert f"checkout {kb} {before}" in plain(applied.stdout)
+    assert f"undo with `shoal restore {kb} {before}`" in plain(applied.stdout)
     ds = shoal.open(kb)
     assert len(ds) == 30 and not ds.get(["r1"])
     assert len(ds.checkout(before)) == 31
+    undone = run("restore", kb, str(before))  # the command it printed brings the row back
+    assert undone.exit_code == 0, undone.output
+    assert len(shoal.open(kb)) == 31 and shoal.open(kb).get(["r1"])
 
 
 def test_recommend_prints_hits_and_excludes_the_given_rows(kb: str) -> None:

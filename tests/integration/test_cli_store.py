@@ -74,8 +74,12 @@ def test_add_reads_a_file_and_stdin(tmp_path: Path) -> None:
 def test_search_prints_ranked_hits_and_json(kb: str) -> None:
     table = run("search", kb, "a cat sat on a mat", "-k", "2")
     assert table.exit_code == 0, table.output
-    lines = [line for line in out(table).splitlines() if "│" in line]
-    assert "a cat sat on a mat" in lines[0]
+    # Two lines a hit: rank, score and short id; then the text on one line.
+    lines = out(table).splitlines()
+    assert re.fullmatch(r" 1\. score \d\.\d{4}  [0-9a-f]{12}", lines[0])
+    assert lines[1] == "    a cat sat on a mat"
+    assert re.fullmatch(r" 2\. score \d\.\d{4}  [0-9a-f]{12}", lines[2])
+    assert len(lines) == 4
     as_json = json.loads(run("search", kb, "a cat sat on a mat", "-k", "2", "--json").stdout)
     assert [row["rank"] for row in as_json] == [1, 2]
     assert as_json[0]["text"] == "a cat sat on a mat"
@@ -102,8 +106,8 @@ def test_search_filters_with_where(kb: str) -> None:
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "JSON object"),
-        ('{"topic": {"$regex": "p.*"}}', "unknown operator"),
-        ('{"nosuchfield": 1}', "nosuchfield"),
+        ('{"topic": {"$like": "p%"}}', "unknown operator '$like'"),
+        ('{"topic": {"$in": "pets"}}', "$in"),
     ],
 )
 def test_bad_filters_exit_2_with_one_line(kb: str, where: str, phrase: str) -> None:
@@ -111,6 +115,13 @@ def test_bad_filters_exit_2_with_one_line(kb: str, where: str, phrase: str) -> N
     assert result.exit_code == 2
     assert result.stderr.startswith("error:") and phrase in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_filter_on_a_field_no_row_has_warns_and_matches_nothing(kb: str) -> None:
+    result = run("search", kb, "cat", "--where", '{"nosuchfield": 1}', "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+    assert plain(result.stderr).startswith("warning: unknown field 'nosuchfield'")
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
@@ -166,7 +177,7 @@ def test_commit_with_a_taken_tag_makes_no_version_and_says_so(kb: str) -> None:
     assert again.exit_code == 2
     assert plain(again.stderr) == (
         f"error: tag 'v1' already names version {tagged}: pick another name, or move it with "
-        "tag('v1', version, replace=True)\n"
+        f"`shoal tag {kb} v1 VERSION --replace`\n"
     )
     assert "Traceback" not in again.output
     assert shoal.open(kb).version == version  # the commit was not made

@@ -1,8 +1,8 @@
 """Analysis commands: `shoal dedup`, `recommend`, `outliers`, `cluster` and `classify`.
 
 Each calls one function of `shoal.analysis` and prints a table, or JSON with --json.
-`dedup --apply` and `cluster` write a new committed version; `shoal checkout URI N`
-reads the version before.
+`dedup --apply` and `cluster` write a new committed version and print the command that
+undoes it (`shoal restore URI N`, N the version before).
 """
 
 from __future__ import annotations
@@ -33,13 +33,24 @@ from shoal.analysis import (
 from shoal.analysis import (
     recommend as recommend_rows,
 )
-from shoal.cli._console import WhereOption, stdout_console
-from shoal.cli._remote import open_dataset_or_remote
+from shoal.cli._console import UriArgument, WhereOption, parse_json_object, stdout_console
+from shoal.cli._output import (
+    DEFAULT_LIMIT,
+    ID_WIDTH,
+    JsonOption,
+    LimitOption,
+    more_line,
+    one_line,
+    print_hits,
+    print_json,
+)
+from shoal.cli._remote import open_dataset_or_remote, shoal_command
 from shoal.cli._signals import dataset_progress, held, progress
-from shoal.cli._store import JsonOption, UriArgument, parse_json_object, print_hits
 from shoal.store import Dataset
 
 __all__ = ["classify", "cluster", "dedup", "outliers", "recommend"]
+
+_MEMBERS = 5  # rows shown per group; the JSON lists them all
 
 KOption = Annotated[
     int, typer.Option("--k", "-k", help="Neighbours per row (or results).", metavar="N", min=1)
@@ -71,9 +82,11 @@ def dedup(
         bool,
         typer.Option("--apply", help="Keep one row per group, in a new committed version."),
     ] = False,
+    limit: LimitOption = DEFAULT_LIMIT,
     as_json: JsonOption = False,
 ) -> None:
-    """Find groups of near-duplicate rows; with --apply, keep the first of each group."""
+    """Find groups of near-duplicate rows (the first --limit shown); with --apply, keep the
+    first of each group."""
     ds = _open(uri)
     before = ds.version
     with progress(dataset_progress(ds)):
@@ -82,35 +95,47 @@ def dedup(
         # The deletion and the commit naming it go together: a signal waits for both.
         with held():
             version = remove_duplicates(ds, groups) if apply and groups else None
+    removed = sum(len(g) - 1 for g in groups) if version is not None else 0
+    undo = shoal_command("restore", uri, before) if version is not None else None
     if as_json:
         payload = {
             "groups": [{"keep": g[0], "drop": g[1:]} for g in groups],
-            "removed": sum(len(g) - 1 for g in groups) if version is not None else 0,
+            "removed": removed,
             "version": version,
             "previous_version": before,
+            "undo": undo,
         }
-        typer.echo(json.dumps(payload, ensure_ascii=False))
+        print_json(payload)
         return
+    shown = groups if limit == 0 else groups[:limit]
     texts = _texts(
-        ds.checkout(before) if version is not None else ds, [i for g in groups for i in g]
+        ds.checkout(before) if version is not None else ds, [i for g in shown for i in g[:_MEMBERS]]
     )
-    table = Table(title=f"{len(groups)} group(s) of near-duplicates")
-    for name in ("group", "", "id", "text"):
-        table.add_column(name, overflow="fold")
-    for number, group in enumerate(groups, start=1):
-        for position, row_id in enumerate(group):
-            mark = "keep" if position == 0 else "drop"
-            table.add_row(str(number), mark, row_id[:12], Text(texts.get(row_id, "")))
+    duplicates = sum(len(g) - 1 for g in groups)
     console = stdout_console()
-    console.print(table)
+    console.print(
+        Text(f"{len(groups):,} group(s) of near-duplicates, {duplicates:,} extra row(s)", "bold")
+    )
+    table = Table()
+    table.add_column("group", justify="right", no_wrap=True, min_width=5)
+    table.add_column("", no_wrap=True, min_width=4)
+    table.add_column("id", no_wrap=True, min_width=ID_WIDTH)
+    table.add_column("text", no_wrap=True)
+    room = max(console.width - 38, 20)  # what the other columns and the borders leave
+    for number, group in enumerate(shown, start=1):
+        for position, row_id in enumerate(group[:_MEMBERS]):
+            mark = "keep" if position == 0 else "drop"
+            text = Text(one_line(texts.get(row_id, ""), room))
+            table.add_row(str(number), mark, row_id[:ID_WIDTH], text)
+        if len(group) > _MEMBERS:
+            table.add_row("", "", "", Text(f"... and {len(group) - _MEMBERS:,} more", "dim"))
+    if shown:
+        console.print(table)
+    more = more_line(len(shown), len(groups), "group(s)")
+    if more is not None:
+        console.print(more)
     if version is not None:
-        removed = sum(len(g) - 1 for g in groups)
-        console.print(
-            Text(
-                f"removed {removed} row(s) in version {version}; "
-                f"`shoal checkout {uri} {before}` shows the dataset before"
-            )
-        )
+        console.print(Text(f"removed {removed:,} row(s) in version {version}; undo with `{undo}`"))
     elif groups:
         console.print(Text("nothing removed: run again with --apply to keep one row per group"))
 
@@ -182,16 +207,22 @@ def outliers(
             for r, (i, s) in enumerate(zip(found.ids, found.scores, strict=True), 1)
         ]
         payload = {"method": found.method, "k": found.k, "rows": found.rows, "outliers": rows}
-        typer.echo(json.dumps(payload, ensure_ascii=False))
+        print_json(payload)
         return
-    table = Table(title=f"{len(found.ids)} outlier(s) of {found.rows} rows ({found.method})")
+    console = stdout_console()
+    console.print(
+        Text(f"{len(found.ids)} outlier(s) of {found.rows} rows ({found.method})", "bold")
+    )
+    table = Table()
     table.add_column("rank", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("id", no_wrap=True)
-    table.add_column("text", overflow="fold")
+    table.add_column("text", no_wrap=True)
+    room = max(console.width - 40, 20)  # what the other columns and the borders leave
     for rank, (row_id, score) in enumerate(zip(found.ids, found.scores, strict=True), 1):
-        table.add_row(str(rank), f"{score:.4f}", row_id[:12], Text(texts.get(row_id, "")))
-    stdout_console().print(table)
+        text = Text(one_line(texts.get(row_id, ""), room))
+        table.add_row(str(rank), f"{score:.4f}", row_id[:ID_WIDTH], text)
+    console.print(table)
 
 
 def cluster(
@@ -227,6 +258,7 @@ def cluster(
 ) -> None:
     """Cluster the rows, write each one's label to metadata 'cluster' and commit."""
     ds = _open(uri)
+    before = ds.version
     with progress(dataset_progress(ds)):
         result = cluster_rows(
             ds,
@@ -238,14 +270,17 @@ def cluster(
     clusters: list[dict[str, Any]] = [
         {"label": c.label, "size": c.size, "terms": c.terms} for c in result.clusters
     ]
+    undo = shoal_command("restore", uri, before)
     if as_json:
         payload = {
             "version": result.version,
+            "previous_version": before,
+            "undo": undo,
             "field": result.field,
             "method": result.method,
             "clusters": clusters,
         }
-        typer.echo(json.dumps(payload, ensure_ascii=False))
+        print_json(payload)
         return
     table = Table(title=f"{len(clusters)} cluster(s), labels in metadata {result.field!r}")
     table.add_column("cluster", justify="right", no_wrap=True)
@@ -256,7 +291,7 @@ def cluster(
         table.add_row(name, str(entry["size"]), Text(", ".join(entry["terms"])))
     console = stdout_console()
     console.print(table)
-    console.print(Text(f"committed version {result.version}"))
+    console.print(Text(f"committed version {result.version}; undo with `{undo}`"))
 
 
 def classify(
@@ -281,7 +316,7 @@ def classify(
             {"text": t, "label": r.label, "probabilities": r.probabilities}
             for t, r in zip(texts, results, strict=True)
         ]
-        typer.echo(json.dumps(rows, ensure_ascii=False))
+        print_json(rows)
         return
     table = Table()
     table.add_column("text", overflow="fold")

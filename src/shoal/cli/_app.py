@@ -13,34 +13,23 @@ from rich.text import Text
 from shoal.cli._analysis import classify, cluster, dedup, outliers, recommend
 from shoal.cli._ask import ask
 from shoal.cli._console import stderr_console
+from shoal.cli._datasets import drop, export, ls, stats
 from shoal.cli._demo import demo
 from shoal.cli._embed import embed
+from shoal.cli._errors import cli_message, command_options, exit_code
 from shoal.cli._ingest import ingest
+from shoal.cli._maintain import branch, cleanup, compact, delete, restore, tag, tags, update
 from shoal.cli._map import map_
 from shoal.cli._models import models
 from shoal.cli._remote import set_url
+from shoal.cli._rows import get
 from shoal.cli._serve import serve, token_create, token_list, token_revoke
 from shoal.cli._signals import Interrupted, handling_signals, interruption_message
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, index, info, log, search
-from shoal.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    DatasetNotFound,
-    InvalidInput,
-    RefNotFound,
-    ShoalError,
-    ShoalWarning,
-    collected_warnings,
-)
+from shoal.errors import ShoalError, ShoalWarning, collected_warnings
 
 __all__ = ["app", "exit_code", "main"]
-
-
-def exit_code(error: ShoalError) -> int:
-    """2 for a usage problem the user can fix (bad setting, key, input or name), 1 for other failures."""
-    usage = (ConfigurationError, AuthenticationError, InvalidInput, DatasetNotFound, RefNotFound)
-    return 2 if isinstance(error, usage) else 1
 
 
 _P = ParamSpec("_P")
@@ -52,6 +41,8 @@ def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
 
     # Wrapping each command where it is registered, rather than `app()` in main(),
     # means the test runner, which invokes the commands directly, goes through it too.
+    options = command_options(command)
+
     @functools.wraps(command)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> None:
         with handling_signals(), warnings.catch_warnings(), collected_warnings() as given:
@@ -59,8 +50,10 @@ def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
             try:
                 command(*args, **kwargs)
             except ShoalError as exc:
-                # A ShoalError already says what happened and how to fix it: no traceback.
-                stderr_console().print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
+                # A ShoalError already says what happened and how to fix it: no traceback;
+                # its Python advice (a keyword, a call) is put in this command's terms.
+                message = cli_message(exc, options=options, uri=_dataset_argument(kwargs))
+                stderr_console().print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
                 raise typer.Exit(code=exit_code(exc)) from None
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Interrupted)
                 stderr_console().print(Text(interruption_message(exc)), soft_wrap=True)
@@ -73,6 +66,15 @@ def _handling_errors(command: Callable[_P, None]) -> Callable[_P, None]:
                     )
 
     return run
+
+
+def _dataset_argument(arguments: dict[str, object]) -> str | None:
+    """The dataset the command was given (URI, or ingest's --into), for its messages."""
+    for name in ("uri", "into"):
+        value = arguments.get(name)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 app = typer.Typer(
@@ -98,6 +100,19 @@ _COMMANDS = (
     checkout,
     diff,
     index,
+    get,
+    delete,
+    update,
+    restore,
+    tag,
+    tags,
+    branch,
+    compact,
+    cleanup,
+    drop,
+    ls,
+    export,
+    stats,
     serve,
     dedup,
     recommend,

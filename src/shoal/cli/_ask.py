@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from shoal.cli._console import WhereOption, stderr_console, stdout_console
+from shoal.cli._console import (
+    RefOption,
+    SearchMode,
+    WhereOption,
+    parse_json_object,
+    stderr_console,
+    stdout_console,
+)
 from shoal.cli._console import model_options as parse_options
 from shoal.cli._remote import open_dataset_or_remote
-from shoal.cli._store import RefOption, parse_json_object
 from shoal.qa import DEFAULT_LLM, Answer, RetrievalQA, llm
 
-__all__ = ["SearchMode", "ask", "print_sources"]
-
-
-class SearchMode(str, Enum):
-    """How `shoal ask` retrieves chunks."""
-
-    vector = "vector"
-    keyword = "keyword"
-    hybrid = "hybrid"
+__all__ = ["answer_json", "ask", "print_sources"]
 
 
 def ask(

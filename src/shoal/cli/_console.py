@@ -7,7 +7,9 @@ Consoles are built when a command runs, not at import, so they write to whatever
 from __future__ import annotations
 
 import json
+import re
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,22 +17,56 @@ import typer
 from rich.console import Console
 
 from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
-from shoal.errors import ConfigurationError
+from shoal.errors import ConfigurationError, FilterError, InvalidInput
+from shoal.store import MAX_FILTER_DEPTH, MAX_METADATA_DEPTH
 
 __all__ = [
     "DocsOption",
     "FileOption",
     "ModelOption",
     "ModelOptions",
+    "RefOption",
+    "SearchMode",
+    "UriArgument",
     "WhereOption",
     "build_embedder",
     "chosen_embedder",
     "model_options",
     "non_blank_lines",
+    "parse_json_object",
     "stderr_console",
     "stdin_lines",
     "stdout_console",
 ]
+
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
+
+UriArgument = Annotated[
+    str,
+    typer.Argument(
+        help="The dataset: a folder, memory://name or s3://bucket/prefix (with --url: its name "
+        "on the server).",
+        metavar="URI",
+    ),
+]
+"""The dataset a command works on."""
+
+RefOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ref", "-r", help="Read this version, tag or branch instead of the latest.", metavar="REF"
+    ),
+]
+"""A past version, tag or branch to read."""
+
+
+class SearchMode(str, Enum):
+    """How a search ranks rows: by embedding, by BM25 over the text, or both fused."""
+
+    vector = "vector"
+    keyword = "keyword"
+    hybrid = "hybrid"
+
 
 WhereOption = Annotated[
     str | None,
@@ -129,11 +165,42 @@ def build_embedder(name: str, pairs: list[str] | None) -> Embedder:
     try:
         return embedder(name, **model_options(pairs))
     except TypeError as exc:
+        unknown = _UNEXPECTED.search(str(exc))
+        which = f"--model-option {unknown.group(1)}" if unknown else "those --model-option values"
         raise ConfigurationError(
-            f"{name} does not take those --model-option values ({exc})"
+            f"{name} does not take {which}; `shoal models` and the README list each "
+            "provider's options"
         ) from exc
 
 
 def chosen_embedder(name: str | None, pairs: list[str] | None) -> str | Embedder | None:
     """The --model name as is (a dataset may keep its own), or built when options are given."""
     return build_embedder(name or DEFAULT_EMBEDDER, pairs) if pairs else name
+
+
+def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    """The JSON object an option holds (None if not given); --where errors are FilterErrors."""
+    if text is None:
+        return None
+    error = FilterError if option == "--where" else InvalidInput
+    if text.startswith("@"):  # @FILE: a filter too long for a command line
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise error(f"{option} {text}: cannot read the file ({exc})") from exc
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{option} is not valid JSON ({exc.msg} at column {exc.colno}); quote it for your shell"
+        ) from exc
+    except RecursionError as exc:  # the parser recurses once per level of nesting
+        allowed = (
+            f"a filter nests $and, $or and $not {MAX_FILTER_DEPTH} levels at most"
+            if option == "--where"
+            else f"metadata nests dicts and lists {MAX_METADATA_DEPTH} levels at most"
+        )
+        raise error(f"{option} nests too deeply to be read; {allowed}") from exc
+    if not isinstance(value, dict):
+        raise error(f'{option} must be a JSON object, e.g. {{"lang": "en"}}')
+    return value

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from shoal.cli._ask import print_sources
+from shoal.cli._ask import answer_json, print_sources
 from shoal.cli._console import stdout_console
+from shoal.cli._output import print_json
+from shoal.client._wire import to_json
 from shoal.embeddings import DEFAULT_EMBEDDER, embedder
 from shoal.errors import ConfigurationError
 from shoal.qa import DEFAULT_LLM, RetrievalQA, llm
@@ -79,36 +81,68 @@ def demo(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print each step's results as one JSON object: similar, embeddings, "
+            "greetings, dataset, answer.",
+        ),
+    ] = False,
 ) -> None:
     """Run the seed tutorial offline: similarity, embeddings, multilingual greetings, a dataset, a question."""
+    answerer = llm(llm_name)  # an unknown answerer fails here, before any model loads
     console = stdout_console()
+    show = not as_json
+    results: dict[str, Any] = {}
     model = embedder(DEFAULT_EMBEDDER)
 
-    _heading(f"1. Which sentences are like 'A cat is sitting on a mat.'? ({model.spec.name})")
-    table = Table("score", "sentence")
-    for match in most_similar("A cat is sitting on a mat.", CATS, embedder=model):
-        table.add_row(f"{match.score:.4f}", match.text)
-    console.print(table)
+    matches = most_similar("A cat is sitting on a mat.", CATS, embedder=model)
+    results["similar"] = [{"score": float(m.score), "text": m.text} for m in matches]
+    if show:
+        _heading(f"1. Which sentences are like 'A cat is sitting on a mat.'? ({model.spec.name})")
+        table = Table("score", "sentence")
+        for match in matches:
+            table.add_row(f"{match.score:.4f}", match.text)
+        console.print(table)
 
-    _heading("2. Embedding documents")
     documents = ["Document 1", "Document 2", "Document 3"]
     vectors = model.embed_documents(documents)
-    console.print(f"{len(vectors)} vectors of {vectors.shape[1]} dimensions; the first 5 of each:")
-    _first_five(documents, vectors)
+    results["embeddings"] = {
+        "model": model.spec.name,
+        "dimensions": int(vectors.shape[1]),
+        "first_5": {
+            text: [float(v) for v in vector[:5]]
+            for text, vector in zip(documents, vectors, strict=True)
+        },
+    }
+    if show:
+        _heading("2. Embedding documents")
+        console.print(
+            f"{len(vectors)} vectors of {vectors.shape[1]} dimensions; the first 5 of each:"
+        )
+        _first_five(documents, vectors)
 
-    _heading(f"3. Greetings in five languages ({MULTILINGUAL}), the first 5 dimensions")
+    if show:
+        _heading(f"3. Greetings in five languages ({MULTILINGUAL}), the first 5 dimensions")
     try:
         multilingual = embedder(MULTILINGUAL)
         greetings = multilingual.embed_documents(GREETINGS)
     except ConfigurationError as exc:  # the model package is not installed
-        console.print(Text(f"skipped: {exc}", style="dim"), soft_wrap=True)
+        results["greetings"] = {"skipped": str(exc)}
+        if show:
+            console.print(Text(f"skipped: {exc}", style="dim"), soft_wrap=True)
     else:
-        _first_five(GREETINGS, greetings)
         scores = greetings[1:] @ greetings[0]
-        similar = ", ".join(f"{s:.2f}" for s in scores)
-        console.print(f"cosine of each to the English greeting: {similar}")
+        results["greetings"] = {
+            "model": MULTILINGUAL,
+            "cosine_to_english": {t: float(s) for t, s in zip(GREETINGS[1:], scores, strict=True)},
+        }
+        if show:
+            _first_five(GREETINGS, greetings)
+            similar = ", ".join(f"{s:.2f}" for s in scores)
+            console.print(f"cosine of each to the English greeting: {similar}")
 
-    _heading("4. Four texts split, embedded and stored in a dataset")
     splitter = RecursiveCharacterSplitter(chunk_size=1000, chunk_overlap=0)
     chunks = splitter.create_documents(BIRTHS)
     with tempfile.TemporaryDirectory(prefix="shoal-demo-") as scratch:
@@ -119,11 +153,17 @@ def demo(
             metadatas=[{"source": f"text {i + 1}"} for i in range(len(chunks))],
         )
         dataset.commit("the four birth dates")
-        console.print(Text(str(dataset.info())), soft_wrap=True)
+        results["dataset"] = to_json(dataset.info())
+        if show:
+            _heading("4. Four texts split, embedded and stored in a dataset")
+            console.print(Text(str(dataset.info())), soft_wrap=True)
 
-        answerer = llm(llm_name)
-        _heading(f"5. {QUESTION} ({answerer.name})")
         qa = RetrievalQA(dataset.as_retriever(k=4, mode="hybrid"), answerer)
         answer = qa.ask(QUESTION)
-        console.print(Text(answer.text, style="green"), soft_wrap=True)
-        print_sources(answer)
+        results["answer"] = answer_json(answer)
+        if show:
+            _heading(f"5. {QUESTION} ({answerer.name})")
+            console.print(Text(answer.text, style="green"), soft_wrap=True)
+            print_sources(answer)
+    if as_json:
+        print_json(results)

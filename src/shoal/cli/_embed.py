@@ -122,8 +122,16 @@ def embed(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="The same as --format json (the default): one JSON object."),
+    ] = False,
 ) -> None:
     """Embed texts and write their vectors as JSON or a .npy array."""
+    if as_json and output_format is not OutputFormat.json:
+        raise ConfigurationError(
+            f"--json writes JSON, --format {output_format.value} something else: give one of them"
+        )
     items = _collect_texts(texts)
     if output_format is OutputFormat.npy and output is None and _stdout_is_terminal():
         # Checked before loading a model, so the mistake costs nothing.

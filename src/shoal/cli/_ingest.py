@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,8 @@ from rich.progress import (
 from rich.text import Text
 
 from shoal.cli._console import ModelOptions, chosen_embedder, stderr_console, stdout_console
+from shoal.cli._output import print_json
+from shoal.cli._remote import local_only
 from shoal.cli._signals import between_steps, progress
 from shoal.errors import DatasetNotFound
 from shoal.ingestion import (
@@ -166,6 +167,7 @@ def ingest(
     .gitignore'd files are skipped and counted; an ingest that ingests nothing exits 1
     and creates no dataset.
     """
+    local_only("ingest")  # it reads files here and writes where --into says
     console = stderr_console()
     bar = _Bar(console)
 
@@ -217,7 +219,7 @@ def ingest(
         with console.status("Indexing"):
             dataset.wait_for_index()  # so the next command opens the saved indexes
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        print_json(report.to_dict())
     else:
         _print_report(report, verbose=verbose)
     if report.ingested_nothing:

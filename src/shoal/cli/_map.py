@@ -8,9 +8,15 @@ from typing import Annotated, cast
 import typer
 
 from shoal.analysis import map_dataset
-from shoal.cli._console import WhereOption, stderr_console
+from shoal.cli._console import (
+    RefOption,
+    UriArgument,
+    WhereOption,
+    parse_json_object,
+    stderr_console,
+)
+from shoal.cli._output import JsonOption, print_json
 from shoal.cli._remote import open_dataset_or_remote
-from shoal.cli._store import RefOption, UriArgument, parse_json_object
 from shoal.errors import InvalidInput
 from shoal.store import Dataset
 
@@ -68,6 +74,7 @@ def map_(
         int, typer.Option("--height", help="PNG height in pixels.", metavar="PX", min=100)
     ] = 1200,
     ref: RefOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Draw the dataset's rows on a 2-D map (UMAP or PCA) as an HTML page with hover text, or a PNG."""
     if method not in _METHODS:
@@ -89,5 +96,10 @@ def map_(
             width=width,
             height=height,
         )
+    if as_json:
+        print_json(
+            {"out": str(out), "points": len(chart), "rows": chart.rows, "method": chart.method}
+        )
+        return
     sampled = f" (a sample of {chart.rows} rows)" if len(chart) < chart.rows else ""
     typer.echo(f"wrote {len(chart)} point(s){sampled}, {chart.method.upper()}, to {out}")

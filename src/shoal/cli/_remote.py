@@ -4,14 +4,23 @@
 from __future__ import annotations
 
 import os
+import shlex
 
-from shoal.client import RemoteDataset, connect
+from shoal.client import Client, RemoteDataset, connect
 from shoal.embeddings import Embedder
-from shoal.errors import InvalidInput
+from shoal.errors import ConfigurationError, InvalidInput
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
 
-__all__ = ["open_dataset_or_remote", "set_url"]
+__all__ = [
+    "local_only",
+    "open_dataset_or_remote",
+    "open_local",
+    "server_client",
+    "server_url",
+    "set_url",
+    "shoal_command",
+]
 
 _url: str | None = None
 
@@ -22,17 +31,52 @@ def set_url(url: str | None) -> None:
     _url = url
 
 
+def server_url() -> str | None:
+    """The server this invocation's dataset commands run on (--url or $SHOAL_URL), or None."""
+    return _url or os.environ.get("SHOAL_URL", "").strip() or None
+
+
+def server_client() -> Client | None:
+    """A client of the server the command targets, or None when it works on local datasets."""
+    url = server_url()
+    return None if url is None else connect(url, token=os.environ.get("SHOAL_TOKEN") or None)
+
+
 def open_dataset_or_remote(
     uri: str, *, create: bool = False, embedder: str | Embedder | None = None
 ) -> Dataset | RemoteDataset:
     """The dataset at `uri`, or the dataset named `uri` on the server the command targets."""
-    url = _url or os.environ.get("SHOAL_URL", "").strip() or None
-    if url is None:
+    client = server_client()
+    if client is None:
         return open_dataset(uri, embedder=embedder, create=create)
     if isinstance(embedder, Embedder):
         raise InvalidInput(
             "--model-option builds an embedder here, but a server embeds with its own: "
             "name the model with --model only"
         )
-    client = connect(url, token=os.environ.get("SHOAL_TOKEN") or None)
     return client.open(uri, embedder=embedder, create=create)
+
+
+def local_only(command: str) -> None:
+    """A clear error if --url or $SHOAL_URL asks a command a server does not offer to run there."""
+    url = server_url()
+    if url is not None:
+        raise ConfigurationError(
+            f"`shoal {command}` works on datasets on this machine, and the server at {url} does "
+            f"not offer it over HTTP; run it where the dataset is stored, without --url "
+            "(and with SHOAL_URL unset)"
+        )
+
+
+def open_local(uri: str, command: str) -> Dataset:
+    """The dataset at `uri` here, for a command a server does not offer over HTTP (see
+    `local_only`)."""
+    local_only(command)
+    return open_dataset(uri, create=False)
+
+
+def shoal_command(*args: str | int) -> str:
+    """The shoal command line that runs `args` on the same dataset (with --url if set)."""
+    url = server_url()
+    words = ["shoal", *(["--url", url] if url else []), *(str(a) for a in args)]
+    return " ".join(shlex.quote(word) for word in words)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from shoal.cli._output import print_json
+from shoal.errors import InvalidInput
 from shoal.server import serve as run_server
 from shoal.server._tokens import TokenStore, default_tokens_path, parse_scopes
 
@@ -61,8 +62,23 @@ def serve(
             metavar="ORIGIN",
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="First print one JSON line: url, sources, tokens file, llm (the access log on "
+            "standard error is JSON lines already).",
+        ),
+    ] = False,
 ) -> None:
     """Serve datasets over HTTP: `shoal.connect(URL, token=...).open(NAME)` reaches them."""
+    if as_json:
+        scheme = "https" if ssl_certfile else "http"
+        store = TokenStore(tokens or default_tokens_path())
+        print_json(
+            {"url": f"{scheme}://{host}:{port}", "sources": sources,
+             "tokens": str(store.path) if store.exists() else None, "llm": llm}
+        )  # fmt: skip
     run_server(
         sources,
         host=host,
@@ -88,10 +104,18 @@ def token_create(
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="A label for the token.")] = "token",
     tokens: TokensOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {name, scopes, token} as JSON.")
+    ] = False,
 ) -> None:
     """Create a token and print it (once: the file keeps only its salted hash)."""
     store = TokenStore(tokens or default_tokens_path())
-    typer.echo(store.create(name, parse_scopes(scope)))
+    scopes = parse_scopes(scope)
+    token = store.create(name, scopes)
+    if as_json:
+        print_json({"name": name, "scopes": dict(scopes), "token": token})
+        return
+    typer.echo(token)
 
 
 def token_list(
@@ -101,7 +125,7 @@ def token_list(
     """List the tokens: id, name, scopes, created, revoked (never the tokens themselves)."""
     entries = TokenStore(tokens or default_tokens_path()).entries()
     if as_json:
-        typer.echo(json.dumps(entries))
+        print_json(entries)
         return
     for entry in entries:
         scopes = ",".join(f"{k}:{v}" for k, v in entry["scopes"].items())
@@ -112,11 +136,13 @@ def token_list(
 def token_revoke(
     key: Annotated[str, typer.Argument(help="The token's id or name.", metavar="ID_OR_NAME")],
     tokens: TokensOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {revoked: N} as JSON.")] = False,
 ) -> None:
     """Revoke a token (a running server refuses it from its next request)."""
     count = TokenStore(tokens or default_tokens_path()).revoke(key)
     if not count:
-        from shoal.errors import InvalidInput
-
-        raise InvalidInput(f"no active token has the id or name {key!r}; see shoal token list")
+        raise InvalidInput(f"no active token has the id or name {key!r}; see `shoal token list`")
+    if as_json:
+        print_json({"revoked": count})
+        return
     typer.echo(f"revoked {count} token(s)")

@@ -365,6 +365,12 @@ class RemoteDataset:
         """Tag names and the versions they name."""
         return dict(self._call("tags"))
 
+    def tag(self, name: str, version: int | None = None, *, replace: bool = False) -> None:
+        """Name a version (default: the latest) so it survives cleanup; `replace` moves a taken
+        name (see `Dataset.tag`)."""
+        self._writable()
+        self._call("tag", name=name, version=version, replace=replace)
+
     def branches(self) -> list[str]:
         """Names of the branches besides main."""
         return list(self._call("branches"))

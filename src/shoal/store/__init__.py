@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shoal.store._catalog import datasets, drop
 from shoal.store._dataset import Dataset
 from shoal.store._keyword import Tokenizer
 from shoal.store._neighbors import Neighbors
@@ -10,6 +11,7 @@ from shoal.store._records import MAX_METADATA_DEPTH, Binary, Record, row_id
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode
 from shoal.store._stage import Stage
+from shoal.store._stats import DatasetStats
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
 from shoal.store.filters import (
@@ -29,6 +31,7 @@ __all__ = [
     "ColumnInfo",
     "Dataset",
     "DatasetInfo",
+    "DatasetStats",
     "Diff",
     "Filter",
     "Hit",
@@ -41,6 +44,8 @@ __all__ = [
     "Tokenizer",
     "VersionInfo",
     "compile_filter",
+    "datasets",
+    "drop",
     "open",
     "row_id",
 ]

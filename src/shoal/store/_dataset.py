@@ -24,6 +24,7 @@ from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode, SearchOptions, hits_at, is_text_batch, rank
 from shoal.store._snapshot import Snapshot
 from shoal.store._stage import Stage
+from shoal.store._stats import DatasetStats, measure
 from shoal.store._storage_errors import guarded, storage_errors
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._versions import MESSAGE_KEY
@@ -138,6 +139,10 @@ class Dataset(History, NeighborGraph):
     def __repr__(self) -> str:
         return f"Dataset({self.uri!r}, branch={self.branch_name!r}, version={self.version})"
 
+    def _repr_html_(self) -> str:
+        """The summary (`info()`) as an HTML table, for Jupyter."""
+        return self.info()._repr_html_()
+
     @guarded("describe")
     def info(self) -> DatasetInfo:
         """The summary as data: location, version, embedder and one row per column."""
@@ -153,6 +158,12 @@ class Dataset(History, NeighborGraph):
             tuple(_lance.recorded_builds(lance)),
             _lance.index_storage(lance),
         )
+
+    @guarded("measure")
+    def stats(self) -> DatasetStats:
+        """Rows, versions, bytes on disk, the saved vector index, and each metadata key with
+        how many rows have it (this reads every row's metadata: a moment on a large dataset)."""
+        return measure(self._current(), self._location, self._branch)
 
     def summary(self) -> None:
         """Print the column table (tensor, htype, shape, dtype, compression), as Deep Lake does."""

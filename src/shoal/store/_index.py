@@ -421,6 +421,16 @@ class IndexFile:
                 if token != keep:
                     other.unlink(missing_ok=True)
 
+    def header(self) -> dict[str, Any] | None:
+        """The saved index's pointer record (version, count, ...) without loading the index;
+        None if there is none or it cannot be read."""
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+        except Exception:  # missing or damaged: the next search rebuilds it
+            return None
+        return meta if isinstance(meta, dict) else None
+
     def load(self, dimensions: int, metric: Metric) -> Saved | None:
         """The saved index (mapped), its version, rowids and norms; None if missing, damaged or unfit."""
         if not self.path.exists():

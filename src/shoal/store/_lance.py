@@ -25,8 +25,10 @@ __all__ = [
     "SPEC_KEY",
     "STORAGE_KEY",
     "create",
+    "delete_dataset",
     "index_storage",
     "json_texts",
+    "memory_datasets",
     "open_existing",
     "record_build",
     "recorded_builds",
@@ -105,6 +107,23 @@ def create(location: Location, spec: EmbedderSpec, build: Mapping[str, str]) -> 
         with _MEMORY_GUARD:
             _MEMORY.setdefault(location.lance_uri, created)
     return created
+
+
+def delete_dataset(location: Location) -> None:
+    """Delete the dataset at `location`, every version and file of it (Lance checks that the
+    place holds a dataset before deleting anything)."""
+    if location.kind == "memory":
+        with _MEMORY_GUARD:
+            _MEMORY.pop(location.lance_uri, None)
+        return
+    with storage_errors("delete", location, writing=True):
+        lance.LanceDataset.drop(location.lance_uri, dict(location.storage_options) or None)
+
+
+def memory_datasets() -> list[str]:
+    """The URIs of this process's memory:// datasets, sorted."""
+    with _MEMORY_GUARD:
+        return sorted(_MEMORY)
 
 
 def stored_spec(dataset: Any, uri: str) -> EmbedderSpec:

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from shoal.errors import DimensionMismatch, EmptyText, InvalidInput, NonFiniteValues
+from shoal.store._reprs import short_repr
 
 __all__ = [
     "CONTENT_TYPE_KEY",
@@ -55,7 +56,7 @@ class Binary:
     content_type: str = "application/octet-stream"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Record:
     """One stored row: id, text, metadata, its vector and any extra columns."""
 
@@ -64,6 +65,14 @@ class Record:
     metadata: dict[str, Any]
     embedding: np.ndarray
     extras: dict[str, Any]
+
+    def __repr__(self) -> str:
+        # Binary values by size, long texts and vectors cut: printing a row never dumps a PNG.
+        return (
+            f"Record(id={self.id!r}, text={short_repr(self.text)}, "
+            f"metadata={short_repr(self.metadata)}, embedding={short_repr(self.embedding)}, "
+            f"extras={short_repr(self.extras)})"
+        )
 
 
 def base_schema(dimensions: int) -> pa.Schema:

@@ -12,6 +12,7 @@ import numpy as np
 
 from shoal.errors import InvalidInput
 from shoal.store import _lance
+from shoal.store._reprs import html_table, short_repr, short_text
 from shoal.store._snapshot import Snapshot
 from shoal.store._view import View
 from shoal.types import Metric
@@ -36,7 +37,7 @@ HYBRID_DEPTH = 100
 lower in both lists has no chance to reach the top few after fusion."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Hit:
     """One search result, best first. `score` depends on the search mode:
 
@@ -51,6 +52,22 @@ class Hit:
     text: str
     metadata: dict[str, Any]
     score: float
+
+    def __repr__(self) -> str:
+        return (
+            f"Hit(id={self.id!r}, score={self.score:.4f}, text={short_repr(self.text)}, "
+            f"metadata={short_repr(self.metadata)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """The hit as a small HTML table (Jupyter shows it)."""
+        rows = [
+            ("id", self.id),
+            ("score", f"{self.score:.4f}"),
+            ("text", short_text(self.text, 300)),
+        ]
+        rows += [(f"metadata.{key}", short_repr(value)) for key, value in self.metadata.items()]
+        return html_table(rows)
 
 
 @dataclass(frozen=True)

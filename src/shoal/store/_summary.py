@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,30 @@ class DatasetInfo:
                     ).rstrip()
                 )
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table (Jupyter shows it for a Dataset or its info())."""
+        spec = self.embedder
+        caption = (
+            f"{self.uri}: version {self.version} on branch {self.branch}, {self.rows:,} rows, "
+            f"embedder {spec.name} ({spec.dimensions}-d, {spec.metric})"
+        )
+        header = "".join(
+            f"<th>{name}</th>" for name in ("tensor", "htype", "shape", "dtype", "compression")
+        )
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(cell)}</td>"
+                for cell in (c.tensor, c.htype, str(c.shape), c.dtype, str(c.compression))
+            )
+            + "</tr>"
+            for c in self.columns
+        )
+        return (
+            f"<table><caption>{html.escape(caption)}</caption>"
+            f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+        )
 
 
 def describe_columns(schema: pa.Schema, rows: int) -> tuple[ColumnInfo, ...]:

@@ -164,7 +164,8 @@ def resolve(lance: Any, ref: int | str, branch: str | None = None) -> Ref:
             if classify(exc) != "not_found":
                 raise
             raise RefNotFound(
-                f"version {ref} is not in this dataset's history{_remaining(lance)}; see `log()`"
+                f"version {ref} is not in this dataset's history{_remaining(lance)}; see the "
+                "dataset's log"
             ) from exc
         return Ref(branch, ref)
     if ref == "main":

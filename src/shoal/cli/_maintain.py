@@ -1,0 +1,277 @@
+"""Keeping a dataset: `shoal delete`, `update`, `restore`, `tag`, `tags`, `branch`, `compact`
+and `cleanup`.
+
+Each write is one new version; the commands that change rows print it and the command
+that undoes them (`shoal restore URI <the version before>`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from shoal.cli._console import UriArgument, WhereOption, parse_json_object, stdout_console
+from shoal.cli._output import JsonOption, print_json
+from shoal.cli._remote import open_dataset_or_remote, open_local, shoal_command
+from shoal.cli._rows import full_ids
+from shoal.cli._signals import dataset_progress, progress
+from shoal.errors import InvalidInput
+
+__all__ = [
+    "branch",
+    "cleanup",
+    "compact",
+    "delete",
+    "parse_duration",
+    "restore",
+    "tag",
+    "tags",
+    "update",
+]
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNITS = {"": 86_400, "s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def _changed(uri: str, verb: str, count: int, before: int, after: int, as_json: bool) -> None:
+    """Report a write of `count` rows: the version it made and the command that undoes it."""
+    undo = shoal_command("restore", uri, before) if after != before else None
+    if as_json:
+        print_json(
+            {"uri": uri, verb: count, "version": after, "previous_version": before, "undo": undo}
+        )
+    elif undo is None:
+        typer.echo(f"{verb} 0 rows; nothing changed (version {after})")
+    else:
+        typer.echo(f"{verb} {count:,} row(s) in version {after}; undo with `{undo}`")
+
+
+def delete(
+    uri: UriArgument,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id",
+            help="The id of a row to delete (or the short id listings show); repeat for more.",
+            metavar="ID",
+        ),
+    ] = None,
+    where: WhereOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete rows by --id or --where, in one new version."""
+    if bool(ids) == (where is not None):
+        raise InvalidInput("delete takes --id ID (repeatable) or --where JSON, one of them")
+    dataset = open_dataset_or_remote(uri)
+    before = dataset.version
+    with progress(dataset_progress(dataset)):
+        if ids:
+            count = dataset.delete(ids=full_ids(dataset, ids))
+        else:
+            count = dataset.delete(where=parse_json_object(where, "--where"))
+    _changed(uri, "deleted", count, before, dataset.version, as_json)
+
+
+def update(
+    uri: UriArgument,
+    where: Annotated[
+        str,
+        typer.Option(
+            "--where",
+            "-w",
+            help="The rows to change, as a JSON filter ('{}' for every row), or @FILE.",
+            metavar="JSON",
+        ),
+    ],
+    set_: Annotated[
+        str,
+        typer.Option(
+            "--set",
+            help='What to set, as JSON: "text", extra columns, or metadata keys (null removes '
+            'a key), e.g. \'{"lang": "en"}\'.',
+            metavar="JSON",
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Change the rows matching --where: their text (embedded again), columns or metadata keys."""
+    changes = parse_json_object(set_, "--set") or {}
+    dataset = open_dataset_or_remote(uri)
+    before = dataset.version
+    with progress(dataset_progress(dataset)):
+        count = dataset.update(where=parse_json_object(where, "--where") or {}, set=changes)
+    _changed(uri, "updated", count, before, dataset.version, as_json)
+
+
+def restore(
+    uri: UriArgument,
+    ref: Annotated[
+        str, typer.Argument(help="The version number or tag to bring back.", metavar="REF")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Make a past version (or tag) the latest again, as a new version; history is kept."""
+    dataset = open_dataset_or_remote(uri)
+    before = dataset.version
+    with progress(dataset_progress(dataset)):
+        version = dataset.restore(ref)
+    undo = shoal_command("restore", uri, before)
+    if as_json:
+        print_json(
+            {"uri": uri, "restored": ref, "version": version, "previous_version": before,
+             "undo": undo}
+        )  # fmt: skip
+        return
+    typer.echo(f"restored {ref} as version {version}; undo with `{undo}`")
+
+
+def tag(
+    uri: UriArgument,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="The tag to create (default: list the tags).", metavar="NAME"),
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Argument(help="The version to tag (default: the latest).", metavar="VERSION"),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Move the tag if it names another version.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Name a version so it survives cleanup and can be checked out; without NAME, list tags."""
+    if name is None:
+        tags(uri, as_json=as_json)
+        return
+    dataset = open_dataset_or_remote(uri)
+    previous = dataset.tags().get(name)
+    dataset.tag(name, version, replace=replace)
+    tagged = dataset.tags()[name]
+    if as_json:
+        print_json({"uri": uri, "tag": name, "version": tagged, "previous_version": previous})
+        return
+    moved = f" (moved from version {previous})" if previous not in (None, tagged) else ""
+    typer.echo(f"tagged version {tagged} as {name}{moved}")
+
+
+def tags(uri: UriArgument, as_json: JsonOption = False) -> None:
+    """List a dataset's tags and the versions they name."""
+    named = open_dataset_or_remote(uri).tags()
+    if as_json:
+        print_json(named)
+        return
+    if not named:
+        typer.echo(f"no tags; `{shoal_command('tag', uri, 'NAME')}` tags the latest version")
+        return
+    table = Table()
+    table.add_column("tag")
+    table.add_column("version", justify="right")
+    for tag_name, number in sorted(named.items(), key=lambda item: (item[1], item[0])):
+        table.add_row(Text(tag_name), str(number))
+    stdout_console().print(table)
+
+
+def branch(
+    uri: UriArgument,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="The branch to create from the latest version (default: list them).",
+            metavar="NAME",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a branch from the latest version; without NAME, list the branches."""
+    dataset = open_dataset_or_remote(uri)
+    if name is None:
+        names = ["main", *dataset.branches()]
+        if as_json:
+            print_json(names)
+        else:
+            for each in names:
+                typer.echo(each)
+        return
+    created = dataset.branch(name)
+    version = created.version
+    if as_json:
+        print_json({"uri": uri, "branch": name, "version": version})
+        return
+    typer.echo(
+        f"created branch {name} at version {version}; "
+        f"`{shoal_command('checkout', uri, name)}` shows it"
+    )
+
+
+def compact(uri: UriArgument, as_json: JsonOption = False) -> None:
+    """Merge the small data files many small writes leave (same rows, a new version)."""
+    dataset = open_local(uri, "compact")
+    before = dataset.version
+    with progress(dataset_progress(dataset)):
+        merged = dataset.compact()
+    version = dataset.version
+    if as_json:
+        print_json(
+            {"uri": uri, "files_merged": merged, "version": version, "previous_version": before}
+        )
+        return
+    if version == before:
+        typer.echo(f"nothing to compact (version {version})")
+    else:
+        typer.echo(
+            f"merged {merged:,} data file(s) away in version {version}; the rows are the same"
+        )
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A duration like 7d, 12h, 30m, 90s, 2w or 0 (a bare number is days)."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise InvalidInput(
+            f"--older-than takes a duration such as 7d, 12h, 30m, 2w or 0 (all but the latest "
+            f"version); got {text!r}"
+        )
+    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def cleanup(
+    uri: UriArgument,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Remove versions older than this: 7d, 12h, 30m, 2w, 0 (default 7d, unless "
+            "--keep-last is given).",
+            metavar="AGE",
+        ),
+    ] = None,
+    keep_last: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-last", help="Keep at least the N latest versions.", metavar="N", min=1
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete old versions' files to free space; tagged versions and the latest are kept."""
+    age = parse_duration(older_than) if older_than is not None else None
+    if age is None and keep_last is None:
+        age = dt.timedelta(days=7)
+    dataset = open_local(uri, "cleanup")
+    with progress(dataset_progress(dataset)):
+        removed = dataset.cleanup(keep_last=keep_last, older_than=age)
+    left = len(dataset.log())
+    if as_json:
+        print_json(
+            {"uri": uri, "removed_versions": removed, "versions": left, "version": dataset.version}
+        )
+        return
+    typer.echo(
+        f"removed {removed:,} old version(s); {left:,} left (tagged versions and the latest stay)"
+    )
