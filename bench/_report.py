@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
@@ -130,3 +131,20 @@ def run_snippet(code: str, args: list[str], src: Path, **env: str) -> dict[str, 
         raise RuntimeError(done.stderr[-3000:])
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def start_server(command: list[str], port: int) -> subprocess.Popen[bytes]:
+    """Start a Shoal server process (`command`) and return once it answers on `port`."""
+    import shoal
+    from shoal.errors import ProviderUnavailable
+
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = shoal.connect(f"http://127.0.0.1:{port}")
+    while True:
+        try:
+            client.datasets()
+            return process
+        except ProviderUnavailable:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server did not start: {command}") from None
+            time.sleep(0.1)

@@ -34,7 +34,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _report import print_table, save_report  # noqa: E402
+from _report import print_table, save_report, start_server  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "shoal-bench"
 WORKLOAD = CACHE / "scale-100000-200"
@@ -87,23 +87,11 @@ def _warm(search: Any, queries: np.ndarray) -> dict[str, float]:
 
 
 def _serve(dataset: Path, port: int) -> subprocess.Popen[bytes]:
-    import shoal
-    from shoal.errors import ProviderUnavailable
-
-    process = subprocess.Popen(
+    return start_server(
         [sys.executable, "-c", "from shoal.cli import main; main()", "serve", str(dataset),
          "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        port,
     )  # fmt: skip
-    client = shoal.connect(f"http://127.0.0.1:{port}")
-    while True:
-        try:
-            client.datasets()
-            return process
-        except ProviderUnavailable:
-            if process.poll() is not None:
-                raise RuntimeError("shoal serve did not start") from None
-            time.sleep(0.1)
 
 
 def _stop(process: subprocess.Popen[Any]) -> None:

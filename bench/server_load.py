@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _report import print_table, save_report  # noqa: E402
+from _report import print_table, save_report, start_server  # noqa: E402
 
 SERVER = """
 import sys
@@ -48,22 +48,7 @@ uvicorn.run(create_app(datasets), host="127.0.0.1", port=port, log_level="warnin
 
 
 def _serve(folder: Path, port: int, mode: str) -> subprocess.Popen[bytes]:
-    import shoal
-    from shoal.errors import ProviderUnavailable
-
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(folder), str(port), mode],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = shoal.connect(f"http://127.0.0.1:{port}")
-    while True:
-        try:
-            client.datasets()
-            return process
-        except ProviderUnavailable:
-            if process.poll() is not None:
-                raise RuntimeError("the server did not start") from None
-            time.sleep(0.1)
+    return start_server([sys.executable, "-c", SERVER, str(folder), str(port), mode], port)
 
 
 def _free_port() -> int:
