@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from shoal._checks import check_count
+from shoal._progress import stage_started
 from shoal.analysis._projection import ProjectionMethod, chosen_method, project
 from shoal.analysis._served import served
 from shoal.analysis._terms import top_terms
@@ -126,6 +127,7 @@ def cluster(
         check_count(count, "n_clusters", minimum=2)
         if count > len(ids):
             raise InvalidInput(f"n_clusters={count} is more than the {len(ids)} rows: lower it")
+        stage_started("k-means")
         labels = _kmeans(vectors, count, spherical=ds.spec.metric == "cosine", seed=seed)
     else:
         if n_clusters is not None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from shoal._checks import check_count
+from shoal._progress import stage_started
 from shoal.errors import InvalidInput, MissingDependency, NonFiniteValues
 
 __all__ = ["ProjectionMethod", "chosen_method", "project"]
@@ -45,6 +46,7 @@ def project(
         raise InvalidInput(f"method must be 'auto', 'umap' or 'pca', got {method!r}")
     count = check_count(dimensions, "dimensions")
     chosen = chosen_method(method, len(data))
+    stage_started(chosen)
     if chosen == "umap":
         return _umap(data, seed, count)
     return _pca(data, count)

@@ -44,6 +44,7 @@ from shoal.cli._output import (
     print_hits,
     print_json,
 )
+from shoal.cli._progress import showing
 from shoal.cli._remote import open_dataset_or_remote, shoal_command
 from shoal.cli._signals import dataset_progress, held, progress
 from shoal.store import Dataset
@@ -91,7 +92,8 @@ def dedup(
     before = ds.version
     with progress(dataset_progress(ds)):
         where_filter = parse_json_object(where, "--where")
-        groups = near_duplicates(ds, threshold=threshold, where=where_filter)
+        with showing("dedup"):
+            groups = near_duplicates(ds, threshold=threshold, where=where_filter)
         # The deletion and the commit naming it go together: a signal waits for both.
         with held():
             version = remove_duplicates(ds, groups) if apply and groups else None
@@ -158,13 +160,14 @@ def recommend(
 ) -> None:
     """Rows like the --like rows and unlike the --unlike rows (the given rows excluded)."""
     ds = _open(uri)
-    hits = recommend_rows(
-        ds,
-        positive_ids=like,
-        negative_ids=unlike or (),
-        k=k,
-        where=parse_json_object(where, "--where"),
-    )
+    with showing("recommend"):
+        hits = recommend_rows(
+            ds,
+            positive_ids=like,
+            negative_ids=unlike or (),
+            k=k,
+            where=parse_json_object(where, "--where"),
+        )
     print_hits(hits, ds.spec.metric, as_json=as_json)
 
 
@@ -193,13 +196,14 @@ def outliers(
 ) -> None:
     """List the rows farthest from their neighbours, most outlying first."""
     ds = _open(uri)
-    found = find_outliers(
-        ds,
-        k=k,
-        contamination=contamination,
-        method=cast(OutlierMethod, method),  # checked there
-        where=parse_json_object(where, "--where"),
-    )
+    with showing("outliers"):
+        found = find_outliers(
+            ds,
+            k=k,
+            contamination=contamination,
+            method=cast(OutlierMethod, method),  # checked there
+            where=parse_json_object(where, "--where"),
+        )
     texts = _texts(ds, found.ids)
     if as_json:
         rows = [
@@ -259,7 +263,7 @@ def cluster(
     """Cluster the rows, write each one's label to metadata 'cluster' and commit."""
     ds = _open(uri)
     before = ds.version
-    with progress(dataset_progress(ds)):
+    with progress(dataset_progress(ds)), showing("cluster"):
         result = cluster_rows(
             ds,
             n_clusters=n_clusters,
@@ -310,7 +314,8 @@ def classify(
     as_json: JsonOption = False,
 ) -> None:
     """Label each TEXT by a vote of its k nearest labelled rows."""
-    results = classify_texts(_open(uri), texts, label_field=label_field, k=k)
+    with showing("classify"):
+        results = classify_texts(_open(uri), texts, label_field=label_field, k=k)
     if as_json:
         rows = [
             {"text": t, "label": r.label, "probabilities": r.probabilities}

@@ -21,6 +21,7 @@ from shoal.cli._console import (
     stdin_lines,
     stdout_console,
 )
+from shoal.cli._progress import showing
 from shoal.cli._signals import held
 from shoal.embeddings import DEFAULT_EMBEDDER
 from shoal.errors import ConfigurationError, InvalidInput
@@ -141,7 +142,7 @@ def embed(
         )
     model_embedder = build_embedder(model, model_option)
     console = stderr_console()
-    with console.status(f"Embedding {len(items)} text(s) with {model}"):
+    with showing(f"embed {len(items):,} text(s) with {model}"):
         vectors = model_embedder.embed_documents(items)
     spec = model_embedder.spec
 

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from shoal.cli._console import UriArgument, WhereOption, parse_json_object, stdout_console
 from shoal.cli._output import JsonOption, print_json
+from shoal.cli._progress import showing
 from shoal.cli._remote import open_dataset_or_remote, open_local, shoal_command
 from shoal.cli._rows import full_ids
 from shoal.cli._signals import dataset_progress, progress
@@ -213,7 +214,7 @@ def compact(uri: UriArgument, as_json: JsonOption = False) -> None:
     """Merge the small data files many small writes leave (same rows, a new version)."""
     dataset = open_local(uri, "compact")
     before = dataset.version
-    with progress(dataset_progress(dataset)):
+    with progress(dataset_progress(dataset)), showing("compact"):
         merged = dataset.compact()
     version = dataset.version
     if as_json:

@@ -13,9 +13,9 @@ from shoal.cli._console import (
     UriArgument,
     WhereOption,
     parse_json_object,
-    stderr_console,
 )
 from shoal.cli._output import JsonOption, print_json
+from shoal.cli._progress import showing
 from shoal.cli._remote import open_dataset_or_remote
 from shoal.errors import InvalidInput
 from shoal.store import Dataset
@@ -84,7 +84,7 @@ def map_(
     dataset = cast(Dataset, open_dataset_or_remote(uri))
     if ref is not None:
         dataset = dataset.checkout(ref)
-    with stderr_console().status(f"Projecting {len(dataset)} row(s)"):
+    with showing(f"map {len(dataset):,} row(s)"):
         chart = map_dataset(
             dataset,
             out=out,

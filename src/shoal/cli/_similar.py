@@ -17,10 +17,10 @@ from shoal.cli._console import (
     ModelOptions,
     build_embedder,
     non_blank_lines,
-    stderr_console,
     stdin_lines,
     stdout_console,
 )
+from shoal.cli._progress import showing
 from shoal.embeddings import DEFAULT_EMBEDDER
 from shoal.errors import InvalidInput
 from shoal.similarity import Match, most_similar
@@ -90,7 +90,7 @@ def similar(
     """Rank documents by similarity to QUERY, best first."""
     texts = documents(docs, file)
     model_embedder = build_embedder(model, model_option)
-    with stderr_console().status(f"Ranking {len(texts)} document(s) with {model}"):
+    with showing(f"rank {len(texts):,} document(s) with {model}"):
         matches = most_similar(query, texts, embedder=model_embedder, k=k)
     if as_json:
         rows = [

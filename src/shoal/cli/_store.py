@@ -23,7 +23,6 @@ from shoal.cli._console import (
     WhereOption,
     chosen_embedder,
     parse_json_object,
-    stderr_console,
     stdout_console,
 )
 from shoal.cli._output import (
@@ -36,6 +35,7 @@ from shoal.cli._output import (
     print_hits,
     print_json,
 )
+from shoal.cli._progress import showing
 from shoal.cli._remote import open_dataset_or_remote, open_local, shoal_command
 from shoal.cli._signals import dataset_progress, progress
 from shoal.cli._similar import documents
@@ -82,10 +82,10 @@ def add(
     # One version: stopped while embedding, it writes nothing.
     with (
         progress(dataset_progress(dataset)),
-        stderr_console().status(f"Embedding and adding {len(rows)} text(s)"),
+        showing(f"add {len(rows)} text(s)"),
     ):
         ids = dataset.add(rows, metadatas=[extra] * len(rows))
-    with stderr_console().status("Indexing"):
+    with showing("add"):
         dataset.wait_for_index()  # so the next command opens the saved indexes
     added, version = len(dataset) - before, dataset.version
     if as_json:
@@ -110,7 +110,7 @@ def index(
 ) -> None:
     """Build a dataset's vector and keyword indexes now and save them beside it."""
     dataset = open_local(uri, "index")  # the indexes of a folder here, not a server's
-    with stderr_console().status("Indexing"):
+    with showing("index"):
         dataset.refresh_index(storage=storage)
         dataset.wait_for_index()
     kind = dataset.index_storage

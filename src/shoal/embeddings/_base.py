@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from shoal._progress import step
 from shoal.errors import EmbeddingError, EmptyText, InvalidInput
 from shoal.types import EmbedderSpec, TextKind
 
@@ -118,6 +119,7 @@ class Embedder(ABC):
             out[chunk] = self._check_batch(vectors, expected=len(chunk))
             if on_batch is not None:
                 on_batch([texts[i] for i in chunk], out[chunk])
+            step("embed", start + len(chunk), len(texts))
         return out
 
     def _check_batch(self, vectors: np.ndarray, *, expected: int) -> np.ndarray:

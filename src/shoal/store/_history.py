@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from shoal._progress import stage_started
 from shoal.errors import InvalidInput, StoreError
 from shoal.store import _lance, _versions
 from shoal.store._location import Location
@@ -210,6 +211,7 @@ class History:
         """
         self._check_writable()
         with self._view.lock, self._location.write_lock(self._writer.timeout):
+            stage_started("compact")
             metrics = self._current().optimize.compact_files()
             self._view.sync(self._current())
             return int(metrics.fragments_removed - metrics.fragments_added)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from shoal._progress import step
 from shoal.errors import InvalidInput
 from shoal.store import _lance, _view
 from shoal.store._index import EF_SEARCH, HnswIndex
@@ -204,6 +205,7 @@ def _exact_graph(snap: Snapshot, positions: np.ndarray, k: int) -> tuple[np.ndar
         rows = np.arange(start, min(start + block, n))
         found = _exact_rows(snap, positions, rows, k)
         indices[rows], scores[rows] = found
+        step("neighbours", int(rows[-1]) + 1, n)
     return indices, scores
 
 
@@ -252,6 +254,7 @@ def _indexed_graph(
         candidates = np.where(found >= 0, row_of[np.maximum(found, 0)], -1)
         candidates[candidates == rows[:, None]] = -1  # not its own neighbour
         indices[rows], scores[rows] = _best(candidates, found_scores, k, snap.metric)
+        step("neighbours", int(rows[-1]) + 1, n)
     # A walk that ran dry (few allowed rows near a query) must not hide rows that exist.
     short = np.flatnonzero((indices >= 0).sum(axis=1) < min(k, n - 1))
     block = max(1, min(QUERY_BLOCK, SCORE_ELEMENTS // max(n, 1)))

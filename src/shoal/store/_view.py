@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from shoal import settings
+from shoal._progress import step
 from shoal.errors import StoreError
 from shoal.store import _lance
 from shoal.store._bm25 import KeywordFile, KeywordIndex
@@ -100,6 +101,9 @@ _FILTER_CACHE = 32
 _FILTER_BYTES = 512 * 2**20
 _REWRITES = {"Restore", "Overwrite"}
 _VIEWS: weakref.WeakSet[View] = weakref.WeakSet()
+
+
+_INDEX_STEP = 100_000  # rows added to the vector index per call (a progress step)
 
 
 class View:
@@ -318,8 +322,10 @@ class View:
                 self._saved_count = 0
             elif index.mapped:
                 index = self.index = index.copy()  # faiss cannot add to a mapped index
-            if stop > index.count:
-                index.add(snap.block(index.count, stop))
+            first = index.count
+            while index.count < stop:  # in parts, so a long build can report its progress
+                index.add(snap.block(index.count, min(stop, index.count + _INDEX_STEP)))
+                step("index", index.count - first, stop - first)
             snap.rebase(self._base(index))  # the add may have moved the vectors
         self._changed()
 
