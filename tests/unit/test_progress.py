@@ -11,8 +11,8 @@ from rich.console import Console
 
 import shoal
 import shoal.store as st
-from shoal._progress import stage_started, step, watching
 from shoal.cli import _progress
+from shoal.progress import stage_started, step, watching
 
 
 def _recorded() -> tuple[list[tuple[str, int | None, int | None]], object]:

@@ -22,11 +22,11 @@ import faiss
 import numpy as np
 
 from shoal._checks import check_count
-from shoal._progress import stage_started
 from shoal.analysis._projection import ProjectionMethod, chosen_method, project
 from shoal.analysis._served import served
 from shoal.analysis._terms import top_terms
 from shoal.errors import InvalidInput, MissingDependency
+from shoal.progress import stage_started
 from shoal.store import Dataset, Filter
 
 __all__ = ["Cluster", "ClusterMethod", "Clustering", "cluster", "default_cluster_count"]

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import numpy as np
 
 from shoal._checks import check_count
-from shoal._progress import stage_started
 from shoal.errors import InvalidInput, MissingDependency, NonFiniteValues
+from shoal.progress import stage_started
 
 __all__ = ["ProjectionMethod", "chosen_method", "project"]
 

@@ -1,6 +1,6 @@
 """One progress display for the long commands (embed, dedup, outliers, cluster, map, index,
 compact): a bar with the stage, items done, rate, elapsed time and ETA while the library
-reports counts (`shoal._progress`), a spinner with the elapsed time for a stage it cannot
+reports counts (`shoal.progress`), a spinner with the elapsed time for a stage it cannot
 count; on stderr, only on a terminal, gone when the command ends."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from shoal._progress import watching
 from shoal.cli._console import stderr_console
+from shoal.progress import watching
 
 __all__ = ["showing"]
 

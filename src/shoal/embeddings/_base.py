@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from shoal._progress import step
 from shoal.errors import EmbeddingError, EmptyText, InvalidInput
+from shoal.progress import step
 from shoal.types import EmbedderSpec, TextKind
 
 __all__ = ["BatchCallback", "Embedder", "validate_texts"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from shoal._progress import stage_started
 from shoal.errors import InvalidInput, StoreError
+from shoal.progress import stage_started
 from shoal.store import _lance, _versions
 from shoal.store._location import Location
 from shoal.store._storage_errors import guarded

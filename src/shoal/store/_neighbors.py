@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from shoal._progress import step
 from shoal.errors import InvalidInput
+from shoal.progress import step
 from shoal.store import _lance, _view
 from shoal.store._index import EF_SEARCH, HnswIndex
 from shoal.store._location import Location

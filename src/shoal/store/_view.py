@@ -35,8 +35,8 @@ import numpy as np
 import pyarrow as pa
 
 from shoal import settings
-from shoal._progress import step
 from shoal.errors import StoreError
+from shoal.progress import step
 from shoal.store import _lance
 from shoal.store._bm25 import KeywordFile, KeywordIndex
 from shoal.store._index import (
