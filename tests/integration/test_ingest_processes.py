@@ -46,7 +46,7 @@ def ingest_process(folder: Path, uri: str, *extra: str) -> subprocess.Popen[str]
 def staged_parts(uri: str) -> int:
     """How many batches the live (or killed) ingest has staged, by its records."""
     total = 0
-    for record in (Path(uri) / "_shoal" / "staged").glob("*.json"):
+    for record in (Path(uri) / "_shoal" / "staged" / "main").glob("*.json"):
         with contextlib.suppress(OSError, ValueError):  # being replaced: seen next time
             total += len(json.loads(record.read_text()))
     return total

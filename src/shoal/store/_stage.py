@@ -6,9 +6,9 @@ appends every staged file in one commit carrying `message`, under the write lock
 that raises commits nothing. Rows already stored, or staged before in this stage, are
 skipped, as `add` skips them.
 
-A stage on a local folder records what it staged in ``_shoal/staged/`` (the fragments'
-metadata and their ids, rewritten after each `add`), holding a lock on its record while it
-lives. A process killed before its commit leaves the record unlocked, and the next stage
+A stage on a local folder records what it staged in ``_shoal/staged/<branch>/`` (the
+fragments' metadata and their ids, rewritten after each `add`), holding a lock on its
+record while it lives. A process killed before its commit leaves the record unlocked, and the next stage
 on the dataset adopts it: those rows are staged already (their ids are in `staged_ids`),
 and they become part of its own commit, so a killed ingest resumes without embedding or
 writing them again. A record whose columns no longer match the dataset's, or whose files
@@ -56,7 +56,7 @@ class Stage:
         self._adopted: list[_Record] = []
         folder = dataset._location.sidecar_dir
         if folder is not None and dataset._location.kind == "local":
-            self._adopt(folder / "staged", columns_shape(dataset.schema))
+            self._adopt(self._folder(folder), columns_shape(dataset.schema))
 
     @property
     def rows(self) -> int:
@@ -122,8 +122,12 @@ class Stage:
         if folder is None or self.dataset._location.kind != "local":
             return
         if self._record is None:
-            self._record = _Record.create(folder / "staged")
+            self._record = _Record.create(self._folder(folder))
         self._record.save(self._parts)
+
+    def _folder(self, sidecar: Path) -> Path:
+        """Where this branch's stages keep their records (a branch's rows stay on it)."""
+        return sidecar / "staged" / self.dataset.branch_name
 
     def _close(self) -> None:
         """The parts are committed or dropped: their records (ours, adopted ones) go."""
@@ -134,7 +138,9 @@ class Stage:
     def _adopt(self, folder: Path, shape: str) -> None:
         if not folder.is_dir():
             return
-        data = Path(self.dataset._location.lance_uri) / "data"
+        root = Path(self.dataset._location.lance_uri)
+        branch = self.dataset.branch_name
+        data = root / "data" if branch == "main" else root / "tree" / branch / "data"
         for lock in sorted(folder.glob("*.lock")):
             record = _Record.claim(lock)
             if record is None:  # its stage is alive, in this process or another

@@ -39,7 +39,7 @@ def test_a_block_that_raises_commits_nothing(tmp_path: Path) -> None:
         stage.add(["one"], embeddings=_vectors(1, 0))
         raise RuntimeError("boom")
     assert len(ds) == 0 and [v.message for v in ds.log()] == ["create dataset"]
-    assert not list((tmp_path / "kb" / "_shoal" / "staged").glob("*")), "its record is gone"
+    assert not list((tmp_path / "kb" / "_shoal" / "staged").rglob("*.json")), "its record is gone"
     assert ds.staging("nothing").commit() is None
 
 
@@ -59,7 +59,7 @@ def test_a_stopped_stage_is_adopted_by_the_next(tmp_path: Path) -> None:
     assert version == reopened.version and len(reopened) == 7
     assert {r["id"] for r in reopened.select(["id"])} == {*ids, *more}
     assert [v.message for v in reopened.log()] == ["create dataset", "resumed"]
-    assert not list((tmp_path / "kb" / "_shoal" / "staged").glob("*"))
+    assert not list((tmp_path / "kb" / "_shoal" / "staged").rglob("*.json"))
 
 
 def test_a_stopped_stage_whose_columns_changed_is_dropped(
@@ -84,6 +84,20 @@ def test_rows_another_writer_stored_meanwhile_stay_once(tmp_path: Path) -> None:
         other.add(["shared"])  # the same content id, committed first
     ids = [r["id"] for r in st.open(tmp_path / "kb").select(["id"])]
     assert len(ids) == len(set(ids)) == 2
+
+
+def test_a_stopped_stage_on_a_branch_is_adopted_on_that_branch_only(tmp_path: Path) -> None:
+    ds = st.open(tmp_path / "kb", embedder="hash:8")
+    ds.add(["on main"], embeddings=_vectors(1, 5))
+    exp = ds.branch("exp")
+    stopped = exp.staging("killed on exp")
+    stopped.add(["exp row"], embeddings=_vectors(1, 6))
+    assert stopped._record is not None
+    os.close(stopped._record.fd)
+    assert st.open(tmp_path / "kb").staging("main run").rows == 0, "not main's to adopt"
+    resumed = st.open(tmp_path / "kb").checkout("exp").staging("exp run")
+    assert resumed.rows == 1 and resumed.commit() is not None
+    assert len(st.open(tmp_path / "kb").checkout("exp")) == 2 and len(st.open(tmp_path / "kb")) == 1
 
 
 def test_staging_checks_its_handle_and_message(tmp_path: Path) -> None:
