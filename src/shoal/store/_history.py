@@ -189,9 +189,13 @@ class History:
         """Delete old versions' files (tagged versions and the latest stay); returns versions removed.
 
         On a local dataset it also deletes data files that no version uses, which a write
-        that failed (a full disk) or was killed can leave behind.
+        that failed (a full disk) or was killed can leave behind, unless a stage
+        (`staging`) holds or left staged files: those wait (Lance keeps unlisted files a
+        week) so that its commit, or the next stage's adoption, finds them.
         """
         self._check_writable()
+        sidecar = self._location.sidecar_dir
+        staged = sidecar is not None and any((sidecar / "staged").rglob("*.json"))
         # Under the write lock no writer of this dataset is half-way, so files no version
         # references (left by a write that failed or was killed) can go too; on S3 there
         # is no lock, and Lance keeps those for a week in case a writer is still at work.
@@ -200,7 +204,7 @@ class History:
                 self._current(),
                 keep_last=keep_last,
                 older_than=older_than,
-                unreferenced=self._location.kind == "local",
+                unreferenced=self._location.kind == "local" and not staged,
             )
 
     @guarded("compact", writes=True)

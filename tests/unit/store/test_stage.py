@@ -100,6 +100,21 @@ def test_a_stopped_stage_on_a_branch_is_adopted_on_that_branch_only(tmp_path: Pa
     assert len(st.open(tmp_path / "kb").checkout("exp")) == 2 and len(st.open(tmp_path / "kb")) == 1
 
 
+def test_cleanup_leaves_a_stages_files_alone(tmp_path: Path) -> None:
+    ds = st.open(tmp_path / "kb", embedder="hash:8")
+    ds.add(["a"])
+    with ds.staging("while cleaning") as stage:
+        stage.add([f"row {i}" for i in range(10)], embeddings=_vectors(10, 7))
+        ds.add(["b"])
+        ds.cleanup(keep_last=1)  # unreferenced files would go, but a stage holds some
+    assert (
+        len(ds) == 12
+        and len(st.open(tmp_path / "kb").get([r["id"] for r in ds.select(["id"])])) == 12
+    )
+    ds.add(["c"])
+    assert ds.cleanup(keep_last=1) >= 1 and len(ds) == 13
+
+
 def test_staging_checks_its_handle_and_message(tmp_path: Path) -> None:
     ds = st.open(tmp_path / "kb", embedder="hash:8")
     ds.add(["x"])
