@@ -106,9 +106,12 @@ lint: $(VENV)/.test-ready
 # torch forced, as on a CPU without AVX-512 (users run many CPUs).
 REQUIRE := SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_QEMU=1 SHOAL_REQUIRE_MOUNT=1 SHOAL_REQUIRE_FAKETIME=1
 AVX2_KERNELS := OPENBLAS_CORETYPE=Haswell FAISS_SIMD_LEVEL=AVX2 ATEN_CPU_CAPABILITY=avx2
+# Two workers, a test file each at a time: the suite is CPU-bound and the machines have
+# two cores or more (a serial run took 17 minutes on two).
+PARALLEL := -n 2 --dist loadfile
 test: lint
-	$(REQUIRE) $(BIN)/pytest
-	if [ "$$(uname -m)" = x86_64 ]; then $(AVX2_KERNELS) $(BIN)/pytest -m numeric -q; fi
+	$(REQUIRE) $(BIN)/pytest $(PARALLEL)
+	if [ "$$(uname -m)" = x86_64 ]; then $(AVX2_KERNELS) $(BIN)/pytest -m numeric -q $(PARALLEL); fi
 
 bench: $(VENV)/.test-ready
 	$(PIP) -e '.[dev,bench]' torch==2.13.0
