@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from shoal._http import RetryPolicy, retry_after
-from shoal.client._wire import ANALYSES, WRITING_ANALYSES, error_from, from_json, warning_from
+from shoal.client._wire import (
+    ANALYSES,
+    WRITING_ANALYSES,
+    error_from,
+    from_json,
+    takes_ref,
+    warning_from,
+    writes,
+)
 from shoal.embeddings import Embedder, embedder
 from shoal.errors import InvalidInput, ProviderUnavailable, ShoalError
 from shoal.qa import Answer
@@ -170,12 +178,12 @@ class RemoteDataset:
         return f"{self._client.url}/v1/datasets/{self.name}"
 
     def _call(self, method: str, kind: str = "plain", **arguments: Any) -> Any:
-        if self._ref is not None and (method not in _WRITES or method == "branch"):
+        if self._ref is not None and takes_ref(method):
             arguments.setdefault("ref", self._ref)
         if self._branch is not None:
             arguments["branch"] = self._branch
         result = self._client._request(
-            "POST", f"/v1/datasets/{self.name}/{method}", arguments, read=method not in _WRITES
+            "POST", f"/v1/datasets/{self.name}/{method}", arguments, read=not writes(method)
         )
         return from_json(kind, result["result"])
 
@@ -509,12 +517,6 @@ class RemoteAnswerStream:
             ) from exc
         if self.answer is None:
             raise ShoalError(f"the server at {self._client.url} ended the answer early")
-
-
-_WRITES = {
-    "add", "upsert", "update", "set_metadata", "delete", "commit", "tag", "wait_for_index",
-    "restore", "branch",
-}  # fmt: skip
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,15 +20,19 @@ from shoal.types import EmbedderSpec
 
 __all__ = [
     "ANALYSES",
+    "METHODS",
     "STATUS",
+    "WRITES_AT_A_REF",
     "WRITING_ANALYSES",
     "error_from",
     "error_payload",
     "from_json",
     "status_of",
+    "takes_ref",
     "to_json",
     "warning_from",
     "warnings_payload",
+    "writes",
 ]
 
 ANALYSES: dict[str, str] = {
@@ -43,6 +47,48 @@ ANALYSES: dict[str, str] = {
 """The `shoal.analysis` functions a server runs, and the kind of result each returns."""
 WRITING_ANALYSES = frozenset({"cluster", "remove_duplicates"})
 """The analyses that write a version (the write scope; a client never retries them)."""
+
+METHODS: dict[str, tuple[str, bool]] = {
+    # method: (result kind for the client, whether it writes)
+    "search": ("hits", False),
+    "search_batch": ("hit_lists", False),
+    "get": ("records", False),
+    "select": ("plain", False),
+    "info": ("info", False),
+    "log": ("versions", False),
+    "diff": ("diff", False),
+    "tags": ("plain", False),
+    "branches": ("plain", False),
+    "branch": ("plain", True),
+    "count": ("plain", False),
+    "add": ("plain", True),
+    "upsert": ("plain", True),
+    "update": ("plain", True),
+    "set_metadata": ("plain", True),
+    "delete": ("plain", True),
+    "commit": ("plain", True),
+    "tag": ("plain", True),
+    "index_field": ("plain", True),
+    "refresh_index": ("plain", True),
+    "wait_for_index": ("plain", True),
+    "restore": ("plain", True),
+}
+"""The `Dataset` methods served, and what each returns."""
+WRITES_AT_A_REF = frozenset({"branch"})
+"""Writing methods that may start at a past version or tag (a branch from it)."""
+
+
+def writes(method: str) -> bool:
+    """Whether a served method writes (a client never retries it)."""
+    return method in METHODS and METHODS[method][1]
+
+
+def takes_ref(method: str) -> bool:
+    """Whether a served method may be called at a `ref` (a version, tag or branch)."""
+    return not writes(method) or method in WRITES_AT_A_REF
+
+
+_T = TypeVar("_T")
 
 STATUS: dict[type[errors.ShoalError], int] = {
     errors.InvalidInput: 400,  # and EmptyText, NonFiniteValues, DimensionMismatch, FilterError
@@ -76,15 +122,22 @@ def error_payload(error: errors.ShoalError) -> dict[str, Any]:
     return {"error": {"type": type(error).__name__, "message": str(error)}}
 
 
+def _named(entry: Any, base: type[_T]) -> tuple[type[_T], str | None]:
+    """The `base` subclass a ``{"type", "message"}`` entry names (`base` if none we know),
+    and its message."""
+    name = entry.get("type") if isinstance(entry, Mapping) else None
+    message = entry.get("message") if isinstance(entry, Mapping) else None
+    kind = getattr(errors, name, None) if isinstance(name, str) else None
+    if not (isinstance(kind, type) and issubclass(kind, base)):
+        kind = base
+    return kind, message if isinstance(message, str) else None
+
+
 def error_from(payload: Any, status: int) -> errors.ShoalError:
     """The library error a server's error body names (ShoalError if it names none we know)."""
     body = payload.get("error") if isinstance(payload, Mapping) else None
-    name = body.get("type") if isinstance(body, Mapping) else None
-    message = body.get("message") if isinstance(body, Mapping) else None
-    kind = getattr(errors, name, None) if isinstance(name, str) else None
-    if not (isinstance(kind, type) and issubclass(kind, errors.ShoalError)):
-        kind = errors.ShoalError
-    text = message if isinstance(message, str) else f"the server answered HTTP {status}"
+    kind, message = _named(body, errors.ShoalError)
+    text = message if message is not None else f"the server answered HTTP {status}"
     if kind is errors.RateLimited:
         return errors.RateLimited(text)
     return kind(text)
@@ -97,12 +150,8 @@ def warnings_payload(given: list[errors.ShoalWarning]) -> list[dict[str, str]]:
 
 def warning_from(payload: Any) -> errors.ShoalWarning:
     """The library warning a server's warning entry names (ShoalWarning if none we know)."""
-    name = payload.get("type") if isinstance(payload, Mapping) else None
-    message = payload.get("message") if isinstance(payload, Mapping) else None
-    kind = getattr(errors, name, None) if isinstance(name, str) else None
-    if not (isinstance(kind, type) and issubclass(kind, errors.ShoalWarning)):
-        kind = errors.ShoalWarning
-    return kind(message if isinstance(message, str) else "the server gave a warning")
+    kind, message = _named(payload, errors.ShoalWarning)
+    return kind(message if message is not None else "the server gave a warning")
 
 
 def to_json(value: Any) -> Any:

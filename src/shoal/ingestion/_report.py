@@ -30,8 +30,10 @@ class IngestProgress:
     @property
     def seconds_left(self) -> float | None:
         """The time to finish at the rate so far (by bytes read); None until there is one."""
-        if self.bytes_done <= 0 or self.elapsed <= 0 or self.bytes_total <= self.bytes_done:
-            return None if self.bytes_total > self.bytes_done else 0.0
+        if self.bytes_done >= self.bytes_total:
+            return 0.0
+        if self.bytes_done <= 0 or self.elapsed <= 0:
+            return None
         return self.elapsed * (self.bytes_total - self.bytes_done) / self.bytes_done
 
     @property

@@ -5,36 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shoal.client._wire import ANALYSES, WRITING_ANALYSES
+from shoal.client._wire import ANALYSES, METHODS, WRITING_ANALYSES, writes
 
 __all__ = ["ADMIN_METHODS", "INDEX_METHODS", "METHODS", "on_writer", "openapi_document", "scope_of"]
 
-METHODS: dict[str, tuple[str, bool]] = {
-    # method: (result kind for the client, whether it writes)
-    "search": ("hits", False),
-    "search_batch": ("hit_lists", False),
-    "get": ("records", False),
-    "select": ("plain", False),
-    "info": ("info", False),
-    "log": ("versions", False),
-    "diff": ("diff", False),
-    "tags": ("plain", False),
-    "branches": ("plain", False),
-    "branch": ("plain", True),
-    "count": ("plain", False),
-    "add": ("plain", True),
-    "upsert": ("plain", True),
-    "update": ("plain", True),
-    "set_metadata": ("plain", True),
-    "delete": ("plain", True),
-    "commit": ("plain", True),
-    "tag": ("plain", True),
-    "index_field": ("plain", True),
-    "refresh_index": ("plain", True),
-    "wait_for_index": ("plain", True),
-    "restore": ("plain", True),
-}
-"""The `Dataset` methods served, and what each returns."""
 ADMIN_METHODS = {"index_field", "restore"}
 """Methods that change a dataset's schema or rewind it: the admin scope."""
 
@@ -45,12 +19,12 @@ INDEX_METHODS = {"refresh_index", "wait_for_index"}
 
 def on_writer(method: str) -> bool:
     """Whether a served method runs on the dataset's writers' handle (see `Datasets.get`)."""
-    return METHODS[method][1] and method not in INDEX_METHODS
+    return writes(method) and method not in INDEX_METHODS
 
 
 def scope_of(method: str) -> str:
     """The scope a served method needs."""
-    return "admin" if method in ADMIN_METHODS else "write" if METHODS[method][1] else "read"
+    return "admin" if method in ADMIN_METHODS else "write" if writes(method) else "read"
 
 
 def openapi_document() -> dict[str, Any]:

@@ -16,10 +16,7 @@ may make `rate` requests a second (bursts of twice that), then gets 429 and Retr
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import functools
-import inspect
 import json
 import logging
 import tempfile
@@ -29,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -43,7 +39,6 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoal.analysis import DatasetMap
 from shoal.client._wire import (
@@ -59,12 +54,12 @@ from shoal.errors import (
     InvalidInput,
     RateLimited,
     ShoalError,
-    ShoalWarning,
-    collected_warnings,
 )
 from shoal.server._api import METHODS, on_writer, openapi_document, scope_of
-from shoal.server._datasets import Datasets, last_part
+from shoal.server._calls import collecting, run_analysis, run_method
+from shoal.server._datasets import Datasets
 from shoal.server._metrics import Metrics
+from shoal.server._middleware import AccessLog, TokenBuckets
 from shoal.server._tokens import Grant, TokenStore
 from shoal.server._ui import PAGE
 from shoal.store import Dataset
@@ -75,8 +70,6 @@ _log = logging.getLogger("shoal.server")
 
 MAX_BODY_BYTES = 64 * 2**20
 """The largest request body taken (64 MiB: about 40,000 384-d vectors as JSON)."""
-
-_VECTOR_ARGUMENTS = ("embeddings", "query", "queries")
 
 
 class _Denied(Exception):
@@ -91,30 +84,6 @@ class _Denied(Exception):
             {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after else None
         )
         return JSONResponse(error_payload(self.error), status_code=self.status, headers=headers)
-
-
-class _Buckets:
-    """A token bucket per token id: `rate` requests a second, bursts of twice that."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._state: dict[str, tuple[float, float]] = {}
-        self._guard = threading.Lock()
-
-    def take(self, key: str) -> float | None:
-        """None if a request may go now, else the seconds until one may."""
-        if self.rate <= 0:
-            return None
-        capacity = 2 * self.rate
-        now = time.monotonic()
-        with self._guard:
-            level, then = self._state.get(key, (capacity, now))
-            level = min(capacity, level + (now - then) * self.rate)
-            if level < 1:
-                self._state[key] = (level, now)
-                return (1 - level) / self.rate
-            self._state[key] = (level - 1, now)
-        return None
 
 
 class _Answerer:
@@ -135,46 +104,6 @@ class _Answerer:
         return RetrievalQA(retriever, self._llm)
 
 
-class _AccessLog:
-    """ASGI middleware: one JSON line a request on the `shoal.server` logger, when it ends
-    (a streamed answer when its last event is sent): time, client, method, path, status,
-    milliseconds, bytes sent and the token's id. Never a header, a body or a query string."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status, sent = 500, 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            client = scope.get("client")
-            line = {
-                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-                "client": client[0] if client else None,
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "ms": round(1e3 * (time.perf_counter() - started), 2),
-                "bytes": sent,
-                "token": (scope.get("state") or {}).get("token"),
-            }
-            _log.info(json.dumps(line))
-
-
 _ASK_OPTIONS = {"k", "mode", "where", "search_type", "fetch_k", "lambda_mult", "score_threshold"}
 
 
@@ -189,7 +118,7 @@ def create_app(
     """The ASGI app serving `datasets` (with `tokens`: every request needs one; `rate`:
     requests a second per token, 0 for no limit; `llm`: the answerer `ask` uses;
     `cors_origins`: the web origins whose pages may call it, none by default)."""
-    buckets = _Buckets(rate)
+    buckets = TokenBuckets(rate)
     metrics = Metrics()
     answerer = _Answerer(llm)
 
@@ -289,7 +218,7 @@ def create_app(
                 name,
                 body.pop("branch", None),
             )
-            result, given = await run_in_threadpool(_collecting, work, handle, action, body)
+            result, given = await run_in_threadpool(collecting, work, handle, action, body)
             answer = {"result": to_json(result)}
             if given:  # e.g. a filter naming a field no row has: the client warns again
                 answer["warnings"] = warnings_payload(given)
@@ -311,7 +240,7 @@ def create_app(
 
     async def call(request: Request) -> JSONResponse:
         method = request.path_params["method"]
-        return await respond(request, method, METHODS, "method", scope_of, _run, on_writer)
+        return await respond(request, method, METHODS, "method", scope_of, run_method, on_writer)
 
     async def analysis(request: Request) -> JSONResponse:
         function = request.path_params["function"]
@@ -319,7 +248,7 @@ def create_app(
         def scope(name: str) -> str:
             return "write" if name in WRITING_ANALYSES else "read"
 
-        return await respond(request, function, ANALYSES, "analysis", scope, _analyse)
+        return await respond(request, function, ANALYSES, "analysis", scope, run_analysis)
 
     async def ask(request: Request) -> Response:
         """Server-sent events: `piece` (JSON text) as the answer is written, then `answer`
@@ -365,7 +294,7 @@ def create_app(
         `map_dataset` draws them), in a JSON string."""
 
         def draw(handle: Dataset, _: str, body: dict[str, Any]) -> str:
-            chart: DatasetMap = _analyse(handle, "project_dataset", body)
+            chart: DatasetMap = run_analysis(handle, "project_dataset", body)
             with tempfile.TemporaryDirectory(prefix="shoal-map-") as folder:
                 return chart.write_html(Path(folder) / "map.html").read_text(encoding="utf-8")
 
@@ -397,7 +326,7 @@ def create_app(
         Route("/metrics", metrics_text),
         Route("/openapi.json", openapi),
     ]
-    middleware = [Middleware(_AccessLog)]
+    middleware = [Middleware(AccessLog)]
     if cors_origins:  # off by default: a browser page from elsewhere may not call the API
         middleware.append(
             Middleware(
@@ -409,80 +338,6 @@ def create_app(
             )
         )
     return Starlette(routes=routes, middleware=middleware)
-
-
-def _run(handle: Dataset, method: str, arguments: dict[str, Any]) -> Any:
-    """Call `handle.<method>(**arguments)` as the library would be called (on `ref` if given)."""
-    ref = arguments.pop("ref", None)
-    if ref is not None and METHODS[method][1] and method != "branch":  # a branch may start
-        raise InvalidInput(f"{method} writes: it takes no ref (write on a branch's handle)")
-    handle = _at_ref(handle, ref)
-    if method == "count":
-        _check_arguments(lambda: None, arguments, method)
-        return len(handle)
-    function: Callable[..., Any] = getattr(handle, method)
-    _check_arguments(function, arguments, method)
-    for key in _VECTOR_ARGUMENTS:
-        value = arguments.get(key)
-        if isinstance(value, list) and value and not all(isinstance(v, str) for v in value):
-            arguments[key] = np.asarray(value, dtype=np.float32)
-    if isinstance(arguments.get("weights"), list):
-        arguments["weights"] = tuple(arguments["weights"])
-    result = function(**arguments)
-    return result.branch_name if isinstance(result, Dataset) else result
-
-
-def _collecting(
-    work: Callable[[Dataset, str, dict[str, Any]], Any],
-    handle: Dataset,
-    action: str,
-    body: dict[str, Any],
-) -> tuple[Any, list[ShoalWarning]]:
-    """`work(handle, action, body)`, and the Shoal warnings it gave."""
-    with collected_warnings() as given:
-        return work(handle, action, body), given
-
-
-def _at_ref(handle: Dataset, ref: Any) -> Dataset:
-    """`handle` checked out at `ref` (a version, tag or branch), or itself if `ref` is None."""
-    if ref is None:
-        return handle
-    if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-        raise InvalidInput(f"ref must be a version number, tag or branch name, got {ref!r}")
-    return handle.checkout(ref)
-
-
-def _analyse(handle: Dataset, function: str, arguments: dict[str, Any]) -> Any:
-    """`shoal.analysis.<function>(handle, **arguments)` (on `ref` if given), arguments
-    checked as for methods."""
-    from shoal import analysis
-
-    handle = _at_ref(handle, arguments.pop("ref", None))
-    run = functools.partial(getattr(analysis, function), handle)
-    _check_arguments(run, arguments, function)
-    items = arguments.get("items")
-    if isinstance(items, list) and items and not all(isinstance(i, str) for i in items):
-        arguments["items"] = np.asarray(items, dtype=np.float32)
-    result = run(**arguments)
-    if isinstance(result, analysis.DatasetMap):  # titled by name: the path is the server's
-        result = dataclasses.replace(result, title=last_part(handle.uri))
-    return result
-
-
-def _check_arguments(function: Callable[..., Any], arguments: dict[str, Any], method: str) -> None:
-    """InvalidInput naming the arguments `method` does not take (the library checks values)."""
-    signature = inspect.signature(function)
-    accepted = set(signature.parameters)
-    unknown = sorted(set(arguments) - accepted)
-    if unknown:
-        raise InvalidInput(
-            f"{method} takes no argument {', '.join(map(repr, unknown))}; it takes "
-            f"{', '.join(sorted(accepted)) or 'none'}"
-        )
-    try:
-        signature.bind(**arguments)
-    except TypeError as exc:  # a required argument is missing
-        raise InvalidInput(f"{method}: {exc}; send it in the JSON body") from None
 
 
 async def _body(request: Request) -> dict[str, Any]:
