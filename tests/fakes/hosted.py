@@ -260,8 +260,8 @@ class FakeCohere(_Fake):
 
 
 @contextlib.contextmanager
-def serve(fake: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
-    """Run `fake` behind a real HTTP server on 127.0.0.1; yields its base URL."""
+def serve(fake: Callable[[httpx.Request], httpx.Response], port: int = 0) -> Iterator[str]:
+    """Run `fake` behind a real HTTP server on 127.0.0.1 (`port`, else a free one); yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -289,7 +289,7 @@ def serve(fake: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -71,6 +71,19 @@ def test_add_reads_a_file_and_stdin(tmp_path: Path) -> None:
     assert len(shoal.open(uri)) == 3
 
 
+def test_add_takes_an_id_for_each_text(tmp_path: Path) -> None:
+    uri = str(tmp_path / "kb")
+    made = run("add", uri, "-d", "a cat", "-d", "a dog", "--id", "cat", "--id", "dog", "-m", MODEL)
+    assert made.exit_code == 0, made.output
+    replaced = run("add", uri, "-d", "a cat, again", "--id", "cat", "--json")
+    assert json.loads(replaced.stdout)["ids"] == ["cat"]
+    assert [r.text for r in shoal.open(uri).get(["cat", "dog"])] == ["a cat, again", "a dog"]
+    wrong = run("add", uri, "-d", "one", "-d", "two", "--id", "only-one")
+    assert wrong.exit_code == 2
+    assert "--id was given 1 time(s) for 2 text(s)" in plain(wrong.output)
+    assert len(shoal.open(uri)) == 2, "nothing written"
+
+
 def test_search_prints_ranked_hits_and_json(kb: str) -> None:
     table = run("search", kb, "a cat sat on a mat", "-k", "2")
     assert table.exit_code == 0, table.output

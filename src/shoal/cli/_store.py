@@ -41,6 +41,7 @@ from shoal.cli._signals import dataset_progress, progress
 from shoal.cli._similar import documents
 from shoal.client import RemoteDataset
 from shoal.client._wire import to_json
+from shoal.errors import InvalidInput
 from shoal.store import Dataset
 
 __all__ = ["add", "checkout", "commit", "diff", "index", "info", "log", "open_at", "search"]
@@ -70,10 +71,24 @@ def add(
         ),
     ] = None,
     model_option: ModelOptions = None,
+    row_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id",
+            help="An id for each text, in order (default: a hash of text and metadata); "
+            "a row stored under that id is replaced.",
+            metavar="ID",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add texts to a dataset (created if new); a text already stored is not added again."""
     rows = documents(docs, file)
+    if row_ids is not None and len(row_ids) != len(rows):
+        raise InvalidInput(
+            f"--id was given {len(row_ids)} time(s) for {len(rows)} text(s); give one --id "
+            "per text, in the same order, or none"
+        )
     extra = parse_json_object(metadata, "--metadata") or {}
     dataset = open_dataset_or_remote(
         uri, create=True, embedder=chosen_embedder(model, model_option)
@@ -84,7 +99,7 @@ def add(
         progress(dataset_progress(dataset)),
         showing(f"add {len(rows)} text(s)"),
     ):
-        ids = dataset.add(rows, metadatas=[extra] * len(rows))
+        ids = dataset.add(rows, metadatas=[extra] * len(rows), ids=row_ids)
     with showing("add"):
         dataset.wait_for_index()  # so the next command opens the saved indexes
     added, version = len(dataset) - before, dataset.version
