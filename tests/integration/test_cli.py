@@ -206,7 +206,7 @@ class _BrokenEmbedder(Embedder):
 
 
 def test_a_provider_failure_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry._registered, "broken", lambda model: _BrokenEmbedder())
+    monkeypatch.setitem(registry._PROVIDERS._registered, "broken", lambda model: _BrokenEmbedder())
     result = run("embed", "some text", "-m", "broken:1")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: embedder broken:1")

@@ -82,7 +82,7 @@ CASES: dict[str, Case] = {
     ),
     "ask": Case(
         ("ask", "{kb}", "Where did the cat sit?"), ("ask", "{kb}", "Why?", "--llm", "gpt:4"), 2,
-        "no LLM provider named 'gpt'",
+        "no answerer provider named 'gpt'",
     ),
     "info": Case(
         ("info", "{kb}"), ("info", "{tmp}/nothing"), 2,
@@ -157,7 +157,7 @@ CASES: dict[str, Case] = {
         ("map", "{kb}", "--out", "{tmp}/map.html", "--method", "pca"),
         ("map", "{kb}", "--out", "{tmp}/map.html", "--method", "tsne"), 2, "--method must be one of",
     ),
-    "demo": Case(("demo",), ("demo", "--llm", "gpt:4"), 2, "no LLM provider named", slow=True),
+    "demo": Case(("demo",), ("demo", "--llm", "gpt:4"), 2, "no answerer provider named", slow=True),
     "token create": Case(
         ("token", "create", "--scope", "kb:read", "--tokens", "{tmp}/tokens.json"),
         ("token", "create", "--scope", "kb", "--tokens", "{tmp}/tokens.json"), 2,

@@ -159,7 +159,7 @@ def test_an_embedder_error_says_what_was_kept(
     from fakes.embedders import CountingEmbedder
 
     monkeypatch.setattr(
-        "shoal.embeddings._registry._registered",
+        "shoal.embeddings._registry._PROVIDERS._registered",
         {"hash": lambda model: CountingEmbedder(batch_size=1, fail_at=2)},
     )
     result = run("ingest", str(docs), "--into", str(tmp_path / "kb"), "-m", "hash:64",

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shoal.errors import ConfigurationError, InvalidInput
-from shoal.qa._fewshot import COMPLETION_STOP, completion_prompt
-from shoal.qa._llm import LLM, Message
+from shoal.qa._llm import LLM
 from shoal.qa._llm import llm as build_llm
 from shoal.qa._prompt import QAPrompt, Source
 from shoal.qa.extractive import ExtractiveLLM, question_names
@@ -217,17 +216,9 @@ class RetrievalQA:
         buffered = self.guard and self.llm.kind == "completion"
         if not sources:
             pieces: Iterator[str] = iter([self.prompt.dont_know])
-        elif self.llm.kind == "completion":
-            text = completion_prompt(question, sources, dont_know=self.prompt.dont_know)
-            pieces = self.llm.stream(
-                [Message("user", text)],
-                max_tokens=self.max_tokens,
-                temperature=0.0,
-                stop=COMPLETION_STOP,
-            )
         else:
-            pieces = self.llm.stream(
-                self.prompt.chat(question, sources), max_tokens=self.max_tokens, temperature=0.0
+            pieces = self.llm.answer(
+                question, sources, prompt=self.prompt, max_tokens=self.max_tokens
             )
         fell_back = False
         if buffered and sources:
@@ -273,7 +264,7 @@ class RetrievalQA:
             ), False
         if self._extractive is None:
             self._extractive = _shared_extractive()
-        fallback = self._extractive.generate(self.prompt.chat(question, sources))
+        fallback = "".join(self._extractive.answer(question, sources, prompt=self.prompt))
         return fallback, True
 
     def _answer(

@@ -3,19 +3,22 @@
 An `LLM` turns chat messages into text, streamed as an iterator of pieces. Chat models
 (`openai:`) take the messages as they are; completion models (`local:` GGUF base models)
 read one prompt, and `RetrievalQA` writes them a few-shot completion prompt instead;
-`extractive` reads the question and the numbered sources from the prompt RetrievalQA
-writes and quotes the sentences that answer it.
+`extractive` takes the question and the numbered sources as data (`LLM.answer`) and
+quotes the sentences that answer it. Answerers are found by name in one `Registry`
+(built-ins, the ``shoal.answerers`` entry points, `register_llm`).
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from shoal.errors import ConfigurationError, UnknownProvider
+from shoal._registry import Registry
+
+if TYPE_CHECKING:
+    from shoal.qa._prompt import QAPrompt, Source
 
 __all__ = ["DEFAULT_LLM", "LLM", "LLMFactory", "Message", "llm", "llm_providers", "register_llm"]
 
@@ -77,6 +80,34 @@ class LLM(ABC):
             self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
         )
 
+    def answer(
+        self,
+        question: str,
+        sources: Sequence[Source],
+        *,
+        prompt: QAPrompt,
+        max_tokens: int = 128,
+    ) -> Iterator[str]:
+        """The answer to `question` from the numbered `sources`, piece by piece.
+
+        `RetrievalQA` calls this with the question and sources as data. A chat model gets
+        them as `prompt.chat` messages, a completion model as the few-shot prompt; an
+        answerer that reads sources itself (the extractive one) overrides this, so a
+        custom prompt's wording never changes what it is given.
+        """
+        # Imported here: the prompt modules import Message from this one.
+        from shoal.qa._fewshot import COMPLETION_STOP, completion_prompt
+
+        if self.kind == "completion":
+            text = completion_prompt(question, sources, dont_know=prompt.dont_know)
+            return self.stream(
+                [Message("user", text)],
+                max_tokens=max_tokens,
+                temperature=0.0,
+                stop=COMPLETION_STOP,
+            )
+        return self.stream(prompt.chat(question, sources), max_tokens=max_tokens, temperature=0.0)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
@@ -84,37 +115,32 @@ class LLM(ABC):
 LLMFactory = Callable[..., LLM]
 """Called as ``factory(model, **options)`` (``model`` is "" for a bare name like ``extractive``)."""
 
-_BUILTINS: dict[str, str] = {
-    "extractive": "shoal.qa.extractive:ExtractiveLLM",
-    "openai": "shoal.qa.openai:OpenAIChat",
-    "local": "shoal.qa.local:LocalLLM",
-}
-_registered: dict[str, LLMFactory] = {}
+ENTRY_POINT_GROUP = "shoal.answerers"
+
+_ANSWERERS: Registry[LLM] = Registry(
+    "answerer",
+    ENTRY_POINT_GROUP,
+    {
+        "extractive": "shoal.qa.extractive:ExtractiveLLM",
+        "openai": "shoal.qa.openai:OpenAIChat",
+        "local": "shoal.qa.local:LocalLLM",
+    },
+    register_with="shoal.qa.register_llm",
+)
 
 
 def register_llm(name: str, factory: LLMFactory) -> None:
-    """Register `factory` under `name` for this process."""
-    if not name or ":" in name:
-        raise ConfigurationError(f"LLM provider names are non-empty and have no ':', got {name!r}")
-    _registered[name] = factory
+    """Register `factory` under `name` for this process (plugins use entry points instead)."""
+    _ANSWERERS.register(name, factory)
 
 
 def llm_providers() -> list[str]:
-    """Names of every LLM provider `llm()` can build, sorted."""
-    return sorted(set(_BUILTINS) | set(_registered))
+    """Names of every answerer provider `llm()` can build, sorted."""
+    return _ANSWERERS.names()
 
 
 def llm(name: str = DEFAULT_LLM, **options: Any) -> LLM:
     """Build an answerer: ``"extractive"``, ``"openai:<model>"`` or ``"local:<name or .gguf path>"``."""
     provider, _, model = name.partition(":")
-    factory = _registered.get(provider)
-    if factory is None:
-        target = _BUILTINS.get(provider)
-        if target is None:
-            raise UnknownProvider(
-                f"no LLM provider named {provider!r}; known: {', '.join(llm_providers())} "
-                "(e.g. 'extractive', 'openai:gpt-4o-mini', 'local:gemma3-270m')"
-            )
-        module_name, _, attr = target.partition(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-    return factory(model, **options)
+    example = "'extractive', 'openai:gpt-4o-mini', 'local:gemma3-270m'"
+    return _ANSWERERS.build(provider, model, options, example=example)

@@ -21,7 +21,7 @@ import numpy as np
 from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
 from shoal.errors import ConfigurationError
 from shoal.qa._llm import LLM, Message
-from shoal.qa._prompt import parse_chat_prompt
+from shoal.qa._prompt import QAPrompt, Source, parse_chat_prompt
 
 __all__ = ["Extract", "ExtractiveLLM", "best_sentence", "sentences"]
 
@@ -213,6 +213,18 @@ class ExtractiveLLM(LLM):
             _trim(question, found.text), found.source, found.score, found.key_words_found
         )
 
+    def answer(
+        self,
+        question: str,
+        sources: Sequence[Source],
+        *,
+        prompt: QAPrompt,
+        max_tokens: int = 128,
+    ) -> Iterator[str]:
+        """Quote the sentence of `sources` that answers `question`, or `prompt.dont_know`."""
+        found = self.extract(question, {s.number: s.text for s in sources})
+        yield prompt.dont_know if found is None else f"{found.text.rstrip('.')} [{found.source}]"
+
     def stream(
         self,
         messages: Sequence[Message],
@@ -221,7 +233,8 @@ class ExtractiveLLM(LLM):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
     ) -> Iterator[str]:
-        """Read the question and sources from the QA prompt and quote the answer."""
+        """Read the question and sources from chat messages (`QAPrompt.chat`'s form, as
+        LangChain's chat model adapter passes them) and quote the answer."""
         question, sources, dont_know = parse_chat_prompt(messages)
         found = self.extract(question, sources)
         yield dont_know if found is None else f"{found.text.rstrip('.')} [{found.source}]"

@@ -22,7 +22,7 @@ from shoal.errors import ConfigurationError, UnknownProvider
 
 @pytest.fixture(autouse=True)
 def _no_leftover_registrations(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_registered", {})
+    monkeypatch.setattr(registry._PROVIDERS, "_registered", {})
 
 
 def test_hash_by_name() -> None:
@@ -70,7 +70,7 @@ def test_unknown_provider_lists_the_known_ones() -> None:
     with pytest.raises(UnknownProvider, match="'nope'") as info:
         shoal.embedder("nope:x")
     message = str(info.value)
-    assert "known providers: " in message
+    assert "known: " in message
     assert "hash" in message and "local" in message
     assert isinstance(info.value, ConfigurationError)
 
@@ -113,7 +113,7 @@ def test_builtins_are_declared_as_entry_points() -> None:
     assert declared["local"] == "shoal.embeddings.local:LocalEmbedder"
     for name, target in declared.items():
         if name in ("hash", "local"):
-            assert registry._BUILTINS[name] == target
+            assert registry._PROVIDERS._builtins[name] == target
 
 
 def plugin_factory(model: str, **options: Any) -> HashEmbedder:
@@ -131,7 +131,7 @@ def test_plugin_entry_point_is_discovered(monkeypatch: pytest.MonkeyPatch) -> No
         groups.append(group)
         return [plugin] if group == registry.ENTRY_POINT_GROUP else []
 
-    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+    monkeypatch.setattr("shoal._registry.entry_points", fake_entry_points)
     assert "plugged" in shoal.providers()
     embedder = shoal.embedder("plugged:abcdef")
     assert embedder.spec.dimensions == 6

@@ -8,7 +8,7 @@ from fakes.llms import ScriptedLLM
 from shoal.embeddings.local import LocalEmbedder
 from shoal.errors import ConfigurationError, InvalidInput
 from shoal.qa import DONT_KNOW, ExtractiveLLM, RetrievalQA, supported
-from shoal.qa._prompt import Source, parse_chat_prompt
+from shoal.qa._prompt import QAPrompt, Source, parse_chat_prompt
 from shoal.store import Hit
 
 BIRTHS = [
@@ -141,3 +141,50 @@ def test_a_cited_source_must_name_who_the_question_asks_about() -> None:
     question = "When was Michael Jordan born?"
     assert not supported("He was born 24 June 1987 in Rosario [1]", sources, question)
     assert supported("He was born 24 June 1987 in Rosario [1]", sources, "When was Messi born?")
+
+
+@pytest.mark.slow
+def test_the_extractive_answerer_gets_sources_as_data_whatever_the_prompt_says(
+    minilm: LocalEmbedder,
+) -> None:
+    # A prompt in other words (no "reply exactly:", no "Sources:" header) once changed what
+    # the extractive answerer read back from it; now it is handed the question and sources.
+    custom = QAPrompt(system="Réponds avec les sources.", dont_know="Je ne sais pas.")
+    qa = RetrievalQA(ListRetriever(BIRTHS), ExtractiveLLM(embedder=minilm), prompt=custom)
+    answer = qa.ask("When was Michael Jordan born?")
+    assert answer.text == "Michael Jeffrey Jordan was born in 17 February 1963 [1]"
+    unknown = qa.ask("Who wrote Hamlet?")
+    assert unknown.text == "Je ne sais pas." and not unknown.known
+
+
+def test_a_chat_model_is_asked_through_answer_with_the_prompt_it_was_given() -> None:
+    model = ScriptedLLM("Born in 1963 [1]")
+    custom = QAPrompt(system="Use the sources. Otherwise say: {dont_know}", dont_know="No idea.")
+    RetrievalQA(ListRetriever(BIRTHS), model, prompt=custom).ask("When was Michael Jordan born?")
+    system, user = model.calls[0][0]
+    assert system.content == "Use the sources. Otherwise say: No idea."
+    assert user.content.endswith("Question: When was Michael Jordan born?")
+
+
+def test_answerers_are_found_in_one_registry_with_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    from shoal.qa import llm, llm_providers
+
+    plugin = EntryPoint(name="canned", value=f"{__name__}:canned", group="shoal.answerers")
+    monkeypatch.setattr(
+        "shoal._registry.entry_points",
+        lambda *, group: [plugin] if group == "shoal.answerers" else [],
+    )
+    assert {"canned", "extractive", "local", "openai"} <= set(llm_providers())
+    built = llm("canned:Born in 1963 [1]")
+    assert built.generate([]).strip() == "Born in 1963 [1]"
+    with pytest.raises(ConfigurationError, match="'canned' answerer takes no option 'colour'"):
+        llm("canned:x", colour="red")
+    with pytest.raises(ConfigurationError, match="no answerer provider named 'nope'"):
+        llm("nope:x")
+
+
+def canned(model: str) -> ScriptedLLM:
+    """What a plugin's entry point would name: an answerer that says `model`."""
+    return ScriptedLLM(model)
