@@ -29,7 +29,7 @@ def run_example(*args: str) -> str:
 @pytest.mark.slow
 def test_the_seed_example_answers_from_the_stored_documents(tmp_path: Path) -> None:
     kb = tmp_path / "kb"
-    assert run_example(str(kb)).strip() == "Michael Jeffrey Jordan was born in 17 February 1963 [1]"
+    assert run_example(str(kb)).strip() == "17 February 1963 [1]"
     # Run again: the same documents are not added twice.
     run_example(str(kb))
     hits = json.loads(

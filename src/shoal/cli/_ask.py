@@ -96,6 +96,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "llm": answer.llm,
         "fallback": answer.fallback,
         "left_out": answer.left_out,
+        "context": answer.context,
         "sources": [
             {
                 "number": s.number,
@@ -113,6 +114,9 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 def print_sources(answer: Answer) -> None:
     """The numbered sources under an answer; the cited ones first and in bold."""
     console = stdout_console()
+    plain = answer.text.rsplit(" [", 1)[0].rstrip(".")
+    if answer.context and plain != answer.context.rstrip("."):
+        console.print(Text(f"from: {answer.context}", style="dim"), soft_wrap=True)
     if answer.fallback:
         console.print(
             Text(

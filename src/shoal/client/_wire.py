@@ -255,7 +255,8 @@ def from_json(kind: str, value: Any) -> Any:
             for s in value["sources"]
         )
         return Answer(value["question"], value["text"], sources, value["llm"],
-                      bool(value["known"]), bool(value["fallback"]), int(value["left_out"]))  # fmt: skip
+                      bool(value["known"]), bool(value["fallback"]), int(value["left_out"]),
+                      str(value.get("context", "")))  # fmt: skip
     if kind == "map":
         from shoal.analysis import Coloring, DatasetMap
 

@@ -19,7 +19,7 @@ from shoal.errors import ConfigurationError, InvalidInput
 from shoal.qa._llm import LLM
 from shoal.qa._llm import llm as build_llm
 from shoal.qa._prompt import QAPrompt, Source
-from shoal.qa.extractive import ExtractiveLLM, question_names
+from shoal.qa.extractive import ExtractiveLLM, question_names, sentences
 
 __all__ = ["Answer", "AnswerStream", "RetrievalQA", "Retrieves", "supported"]
 
@@ -87,6 +87,9 @@ class Answer:
     known: bool = True
     fallback: bool = False
     left_out: int = 0
+    context: str = ""
+    """The sentence of the first cited source that holds the answer (the answer may be a
+    few words of it); "" when nothing is cited."""
 
     def __str__(self) -> str:
         return self.text
@@ -282,6 +285,7 @@ class RetrievalQA:
             known=known,
             fallback=fell_back,
             left_out=left_out,
+            context=_context(text, sources) if known else "",
         )
 
 
@@ -301,6 +305,21 @@ def _is_dont_know(text: str, dont_know: str) -> bool:
         return re.sub(r"[^\w]+", " ", value.lower().replace("’", "'")).strip()
 
     return bool(text) and norm(_CITATION.sub("", text)) == norm(dont_know)
+
+
+def _context(text: str, sources: Sequence[Source]) -> str:
+    """The sentence of the first cited source holding `text` (verbatim, else most of its words)."""
+    cited = [int(n) for n in _CITATION.findall(text)]
+    source = next((s for s in sources if cited and s.number == cited[0]), None)
+    if source is None:
+        return ""
+    plain = " ".join(_CITATION.sub("", text).split()).rstrip(".")
+    candidates = sentences(source.text) or [source.text]
+    verbatim = [c for c in candidates if plain and plain in c]
+    if verbatim:
+        return verbatim[0]
+    words = {w.lower() for w in _WORD.findall(plain)}
+    return max(candidates, key=lambda c: len(words & {w.lower() for w in _WORD.findall(c)}))
 
 
 def _best_source(text: str, sources: Sequence[Source]) -> int:

@@ -22,8 +22,9 @@ from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
 from shoal.errors import ConfigurationError
 from shoal.qa._llm import LLM, Message
 from shoal.qa._prompt import QAPrompt, Source, parse_chat_prompt
+from shoal.qa._spans import answer_span, typed_span
 
-__all__ = ["Extract", "ExtractiveLLM", "best_sentence", "sentences"]
+__all__ = ["Extract", "ExtractiveLLM", "best_sentence", "ranked_sentences", "sentences"]
 
 # Sentence ends: . ! ? (and CJK ones) followed by space and a capital, digit or quote.
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=[\"'“(\[A-Z0-9À-ÖØ-Þ])|\n{2,}|(?<=[。！？])")
@@ -48,6 +49,9 @@ _STOPWORD_TEXT = (
     "will with would you your yours yourself yourselves also many much whose"
 )
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# How far below the best sentence a runner-up may score and still answer, if it holds
+# what the question asks for and the best does not.
+_RUNNER_UP_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,21 @@ def best_sentence(
     "it" or "he" for the subject its paragraph named earlier). A sentence holding the
     date or number that a when / how-many question asks for gains 0.15.
     """
+    ranked = ranked_sentences(question, sources, model, semantic_weight=semantic_weight)
+    return ranked[0] if ranked else None
+
+
+def ranked_sentences(
+    question: str,
+    sources: dict[int, str],
+    model: Embedder,
+    *,
+    semantic_weight: float = 0.5,
+) -> list[Extract]:
+    """Every source sentence scored as `best_sentence` scores them, best first."""
     candidates = [(n, s) for n, text in sorted(sources.items()) for s in sentences(text)]
     if not candidates:
-        return None
+        return []
     keys = set(_key_words(question))
     names = question_names(question)
     document_frequency = Counter(w for _, s in candidates for w in set(_words(s)))
@@ -126,7 +142,7 @@ def best_sentence(
     query = model.embed_query(question)
     norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
     cosines = (vectors @ query) / np.maximum(norms, 1e-12)
-    best: Extract | None = None
+    scored: list[Extract] = []
     for (number, sentence), cosine in zip(candidates, cosines, strict=True):
         present = set(_words(sentence))
         around = paragraph_words[number]
@@ -137,9 +153,8 @@ def best_sentence(
         score = semantic_weight * float(cosine) + (1 - semantic_weight) * overlap
         if expected is not None and expected.search(sentence):
             score += 0.15
-        if best is None or score > best.score:
-            best = Extract(sentence, number, score, min(with_source, named))
-    return best
+        scored.append(Extract(sentence, number, score, min(with_source, named)))
+    return sorted(scored, key=lambda e: -e.score)
 
 
 def _trim(question: str, sentence: str) -> str:
@@ -164,6 +179,8 @@ class ExtractiveLLM(LLM):
         min_score: below this combined score (0-1) the answer is "I don't know".
         min_key_words: the share of the question's names and rare words the chosen
             sentence must contain, else "I don't know".
+        spans: answer with the part of the sentence that answers the question (a date,
+            a number, a name, a phrase); False quotes the whole sentence.
     """
 
     def __init__(
@@ -173,6 +190,7 @@ class ExtractiveLLM(LLM):
         embedder: Embedder | str | None = None,
         min_score: float = 0.35,
         min_key_words: float = 0.3,
+        spans: bool = True,
     ) -> None:
         if model:
             raise ConfigurationError(f"the extractive answerer takes no model name, got {model!r}")
@@ -183,6 +201,7 @@ class ExtractiveLLM(LLM):
         self._model: Embedder | None = embedder if isinstance(embedder, Embedder) else None
         self.min_score = min_score
         self.min_key_words = min_key_words
+        self.spans = spans
 
     @property
     def name(self) -> str:
@@ -203,14 +222,28 @@ class ExtractiveLLM(LLM):
         return self._model
 
     def extract(self, question: str, sources: dict[int, str]) -> Extract | None:
-        """The best sentence for `question`, or None when it does not clear the bars."""
-        found = best_sentence(question, sources, self.embedder)
-        if found is None or found.score < self.min_score:
+        """The best sentence for `question` (or its answering span), or None when it does
+        not clear the bars."""
+        ranked = ranked_sentences(question, sources, self.embedder)
+        if not ranked or ranked[0].score < self.min_score:
             return None
+        found = ranked[0]
         if found.key_words_found < self.min_key_words:
             return None
+        if not self.spans:
+            return Extract(
+                _trim(question, found.text), found.source, found.score, found.key_words_found
+            )
+        # A close runner-up that holds what the question asks for (a date, a number, a
+        # name) answers better than the best sentence without one.
+        for candidate in ranked[:3]:
+            if candidate.score < found.score - _RUNNER_UP_MARGIN:
+                break
+            span = typed_span(question, candidate.text)
+            if span is not None and candidate.key_words_found >= self.min_key_words:
+                return Extract(span, candidate.source, candidate.score, candidate.key_words_found)
         return Extract(
-            _trim(question, found.text), found.source, found.score, found.key_words_found
+            answer_span(question, found.text), found.source, found.score, found.key_words_found
         )
 
     def answer(

@@ -100,7 +100,7 @@ def test_the_extractive_answerer_answers_langchains_stuff_chain(extractive: Extr
     )
     docs = [Document(p) for p in PASSAGES]
     answer = chain.invoke({"input": QUESTION, "context": docs})
-    assert answer == "Michael Jeffrey Jordan was born in 17 February 1963 [2]"
+    assert answer == "17 February 1963 [2]"
 
 
 @pytest.mark.slow
@@ -140,7 +140,7 @@ def test_a_base_models_unsupported_answer_is_replaced_by_the_quote(minilm: Local
     base = ScriptedLLM("Michael Jordan was born in 1999 [2].", kind="completion")
     messages = CHAT_PROMPT.format_messages(context=CONTEXT, question=QUESTION)
     answer = ShoalChatModel(llm=base).invoke(messages).content
-    assert answer == "Michael Jeffrey Jordan was born in 17 February 1963 [2]"
+    assert answer == "17 February 1963 [2]"
     [(prompt, _)] = base.calls  # Shoal's few-shot prompt, the passages numbered in order
     assert "Michael Jeffrey Jordan was born in 17 February 1963 [2]" in prompt[-1].content
 

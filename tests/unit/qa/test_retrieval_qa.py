@@ -94,9 +94,7 @@ def test_an_unsupported_completion_answer_falls_back_to_the_extractive_one(
     qa = RetrievalQA(ListRetriever(BIRTHS), echo)
     qa._extractive = ExtractiveLLM(embedder=minilm)
     answer = qa.ask("When was Michael Jordan born?")
-    assert (
-        answer.fallback and answer.text == "Michael Jeffrey Jordan was born in 17 February 1963 [1]"
-    )
+    assert answer.fallback and answer.text == "17 February 1963 [1]"
     assert echo.calls[0][1]["stop"]  # completion models get stop sequences
     (message,) = echo.calls[0][0]
     assert message.role == "user" and BIRTHS[0] in message.content
@@ -152,7 +150,8 @@ def test_the_extractive_answerer_gets_sources_as_data_whatever_the_prompt_says(
     custom = QAPrompt(system="Réponds avec les sources.", dont_know="Je ne sais pas.")
     qa = RetrievalQA(ListRetriever(BIRTHS), ExtractiveLLM(embedder=minilm), prompt=custom)
     answer = qa.ask("When was Michael Jordan born?")
-    assert answer.text == "Michael Jeffrey Jordan was born in 17 February 1963 [1]"
+    assert answer.text == "17 February 1963 [1]"
+    assert answer.context == BIRTHS[0]
     unknown = qa.ask("Who wrote Hamlet?")
     assert unknown.text == "Je ne sais pas." and not unknown.known
 

@@ -1,0 +1,225 @@
+"""Answer spans: the shortest part of a sentence that answers what the question asks for.
+
+The question's type comes from its wh-words ("when" asks for a date, "how many" for a
+number, "who" for a person, "where" for a place, "what" / "which" for a thing) and its
+head noun ("what year", "which city"). Candidates of that type are found in the sentence
+(dates, numbers with their unit, capitalised names, or else the stretches of words the
+question does not already say), and the one nearest the question's words in the sentence
+wins: answers sit beside what the question restates. The span is always verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["QuestionType", "answer_span", "question_type", "typed_span"]
+
+_TOKEN = re.compile(r"[$£€]?\d+(?::\d\d|[–-]\d+)|[$£€]?\d[\d,.]*%?|\w+(?:['’.-]\w+)*\.?|[^\w\s]")
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_DATE = re.compile(
+    rf"\b(?:(?:\d{{1,2}}(?:st|nd|rd|th)?\s+)?(?:{_MONTHS})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?,?"
+    rf"\s+\d{{3,4}}|(?:{_MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?|\d{{3,4}}s?"
+    rf"(?:\s*(?:–|-|to|and)\s*\d{{2,4}})?(?:\s+(?:BC|BCE|AD|CE))?"
+    rf"|(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)\s+century|(?:early|mid|late)[- ]\d{{3,4}}s)\b",
+    re.I,
+)
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    "fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    "eighty|ninety|hundred|hundreds|thousand|thousands|million|millions|billion|billions|"
+    "dozen|dozens|half|several|many"
+)
+_NUMBER = re.compile(
+    rf"(?:\b(?:about|around|approximately|over|nearly|almost|more than|less than|some)\s+)?"
+    rf"(?:[$£€]\s?)?(?:\d+(?::\d\d|[–-]\d+)\b|\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b)"
+    rf"(?:[-\s](?:{_NUMBER_WORDS})\b)*"
+    r"(?:\s?(?:%|percent|per cent))?"
+    r"(?:\s+(?!(?:and|or|the|of|in|on|at|to|by|for|from|with|as|a|an|was|were|is|are|which|that|"
+    r"who)\b)[a-z][\w-]*)?",
+    re.I,
+)
+_NAME = re.compile(
+    r"\b[A-Z][\w'’.-]*(?:\s+(?:(?:of|the|de|la|von|van|der|and|du|da|del|di|dos|das|do|for)\s+)*[A-Z][\w'’.-]*)*"
+)
+_STOP_TEXT = (
+    "a an the of in on at to by for from with as and or but is was were are be been being "
+    "it its this that these those which who whom whose what when where why how did do does "
+    "has have had he she they his her their there than then so such not no also into onto "
+    "upon over under about after before during while since until between among through "
+    "would could should can may might will shall must one ones"
+)
+_STOP = frozenset(_STOP_TEXT.split())
+
+
+_CALENDAR = re.compile(
+    rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\.?", re.I
+)
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    """What a question asks for: "date", "number", "person", "place" or "thing"."""
+
+    kind: str
+
+
+_PLACE_NOUNS = (
+    "city|country|state|continent|region|location|town|place|area|island|river|county|"
+    "province|nation|village|capital|street|building|mountain|ocean|sea|lake"
+)
+_PERSON_NOUNS = "person|man|woman|king|queen|president|leader|scientist|artist|author|emperor"
+_TIME_NOUNS = "year|years|decade|century|date|day|month|era|period|time"
+
+
+def question_type(question: str) -> QuestionType:
+    """The kind of answer `question` asks for, from its wh-word and head noun."""
+    q = " ".join(question.lower().split())
+    if re.search(rf"\b(?:what|which|in what|in which)\s+(?:{_TIME_NOUNS})\b", q) or re.match(
+        r"(?:when|since when|until when)\b", q
+    ):
+        return QuestionType("date")
+    if re.search(
+        r"\bhow (?:many|much|long|old|far|big|large|tall|high|deep|wide|often|fast)\b"
+        r"|\bwhat (?:percentage|percent|proportion|fraction|number|amount|size|population)\b"
+        r"|\bwhat (?:was|is|were) the (?:final )?(?:score|population|total|cost|price)\b",
+        q,
+    ):
+        return QuestionType("number")
+    if re.search(rf"\b(?:who|whom|whose)\b|\b(?:what|which)\s+(?:{_PERSON_NOUNS})\b", q):
+        return QuestionType("person")
+    if re.match(r"where\b", q) or re.search(rf"\b(?:what|which)\s+(?:{_PLACE_NOUNS})\b", q):
+        return QuestionType("place")
+    return QuestionType("thing")
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"\w+", text)}
+
+
+def _stem(word: str) -> str:
+    word = word.lower()
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def typed_span(question: str, sentence: str) -> str | None:
+    """The date, number or name in `sentence` that answers `question`; None if it has none
+    (or the question asks for something else)."""
+    kind = question_type(question).kind
+    if kind == "thing":
+        return None
+    return _best(question, sentence, typed_only=True)
+
+
+def answer_span(question: str, sentence: str) -> str:
+    """The part of `sentence` that answers `question`, verbatim; the sentence when none is found."""
+    return _best(question, sentence, typed_only=False) or sentence
+
+
+def _best(question: str, sentence: str, *, typed_only: bool) -> str | None:
+    asked = {_stem(w) for w in _words(question) if w not in _STOP}
+    kind = question_type(question).kind
+    anchors = [m.span() for m in re.finditer(r"\w+", sentence) if _stem(m.group()) in asked]
+    candidates = _typed(kind, sentence)
+    head = _head_noun(question)
+    if kind == "thing" and head:  # "what team", "which player": often a name
+        candidates = _typed("person", sentence)
+    candidates = [
+        (start, end)
+        for start, end in candidates
+        if not {_stem(w) for w in _words(sentence[start:end]) if w not in _STOP} <= asked
+    ]
+    if not candidates and not typed_only:
+        candidates = _untyped(sentence, asked)
+    if not candidates:
+        return None
+
+    def score(span: tuple[int, int]) -> float:
+        start, end = span
+        # Answers follow what the question restates more often than they precede it.
+        gap = min(
+            (start - a_end if a_end <= start else a_start - end + 8 for a_start, a_end in anchors),
+            default=0,
+        )
+        length = len(sentence[start:end].split())
+        new_words = {_stem(w) for w in _words(sentence[start:end]) if w not in _STOP} - asked
+        named_head = head is not None and _stem(head) in {
+            _stem(w) for w in _words(sentence[start:end])
+        }
+        full_name = kind == "person" and length > 1
+        return (
+            -gap / 40
+            - 0.08 * max(0, length - 4)
+            + 0.2 * min(len(new_words), 2)
+            + 0.3 * named_head
+            + 0.25 * full_name
+        )
+
+    start, end = max(candidates, key=score)
+    return _tidy(sentence[start:end])
+
+
+def _head_noun(question: str) -> str | None:
+    """The noun after "how many" or "what"/"which" ("how many tackles" -> "tackles")."""
+    found = re.search(r"\b(?:how many|how much|what|which)\s+([a-z]+)", question.lower())
+    if found is None or found.group(1) in _STOP or found.group(1) in ("kind", "type", "sort"):
+        return None
+    return found.group(1)
+
+
+def _typed(kind: str, sentence: str) -> list[tuple[int, int]]:
+    if kind == "date":
+        return [m.span() for m in _DATE.finditer(sentence)]
+    if kind == "number":
+        found = [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\w", m.group())]
+        return [_trim_stop(sentence, s, e) for s, e in found]
+    if kind in ("person", "place"):
+        return [
+            m.span()
+            for m in _NAME.finditer(sentence)
+            if (m.start() > 0 or kind == "person") and not _CALENDAR.fullmatch(m.group())
+        ]
+    return []
+
+
+def _untyped(sentence: str, asked: set[str]) -> list[tuple[int, int]]:
+    """Stretches of the sentence between punctuation and the question's own words."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    last_end = 0
+    for m in _TOKEN.finditer(sentence):
+        token = m.group()
+        breaks = not re.match(r"\w|[$£€]", token) or _stem(token) in asked
+        if breaks:
+            if start is not None:
+                spans.append(_trim_stop(sentence, start, last_end))
+            start = None
+        else:
+            if start is None:
+                start = m.start()
+            last_end = m.end()
+    if start is not None:
+        spans.append(_trim_stop(sentence, start, last_end))
+    return [(s, e) for s, e in spans if e > s]
+
+
+def _trim_stop(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """`start`-`end` less the function words at either edge."""
+    words = list(re.finditer(r"\S+", sentence[start:end]))
+    while words and words[0].group().lower().strip(",.;:") in _STOP:
+        words.pop(0)
+    while words and words[-1].group().lower().strip(",.;:") in _STOP:
+        words.pop()
+    if not words:
+        return start, start
+    return start + words[0].start(), start + words[-1].end()
+
+
+def _tidy(span: str) -> str:
+    return span.strip().strip(",;:").strip()
