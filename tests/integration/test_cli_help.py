@@ -50,6 +50,7 @@ OPTIONS = {
         "-m",
         "--model-option",
         "-O",
+        "--language",
         "--json",
     ],
     "ingest": [
@@ -68,6 +69,7 @@ OPTIONS = {
         "-m",
         "--model-option",
         "-O",
+        "--language",
         "--sync",
         "--batch-size",
         "--no-cache",

@@ -364,3 +364,16 @@ def test_into_an_existing_dataset_nothing_ingested_keeps_it(tmp_path: Path) -> N
     assert "found no file of a type Shoal reads." in error and "No dataset was created" not in error
     assert "Check that the paths hold documents." in error
     assert len(shoal.open(kb)) == 1
+
+
+def test_ingest_detects_the_language_of_a_new_dataset(tmp_path: Path) -> None:
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "city.txt").write_text("我住在北京市的一个小公寓里。\n", encoding="utf-8")
+    (folder / "fruit.txt").write_text("我每天早上都喜欢吃苹果。\n", encoding="utf-8")
+    uri = str(tmp_path / "kb")
+    result = run("ingest", str(folder), "--into", uri, "--model", MODEL, "--language", "auto")
+    assert result.exit_code == 0, result.output
+    assert shoal.open(uri).language == "chinese"
+    found = json.loads(run("search", uri, "北京", "--mode", "keyword", "--json").stdout)
+    assert [hit["text"] for hit in found] == ["我住在北京市的一个小公寓里。"]

@@ -286,3 +286,26 @@ def test_the_commands_work_on_s3_with_the_standard_aws_variables(s3_environment:
     assert "(2, 64)" in out(run("info", uri))
     assert [e["message"] for e in json.loads(run("log", uri, "--json").stdout)][-1] == "two texts"
     assert any(key.endswith(".manifest") for key in s3_environment.keys(uri))
+
+
+def test_add_with_a_language_makes_a_dataset_that_analyses_it(tmp_path: Path) -> None:
+    uri = str(tmp_path / "de")
+    added = run("add", uri, "--model", MODEL, "--language", "german",
+                "--doc", "Die alten Häuser stehen am Fluss.", "--doc", "Das Auto ist rot.")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "keyword language: german" in out(run("info", uri))
+    assert json.loads(run("info", uri, "--json").stdout)["language"] == "german"
+    found = json.loads(run("search", uri, "Haus", "--mode", "keyword", "--json").stdout)
+    assert [hit["text"] for hit in found] == ["Die alten Häuser stehen am Fluss."]
+    # A later add keeps the stored language; another one is an error that names it.
+    assert run("add", uri, "--doc", "Ein Haus.").exit_code == 0
+    other = run("add", uri, "--language", "french", "--doc", "Une maison.")
+    assert other.exit_code != 0 and "analyses keywords as german" in plain(other.output)
+
+
+def test_add_refuses_an_unknown_language(tmp_path: Path) -> None:
+    result = run("add", str(tmp_path / "x"), "--model", MODEL, "--language", "klingon",
+                 "--doc", "nuqneH")  # fmt: skip
+    assert result.exit_code != 0
+    assert "no keyword analyser for language 'klingon'" in plain(result.output)
+    assert "german" in plain(result.output) and not (tmp_path / "x").exists()

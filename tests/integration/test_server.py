@@ -247,3 +247,18 @@ def test_analysis_requests_are_checked(server_url: str) -> None:
     assert missing.status_code == 400 and "positive_ids" in missing.text
     ok = httpx.post(f"{base}/outliers", json={"k": 1, "contamination": 0.5})
     assert ok.status_code == 200 and len(ok.json()["result"]["ids"]) >= 1
+
+
+def test_a_dataset_created_over_http_keeps_its_language(server_url: str) -> None:
+    client = shoal.connect(server_url)
+    ds = client.open("german-docs", embedder="hash:16", language="german")
+    ds.add(["Die alten Häuser stehen am Fluss.", "Das Auto ist rot."])
+    assert ds.language == "german" and ds.info().language == "german"
+    assert [hit.text for hit in ds.search("Haus", mode="keyword")] == [
+        "Die alten Häuser stehen am Fluss."
+    ]
+    assert client.open("german-docs").language == "german"
+    with pytest.raises(InvalidInput, match="analyses keywords as german, not french"):
+        client.open("german-docs", language="french")
+    with pytest.raises(InvalidInput, match="klingon"):
+        client.open("klingon-docs", language="klingon")

@@ -23,6 +23,7 @@ from shoal.store import MAX_FILTER_DEPTH, MAX_METADATA_DEPTH
 __all__ = [
     "DocsOption",
     "FileOption",
+    "LanguageOption",
     "ModelOption",
     "ModelOptions",
     "RefOption",
@@ -102,6 +103,19 @@ ModelOptions = Annotated[
     ),
 ]
 """Keyword options for the embedder named by --model."""
+
+LanguageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        help="Language keyword search analyses a new dataset's text in: english (default), "
+        "german, russian, arabic, chinese, japanese, ... (stemmers of Snowball; CJK and Thai "
+        "as character bigrams), standard (no stemming: many languages), or auto (detected "
+        "from the first rows). An existing dataset keeps its own.",
+        metavar="LANG",
+    ),
+]
+"""The keyword analyser's language of a dataset the command creates."""
 
 DocsOption = Annotated[
     list[str] | None,

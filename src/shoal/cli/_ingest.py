@@ -17,7 +17,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from shoal.cli._console import ModelOptions, chosen_embedder, stderr_console, stdout_console
+from shoal.cli._console import (
+    LanguageOption,
+    ModelOptions,
+    chosen_embedder,
+    stderr_console,
+    stdout_console,
+)
 from shoal.cli._output import print_json
 from shoal.cli._remote import local_only
 from shoal.cli._signals import between_steps, progress
@@ -115,6 +121,7 @@ def ingest(
         ),
     ] = None,
     model_option: ModelOptions = None,
+    language: LanguageOption = None,
     sync: Annotated[
         bool,
         typer.Option(
@@ -195,6 +202,7 @@ def ingest(
                 chunk_overlap=chunk_overlap,
                 tokens=tokens,
                 embedder=chosen_embedder(model, model_option),
+                language=language,
                 sync=sync,
                 batch_size=batch_size,
                 cache=not no_cache,

@@ -43,18 +43,22 @@ def server_client() -> Client | None:
 
 
 def open_dataset_or_remote(
-    uri: str, *, create: bool = False, embedder: str | Embedder | None = None
+    uri: str,
+    *,
+    create: bool = False,
+    embedder: str | Embedder | None = None,
+    language: str | None = None,
 ) -> Dataset | RemoteDataset:
     """The dataset at `uri`, or the dataset named `uri` on the server the command targets."""
     client = server_client()
     if client is None:
-        return open_dataset(uri, embedder=embedder, create=create)
+        return open_dataset(uri, embedder=embedder, language=language, create=create)
     if isinstance(embedder, Embedder):
         raise InvalidInput(
             "--model-option builds an embedder here, but a server embeds with its own: "
             "name the model with --model only"
         )
-    return client.open(uri, embedder=embedder, create=create)
+    return client.open(uri, embedder=embedder, language=language, create=create)
 
 
 def local_only(command: str) -> None:

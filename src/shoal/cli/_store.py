@@ -16,6 +16,7 @@ from rich.text import Text
 from shoal.cli._console import (
     DocsOption,
     FileOption,
+    LanguageOption,
     ModelOptions,
     RefOption,
     SearchMode,
@@ -80,6 +81,7 @@ def add(
             metavar="ID",
         ),
     ] = None,
+    language: LanguageOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add texts to a dataset (created if new); a text already stored is not added again."""
@@ -91,7 +93,7 @@ def add(
         )
     extra = parse_json_object(metadata, "--metadata") or {}
     dataset = open_dataset_or_remote(
-        uri, create=True, embedder=chosen_embedder(model, model_option)
+        uri, create=True, embedder=chosen_embedder(model, model_option), language=language
     )
     before = len(dataset)
     # One version: stopped while embedding, it writes nothing.

@@ -88,8 +88,16 @@ class Client:
         names: list[str] = self._request("GET", "/v1/datasets")["datasets"]
         return names
 
-    def open(self, name: str, *, embedder: str | None = None, create: bool = True) -> RemoteDataset:
-        """The dataset `name`, created (with `embedder`, default the local MiniLM) if new and `create`."""
+    def open(
+        self,
+        name: str,
+        *,
+        embedder: str | None = None,
+        language: str | None = None,
+        create: bool = True,
+    ) -> RemoteDataset:
+        """The dataset `name`, created (with `embedder`, default the local MiniLM, and keyword
+        `language`, default English) if new and `create`."""
         if name not in self.datasets():
             if not create:
                 from shoal.errors import DatasetNotFound
@@ -97,7 +105,15 @@ class Client:
                 raise DatasetNotFound(
                     f"no dataset named {name!r} at {self.url}; pass create=True to make one"
                 )
-            self._request("POST", "/v1/datasets", {"name": name, "embedder": embedder}, read=False)
+            body = {"name": name, "embedder": embedder, "language": language}
+            self._request("POST", "/v1/datasets", body, read=False)
+        elif language is not None and language != "auto":
+            stored = RemoteDataset(self, name).language
+            if stored not in (language, "auto"):
+                raise InvalidInput(
+                    f"dataset {name!r} at {self.url} analyses keywords as {stored}, not "
+                    f"{language}: open it without language= to use {stored}"
+                )
         return RemoteDataset(self, name)
 
     def close(self) -> None:
@@ -203,6 +219,11 @@ class RemoteDataset:
         if self._spec is None:
             self._spec = self.info().embedder
         return self._spec
+
+    @property
+    def language(self) -> str:
+        """The language the dataset's keyword search analyses text in."""
+        return self.info().language
 
     @property
     def embedder(self) -> Embedder:

@@ -200,6 +200,7 @@ def to_json(value: Any) -> Any:
             ],
             "embedder_builds": list(value.builds),
             "index_storage": value.index_storage,
+            "language": value.language,
         }
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
@@ -279,7 +280,7 @@ def from_json(kind: str, value: Any) -> Any:
         return DatasetInfo(
             value["uri"], value["version"], value["branch"], value["rows"],
             EmbedderSpec.from_dict(value["embedder"]), columns, tuple(value["embedder_builds"]),
-            value["index_storage"],
+            value["index_storage"], value.get("language", "english"),
         )  # fmt: skip
     return value
 

@@ -80,6 +80,7 @@ def ingest(
     tokens: bool = False,
     splitter: RecursiveCharacterSplitter | None = None,
     embedder: Embedder | str | None = None,
+    language: str | None = None,
     sync: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache: EmbeddingCache | bool = True,
@@ -108,6 +109,8 @@ def ingest(
             (each listed in `report.skipped` with the reason).
         into: a Dataset, or a URI to open with `embedder` (a new one is created at the
             first write: an ingest that writes nothing creates nothing).
+        language: the keyword analyser's language for a new dataset ("german", "auto"...:
+            see `shoal.open`); an existing one keeps its own.
         include: gitignore-style patterns (`*.md`, `docs/**`); only files they match are read.
         exclude: gitignore-style patterns (`*.log`, `build/`) of files and folders to skip.
         gitignore: False to read what `.gitignore` files exclude.
@@ -118,7 +121,8 @@ def ingest(
         storage_options: for a URI on S3 (see `shoal.open`).
 
     Raises:
-        InvalidInput: a path that does not exist, or bad settings.
+        InvalidInput: a path that does not exist, or bad settings (a `language` not
+            supported, or not the existing dataset's).
         EmbedderMismatch: `embedder` is not the one that made the dataset's vectors.
         ProviderError: the model or a hosted provider failed (`EmbeddingError`,
             `ProviderUnavailable`, `RateLimited`...); the batches written stay, and a
@@ -128,7 +132,7 @@ def ingest(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
     found = discover(paths, glob, include=include, exclude=exclude, gitignore=gitignore)
-    target = Target(into, embedder, storage_options)
+    target = Target(into, embedder, storage_options, language)
     model = target.model
     chunker = Chunker(
         splitter or _splitter(model, chunk_size, chunk_overlap, tokens),

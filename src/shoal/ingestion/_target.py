@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shoal.embeddings import DEFAULT_EMBEDDER, Embedder
 from shoal.embeddings import embedder as build_embedder
-from shoal.errors import DatasetNotFound, EmbedderMismatch, ReadOnlyDataset
+from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput, ReadOnlyDataset
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
 
@@ -25,11 +25,13 @@ class Target:
         into: Dataset | str | os.PathLike[str],
         embedder: Embedder | str | None,
         storage_options: Mapping[str, str] | None,
+        language: str | None = None,
     ) -> None:
         self.into = into
         self.storage_options = storage_options
+        self.language = language
         self.created = False
-        self.dataset: Dataset | None = _existing(into, embedder, storage_options)
+        self.dataset: Dataset | None = _existing(into, embedder, storage_options, language)
         if self.dataset is not None:
             self.model = self.dataset.embedder
             self.uri = self.dataset.uri
@@ -47,7 +49,10 @@ class Target:
         if self.dataset is None:
             assert not isinstance(self.into, Dataset)  # a Dataset handle is never None here
             self.dataset = open_dataset(
-                self.into, embedder=self.model, storage_options=self.storage_options
+                self.into,
+                embedder=self.model,
+                language=self.language,
+                storage_options=self.storage_options,
             )
             self.uri, self.created = self.dataset.uri, True
         return self.dataset
@@ -57,12 +62,18 @@ def _existing(
     into: Dataset | str | os.PathLike[str],
     embedder: Embedder | str | None,
     storage_options: Mapping[str, str] | None,
+    language: str | None,
 ) -> Dataset | None:
-    """The dataset `into` names, checked against `embedder`, or None if there is none yet."""
+    """The dataset `into` names, checked against `embedder` and `language`, or None if
+    there is none yet."""
     if not isinstance(into, Dataset):
         try:
             return open_dataset(
-                into, embedder=embedder, create=False, storage_options=storage_options
+                into,
+                embedder=embedder,
+                language=language,
+                create=False,
+                storage_options=storage_options,
             )
         except DatasetNotFound:
             return None
@@ -81,6 +92,11 @@ def _existing(
                 f"{into.uri} holds vectors made by {into.spec.name}, not by {name}; "
                 "leave embedder out to use the dataset's own"
             )
+    if language is not None and language != "auto" and into.language not in (language, "auto"):
+        raise InvalidInput(
+            f"{into.uri} analyses keywords as {into.language}, not {language}; leave "
+            "language out to use the dataset's own"
+        )
     return into
 
 

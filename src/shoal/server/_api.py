@@ -47,7 +47,7 @@ def openapi_document() -> dict[str, Any]:
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
         "/v1/datasets": {
             "get": {"summary": "The datasets the token can read", "responses": {"200": {"description": "names"}, **failures}},
-            "post": {"summary": "Create a dataset (admin)", "responses": {"201": {"description": "its summary"}, **failures}},
+            "post": {"summary": "Create a dataset (admin): {name, embedder, language}", "responses": {"201": {"description": "its summary"}, **failures}},
         },
     }  # fmt: skip
     actions = [(f"/v1/datasets/{{name}}/{m}", f"Dataset.{m}", scope_of(m)) for m in METHODS]

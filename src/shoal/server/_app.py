@@ -181,12 +181,15 @@ def create_app(
             grant = grant_of(request)
             body = await _body(request)
             name, embedder = body.get("name"), body.get("embedder")
+            language = body.get("language")
             if not isinstance(name, str):
                 raise InvalidInput('a new dataset needs a name: {"name": "docs"}')
             need(grant, name, "admin")
             if embedder is not None and not isinstance(embedder, str):
                 raise InvalidInput("embedder must be a name such as 'local:all-MiniLM-L6-v2'")
-            handle = await run_in_threadpool(datasets.create, name, embedder)
+            if language is not None and not isinstance(language, str):
+                raise InvalidInput("language must be a name such as 'german' or 'auto'")
+            handle = await run_in_threadpool(datasets.create, name, embedder, language)
             return JSONResponse({"result": to_json(handle.info())}, status_code=201)
         except _Denied as denied:
             return denied.response()

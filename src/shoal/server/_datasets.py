@@ -101,8 +101,9 @@ class Datasets:
                     main[name] = handle
             return sorted(main.items(), key=lambda item: item[0])
 
-    def create(self, name: str, embedder: str | None) -> Dataset:
-        """Create dataset `name` in the served folder (InvalidInput if the name is taken)."""
+    def create(self, name: str, embedder: str | None, language: str | None = None) -> Dataset:
+        """Create dataset `name` in the served folder, with `embedder` and keyword `language`
+        (InvalidInput if the name is taken)."""
         if not _NAME.fullmatch(name):
             raise InvalidInput(
                 f"dataset name {name!r} is not allowed: 1 to 64 letters, digits, '.', '-' and "
@@ -117,7 +118,7 @@ class Datasets:
             if name in self._uris:
                 raise InvalidInput(f"a dataset named {name!r} exists already; pick another name")
             uri = str(self._root / name)
-            handle = open_dataset(uri, embedder=embedder, create=True)
+            handle = open_dataset(uri, embedder=embedder, language=language, create=True)
             self._uris[name], self._open[name, None, False] = uri, handle
             return handle
 

@@ -8,8 +8,10 @@ row deleted or rewritten leaves its slot dead (a tombstone), and the statistics 
 document frequency, mean length) count only live slots, so scores equal a rebuild's.
 Saving merges base and delta into a new base.
 
-Analysis and scoring are `_keyword`'s: Elasticsearch's ``english`` analyzer and Lucene's
-BM25, so BEIR's published BM25 numbers hold (SciFact nDCG@10 0.683 against 0.665). Lance's
+Scoring is `_keyword`'s Lucene BM25; analysis is the dataset's language's (`_languages`):
+for English, Elasticsearch's ``english`` analyzer, so BEIR's published BM25 numbers hold
+(SciFact nDCG@10 0.683 against 0.665). The manifest names the analyser (none: English), and
+an index saved by another one is rebuilt. Lance's
 own INVERTED index was the alternative: `bench/keyword_index.py` (100k glosses) measured it
 faster to build (0.55 vs 2.5 s) and to query (1.0 vs 2.2 ms), as cheap to catch up after
 1,000 new rows (`optimize_indices` 0.21 s, half a full rebuild, against 0.24 s here with
@@ -31,8 +33,9 @@ import numpy as np
 import pyarrow as pa
 
 from shoal._atomic import atomic_write, writable
-from shoal.store._keyword import K1, B, Tokenizer
+from shoal.store._keyword import K1, B
 from shoal.store._lance import rowids_of
+from shoal.store._languages import ANALYSIS_VERSION, analyzer
 from shoal.store._snapshot import find_sorted, sorted_live
 
 __all__ = ["KeywordFile", "KeywordIndex"]
@@ -41,6 +44,7 @@ _log = logging.getLogger("shoal.store")
 _FORMAT = 1
 _ARRAYS = ("offsets", "slots", "frequencies", "rowids", "lengths", "alive")
 _BATCH = 4_096
+_ENGLISH = "english"
 
 
 class _Segment:
@@ -84,8 +88,11 @@ class KeywordFile:
             if path.name != self.manifest.name and (keep is None or not path.name.startswith(keep)):
                 path.unlink(missing_ok=True)
 
-    def save(self, version: int, terms: list[str], arrays: dict[str, np.ndarray]) -> None:
-        """Write the arrays under a new token, then the manifest naming it (atomically)."""
+    def save(
+        self, version: int, terms: list[str], arrays: dict[str, np.ndarray], *, analysis: str
+    ) -> None:
+        """Write the arrays under a new token, then the manifest naming it and the analyser
+        that made the terms (atomically)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         token = secrets.token_hex(6)
         sizes = {}
@@ -93,18 +100,32 @@ class KeywordFile:
             path = self.folder / f"{token}.{name}.npy"
             atomic_write(path, _writer(array))
             sizes[name] = path.stat().st_size
-        meta = {"format": _FORMAT, "version": version, "token": token, "sizes": sizes}
+        meta: dict[str, object] = {
+            "format": _FORMAT,
+            "version": version,
+            "token": token,
+            "sizes": sizes,
+        }
+        if analysis != _ENGLISH:  # English indexes keep the manifest they always had
+            meta["analysis"] = analysis
         atomic_write(self.manifest, lambda p: Path(p).write_text(json.dumps(meta)))
         self._remove_others(keep=token)
 
-    def load(self) -> tuple[int, list[str], dict[str, np.ndarray]] | None:
-        """The saved (version, terms, arrays), memory-mapped; None if missing or damaged."""
+    def load(self, *, analysis: str) -> tuple[int, list[str], dict[str, np.ndarray]] | None:
+        """The saved (version, terms, arrays), memory-mapped; None if missing, damaged, or
+        made by another analyser than `analysis`."""
         if not self.manifest.exists():
             return None
         try:
             meta = json.loads(self.manifest.read_text())
             if meta.get("format") != _FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}, not {_FORMAT}")
+            if meta.get("analysis", _ENGLISH) != analysis:
+                _log.info(
+                    "rebuilding the keyword index %s: it was made by the %s analyser, not %s",
+                    self.folder, meta.get("analysis", _ENGLISH), analysis,
+                )  # fmt: skip
+                return None
             token = str(meta["token"])
             if not token.isalnum():
                 raise ValueError(f"a bad token {token!r}")
@@ -131,8 +152,10 @@ class KeywordFile:
 class KeywordIndex:
     """BM25 over the texts of one dataset branch, by rowid; not thread-safe (hold the view's lock)."""
 
-    def __init__(self, file: KeywordFile | None) -> None:
-        self.tokenize = Tokenizer()
+    def __init__(self, file: KeywordFile | None, *, language: str = "english") -> None:
+        self.language = language
+        self.tokenize = analyzer(language)
+        self._analysis = language if language == "english" else f"{language}/{ANALYSIS_VERSION}"
         self._file = file
         self._loaded = False
         self._reset()
@@ -155,7 +178,7 @@ class KeywordIndex:
 
     def _load(self) -> None:
         self._loaded = True
-        saved = self._file.load() if self._file is not None else None
+        saved = self._file.load(analysis=self._analysis) if self._file is not None else None
         if saved is None:
             return
         version, terms, arrays = saved
@@ -269,8 +292,9 @@ class KeywordIndex:
         )
 
     def matching(self, query: str) -> np.ndarray | None:
-        """Sorted rowids of the live rows whose text holds every word of `query`, as the
-        tokenizer reads words (stemmed, case-folded); None if `query` has no word it keeps."""
+        """Sorted rowids of the live rows whose text holds every term of `query`, as the
+        analyser reads terms (stemmed, case-folded words; CJK bigrams); None if `query` has
+        no term it keeps."""
         if not self._loaded:
             self._load()
         terms = list(dict.fromkeys(self.tokenize(query)))
@@ -366,7 +390,7 @@ class KeywordIndex:
             "lengths": self._lengths[: self._count].copy(),
             "alive": self._alive[: self._count].copy(),
         }
-        self._file.save(self.version, terms, arrays)
+        self._file.save(self.version, terms, arrays, analysis=self._analysis)
         self._base = _Segment(terms, arrays)
         self._delta_terms = {}
         self.unsaved = 0

@@ -120,6 +120,13 @@ class Dataset(History, NeighborGraph):
         return self._spec
 
     @property
+    def language(self) -> str:
+        """The language keyword search, ``$match`` and hybrid search analyse text in: the one
+        given at creation, or detected from the first rows ("auto" until there are some)."""
+        with storage_errors("read", self._location, lance=lambda: self._lance):
+            return self._view.keyword_language(self._current())
+
+    @property
     def embedder(self) -> Embedder:
         """The dataset's embedder, built from the stored spec on first use."""
         if self._embedder is None:
@@ -157,6 +164,7 @@ class Dataset(History, NeighborGraph):
             describe_columns(lance.schema, rows),
             tuple(_lance.recorded_builds(lance)),
             _lance.index_storage(lance),
+            self._view.keyword_language(lance),
         )
 
     @guarded("measure")

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from shoal.errors import DatasetDamaged, DatasetNotFound, StoreError
 from shoal.store._damage import damaged_latest, manifest_versions
+from shoal.store._languages import AUTO, LANGUAGES, detect_language
 from shoal.store._location import Location
 from shoal.store._records import base_schema
 from shoal.store._storage_errors import classify, open_failure, storage_errors
@@ -22,18 +23,22 @@ from shoal.types import EmbedderSpec
 
 __all__ = [
     "BUILDS_KEY",
+    "LANGUAGE_KEY",
     "SPEC_KEY",
     "STORAGE_KEY",
     "create",
     "delete_dataset",
     "index_storage",
     "json_texts",
+    "keyword_language",
     "memory_datasets",
     "open_existing",
     "record_build",
+    "record_language",
     "recorded_builds",
     "rowids_of",
     "stored_ids",
+    "stored_language",
     "stored_spec",
     "take",
     "take_hits",
@@ -45,6 +50,10 @@ STORAGE_KEY = "shoal.index_storage"
 "compressed"); absent: chosen by size when an index is built."""
 BUILDS_KEY = "shoal.embedder_builds"
 """Schema metadata: the embedder builds (precision, runtime, CPU) that wrote vectors, and since when."""
+LANGUAGE_KEY = "shoal.keyword_language"
+"""Schema metadata: the language of the keyword analyser, ``{"language": "german"}`` (a
+detected one adds ``"detected_at_version"``); absent: English, as before languages existed."""
+_DETECTION_ROWS = 200
 
 # memory:// datasets exist only as objects of this process; handles share them by name.
 _MEMORY: dict[str, Any] = {}
@@ -78,12 +87,18 @@ def open_existing(location: Location) -> Any | None:
     return opened
 
 
-def create(location: Location, spec: EmbedderSpec, build: Mapping[str, str]) -> Any:
-    """Create an empty dataset that stores `spec` and the creating embedder's `build`.
+def create(
+    location: Location, spec: EmbedderSpec, build: Mapping[str, str], *, language: str = "english"
+) -> Any:
+    """Create an empty dataset that stores `spec`, the creating embedder's `build` and the
+    keyword analyser's `language` ("auto": detected at the first write).
 
     If another process just made the dataset, open that one instead.
     """
-    metadata = {SPEC_KEY: json.dumps(spec.to_dict())}
+    metadata = {
+        SPEC_KEY: json.dumps(spec.to_dict()),
+        LANGUAGE_KEY: json.dumps({"language": language}),
+    }
     if build:
         metadata[BUILDS_KEY] = json.dumps([{"since_version": 1, **build}])
     schema = base_schema(spec.dimensions).with_metadata(metadata)
@@ -169,6 +184,53 @@ def record_build(dataset: Any, build: Mapping[str, str]) -> None:
         return
     builds.append({"since_version": int(dataset.version), **build})
     dataset.update_schema_metadata({BUILDS_KEY: json.dumps(builds)})
+
+
+def stored_language(dataset: Any) -> str:
+    """The keyword analyser's language as stored: a language, "auto" (not detected yet), or
+    "english" for a dataset made before languages were stored."""
+    raw = (dataset.schema.metadata or {}).get(LANGUAGE_KEY.encode())
+    if raw is None:
+        return "english"
+    try:
+        language = str(json.loads(raw)["language"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetDamaged(
+            f"the dataset at {dataset.uri} has an unreadable {LANGUAGE_KEY} setting ({raw!r}); "
+            "restore it from a backup or check out an earlier version"
+        ) from exc
+    if language != AUTO and language not in LANGUAGES:
+        raise StoreError(
+            f"the dataset at {dataset.uri} analyses keywords as {language!r}, which this "
+            "version of Shoal does not know: upgrade Shoal to open it"
+        )
+    return language
+
+
+def keyword_language(dataset: Any) -> str:
+    """The language the keyword analyser of this version reads: the stored one, or for
+    "auto" the one its first rows are in ("auto" while it has none)."""
+    stored = stored_language(dataset)
+    if stored != AUTO:
+        return stored
+    texts = _first_texts(dataset)
+    return detect_language(texts) if texts else AUTO
+
+
+def record_language(dataset: Any) -> None:
+    """Store the language detected from the first rows, if the dataset asked for "auto" and
+    has rows (a version of its own, made once, after the first write)."""
+    if stored_language(dataset) != AUTO:
+        return
+    texts = _first_texts(dataset)
+    if texts:
+        setting = {"language": detect_language(texts), "detected_at_version": int(dataset.version)}
+        dataset.update_schema_metadata({LANGUAGE_KEY: json.dumps(setting)})
+
+
+def _first_texts(dataset: Any) -> list[str]:
+    table = dataset.to_table(columns=["text"], limit=_DETECTION_ROWS)
+    return [text for text in table.column("text").to_pylist() if text]
 
 
 def index_storage(dataset: Any) -> str:

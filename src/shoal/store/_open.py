@@ -1,4 +1,4 @@
-"""`shoal.open(uri)`: find or create the dataset at a URI and check its embedder."""
+"""`shoal.open(uri)`: find or create the dataset at a URI and check its embedder and language."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import os
 from collections.abc import Mapping
 
 from shoal.embeddings import DEFAULT_EMBEDDER, Embedder
-from shoal.errors import DatasetNotFound, EmbedderMismatch
+from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput
 from shoal.store import _lance
 from shoal.store._dataset import Dataset, build_embedder
+from shoal.store._languages import AUTO, check_language
 from shoal.store._location import parse_uri
 
 __all__ = ["open"]
@@ -18,6 +19,7 @@ def open(
     uri: str | os.PathLike[str],
     *,
     embedder: Embedder | str | None = None,
+    language: str | None = None,
     create: bool = True,
     storage_options: Mapping[str, str] | None = None,
     write_timeout: float = 60.0,
@@ -26,11 +28,17 @@ def open(
 
     A new dataset stores its embedder's spec (default: the local MiniLM model); reopening
     with a different embedder raises EmbedderMismatch, and with none uses the stored one.
+    It also stores the `language` its keyword search analyses text in (default "english";
+    "german", "chinese"... see `shoal.store.LANGUAGES`; "auto": detected from the first rows
+    written); reopening uses the stored one.
 
     Raises:
         DatasetNotFound: nothing at `uri` and `create` is False.
         EmbedderMismatch: `embedder` differs from the one that made the stored vectors.
+        InvalidInput: `language` is not supported, or differs from the stored one.
     """
+    if language is not None:
+        check_language(language)
     location = parse_uri(uri, storage_options)
     lance = _lance.open_existing(location)
     built = embedder if isinstance(embedder, Embedder) else None
@@ -38,8 +46,15 @@ def open(
         if not create:
             raise DatasetNotFound(f"no dataset at {location.uri}; pass create=True to make one")
         built = built or build_embedder(embedder if isinstance(embedder, str) else DEFAULT_EMBEDDER)
-        lance = _lance.create(location, built.spec, built.build)
+        lance = _lance.create(location, built.spec, built.build, language=language or "english")
     spec = _lance.stored_spec(lance, location.uri)
+    if language is not None and language != AUTO:
+        stored = _lance.keyword_language(lance)
+        if stored not in (language, AUTO):
+            raise InvalidInput(
+                f"{location.uri} analyses keywords as {stored}, not {language}: open it "
+                f"without language= to use {stored}, or use another dataset"
+            )
     if embedder is not None:
         given = embedder.spec if isinstance(embedder, Embedder) else None
         same = given == spec if given is not None else embedder == spec.name

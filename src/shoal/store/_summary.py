@@ -42,6 +42,8 @@ class DatasetInfo:
     """The embedder builds that wrote the vectors (precision, runtime, CPU), each `since_version`."""
     index_storage: str = "auto"
     """How the vector index stores vectors: "flat", "compressed", or "auto" (by size)."""
+    language: str = "english"
+    """The language keyword search analyses text in ("auto": detected at the first write)."""
 
     def __str__(self) -> str:
         header = ("tensor", "htype", "shape", "dtype", "compression")
@@ -59,6 +61,8 @@ class DatasetInfo:
             lines.append(f"  vectors since version {build.get('since_version')}: {described}")
         if self.index_storage != "auto":
             lines.append(f"vector index: {self.index_storage}")
+        if self.language != "english":
+            lines.append(f"keyword language: {self.language}")
         lines.append("")
         for number, row in enumerate(cells):
             lines.append(
@@ -80,6 +84,7 @@ class DatasetInfo:
         caption = (
             f"{self.uri}: version {self.version} on branch {self.branch}, {self.rows:,} rows, "
             f"embedder {spec.name} ({spec.dimensions}-d, {spec.metric})"
+            + (f", keyword language {self.language}" if self.language != "english" else "")
         )
         header = "".join(
             f"<th>{name}</th>" for name in ("tensor", "htype", "shape", "dtype", "compression")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from shoal.errors import InvalidInput, RefNotFound
-from shoal.store._lance import BUILDS_KEY
+from shoal.store._lance import BUILDS_KEY, LANGUAGE_KEY
 from shoal.store._storage_errors import classify
 from shoal.store.filters import id_list
 
@@ -127,9 +128,19 @@ def _message(tx: Any) -> str:
         updates = getattr(getattr(tx.operation, "config_updates", None), "updates", {}) or {}
         text = updates.get(MESSAGE_KEY, text)
         schema = getattr(tx.operation, "schema_metadata_updates", None)
-        if BUILDS_KEY in (getattr(schema, "updates", None) or {}):
+        changed = getattr(schema, "updates", None) or {}
+        if BUILDS_KEY in changed:
             text = text or "record a new embedder build"
+        if LANGUAGE_KEY in changed:
+            text = text or f"keyword language {_language(changed[LANGUAGE_KEY])} (detected)"
     return str(text or _OPERATIONS.get(operation, operation.lower()))
+
+
+def _language(setting: str) -> str:
+    try:
+        return str(json.loads(setting)["language"])
+    except (ValueError, KeyError, TypeError):
+        return "?"
 
 
 def check_ref_name(name: Any, kind: str) -> str:

@@ -48,6 +48,7 @@ from shoal.store._index import (
     IndexStorage,
     Saved,
 )
+from shoal.store._languages import AUTO
 from shoal.store._snapshot import Coded, Snapshot, prepared
 from shoal.store._storage_errors import classify, reason
 from shoal.types import Metric
@@ -137,6 +138,7 @@ class View:
         self.snapshot: Snapshot | None = None
         self.index: HnswIndex | None = None
         self._keywords: KeywordIndex | None = None  # loaded or built on the first keyword search
+        self._language: tuple[int, str] | None = None  # (version, keyword language) last seen
         self._saved_count = 0
         self._generation = 0
         self._filters: OrderedDict[tuple[str, int, int], _Matched] = OrderedDict()
@@ -619,9 +621,12 @@ class View:
         snap = self.snapshot
         assert snap is not None and snap.version == lance.version
         keywords = self._keywords
-        if keywords is None:
+        language = self.keyword_language(lance)
+        if language == AUTO:  # no rows yet, so any analyser finds nothing
+            language = "english"
+        if keywords is None or keywords.language != language:
             file = self._keyword_file if self._use_index else None
-            keywords = self._keywords = KeywordIndex(file)
+            keywords = self._keywords = KeywordIndex(file, language=language)
         if keywords.version != lance.version:
             rewritten = keywords.version >= 0 and self._rewritten(lance, keywords.version)
             keywords.catch_up(lance, snap.live_rowids(), rewritten=rewritten)
@@ -629,6 +634,14 @@ class View:
         if self._use_index and (due or (save and keywords.unsaved)):
             self._save_keywords(keywords)
         return keywords
+
+    def keyword_language(self, lance: Any) -> str:
+        """The language of `lance`'s keyword analyser (the stored one, or the one detected
+        from its first rows), looked up once per version."""
+        cached = self._language
+        if cached is None or cached[0] != lance.version:
+            cached = self._language = (lance.version, _lance.keyword_language(lance))
+        return cached[1]
 
     def _save_keywords(self, keywords: KeywordIndex) -> None:
         file = self._keyword_file

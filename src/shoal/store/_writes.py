@@ -280,6 +280,7 @@ class RowWriter:
                     )
                     view.sync(current, written=table)
                 _retried(lambda latest: _lance.record_build(latest, batch.embedded_by), current)
+                _retried(_lance.record_language, current)
                 if not self._location.locks:
                     # Another writer may have added the same ids meanwhile: the first copy stays.
                     current, _ = self._drop_copies(current, [batch.ids[row] for row in rows])
@@ -349,6 +350,7 @@ class RowWriter:
             view.sync(current)
             for build in {json.dumps(dict(part.build), sort_keys=True) for part in staged}:
                 _retried(functools.partial(_record_build, build=json.loads(build)), current)
+            _retried(_lance.record_language, current)
             if raced or not self._location.locks:
                 # Another writer stored some of these ids since they were staged (without a
                 # lock, S3, it may have committed them at the same moment): the first stays.
