@@ -23,6 +23,7 @@ from shoal.errors import ConfigurationError
 from shoal.qa._llm import LLM, Message
 from shoal.qa._prompt import QAPrompt, Source, parse_chat_prompt
 from shoal.qa._spans import answer_span, typed_span
+from shoal.store import analyzer, detect_language, function_words
 
 __all__ = ["Extract", "ExtractiveLLM", "best_sentence", "ranked_sentences", "sentences"]
 
@@ -70,12 +71,32 @@ def sentences(text: str) -> list[str]:
     return [" ".join(p.split()) for p in parts]
 
 
+# Words as every language's keyword analyser sees them, unstemmed: lower-cased words, and
+# character bigrams in Chinese, Japanese, Korean and Thai, so "北京" is found in "北京市".
+_ANALYSE = analyzer("standard")
+
+
 def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
+    # The analyser keeps "manning's" and "u.s" whole; the question says "Manning".
+    return [w for token in _ANALYSE(text) for w in _WORD.findall(token)]
 
 
-def _key_words(question: str) -> list[str]:
-    return [w for w in _words(question) if w not in _STOPWORDS and len(w) > 1]
+# Question words of Chinese and Japanese ("where", "what", "who", "how many", ...): a
+# bigram holding one is the question's own phrasing, which an answer does not repeat.
+_ASKING = re.compile("[哪什谁誰吗嗎呢怎几幾何]|いつ|どこ|だれ|なに|ですか")
+
+
+def _key_words(question: str, stop: frozenset[str] = _STOPWORDS) -> list[str]:
+    return [
+        w
+        for w in _words(question)
+        if w not in stop and (len(w) > 1 or not w.isascii()) and not _ASKING.search(w)
+    ]
+
+
+def _stop_words(question: str, sources: dict[int, str]) -> frozenset[str]:
+    """English's stop words and those of the language the question and sources are in."""
+    return _STOPWORDS | function_words(detect_language([question, *sources.values()]))
 
 
 def question_names(question: str) -> set[str]:
@@ -125,7 +146,7 @@ def ranked_sentences(
     candidates = [(n, s) for n, text in sorted(sources.items()) for s in sentences(text)]
     if not candidates:
         return []
-    keys = set(_key_words(question))
+    keys = set(_key_words(question, _stop_words(question, sources)))
     names = question_names(question)
     document_frequency = Counter(w for _, s in candidates for w in set(_words(s)))
     total = len(candidates)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shoal.store._catalog import datasets, drop
 from shoal.store._dataset import Dataset
 from shoal.store._keyword import Tokenizer
-from shoal.store._languages import LANGUAGES
+from shoal.store._languages import LANGUAGES, analyzer, detect_language, function_words
 from shoal.store._neighbors import Neighbors
 from shoal.store._open import open
 from shoal.store._records import MAX_METADATA_DEPTH, Binary, Record, row_id
@@ -25,6 +25,9 @@ from shoal.store.filters import (
 
 __all__ = [
     "LANGUAGES",
+    "analyzer",
+    "detect_language",
+    "function_words",
     "MAX_FILTER_DEPTH",
     "MAX_FILTER_NODES",
     "MAX_METADATA_DEPTH",

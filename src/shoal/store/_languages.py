@@ -47,6 +47,7 @@ __all__ = [
     "analyzer",
     "check_language",
     "detect_language",
+    "function_words",
 ]
 
 ANALYSIS_VERSION = 1
@@ -195,6 +196,11 @@ def check_language(language: object) -> str:
 def analyzer(language: str) -> Callable[[str], list[str]]:
     """A new analyser for `language` (English's is `Tokenizer`, exactly as before)."""
     return Tokenizer() if language == "english" else Analyzer(language)
+
+
+def function_words(language: str) -> frozenset[str]:
+    """`language`'s common function words (case-folded; empty for one without a list)."""
+    return ENGLISH_MARKERS if language == "english" else STOPWORDS.get(language, frozenset())
 
 
 # ------------------------------------------------------------------------ detection

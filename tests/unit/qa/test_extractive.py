@@ -148,3 +148,33 @@ def test_question_types(question: str, kind: str) -> None:
 def test_spans_are_verbatim_parts_of_the_sentence(question: str, sentence: str, span: str) -> None:
     found = answer_span(question, sentence)
     assert found == span and found in sentence
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "sources", "expected"),
+    [
+        # Chinese: words inside longer runs of characters (the question's 首都 in 中国的首都).
+        ("中国的首都是哪里？", ["北京是中国的首都。", "东京是日本的首都。"], "北京"),
+        ("月球上有多少个陨石坑？", ["北京是中国的首都。", "东京是日本的首都。"], None),
+        # German: its own function words do not count as the question's key words.
+        (
+            "Wann wurde das Rathaus gebaut?",
+            ["Das Rathaus wurde 1890 gebaut.", "Der Bahnhof ist neu."],
+            "1890",
+        ),
+        (
+            "Wann wurde die Brücke gebaut?",
+            ["Das Rathaus wurde 1890 gebaut.", "Der Bahnhof ist neu."],
+            None,
+        ),
+    ],
+)
+def test_answers_and_i_dont_know_in_other_languages(
+    extractive: ExtractiveLLM, question: str, sources: list[str], expected: str | None
+) -> None:
+    answer = ask(extractive, question, sources)
+    if expected is None:
+        assert answer == DONT_KNOW
+    else:
+        assert expected in answer and answer.endswith("[1]")
