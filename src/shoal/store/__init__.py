@@ -25,9 +25,6 @@ from shoal.store.filters import (
 
 __all__ = [
     "LANGUAGES",
-    "analyzer",
-    "detect_language",
-    "function_words",
     "MAX_FILTER_DEPTH",
     "MAX_FILTER_NODES",
     "MAX_METADATA_DEPTH",
@@ -48,9 +45,12 @@ __all__ = [
     "Stage",
     "Tokenizer",
     "VersionInfo",
+    "analyzer",
     "compile_filter",
     "datasets",
+    "detect_language",
     "drop",
+    "function_words",
     "open",
     "row_id",
 ]
