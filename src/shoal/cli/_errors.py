@@ -89,6 +89,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r", or register one with shoal\.register_provider\(\)"),
         "; `shoal models` lists the providers installed",
     ),
+    (re.compile(r", or register one with shoal\.qa\.register_llm\(\)"), ""),
     (re.compile(r"; drop it, or pass embeddings= for it"), "; drop it"),
     (re.compile(r", or pass a longer write_timeout= to shoal\.open\(\)"), ""),
     (
