@@ -88,6 +88,7 @@ class Timed(LLM):
     def __init__(self, inner: LLM) -> None:
         self.inner = inner
         self.kind = inner.kind
+        self.small = inner.small  # so RetrievalQA prompts and guards it as it would the model
         self.first = self.generating = 0.0
         self.pieces = self.calls = 0
 

