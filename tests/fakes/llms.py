@@ -14,10 +14,16 @@ class ScriptedLLM(LLM):
     """Answers with a fixed text in pieces, and records what it was sent."""
 
     def __init__(
-        self, reply: str, kind: Literal["chat", "completion"] = "chat", window: int = 4096
+        self,
+        reply: str,
+        kind: Literal["chat", "completion"] = "chat",
+        window: int = 4096,
+        *,
+        small: bool = False,
     ):
         self.reply = reply
         self.kind = kind
+        self.small = small
         self.window = window
         self.calls: list[tuple[list[Message], dict[str, object]]] = []
 

@@ -2,9 +2,13 @@
 
 The retrieved chunks become numbered sources, packed in rank order until the model's
 window (less the prompt and the answer's room) is full: a chunk that does not fit is
-left out and counted, never silently cut off by the model. A completion model's answer
-is checked against the sources before anyone sees it; one that the sources do not
-support (or that echoes the question) is replaced by the extractive answer.
+left out and counted, never silently cut off by the model. The answers of the models
+that need it (completion models and the small local ones, `LLM.small`) are
+guarded: when no source sentence holds the question's key words (the extractive
+answerer's bar) the answer is "I don't know" and the model is not asked; otherwise the
+model's answer is checked against the sources before anyone sees it, and one that the
+sources do not support (or that echoes the question) is replaced by the extractive answer.
+A guarded answer therefore comes as one piece; an unguarded one streams as it is written.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any, Protocol
 from shoal.errors import ConfigurationError, InvalidInput
 from shoal.qa._llm import LLM
 from shoal.qa._llm import llm as build_llm
-from shoal.qa._prompt import QAPrompt, Source
+from shoal.qa._prompt import QAPrompt, Source, default_prompt
 from shoal.qa.extractive import ExtractiveLLM, question_names, sentences
 
 __all__ = ["Answer", "AnswerStream", "RetrievalQA", "Retrieves", "supported"]
@@ -161,8 +165,10 @@ class RetrievalQA:
         max_context_tokens: room for sources; default the model's window less the
             prompt and `max_tokens`.
         max_tokens: the longest answer to generate.
-        guard: check a completion model's answer against the sources and fall back to
-            the extractive answer when they do not support it.
+        guard: for models that need it (`LLM.small`, completion models), say
+            "I don't know" without asking the model when no source sentence holds the
+            question's key words, and replace an answer the sources do not support by
+            the extractive one; a guarded answer is checked whole before it is shown.
     """
 
     def __init__(
@@ -181,7 +187,7 @@ class RetrievalQA:
             )
         self.retriever = retriever
         self.llm = llm if isinstance(llm, LLM) else build_llm(llm or "extractive")
-        self.prompt = prompt or QAPrompt()
+        self.prompt = prompt or default_prompt(self.llm)
         if max_context_tokens is not None and max_context_tokens < 1:
             raise ConfigurationError(f"max_context_tokens must be >= 1, got {max_context_tokens}")
         self.max_context_tokens = max_context_tokens
@@ -216,17 +222,19 @@ class RetrievalQA:
             raise InvalidInput("the question is empty; ask something, e.g. 'When was X born?'")
         hits = list(self.retriever.retrieve(question))
         sources, left_out = self._pack(question, hits)
-        buffered = self.guard and self.llm.kind == "completion"
-        if not sources:
+        guarded = self.guard and (self.llm.small or self.llm.kind == "completion")
+        quoted: str | None = None
+        if guarded and sources:
+            found = self._extractor().extract(question, {s.number: s.text for s in sources})
+            quoted = None if found is None else f"{found.text.rstrip('.')} [{found.source}]"
+        fell_back = False
+        if not sources or (guarded and quoted is None):
             pieces: Iterator[str] = iter([self.prompt.dont_know])
         else:
-            pieces = self.llm.answer(
-                question, sources, prompt=self.prompt, max_tokens=self.max_tokens
-            )
-        fell_back = False
-        if buffered and sources:
-            checked, fell_back = self._checked(question, "".join(pieces), sources)
-            pieces = iter([checked])
+            pieces = self._ask_model(question, sources)
+            if guarded and quoted is not None:
+                checked, fell_back = self._checked(question, "".join(pieces), sources, quoted)
+                pieces = iter([checked])
 
         def finish(text: str) -> Answer:
             return self._answer(question, text, sources, left_out, fell_back)
@@ -234,6 +242,15 @@ class RetrievalQA:
         return AnswerStream(pieces, finish)
 
     # ----------------------------------------------------------------- private
+    def _ask_model(self, question: str, sources: list[Source]) -> Iterator[str]:
+        # The question and sources as data: each answerer puts them to its model its way.
+        return self.llm.answer(question, sources, prompt=self.prompt, max_tokens=self.max_tokens)
+
+    def _extractor(self) -> ExtractiveLLM:
+        if self._extractive is None:
+            self._extractive = _shared_extractive()
+        return self._extractive
+
     def _pack(self, question: str, hits: Sequence[Any]) -> tuple[list[Source], int]:
         """Number the hits and keep those that fit the window, in rank order."""
         room = self.max_context_tokens
@@ -258,17 +275,16 @@ class RetrievalQA:
             )
         return sources, len(hits) - len(sources)
 
-    def _checked(self, question: str, text: str, sources: list[Source]) -> tuple[str, bool]:
-        """(answer, fell back?): the model's answer if the sources support it, else the extractive."""
+    def _checked(
+        self, question: str, text: str, sources: list[Source], quoted: str
+    ) -> tuple[str, bool]:
+        """(answer, fell back?): the model's answer if the sources support it, else `quoted`."""
         clean = _clean(text)
-        if _is_dont_know(clean, self.prompt.dont_know) or supported(clean, sources, question):
-            return (
-                self.prompt.dont_know if _is_dont_know(clean, self.prompt.dont_know) else clean
-            ), False
-        if self._extractive is None:
-            self._extractive = _shared_extractive()
-        fallback = "".join(self._extractive.answer(question, sources, prompt=self.prompt))
-        return fallback, True
+        if _is_dont_know(clean, self.prompt.dont_know):
+            return self.prompt.dont_know, False
+        if supported(clean, sources, question):
+            return clean, False
+        return quoted, True
 
     def _answer(
         self, question: str, text: str, sources: list[Source], left_out: int, fell_back: bool

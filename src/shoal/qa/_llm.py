@@ -41,6 +41,10 @@ class LLM(ABC):
 
     #: "chat" models take messages; "completion" models continue one prompt (base models).
     kind: Literal["chat", "completion"] = "chat"
+    #: A small model (about 3B parameters or fewer): `RetrievalQA` checks its answers
+    #: against the sources before they are shown (its `guard`, as for every completion
+    #: model), and gives a chat one worked examples (`SMALL_MODEL_PROMPT`).
+    small: bool = False
 
     @property
     @abstractmethod

@@ -1,9 +1,13 @@
 """The question-answering prompt: numbered sources, the question, and how answers cite them.
 
 Chat models get a system message with the rules and a user message holding the sources
-as ``[n] text`` blocks, then the question. Completion (base) models get a few-shot
-prompt (`_fewshot.py`). The extractive answerer reads the sources and the question back
-from the chat form, so every answerer is driven by the same prompt.
+as ``[n] text`` blocks, then the question. Small chat models (`LLM.small`) get
+`SMALL_MODEL_PROMPT`: short answers, and three worked exchanges over two made-up
+sources before the real question (one of them a refusal), because a model of half a
+billion parameters copies a shown answer's form far better than it follows a rule.
+Completion (base) models get a few-shot prompt (`_fewshot.py`). The extractive
+answerer reads the sources and the question back from the chat form, so every
+answerer is driven by the same prompt.
 """
 
 from __future__ import annotations
@@ -13,9 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.qa._llm import Message
+from shoal.qa._llm import LLM, Message
 
-__all__ = ["DONT_KNOW", "QAPrompt", "Source", "parse_chat_prompt", "read_context_prompt"]
+__all__ = [
+    "DONT_KNOW",
+    "SMALL_MODEL_PROMPT",
+    "QAPrompt",
+    "Source",
+    "default_prompt",
+    "parse_chat_prompt",
+    "read_context_prompt",
+]
 
 DONT_KNOW = "I don't know."
 """What an answerer says when the sources do not hold the answer."""
@@ -46,19 +58,59 @@ class QAPrompt:
         "contain the answer, reply exactly: {dont_know}"
     )
     dont_know: str = DONT_KNOW
+    #: Worked exchanges shown before the question, over `example_sources`:
+    #: (question, answer), the answer None where it is `dont_know`.
+    examples: tuple[tuple[str, str | None], ...] = ()
+    example_sources: tuple[str, ...] = ()
 
     def chat(self, question: str, sources: Sequence[Source]) -> list[Message]:
-        """System rules, then the sources and the question."""
-        blocks = "\n\n".join(f"[{s.number}] {_one_paragraph(s.text)}" for s in sources)
-        user = f"{_SOURCES_HEADER}\n{blocks}\n\n{_QUESTION_HEADER} {question.strip()}"
+        """System rules, the worked examples if any, then the sources and the question."""
+        shown = [Source(n, f"example-{n}", t) for n, t in enumerate(self.example_sources, 1)]
+        worked: list[Message] = []
+        for asked, answer in self.examples:
+            worked.append(Message("user", _user_message(asked, shown)))
+            worked.append(Message("assistant", self.dont_know if answer is None else answer))
         return [
             Message("system", self.system.format(dont_know=self.dont_know)),
-            Message("user", user),
+            *worked,
+            Message("user", _user_message(question, sources)),
         ]
 
     def overhead(self, question: str) -> str:
         """The prompt's text without sources, for measuring what room the sources have."""
-        return self.system + _SOURCES_HEADER + _QUESTION_HEADER + question
+        return "\n".join(m.content for m in self.chat(question, [])) + _SOURCES_HEADER
+
+
+SMALL_MODEL_PROMPT = QAPrompt(
+    system=(
+        "You answer questions using only the numbered sources given. Answer with the few "
+        "words from the sources that answer the question, not a sentence, and cite the "
+        "source as [n]. If the sources do not contain the answer, reply exactly: {dont_know}"
+    ),
+    examples=(
+        ("Who gave the Statue of Liberty to the United States?", "the people of France [2]"),
+        ("How tall is the Eiffel Tower?", "330 metres [1]"),
+        ("Who designed the Sydney Opera House?", None),
+    ),
+    example_sources=(
+        "The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It is 330 "
+        "metres tall and was designed by the company of Gustave Eiffel.",
+        "The Statue of Liberty was dedicated on October 28, 1886. It was a gift from the "
+        "people of France to the United States.",
+    ),
+)
+"""The prompt of small chat models: the few words that answer, shown by worked examples."""
+
+
+def default_prompt(llm: LLM) -> QAPrompt:
+    """The prompt `RetrievalQA` gives `llm` unless told otherwise: `SMALL_MODEL_PROMPT` for
+    small chat models, else the plain `QAPrompt()`."""
+    return SMALL_MODEL_PROMPT if llm.small and llm.kind == "chat" else QAPrompt()
+
+
+def _user_message(question: str, sources: Sequence[Source]) -> str:
+    blocks = "\n\n".join(f"[{s.number}] {_one_paragraph(s.text)}" for s in sources)
+    return f"{_SOURCES_HEADER}\n{blocks}\n\n{_QUESTION_HEADER} {question.strip()}"
 
 
 def parse_chat_prompt(messages: Sequence[Message]) -> tuple[str, dict[int, str], str]:

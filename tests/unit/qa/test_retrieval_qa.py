@@ -7,8 +7,8 @@ import pytest
 from fakes.llms import ScriptedLLM
 from shoal.embeddings.local import LocalEmbedder
 from shoal.errors import ConfigurationError, InvalidInput
-from shoal.qa import DONT_KNOW, ExtractiveLLM, RetrievalQA, supported
-from shoal.qa._prompt import QAPrompt, Source, parse_chat_prompt
+from shoal.qa import DONT_KNOW, ExtractiveLLM, QAPrompt, RetrievalQA, supported
+from shoal.qa._prompt import SMALL_MODEL_PROMPT, Source, parse_chat_prompt
 from shoal.store import Hit
 
 BIRTHS = [
@@ -187,3 +187,68 @@ def test_answerers_are_found_in_one_registry_with_plugins(monkeypatch: pytest.Mo
 def canned(model: str) -> ScriptedLLM:
     """What a plugin's entry point would name: an answerer that says `model`."""
     return ScriptedLLM(model)
+
+
+def test_a_small_chat_model_gets_worked_examples_before_the_question() -> None:
+    small = ScriptedLLM("17 February 1963 [1]", small=True)
+    qa = RetrievalQA(ListRetriever(BIRTHS), small, guard=False)
+    assert qa.prompt is SMALL_MODEL_PROMPT
+    answer = qa.ask("When was Michael Jordan born?")
+    messages = small.calls[0][0]
+    roles = [m.role for m in messages]
+    assert roles == ["system", *["user", "assistant"] * 3, "user"]
+    assert [m.content for m in messages if m.role == "assistant"] == [
+        "the people of France [2]",
+        "330 metres [1]",
+        DONT_KNOW,
+    ]
+    # The real question and sources come last, as every answerer reads them.
+    question, sources, refusal = parse_chat_prompt(messages)
+    assert question == "When was Michael Jordan born?" and sources[1] == BIRTHS[0]
+    assert refusal == DONT_KNOW and answer.text == "17 February 1963 [1]"
+    assert RetrievalQA(ListRetriever(BIRTHS), ScriptedLLM("x")).prompt == QAPrompt()
+
+
+def test_the_room_for_sources_leaves_room_for_the_worked_examples() -> None:
+    long = ["word " * 300 + str(i) for i in range(6)]
+    small = ScriptedLLM("x", window=1400, small=True)
+    RetrievalQA(ListRetriever(long), small, max_tokens=100, guard=False).ask("Which?")
+    prompt_tokens = sum(small.count_tokens(m.content) for m in small.calls[0][0])
+    assert prompt_tokens + 100 <= small.context_window
+
+
+def test_an_unguarded_small_model_streams_its_answer_as_written() -> None:
+    qa = RetrievalQA(
+        ListRetriever(BIRTHS), ScriptedLLM("Born in 1963 [1]", small=True), guard=False
+    )
+    assert len(list(qa.stream("When was Michael Jordan born?"))) == 4
+
+
+@pytest.mark.slow
+def test_a_small_model_is_not_asked_when_no_source_names_whom_the_question_names(
+    minilm: LocalEmbedder,
+) -> None:
+    small = ScriptedLLM("24 June 1987 [2]", small=True)  # what a small model says
+    qa = RetrievalQA(ListRetriever(BIRTHS), small)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    answer = qa.ask("When was Neymar born?")
+    assert not answer.known and answer.text == DONT_KNOW and small.calls == []
+
+
+@pytest.mark.slow
+def test_a_small_models_answer_is_checked_whole_and_replaced_when_unsupported(
+    minilm: LocalEmbedder,
+) -> None:
+    good = ScriptedLLM("17 February 1963 [1]", small=True)
+    qa = RetrievalQA(ListRetriever(BIRTHS), good)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    stream = qa.stream("When was Michael Jordan born?")
+    assert list(stream) == ["17 February 1963 [1]"]  # one piece: checked before it is shown
+    assert stream.answer is not None and not stream.answer.fallback
+    wrong = ScriptedLLM("5 February 1985 [1]", small=True)  # a date its cited source lacks
+    qa = RetrievalQA(ListRetriever(BIRTHS), wrong)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    answer = qa.ask("When was Michael Jordan born?")
+    assert (
+        answer.fallback and answer.text == "Michael Jeffrey Jordan was born in 17 February 1963 [1]"
+    )
