@@ -249,6 +249,4 @@ def test_a_small_models_answer_is_checked_whole_and_replaced_when_unsupported(
     qa = RetrievalQA(ListRetriever(BIRTHS), wrong)
     qa._extractive = ExtractiveLLM(embedder=minilm)
     answer = qa.ask("When was Michael Jordan born?")
-    assert (
-        answer.fallback and answer.text == "Michael Jeffrey Jordan was born in 17 February 1963 [1]"
-    )
+    assert answer.fallback and answer.text == "17 February 1963 [1]"
