@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,14 @@ def test_demo_runs_the_seed_walkthrough_offline(tmp_path: Path) -> None:
     assert "Hallo von Cohere!" in text and "tensor" in text and "htype" in text
     assert "17 February 1963 [" in text
     assert "Sources:" in text
+
+
+@pytest.mark.slow
+def test_demo_with_the_local_instruct_model_answers_itself(tmp_path: Path) -> None:
+    """The seed's question, over its four texts, answered by the packaged Qwen model."""
+    result = run("demo", "--llm", "local:qwen2.5-coder-0.5b-instruct", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)["answer"]
+    assert answer["llm"] == "local:qwen2.5-coder-0.5b-instruct"
+    assert not answer["fallback"] and answer["known"], answer
+    assert "1963" in answer["answer"] and re.search(r"\[\d\]", answer["answer"])
