@@ -85,11 +85,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"open it without embedder= to use"), "leave out --model to use"),
     (re.compile(r"see the dataset's log"), "see `shoal log {uri}`"),
     (re.compile(r"\(shoal\.connect\(url, token=\.\.\.\); "), "(set $SHOAL_TOKEN; "),
-    (
-        re.compile(r", or register one with shoal\.register_provider\(\)"),
-        "; `shoal models` lists the providers installed",
-    ),
-    (re.compile(r", or register one with shoal\.qa\.register_llm\(\)"), ""),
+    # The registry's "register one with shoal.register_provider()" (or register_llm).
+    (re.compile(r", or register one with \S+\(\)"), ""),
     (re.compile(r"; drop it, or pass embeddings= for it"), "; drop it"),
     (re.compile(r", or pass a longer write_timeout= to shoal\.open\(\)"), ""),
     (
