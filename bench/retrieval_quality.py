@@ -21,11 +21,25 @@ beside them: tuned on the train judgements, so it overstates what a tuned settin
 on unseen queries. The baseline in the same run is Lance's own full-text index
 (`create_scalar_index("text", "INVERTED")`, English stemming and stop words) over the same
 documents, the alternative DESIGN.md names. Writes bench/results/retrieval_quality.json.
+
+Rerankers (``--rerank``): the first stage is hybrid search of the first model + BM25
+(defaults), its top `--rerank-k` (20) candidates per query reranked to a top 10; each
+row gives nDCG@10 with and without the reranker on the same queries (the first
+`--rerank-queries`, 100; `--llm-queries`, 20, for ``llm:`` rerankers, which are slow),
+and the reranking cost per query (wall time, model loading excluded and reported apart).
+``stand-in`` is a cross-encoder with ms-marco-MiniLM-L6-v2's exact shapes (6 layers,
+384 wide, 512 tokens) made from all-MiniLM-L6-v2's encoder and a seeded random
+classifier: its cost is a real cross-encoder's, its nDCG@10 means nothing (no
+cross-encoder's weights are on PyPI, and this machine has no hub). Writes
+bench/results/retrieval_rerank.json (retrieval_rerank_llm.json with an llm: reranker).
+
+    .venv/bin/python bench/retrieval_quality.py --models minilm --rerank stand-in,llm:local:<gguf>
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -133,14 +147,138 @@ def lance_fts(
         return rankings, len(queries) / (time.perf_counter() - start)
 
 
+def stand_in_cross_encoder(folder: Path) -> Path:
+    """A folder with ms-marco-MiniLM-L6-v2's shapes: all-MiniLM-L6-v2's encoder, a random classifier."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    from shoal.embeddings.local._resolve import resolve_model_dir
+
+    source = resolve_model_dir("all-MiniLM-L6-v2")
+    folder.mkdir(parents=True, exist_ok=True)
+    config = json.loads((source / "config.json").read_text())
+    config |= {"architectures": ["BertForSequenceClassification"], "id2label": {"0": "LABEL_0"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes())
+    (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
+    weights = load_file(str(source / "model.safetensors"))
+    rng = np.random.default_rng(0)
+    weights["classifier.weight"] = rng.normal(0, 0.02, (1, config["hidden_size"])).astype("float32")
+    weights["classifier.bias"] = np.zeros(1, "float32")
+    save_file(weights, str(folder / "model.safetensors"))
+    return folder
+
+
+def rerank_rows(
+    ds: shoal.Dataset,
+    name: str,
+    query_ids: list[str],
+    queries: list[str],
+    qrels: Qrels,
+    args: argparse.Namespace,
+    folder: Path,
+) -> list[dict[str, Any]]:
+    """nDCG@10 of hybrid search's top 10 and of each reranker's top 10 of its top rerank_k."""
+    rows: list[dict[str, Any]] = []
+    longest = max(args.rerank_queries, args.llm_queries)
+    start = time.perf_counter()
+    candidates = ds.search_batch(queries[:longest], k=args.rerank_k, mode="hybrid")
+    first_ms = (time.perf_counter() - start) / longest * 1000
+    for spec in args.rerank.split(","):
+        n = args.llm_queries if spec.startswith("llm:") else args.rerank_queries
+        ids, texts, pools = query_ids[:n], queries[:n], candidates[:n]
+        start = time.perf_counter()
+        if spec == "stand-in":
+            reranker: shoal.Reranker = shoal.store.CrossEncoderReranker(
+                str(stand_in_cross_encoder(folder / "stand-in"))
+            )
+            label = "stand-in cross-encoder (MiniLM-L6 shapes, RANDOM classifier: cost only)"
+        else:
+            reranker = shoal.reranker(spec)
+            label = reranker.name
+        with contextlib.suppress(shoal.MalformedResponse):  # a bad grade here is counted below
+            reranker.rerank(texts[0], pools[0][:1])  # loads the model (and builds its graph)
+        load_s = time.perf_counter() - start
+        rankings, failed = [], 0
+        start = time.perf_counter()
+        for query, hits in zip(texts, pools, strict=True):
+            try:
+                ranked = reranker.rerank(query, hits, k=10)
+            except shoal.MalformedResponse:
+                failed += 1  # counted and reported; the query keeps the search's order
+                ranked = hits[:10]
+            rankings.append([hit.id for hit in ranked])
+        ms = (time.perf_counter() - start) / n * 1000
+        before = evaluate([[h.id for h in hits[:10]] for hits in pools], ids, qrels)
+        after = evaluate(rankings, ids, qrels)
+        row = {
+            "system": label,
+            "queries": n,
+            "candidates": args.rerank_k,
+            "first_stage": f"hybrid {name} + BM25",
+            "ndcg@10 without": before["ndcg@10"],
+            "ndcg@10 with": after["ndcg@10"],
+            "rerank ms/query": ms,
+            "first stage ms/query": first_ms,
+            "load s": load_s,
+            "failed queries": failed,
+        }
+        rows.append(row)
+        print(
+            f"{label}: nDCG@10 {before['ndcg@10']:.3f} -> {after['ndcg@10']:.3f} on {n} queries, "
+            f"{ms:.0f} ms/query reranking {args.rerank_k} (search {first_ms:.1f} ms), "
+            f"load {load_s:.1f} s, {failed} failed"
+        )
+    return rows
+
+
 def main() -> None:
     """Run every mode, print the BENCHMARKS.md tables, write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="minilm,mpnet", help="of: " + ",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="smoke test: 100 queries")
+    parser.add_argument(
+        "--rerank",
+        default="",
+        help="rerankers to measure instead of the search table: names for shoal.reranker, "
+        "or 'stand-in' (a random cross-encoder of MiniLM-L6's shapes: cost only)",
+    )
+    parser.add_argument("--rerank-k", type=int, default=20, help="candidates reranked")
+    parser.add_argument("--rerank-queries", type=int, default=100)
+    parser.add_argument("--llm-queries", type=int, default=20, help="queries for llm: rerankers")
     args = parser.parse_args()
     doc_ids, texts, query_ids, queries, qrels = load(args.quick)
     print(f"{len(texts)} documents, {len(queries)} judged train queries")
+    if args.rerank:
+        name = args.models.split(",")[0]
+        model = shoal.CachedEmbedder(shoal.embedder(MODELS[name]))
+        ds = shoal.open(f"memory://scifact-{name}", embedder=model)
+        ds.add(texts, ids=doc_ids)
+        with tempfile.TemporaryDirectory() as folder:
+            rows = rerank_rows(ds, name, query_ids, queries, qrels, args, Path(folder))
+        print_table(
+            ["reranker", "queries", "nDCG@10 without", "nDCG@10 with", "ms/query", "failed"],
+            [
+                [
+                    r["system"],
+                    str(r["queries"]),
+                    f"{r['ndcg@10 without']:.3f}",
+                    f"{r['ndcg@10 with']:.3f}",
+                    f"{r['rerank ms/query']:.0f}",
+                    str(r["failed queries"]),
+                ]
+                for r in rows
+            ],
+        )
+        llm = any(spec.startswith("llm:") for spec in args.rerank.split(","))
+        path = save_report(
+            "retrieval_rerank_llm" if llm else "retrieval_rerank",
+            "retrieval_quality",
+            judgements="train",
+            rows=rows,
+        )
+        print(f"\nwrote {path}")
+        return
     rows: list[dict[str, Any]] = []
 
     def record(system: str, rankings: list[Ranking], qps: float, **extra: Any) -> None:

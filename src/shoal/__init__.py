@@ -71,11 +71,14 @@ from shoal.store import (
     Filter,
     Hit,
     Record,
+    Reranker,
     Retriever,
     SearchMode,
     SearchType,
     VersionInfo,
     open,
+    register_reranker,
+    reranker,
 )
 from shoal.text import RecursiveCharacterSplitter
 from shoal.types import Document, EmbedderSpec, Metric
@@ -127,6 +130,7 @@ __all__ = [
     "RefNotFound",
     "RemoteDataset",
     "RequestRejected",
+    "Reranker",
     "RetrievalQA",
     "Retriever",
     "RetryPolicy",
@@ -153,5 +157,7 @@ __all__ = [
     "pairwise",
     "providers",
     "register_provider",
+    "register_reranker",
+    "reranker",
     "top_k",
 ]

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from shoal.cli._console import (
     RefOption,
+    RerankOption,
     SearchMode,
     WhereOption,
     parse_json_object,
@@ -62,6 +63,7 @@ def ask(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the answer and its sources as one JSON object.")
     ] = False,
+    rerank: RerankOption = None,
 ) -> None:
     """Answer QUESTION from the dataset's chunks, citing them as [1], [2]."""
     dataset = open_dataset_or_remote(uri)
@@ -70,7 +72,7 @@ def ask(
     retriever = dataset.as_retriever(
         k=k, mode=mode.value, where=parse_json_object(where, "--where")
     )
-    qa = RetrievalQA(retriever, llm(llm_name, **parse_options(llm_option)))
+    qa = RetrievalQA(retriever, llm(llm_name, **parse_options(llm_option)), rerank=rerank)
     stream = qa.stream(question)
     if as_json:
         with stderr_console().status(f"Answering with {qa.llm.name}"):

@@ -218,3 +218,16 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise error(f'{option} must be a JSON object, e.g. {{"lang": "en"}}')
     return value
+
+
+RerankOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank",
+        help="Rerank the best candidates (max(k, 20)) with a reranker: "
+        "cross-encoder:<model or folder> (ONNX, offline once cached) or llm:<answerer>, "
+        "e.g. llm:local:/path/model.gguf. Scores are then the reranker's.",
+        metavar="NAME",
+        show_default=False,
+    ),
+]

@@ -144,7 +144,7 @@ def print_hits(
     """Hits as two lines each (rank, score, short id, source; a snippet), or a JSON list.
 
     `metric` names the score: "l2" is a distance, "keyword" a BM25 score, "hybrid" a
-    fusion score, anything else a similarity.
+    fusion score, "rerank" a reranker's score, anything else a similarity.
     """
     if as_json:
         print_json([hit_json(rank, hit) for rank, hit in enumerate(hits, 1)])
@@ -153,7 +153,9 @@ def print_hits(
     if not hits:
         console.print(Text("no hits", style="dim"))
         return
-    label = {"l2": "distance", "keyword": "bm25", "hybrid": "fused"}.get(metric, "score")
+    label = {"l2": "distance", "keyword": "bm25", "hybrid": "fused", "rerank": "reranked"}.get(
+        metric, "score"
+    )
     terms = query_terms(query)
     indent = " " * 4
     width = max(console.width - len(indent), 20)

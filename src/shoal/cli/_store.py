@@ -19,6 +19,7 @@ from shoal.cli._console import (
     LanguageOption,
     ModelOptions,
     RefOption,
+    RerankOption,
     SearchMode,
     UriArgument,
     WhereOption,
@@ -280,10 +281,16 @@ def search(
     ref: RefOption = None,
     show_metadata: ShowMetadataOption = False,
     as_json: JsonOption = False,
+    rerank: RerankOption = None,
 ) -> None:
     """Search a dataset for the rows nearest to QUERY: rank, score, id, source and a snippet."""
     dataset = open_at(uri, ref)
     where_filter = parse_json_object(where, "--where")
-    hits = dataset.search(query, k=k, where=where_filter, mode=mode.value)
-    metric = dataset.spec.metric if mode is SearchMode.vector else mode.value
+    if rerank:
+        retriever = dataset.as_retriever(k=k, where=where_filter, mode=mode.value, rerank=rerank)
+        hits = retriever.retrieve(query)
+        metric = "rerank"
+    else:
+        hits = dataset.search(query, k=k, where=where_filter, mode=mode.value)
+        metric = dataset.spec.metric if mode is SearchMode.vector else mode.value
     print_hits(hits, metric, as_json=as_json, query=query, show_metadata=show_metadata)

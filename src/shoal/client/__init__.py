@@ -37,6 +37,7 @@ from shoal.store import (
     Filter,
     Hit,
     Record,
+    Reranker,
     Retriever,
     SearchMode,
     SearchType,
@@ -421,6 +422,8 @@ class RemoteDataset:
         score_threshold: float | None = None,
         rrf_k: float = 60,
         weights: tuple[float, float] = (1.0, 1.0),
+        rerank: Reranker | str | None = None,
+        rerank_k: int | None = None,
     ) -> Retriever:
         """A Retriever over this dataset, for `RetrievalQA` (see `Dataset.as_retriever`)."""
         return Retriever(
@@ -434,6 +437,8 @@ class RemoteDataset:
             score_threshold=score_threshold,
             rrf_k=rrf_k,
             weights=weights,
+            rerank=rerank,
+            rerank_k=rerank_k,
         )
 
     def ask(

@@ -13,6 +13,7 @@ A guarded answer therefore comes as one piece; an unguarded one streams as it is
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,8 @@ from shoal.qa._llm import LLM
 from shoal.qa._llm import llm as build_llm
 from shoal.qa._prompt import QAPrompt, Source, default_prompt
 from shoal.qa.extractive import ExtractiveLLM, question_names, sentences
+from shoal.store import Reranker, Retriever
+from shoal.store._rerank import as_reranker
 
 __all__ = ["Answer", "AnswerStream", "RetrievalQA", "Retrieves", "supported"]
 
@@ -169,6 +172,11 @@ class RetrievalQA:
             "I don't know" without asking the model when no source sentence holds the
             question's key words, and replace an answer the sources do not support by
             the extractive one; a guarded answer is checked whole before it is shown.
+        rerank: a `Reranker` or a name for `shoal.reranker()` (``cross-encoder:<model>``,
+            ``llm:<answerer>``). With a `Retriever` it fetches `rerank_k` candidates
+            (default ``max(k, 20)``) and keeps the reranker's k best; any other retriever's
+            hits are reordered as they are. The sources then carry the reranker's scores.
+        rerank_k: candidates for the reranker (a `Retriever` only).
     """
 
     def __init__(
@@ -180,11 +188,33 @@ class RetrievalQA:
         max_context_tokens: int | None = None,
         max_tokens: int = 128,
         guard: bool = True,
+        rerank: Reranker | str | None = None,
+        rerank_k: int | None = None,
     ) -> None:
         if not callable(getattr(retriever, "retrieve", None)):
             raise ConfigurationError(
                 "retriever must have a retrieve(question) method; use dataset.as_retriever()"
             )
+        self.reranker: Reranker | None = None
+        if rerank is None and rerank_k is not None:
+            raise ConfigurationError("rerank_k= applies only with rerank=")
+        if rerank is not None and isinstance(retriever, Retriever):
+            if retriever.rerank is not None:
+                raise ConfigurationError(
+                    f"the retriever already reranks with {retriever.rerank!r}; pass rerank= "
+                    "to one of the two"
+                )
+            retriever = dataclasses.replace(retriever, rerank=rerank, rerank_k=rerank_k)
+            assert isinstance(retriever.rerank, Reranker)
+            self.reranker = retriever.rerank
+        elif rerank is not None:
+            if rerank_k is not None:
+                raise ConfigurationError(
+                    "rerank_k= needs a shoal Retriever (dataset.as_retriever()); this retriever "
+                    "chooses its own hits, which the reranker reorders"
+                )
+            self.reranker = as_reranker(rerank)
+        self._reorders = rerank is not None and not isinstance(retriever, Retriever)
         self.retriever = retriever
         self.llm = llm if isinstance(llm, LLM) else build_llm(llm or "extractive")
         self.prompt = prompt or default_prompt(self.llm)
@@ -221,6 +251,9 @@ class RetrievalQA:
         if not isinstance(question, str) or not question.strip():
             raise InvalidInput("the question is empty; ask something, e.g. 'When was X born?'")
         hits = list(self.retriever.retrieve(question))
+        if self._reorders:
+            assert self.reranker is not None
+            hits = self.reranker.rerank(question, hits)
         sources, left_out = self._pack(question, hits)
         guarded = self.guard and (self.llm.small or self.llm.kind == "completion")
         quoted: str | None = None

