@@ -39,12 +39,18 @@ _NUMERIC = (
 )
 
 
+# Not rerun with the AVX2 kernels: MPNet's parity with torch runs the same GEMM kernels as
+# MiniLM's, which is rerun, and took 63 s of the rerun's 150 (the suite must stay under 15
+# minutes); it still runs once in the main pass.
+_NOT_RERUN = ("integration/test_local_model.py::test_mpnet_fp32_matches_sentence_transformers",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the kernel-dependent tests `numeric`."""
     root = Path(__file__).parent
     for item in items:
         where = item.path.relative_to(root).as_posix()
-        if where.startswith(_NUMERIC):
+        if where.startswith(_NUMERIC) and f"{where}::{item.name}" not in _NOT_RERUN:
             item.add_marker(pytest.mark.numeric)
 
 
