@@ -12,6 +12,7 @@ rather than run, since installing is `make`'s job in the tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -127,9 +128,10 @@ def reader_folder(root: Path) -> None:
     )
 
 
-def _extras() -> set[str]:
+@functools.cache
+def _extras() -> frozenset[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return set(project["optional-dependencies"])
+    return frozenset(project["optional-dependencies"])
 
 
 def _check_pip(words: list[str], where: str) -> None:

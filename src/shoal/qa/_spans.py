@@ -112,19 +112,17 @@ def typed_span(question: str, sentence: str) -> str | None:
     """The date, number or name in `sentence` that answers `question`; None if it has none
     (or the question asks for something else)."""
     kind = question_type(question).kind
-    if kind == "thing":
-        return None
-    return _best(question, sentence, typed_only=True)
+    return None if kind == "thing" else _best(question, sentence, kind, typed_only=True)
 
 
 def answer_span(question: str, sentence: str) -> str:
     """The part of `sentence` that answers `question`, verbatim; the sentence when none is found."""
-    return _best(question, sentence, typed_only=False) or sentence
-
-
-def _best(question: str, sentence: str, *, typed_only: bool) -> str | None:
-    asked = {_stem(w) for w in _words(question) if w not in _STOP}
     kind = question_type(question).kind
+    return _best(question, sentence, kind, typed_only=False) or sentence
+
+
+def _best(question: str, sentence: str, kind: str, *, typed_only: bool) -> str | None:
+    asked = {_stem(w) for w in _words(question) if w not in _STOP}
     anchors = [m.span() for m in re.finditer(r"\w+", sentence) if _stem(m.group()) in asked]
     candidates = _typed(kind, sentence)
     head = _head_noun(question)
