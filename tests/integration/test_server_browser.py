@@ -126,10 +126,12 @@ def test_a_person_signs_in_searches_asks_and_reads_the_versions(
     ui.fill("#map-color", "topic")
     ui.click("#map-form button")
     ui.wait_for_selector("#map:not([hidden])")
-    frame = next(f for f in ui.frames if f != ui.main_frame)
-    # Generous: the suite runs files in parallel, and the load test may hold both cores.
-    frame.wait_for_function("() => Number(document.body.dataset.points) === 48", timeout=90_000)
-    drawn = frame.evaluate("""() => { const c = document.querySelector("canvas");
+    # A frame locator finds the frame again on every poll: the sandboxed srcdoc frame may
+    # move to another renderer process as it loads, and a Frame picked before then may be
+    # left polling a document that is gone (the likely cause of one CI run's 90 s wait).
+    frame = ui.frame_locator("#map")
+    frame.locator("body[data-points='48']").wait_for(timeout=90_000)
+    drawn = frame.locator("canvas").evaluate("""(c) => {
         const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] === 255) n++; return n; }""")
     assert drawn > 48, "the points are painted"
