@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shoal.embeddings import Embedder
 from shoal.errors import ConfigurationError, InvalidInput
 from shoal.qa._llm import LLM
 from shoal.qa._llm import llm as build_llm
@@ -223,8 +224,15 @@ class RetrievalQA:
         self.max_context_tokens = max_context_tokens
         self.max_tokens = max_tokens
         self.guard = guard
+        local = _local_embedder(retriever)
+        if isinstance(self.llm, ExtractiveLLM) and local is not None:
+            self.llm = self.llm.with_embedder(local)
         self._extractive: ExtractiveLLM | None = (
-            self.llm if isinstance(self.llm, ExtractiveLLM) else None
+            self.llm
+            if isinstance(self.llm, ExtractiveLLM)
+            else None
+            if local is None
+            else ExtractiveLLM(embedder=local)
         )
 
     @classmethod
@@ -336,6 +344,16 @@ class RetrievalQA:
             left_out=left_out,
             context=_context(text, sources) if known else "",
         )
+
+
+def _local_embedder(retriever: object) -> Embedder | None:
+    """The embedder of a shoal retriever's dataset when it runs on this machine, else None."""
+    dataset = getattr(retriever, "dataset", None) if isinstance(retriever, Retriever) else None
+    spec = getattr(dataset, "spec", None)
+    if spec is None or spec.provider != "local":
+        return None
+    model = getattr(dataset, "embedder", None)
+    return model if isinstance(model, Embedder) else None
 
 
 @functools.cache

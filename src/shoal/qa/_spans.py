@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["QuestionType", "answer_span", "question_type", "typed_span"]
+__all__ = [
+    "ENGLISH_OPENING",
+    "QuestionType",
+    "answer_span",
+    "asked_in",
+    "question_type",
+    "typed_span",
+]
 
 _TOKEN = re.compile(r"[$£€]?\d+(?::\d\d|[–-]\d+)|[$£€]?\d[\d,.]*%?|\w+(?:['’.-]\w+)*\.?|[^\w\s]")
 _MONTHS = (
@@ -75,9 +82,130 @@ _PERSON_NOUNS = "person|man|woman|king|queen|president|leader|scientist|artist|a
 _TIME_NOUNS = "year|years|decade|century|date|day|month|era|period|time"
 
 
+# Other languages' question words, by the kind of answer they ask for. Latin, Greek and
+# Cyrillic ones open the question (after an inverted mark); Chinese, Japanese, Korean and
+# Thai ones may stand anywhere in it, as those languages place them.
+_ASKS: dict[str, dict[str, str]] = {
+    "german": {
+        "date": r"wann|seit wann|bis wann|in welchem jahr|welches jahr|an welchem tag",
+        "number": r"wie (?:viele?|alt|lange|hoch|weit|groß|gross|oft|schwer|tief)|wieviele?",
+        "person": r"wer|wem|wen|wessen",
+        "place": r"wo|woher|wohin|in welcher stadt|in welchem land",
+    },
+    "french": {
+        "date": r"quand|depuis quand|en quelle année|quelle année|à quelle date|quel jour",
+        "number": r"combien|quel âge|quelle (?:hauteur|taille|distance|longueur)",
+        "person": r"qui|à qui|de qui",
+        "place": r"où|d'où|dans quelle ville|dans quel pays",
+    },
+    "spanish": {
+        "date": r"cuándo|cuando|en qué año|qué año|en qué fecha|qué día",
+        "number": r"cuánt[oa]s?|cuant[oa]s?|qué edad|a qué distancia",
+        "person": r"quién(?:es)?|quien(?:es)?|a quién|de quién",
+        "place": r"dónde|donde|adónde|de dónde|en qué (?:ciudad|país)",
+    },
+    "italian": {
+        "date": r"quando|in che anno|in quale anno|che anno",
+        "number": r"quant[oaie]|che età",
+        "person": r"chi|a chi|di chi",
+        "place": r"dove|da dove|in quale (?:città|paese)",
+    },
+    "portuguese": {
+        "date": r"quando|em que ano|em qual ano|que ano",
+        "number": r"quant[oa]s?|que idade",
+        "person": r"quem|a quem|de quem",
+        "place": r"onde|aonde|de onde|em que (?:cidade|país)",
+    },
+    "dutch": {
+        "date": r"wanneer|in welk jaar|welk jaar",
+        "number": r"hoeveel|hoe (?:oud|lang|hoog|ver|groot|vaak)",
+        "person": r"wie|van wie|aan wie",
+        "place": r"waar|waarheen|vanwaar",
+    },
+    "russian": {
+        "date": r"когда|в каком году|какого числа|в какой день",
+        "number": r"сколько|какой (?:высоты|длины)|как (?:долго|далеко)",
+        "person": r"кто|кого|кому|кем|чей|чья|чьё|чьи",
+        "place": r"где|откуда|куда|в каком (?:городе|стране)",
+    },
+    "turkish": {
+        "date": r"ne zaman|hangi yıl",
+        "number": r"kaç|ne kadar",
+        "person": r"kim",
+        "place": r"nerede|nereye|nereden|nere",
+    },
+    "greek": {
+        "date": r"πότε|ποτε",
+        "number": r"πόσ[οαεη]ι?|ποσ[οαεη]ι?",
+        "person": r"ποιος|ποια|ποιον|ποιου",
+        "place": r"πού|που",
+    },
+    "arabic": {"date": r"متى", "number": r"كم", "person": r"من هو|من هي|من", "place": r"أين|اين"},
+    "hindi": {"date": r"कब", "number": r"कितन[ाीे]", "person": r"कौन", "place": r"कहाँ|कहां"},
+}
+_ASKS_ANYWHERE: dict[str, dict[str, str]] = {
+    "chinese": {
+        "date": r"什么时候|什麼時候|何时|何時|哪一?年|哪天|几月|幾月|哪个月|哪個月",
+        "number": r"多少|几|幾|多大|多长|多長|多高|多远|多遠|多久",
+        "person": r"谁|誰",
+        "place": r"哪里|哪裡|哪儿|哪兒|在哪|何处|何處",
+    },
+    "japanese": {
+        "date": r"いつ|何年|何月|何日",
+        "number": r"いくつ|いくら|何人|何歳|何個|どのくらい|どれくらい",
+        "person": r"誰|だれ|どなた",
+        "place": r"どこ",
+    },
+    "korean": {"date": r"언제", "number": r"몇|얼마", "person": r"누구|누가", "place": r"어디"},
+    "thai": {"date": r"เมื่อไร|เมื่อไหร่", "number": r"เท่าไร|เท่าไหร่|กี่", "person": r"ใคร",
+             "place": r"ที่ไหน"},
+}  # fmt: skip
+_KINDS = ("date", "number", "person", "place", "thing")
+_THINGS = {
+    "german": r"was|welche[rsmn]?", "french": r"que|quoi|quel(?:le)?s?|qu'est-ce|qu’est-ce",
+    "spanish": r"qué|cuál(?:es)?|cual(?:es)?", "italian": r"cosa|che cosa|qual[ei]",
+    "portuguese": r"o que|qual|quais", "dutch": r"wat|welke?", "turkish": r"ne|hangi",
+    "russian": r"что|как(?:ой|ая|ое|ие|им|ую|ого)", "greek": r"τι|τί", "arabic": r"ما|ماذا",
+    "hindi": r"क्या", "chinese": r"什么|什麼|哪个|哪個|哪些", "japanese": r"何|なに|どれ|どの",
+    "korean": r"무엇|뭐|어떤|어느", "thai": r"อะไร",
+}  # fmt: skip
+for _language, _words_of in _THINGS.items():
+    (_ASKS_ANYWHERE if _language in _ASKS_ANYWHERE else _ASKS)[_language]["thing"] = _words_of
+
+
+ENGLISH_OPENING = re.compile(
+    r"[\s\"'“(]*(?:(?:in|on|at|from|by|for|to|of|during|with|since|until)\s+)?"
+    r"(?:what|which|who|whom|whose|when|where|why|how)\b"
+)
+
+
+def _opening(question: str) -> str:
+    return re.sub(r"^[\s¿¡\"'“«„(]+", "", question.casefold())
+
+
+def asked_in(question: str) -> tuple[str, str] | None:
+    """(language, kind) of a question opened by (or, in CJK and Thai, holding) another
+    language's question word; None for English and for questions none of them fits."""
+    q = _opening(question)
+    for language, kinds in _ASKS_ANYWHERE.items():
+        for kind in _KINDS:
+            if re.search(kinds[kind], q):
+                return language, kind
+    for language, kinds in _ASKS.items():
+        for kind in _KINDS:
+            if re.match(rf"(?:{kinds[kind]})(?!\w)", q):
+                return language, kind
+    return None
+
+
 def question_type(question: str) -> QuestionType:
-    """The kind of answer `question` asks for, from its wh-word and head noun."""
+    """The kind of answer `question` asks for, from its wh-word and head noun (English),
+    or the question words of the languages in `_ASKS`."""
     q = " ".join(question.lower().split())
+    if not ENGLISH_OPENING.match(q):
+        other = asked_in(question)
+        if other is not None:
+            return QuestionType(other[1])
     if re.search(rf"\b(?:what|which|in what|in which)\s+(?:{_TIME_NOUNS})\b", q) or re.match(
         r"(?:when|since when|until when)\b", q
     ):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,10 +23,18 @@ from shoal.embeddings import DEFAULT_EMBEDDER, Embedder, embedder
 from shoal.errors import ConfigurationError
 from shoal.qa._llm import LLM, Message
 from shoal.qa._prompt import QAPrompt, Source, parse_chat_prompt
-from shoal.qa._spans import answer_span, typed_span
+from shoal.qa._spans import ENGLISH_OPENING, answer_span, asked_in, question_type, typed_span
 from shoal.store import analyzer, detect_language, function_words
 
-__all__ = ["Extract", "ExtractiveLLM", "best_sentence", "ranked_sentences", "sentences"]
+__all__ = [
+    "Extract",
+    "ExtractiveLLM",
+    "best_sentence",
+    "crosses_languages",
+    "question_language",
+    "ranked_sentences",
+    "sentences",
+]
 
 # Sentence ends: . ! ? (and CJK ones) followed by space and a capital, digit or quote.
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=[\"'“(\[A-Z0-9À-ÖØ-Þ])|\n{2,}|(?<=[。！？])")
@@ -99,6 +108,25 @@ def _stop_words(question: str, sources: dict[int, str]) -> frozenset[str]:
     return _STOPWORDS | function_words(detect_language([question, *sources.values()]))
 
 
+def question_language(question: str) -> str:
+    """The language `question` is asked in: its question word's, else as detected."""
+    if ENGLISH_OPENING.match(" ".join(question.lower().split())):
+        return "english"
+    asked = asked_in(question)
+    return asked[0] if asked is not None else detect_language([question])
+
+
+def crosses_languages(question: str, sources: dict[int, str]) -> bool:
+    """Whether `question` is asked in another language than the sources are written in:
+    so detected, and most of its words other than names are not in them (short texts
+    are easily misdetected; shared words are not)."""
+    if question_language(question) == detect_language(sources.values()):
+        return False
+    words = set(_key_words(question, _stop_words(question, sources))) - question_names(question)
+    present = set().union(*(_words(text) for text in sources.values()))
+    return len(words & present) * 2 < len(words) or not words
+
+
 def question_names(question: str) -> set[str]:
     """The question's names and numbers (capitalised words after the first, lower-cased)."""
     tokens = _WORD.findall(question)
@@ -146,6 +174,8 @@ def ranked_sentences(
     candidates = [(n, s) for n, text in sorted(sources.items()) for s in sentences(text)]
     if not candidates:
         return []
+    if crosses_languages(question, sources):
+        return _ranked_across(question, sources, candidates, model)
     keys = set(_key_words(question, _stop_words(question, sources)))
     names = question_names(question)
     document_frequency = Counter(w for _, s in candidates for w in set(_words(s)))
@@ -178,6 +208,50 @@ def ranked_sentences(
     return sorted(scored, key=lambda e: -e.score)
 
 
+# Across languages the question's words are not the sources' words: a sentence is
+# supported by the question's names (Latin-script ones survive translation), or else by
+# standing out in meaning: its cosine at least this far above the mean of the others'.
+# With multilingual-e5-small on tests/unit/qa/test_crosslingual.py's birth pages, the
+# answerable questions stood 0.050-0.085 above, the unanswerable 0.017-0.036: the middle.
+_STANDS_OUT = 0.043
+
+
+def _ranked_across(
+    question: str, sources: dict[int, str], candidates: list[tuple[int, str]], model: Embedder
+) -> list[Extract]:
+    """`ranked_sentences` for a question in another language than its sources: by meaning
+    (the embedder must be multilingual) and the names the question shares with them."""
+    vectors = model.embed_documents([s for _, s in candidates])
+    query = model.embed_query(question)
+    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+    cosines = (vectors @ query) / np.maximum(norms, 1e-12)
+    # Names written in the sources' script must be found there ("Wann wurde Franz
+    # Beckenbauer geboren?" over other players' pages is not answered); names in another
+    # script (Cyrillic "Роналду" for "Ronaldo") and unwritten ones leave it to meaning.
+    latin_sources = _latin(" ".join(sources.values()))
+    names = {n for n in question_names(question) if _latin(n) == latin_sources}
+    found = {n: len(names & set(_words(text))) for n, text in sources.items()}
+    others = len(candidates) - 1
+    total = float(cosines.sum())
+    scored: list[Extract] = []
+    for (number, sentence), cosine in zip(candidates, cosines, strict=True):
+        named = found[number] / len(names) if names else 0.0
+        if names:
+            support = named
+        else:
+            mean_others = (total - float(cosine)) / others if others else 1.0
+            support = 1.0 if float(cosine) - mean_others >= _STANDS_OUT else 0.0
+        scored.append(Extract(sentence, number, float(cosine) + 0.1 * named, support))
+    return sorted(scored, key=lambda e: -e.score)
+
+
+def _latin(text: str) -> bool:
+    """Whether most of `text`'s letters are Latin ones."""
+    letters = [c for c in text[:2000] if c.isalpha()]
+    latin = sum(1 for c in letters if c.isascii() or "LATIN" in unicodedata.name(c, ""))
+    return latin * 2 > len(letters)
+
+
 def _trim(question: str, sentence: str) -> str:
     """Cut a sentence after the clause holding the date or number a when/how-many question asks."""
     pattern = _expected(question)
@@ -195,8 +269,10 @@ class ExtractiveLLM(LLM):
 
     Args:
         model: unused (the name has no model part); kept for the registry's call.
-        embedder: what scores sentences by meaning; default the local MiniLM model
-            (offline, free), whatever embedder the dataset uses.
+        embedder: what scores sentences by meaning; default the dataset's embedder when it
+            runs locally (RetrievalQA passes it; no API call per sentence), else the local
+            MiniLM model. A question in another language than its sources needs a
+            multilingual one (``local:multilingual-e5-small``).
         min_score: below this combined score (0-1) the answer is "I don't know".
         min_key_words: the share of the question's names and rare words the chosen
             sentence must contain, else "I don't know".
@@ -234,6 +310,18 @@ class ExtractiveLLM(LLM):
         """No model window: sentences are scored one by one; 32k tokens of sources at most."""
         return 32_768
 
+    def with_embedder(self, model: Embedder) -> ExtractiveLLM:
+        """This answerer scoring with `model`, unless an embedder was chosen for it: RetrievalQA
+        passes a dataset's local embedder (multilingual-e5 for a question in another language)."""
+        if self._embedder_option is not None:
+            return self
+        return ExtractiveLLM(
+            embedder=model,
+            min_score=self.min_score,
+            min_key_words=self.min_key_words,
+            spans=self.spans,
+        )
+
     @property
     def embedder(self) -> Embedder:
         """The embedder that scores sentences (built on first use)."""
@@ -251,7 +339,9 @@ class ExtractiveLLM(LLM):
         found = ranked[0]
         if found.key_words_found < self.min_key_words:
             return None
-        if not self.spans:
+        if not self.spans or (
+            question_type(question).kind == "thing" and crosses_languages(question, sources)
+        ):  # which words of a sentence answer "what" asked in another language is unknowable
             return Extract(
                 _trim(question, found.text), found.source, found.score, found.key_words_found
             )
