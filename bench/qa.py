@@ -11,6 +11,7 @@ tokens per second after it (writing the answer), from the pieces they stream.
 
     .venv/bin/python bench/qa.py [--answerers extractive,extractive-sentences,fake-chat,
         local:qwen2.5-coder-0.5b-instruct] [--limit 322] [--every 1] [--answers answers.jsonl]
+        [--focus auto|none|N]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import string
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import shoal
 from _report import print_table, save_report
@@ -155,7 +156,16 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--report", default="qa", help="bench/results/<name>.json")
     parser.add_argument("--answers", help="write every answer to this JSON-lines file")
+    parser.add_argument(
+        "--focus",
+        default="auto",
+        help="sentences a generating answerer reads: auto (2 for small models), none "
+        "(whole chunks) or a number",
+    )
     args = parser.parse_args()
+    focus: int | Literal["auto"] | None = "auto"
+    if args.focus != "auto":
+        focus = None if args.focus == "none" else int(args.focus)
     paragraphs, questions = _load(322)
     questions = questions[:: args.every][: args.limit]
     rows: list[dict[str, Any]] = []
@@ -177,7 +187,7 @@ def main() -> None:
             loading = time.perf_counter()
             answerer = Timed(_answerer(name))
             load_seconds = time.perf_counter() - loading
-            qa = RetrievalQA(dataset.as_retriever(k=args.k, mode="hybrid"), answerer)
+            qa = RetrievalQA(dataset.as_retriever(k=args.k, mode="hybrid"), answerer, focus=focus)
             em = f1 = contains = unknown = fallback = held_f1 = 0.0
             started = time.perf_counter()
             for q in questions:
@@ -205,7 +215,7 @@ def main() -> None:
                 retriever = dataset.as_retriever(
                     k=args.k, mode="hybrid", where={"paragraph": {"$ne": q["gold"]}}
                 )
-                answer = RetrievalQA(retriever, answerer).ask(q["question"])
+                answer = RetrievalQA(retriever, answerer, focus=focus).ask(q["question"])
                 refused += not answer.known
                 if log:
                     record = {"answerer": name, "gold": False, "question": q["question"]}
@@ -215,6 +225,7 @@ def main() -> None:
             held = sum(q["article"] >= _HELD_OUT_FROM for q in questions) or 1
             row = {
                 "answerer": name,
+                "focus": qa.focus,
                 "exact_match": round(em / n, 3),
                 "token_f1": round(f1 / n, 3),
                 "token_f1_held_out": round(held_f1 / held, 3),

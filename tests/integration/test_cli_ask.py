@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 from cli_runner import plain, run
 
+from fakes.llms import ScriptedLLM
+from shoal.qa import _llm, register_llm
+from shoal.qa._prompt import parse_chat_prompt
+
 BIRTHS = [
     "Michael Jeffrey Jordan was born in 17 February 1963, in Brooklyn, New York, United States of America.",
     "Lionel Andrés Messi was born 24 June 1987 in Rosario, Santa Fe, Argentina.",
@@ -55,6 +59,31 @@ def test_ask_says_it_does_not_know_when_the_filter_removes_the_answer(births: st
     result = run("ask", births, "When was Michael Jordan born?", "--where", '{"n": {"$ne": 0}}')
     assert result.exit_code == 0, result.output
     assert plain(result.stdout).splitlines()[0] == "I don't know."
+
+
+@pytest.mark.slow
+def test_ask_focus_sets_how_many_sentences_the_model_reads(
+    births: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_llm._ANSWERERS, "_registered", {})  # the registration ends with the test
+    made: list[ScriptedLLM] = []
+
+    def small(model: str) -> ScriptedLLM:
+        made.append(ScriptedLLM("24 June 1987", small=True))
+        return made[-1]
+
+    register_llm("tiny", small)
+    read = {}
+    for focus in ("1", "0", None):
+        extra = [] if focus is None else ["--focus", focus]
+        result = run("ask", births, "When was Messi born?", "--llm", "tiny:x", "--json", *extra)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["answer"].startswith("24 June 1987 [")
+        read[focus] = parse_chat_prompt(made[-1].calls[0][0])[1]
+    assert len(read["1"]) == 1 and "Messi" in next(iter(read["1"].values()))
+    assert len(read["0"]) == 4  # whole chunks: every source
+    assert len(read[None]) <= 2  # small models read the 2 best sentences by default
+    assert run("ask", births, "Why?", "--focus", "-1").exit_code == 2
 
 
 def test_ask_errors_are_clear(tmp_path: Path) -> None:

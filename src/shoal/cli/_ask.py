@@ -64,6 +64,17 @@ def ask(
         bool, typer.Option("--json", help="Print the answer and its sources as one JSON object.")
     ] = False,
     rerank: RerankOption = None,
+    focus: Annotated[
+        int | None,
+        typer.Option(
+            "--focus",
+            help="Sentences of the sources the model reads, the extractive ranking's best "
+            "(0: whole chunks). Default: 2 for small local models, whole chunks otherwise.",
+            metavar="N",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Answer QUESTION from the dataset's chunks, citing them as [1], [2]."""
     dataset = open_dataset_or_remote(uri)
@@ -72,7 +83,12 @@ def ask(
     retriever = dataset.as_retriever(
         k=k, mode=mode.value, where=parse_json_object(where, "--where")
     )
-    qa = RetrievalQA(retriever, llm(llm_name, **parse_options(llm_option)), rerank=rerank)
+    qa = RetrievalQA(
+        retriever,
+        llm(llm_name, **parse_options(llm_option)),
+        rerank=rerank,
+        focus="auto" if focus is None else focus or None,
+    )
     stream = qa.stream(question)
     if as_json:
         with stderr_console().status(f"Answering with {qa.llm.name}"):

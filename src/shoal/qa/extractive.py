@@ -330,10 +330,13 @@ class ExtractiveLLM(LLM):
             self._model = embedder(name or DEFAULT_EMBEDDER)
         return self._model
 
-    def extract(self, question: str, sources: dict[int, str]) -> Extract | None:
+    def extract(
+        self, question: str, sources: dict[int, str], *, ranked: list[Extract] | None = None
+    ) -> Extract | None:
         """The best sentence for `question` (or its answering span), or None when it does
-        not clear the bars."""
-        ranked = ranked_sentences(question, sources, self.embedder)
+        not clear the bars; `ranked` is `ranked_sentences`' list when the caller has it."""
+        if ranked is None:
+            ranked = ranked_sentences(question, sources, self.embedder)
         if not ranked or ranked[0].score < self.min_score:
             return None
         found = ranked[0]

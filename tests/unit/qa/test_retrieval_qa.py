@@ -9,6 +9,7 @@ from shoal.embeddings.local import LocalEmbedder
 from shoal.errors import ConfigurationError, InvalidInput
 from shoal.qa import DONT_KNOW, ExtractiveLLM, QAPrompt, RetrievalQA, supported
 from shoal.qa._prompt import SMALL_MODEL_PROMPT, Source, parse_chat_prompt
+from shoal.qa.extractive import sentences
 from shoal.store import Hit
 
 BIRTHS = [
@@ -250,3 +251,50 @@ def test_a_small_models_answer_is_checked_whole_and_replaced_when_unsupported(
     qa._extractive = ExtractiveLLM(embedder=minilm)
     answer = qa.ask("When was Michael Jordan born?")
     assert answer.fallback and answer.text == "17 February 1963 [1]"
+
+
+PAGES = [
+    "Michael Jeffrey Jordan was born in 17 February 1963, in Brooklyn, New York. He played "
+    "basketball for the Chicago Bulls. He won six championships.",
+    "Lionel Andrés Messi was born 24 June 1987 in Rosario, Santa Fe, Argentina. He plays "
+    "football. He joined Barcelona at thirteen.",
+]
+
+
+@pytest.mark.slow
+def test_a_small_model_reads_only_the_two_best_sentences_under_their_numbers(
+    minilm: LocalEmbedder,
+) -> None:
+    small = ScriptedLLM("17 February 1963 [1]", small=True)
+    qa = RetrievalQA(ListRetriever(PAGES), small)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    assert qa.focus == 2
+    answer = qa.ask("When was Michael Jordan born?")
+    _, given, _ = parse_chat_prompt(small.calls[0][0])
+    assert sum(len(sentences(text)) for text in given.values()) == 2
+    assert given[1] == PAGES[0].split(". ")[0] + "."  # the answer sentence, still [1]
+    assert all(text in PAGES[n - 1] for n, text in given.items())
+    assert [s.text for s in answer.sources] == PAGES and answer.text == "17 February 1963 [1]"
+
+
+@pytest.mark.slow
+def test_focus_none_gives_whole_chunks_and_a_number_gives_that_many_sentences(
+    minilm: LocalEmbedder,
+) -> None:
+    whole = ScriptedLLM("17 February 1963 [1]", small=True)
+    qa = RetrievalQA(ListRetriever(PAGES), whole, focus=None)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    qa.ask("When was Michael Jordan born?")
+    assert parse_chat_prompt(whole.calls[0][0])[1] == {1: PAGES[0], 2: PAGES[1]}
+    big = ScriptedLLM("Rosario [2]")  # not small: whole chunks unless asked
+    assert RetrievalQA(ListRetriever(PAGES), big).focus is None
+    qa = RetrievalQA(ListRetriever(PAGES), big, focus=1)
+    qa._extractive = ExtractiveLLM(embedder=minilm)
+    qa.ask("Where was Messi born?")
+    assert parse_chat_prompt(big.calls[0][0])[1] == {2: PAGES[1].split(". ")[0] + "."}
+
+
+@pytest.mark.parametrize("focus", [0, -1, True, 1.5, "all"])
+def test_focus_must_be_a_count_none_or_auto(focus: object) -> None:
+    with pytest.raises(ConfigurationError, match="focus must be a number of sentences"):
+        RetrievalQA(ListRetriever(PAGES), ScriptedLLM("x"), focus=focus)  # type: ignore[arg-type]
