@@ -11,7 +11,7 @@ tokens per second after it (writing the answer), from the pieces they stream.
 
     .venv/bin/python bench/qa.py [--answerers extractive,extractive-sentences,fake-chat,
         local:qwen2.5-coder-0.5b-instruct] [--limit 322] [--every 1] [--answers answers.jsonl]
-        [--focus auto|none|N]
+        [--focus auto,none,N]
 """
 
 from __future__ import annotations
@@ -141,6 +141,18 @@ def _answerer(name: str) -> LLM:
     return llm(name)
 
 
+def _runs(
+    names: list[str], focuses: list[int | Literal["auto"] | None]
+) -> Iterator[tuple[str, Timed, float, int | Literal["auto"] | None]]:
+    """(name, a fresh timer around the answerer, seconds to build it, focus) per run."""
+    for name in names:
+        loading = time.perf_counter()
+        model = _answerer(name)
+        load_seconds = time.perf_counter() - loading
+        for focus in focuses:
+            yield name, Timed(model), load_seconds, focus
+
+
 # The extractive answerer's span rules were written looking at articles 0-5 only; 6-11 are
 # held out, and their F1 is reported on its own.
 _HELD_OUT_FROM = 6
@@ -159,13 +171,13 @@ def main() -> None:
     parser.add_argument(
         "--focus",
         default="auto",
-        help="sentences a generating answerer reads: auto (2 for small models), none "
-        "(whole chunks) or a number",
+        help="sentences a generating answerer reads, a comma-separated list run in turn: "
+        "auto (RetrievalQA's default), none (whole chunks) or a number",
     )
     args = parser.parse_args()
-    focus: int | Literal["auto"] | None = "auto"
-    if args.focus != "auto":
-        focus = None if args.focus == "none" else int(args.focus)
+    focuses: list[int | Literal["auto"] | None] = [
+        "auto" if f == "auto" else None if f == "none" else int(f) for f in args.focus.split(",")
+    ]
     paragraphs, questions = _load(322)
     questions = questions[:: args.every][: args.limit]
     rows: list[dict[str, Any]] = []
@@ -183,10 +195,7 @@ def main() -> None:
             )
             recall[mode] = round(found / len(questions), 3)
         print(f"recall@{args.k}", recall, flush=True)
-        for name in args.answerers.split(","):
-            loading = time.perf_counter()
-            answerer = Timed(_answerer(name))
-            load_seconds = time.perf_counter() - loading
+        for name, answerer, load_seconds, focus in _runs(args.answerers.split(","), focuses):
             qa = RetrievalQA(dataset.as_retriever(k=args.k, mode="hybrid"), answerer, focus=focus)
             em = f1 = contains = unknown = fallback = held_f1 = 0.0
             started = time.perf_counter()
@@ -256,6 +265,7 @@ def main() -> None:
     print_table(
         [
             "answerer",
+            "focus",
             "EM",
             "token F1",
             "F1 held out",
@@ -270,6 +280,7 @@ def main() -> None:
         [
             [
                 r["answerer"],
+                "-" if r["focus"] is None else r["focus"],
                 r["exact_match"],
                 r["token_f1"],
                 r["token_f1_held_out"],

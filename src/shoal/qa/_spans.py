@@ -252,10 +252,10 @@ def answer_span(question: str, sentence: str) -> str:
 def _best(question: str, sentence: str, kind: str, *, typed_only: bool) -> str | None:
     asked = {_stem(w) for w in _words(question) if w not in _STOP}
     anchors = [m.span() for m in re.finditer(r"\w+", sentence) if _stem(m.group()) in asked]
-    candidates = _typed(kind, sentence)
+    candidates = _typed(kind, sentence, asked)
     head = _head_noun(question)
     if kind == "thing" and head:  # "what team", "which player": often a name
-        candidates = _typed("person", sentence)
+        candidates = _typed("person", sentence, asked)
     candidates = [
         (start, end)
         for start, end in candidates
@@ -299,12 +299,12 @@ def _head_noun(question: str) -> str | None:
     return found.group(1)
 
 
-def _typed(kind: str, sentence: str) -> list[tuple[int, int]]:
+def _typed(kind: str, sentence: str, asked: set[str]) -> list[tuple[int, int]]:
     if kind == "date":
         return [m.span() for m in _DATE.finditer(sentence)]
     if kind == "number":
         found = [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\w", m.group())]
-        return [_trim_stop(sentence, s, e) for s, e in found]
+        return [_unit(sentence, *_trim_stop(sentence, s, e), asked) for s, e in found]
     if kind in ("person", "place"):
         return [
             m.span()
@@ -312,6 +312,18 @@ def _typed(kind: str, sentence: str) -> list[tuple[int, int]]:
             if (m.start() > 0 or kind == "person") and not _CALENDAR.fullmatch(m.group())
         ]
     return []
+
+
+def _unit(sentence: str, start: int, end: int, asked: set[str]) -> tuple[int, int]:
+    """A number's span less a last word that is not its unit: one the question already
+    says ("how many points": "308", not "308 points"), a name ("four Pro"), an adverb."""
+    words = list(re.finditer(r"\S+", sentence[start:end]))
+    if len(words) < 2:
+        return start, end
+    last = words[-1].group().strip(",.;:")
+    if _stem(last) in asked or last[:1].isupper() or last.lower().endswith("ly"):
+        return start, start + words[-2].end()
+    return start, end
 
 
 def _untyped(sentence: str, asked: set[str]) -> list[tuple[int, int]]:

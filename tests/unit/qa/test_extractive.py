@@ -134,8 +134,14 @@ def test_question_types(question: str, kind: str) -> None:
         (
             "How many people visited?",
             "In 2019, about 6.2 million people visited the tower.",
-            "6.2 million people",
+            "6.2 million",  # the question says "people" already
         ),
+        (
+            "How much time remained?",
+            "The Broncos intercepted the pass with 17 seconds left.",
+            "17 seconds",  # a unit the question does not say stays
+        ),
+        ("How many defenders were selected?", "Four Pro Bowl defenders were selected.", "Four"),
         ("What was the final score?", "The Broncos won the game 24–10 at home.", "24–10"),
         ("When was it finished?", "It was finished in March 1889, after two years.", "March 1889"),
         (
