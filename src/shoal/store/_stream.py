@@ -271,7 +271,7 @@ def plan_stream(
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInput(f"seed must be an int >= 0, got {seed!r}")
-    specs = tuple(_column(lance_version, name, predicate, metadata_keys, names) for name in names)
+    specs = tuple(_column(lance_version, name, metadata_keys) for name in names)
     rowids = _lance.rowids_of(
         lance_version.to_table(columns=[], with_row_id=True, filter=predicate)
     )
@@ -289,16 +289,12 @@ def plan_stream(
     )
 
 
-def _column(
-    lance_version: Any,
-    name: str,
-    predicate: str | None,
-    metadata_keys: Collection[str],
-    asked: Sequence[str],
-) -> StreamColumn:
+def _column(lance_version: Any, name: str, metadata_keys: Collection[str]) -> StreamColumn:
+    """A column's kind, from its type or (a metadata path) from the version's values: the
+    whole version's, so that a filter never changes a column's type."""
     schema: pa.Schema = lance_version.schema
     if name in schema.names:
-        return _stored_column(lance_version, schema.field(name), predicate)
+        return _stored_column(lance_version, schema.field(name))
     top = name.split(".", 1)[0]
     if top not in metadata_keys:
         extras = [n for n in schema.names if n not in ("metadata",)]
@@ -310,11 +306,11 @@ def _column(
             f"({shown or 'none yet'}, dotted paths like 'author.name' reach inside them)"
         )
     sql = metadata_json(name)
-    values = lance_version.to_table(columns={"v": sql}, filter=predicate).column("v")
+    values = lance_version.to_table(columns={"v": sql}).column("v")
     return StreamColumn(name, _json_kind(values.to_pylist()), sql, json=True)
 
 
-def _stored_column(lance_version: Any, stored: pa.Field, predicate: str | None) -> StreamColumn:
+def _stored_column(lance_version: Any, stored: pa.Field) -> StreamColumn:
     kind = stored.type
     sql = f"`{stored.name}`"
     if stored.name == "metadata":
@@ -328,7 +324,7 @@ def _stored_column(lance_version: Any, stored: pa.Field, predicate: str | None) 
         return StreamColumn(stored.name, "str", sql)
     numeric = pa.types.is_integer(kind) or pa.types.is_boolean(kind)
     if numeric or pa.types.is_floating(kind):
-        nulls = lance_version.to_table(columns=[stored.name], filter=predicate).column(0).null_count
+        nulls = lance_version.to_table(columns=[stored.name]).column(0).null_count
         if pa.types.is_floating(kind) or (nulls and pa.types.is_integer(kind)):
             return StreamColumn(stored.name, "float", sql)
         if not nulls:

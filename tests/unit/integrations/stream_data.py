@@ -52,8 +52,20 @@ TOPICS: dict[str, tuple[list[list[str]], list[list[str]]]] = {
     "sport": (
         [
             ["the striker", "our goalkeeper", "the coach", "the midfielder", "the captain"],
-            ["scored in", "trained before", "celebrated after", "was injured during", "argued about"],
-            ["the final match", "the penalty shootout", "the league game", "extra time", "the derby"],
+            [
+                "scored in",
+                "trained before",
+                "celebrated after",
+                "was injured during",
+                "argued about",
+            ],
+            [
+                "the final match",
+                "the penalty shootout",
+                "the league game",
+                "extra time",
+                "the derby",
+            ],
         ],
         [
             ["the tennis player", "the sprinter"],
