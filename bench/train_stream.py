@@ -134,11 +134,13 @@ def arrow_batch(batch: Any) -> dict[str, Any]:
     }
 
 
-def run(system: str, folder: Path, workers: int, shuffle: bool, batch: int, cap: float) -> dict:
-    """One epoch (or `cap` seconds) of `system`; rows, seconds and rows a second."""
+def loader_of(system: str, folder: Path, workers: int, shuffle: bool, batch: int) -> Any:
+    """`system`'s loader of batches: a DataLoader (a generator for the plain Lance read),
+    with `set_epoch(epoch)` where it has one."""
     from torch.utils.data import DataLoader
 
     context = multiprocessing.get_context("forkserver")
+    workers_on = {"num_workers": workers, "multiprocessing_context": context} if workers else {}
     if system in ("shoal", "shoal-rows"):
         import shoal
         import shoal.store._stream as streams
@@ -148,9 +150,10 @@ def run(system: str, folder: Path, workers: int, shuffle: bool, batch: int, cap:
             streams.BLOCK_ROWS = 1
         ds = shoal.open(folder / "shoal")
         stream = ds.to_torch(columns=["text", "embedding"], batch_size=batch, shuffle=shuffle)
-        options = {"num_workers": workers, "multiprocessing_context": context} if workers else {}
-        loader: Any = DataLoader(stream, batch_size=None, **options)
-    elif system == "lancedb":
+        loader: Any = DataLoader(stream, batch_size=None, **workers_on)
+        loader.set_epoch = stream.set_epoch
+        return loader
+    if system == "lancedb":
         import lancedb
         from lancedb.permutation import Permutation, permutation_builder
 
@@ -162,42 +165,62 @@ def run(system: str, folder: Path, workers: int, shuffle: bool, batch: int, cap:
         else:
             permutation = Permutation.identity(table)
         permutation = permutation.with_transform(arrow_batch)
-        options = {"num_workers": workers, "multiprocessing_context": context} if workers else {}
-        loader = DataLoader(permutation, batch_size=batch, collate_fn=one_batch, **options)
-    elif system == "deeplake":
+        return DataLoader(permutation, batch_size=batch, collate_fn=one_batch, **workers_on)
+    if system == "deeplake":
         import deeplake
 
         dl = deeplake.open_read_only(str(folder / "deeplake"))
         fork = {"multiprocessing_context": multiprocessing.get_context("fork")}
         options = {"num_workers": workers, **fork} if workers else {}
-        loader = DataLoader(dl.pytorch(), batch_size=batch, shuffle=shuffle, **options)
-    else:  # the plain Lance read
-        import lance
+        return DataLoader(dl.pytorch(), batch_size=batch, shuffle=shuffle, **options)
+    import lance  # the plain read
 
-        files = lance.dataset(str(folder / "shoal"))
-        loader = (
-            arrow_batch(b)
-            for b in files.to_batches(columns=["text", "embedding"], batch_size=batch)
+    files = lance.dataset(str(folder / "shoal"))
+
+    class Plain:
+        def __iter__(self) -> Any:
+            scan = files.to_batches(columns=["text", "embedding"], batch_size=batch)
+            return (arrow_batch(b) for b in scan)
+
+    return Plain()
+
+
+def run(
+    system: str, folder: Path, workers: int, shuffle: bool, batch: int, epochs: int, cap: float
+) -> dict[str, Any]:
+    """Up to `epochs` epochs of `system` (fewer once `cap` seconds have passed; a first
+    epoch longer than `cap` is cut there): the median epoch's rows a second, and more."""
+    loader = loader_of(system, folder, workers, shuffle, batch)
+    runs = []
+    began = time.perf_counter()
+    for epoch in range(epochs):
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        rows = 0
+        start = time.perf_counter()
+        first = first_rows = None
+        for item in loader:
+            rows += len(item["text"])
+            if first is None:
+                first, first_rows = time.perf_counter() - start, rows
+            if time.perf_counter() - began > cap and epoch == 0:
+                break
+        seconds = time.perf_counter() - start
+        after = seconds - (first or 0.0)
+        runs.append(
+            {
+                "rows": rows,
+                "seconds": round(seconds, 3),
+                "rows_per_s": round(rows / seconds),
+                "first_batch_s": round(first or 0.0, 3),
+                # The pace once the first batch is in (worker start-up left out).
+                "rows_per_s_after_first": round((rows - (first_rows or 0)) / after),
+            }
         )
-    rows = 0
-    start = time.perf_counter()
-    first = first_rows = None
-    for item in loader:
-        rows += len(item["text"])
-        if first is None:
-            first, first_rows = time.perf_counter() - start, rows
-        if time.perf_counter() - start > cap:
+        if time.perf_counter() - began > cap:
             break
-    seconds = time.perf_counter() - start
-    after = seconds - (first or 0.0)
-    return {
-        "rows": rows,
-        "seconds": round(seconds, 3),
-        "rows_per_s": round(rows / seconds),
-        "first_batch_s": round(first or 0.0, 3),
-        # The pace once the first batch is in (worker start-up left out).
-        "rows_per_s_after_first": round((rows - (first_rows or 0)) / after) if after > 0 else 0,
-    }
+    middle = sorted(runs, key=lambda r: r["rows_per_s"])[len(runs) // 2]
+    return {**middle, "epochs": len(runs), "epoch_rows_per_s": [r["rows_per_s"] for r in runs]}
 
 
 CONFIGS = [
@@ -213,7 +236,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--systems", default="shoal,lancedb,deeplake,lance")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -249,6 +273,7 @@ def main() -> None:
                     f"--workers={workers}",
                     f"--shuffle={int(shuffle)}",
                     f"--batch-size={args.batch_size}",
+                    f"--epochs={args.epochs}",
                     f"--seconds={args.seconds}",
                 ],
             )
@@ -277,6 +302,7 @@ def main() -> None:
         rows=args.rows,
         dimensions=DIM,
         batch_size=args.batch_size,
+        epochs=args.epochs,
         cap_seconds=args.seconds,
         results=results,
     )

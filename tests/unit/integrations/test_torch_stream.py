@@ -200,6 +200,7 @@ def test_rows_give_random_access_and_collate(rows_ds: st.Dataset) -> None:
     assert isinstance(rows, TorchRows) and len(rows) == ROWS
     assert rows[5]["id"] == "r0005" and rows[-1]["id"] == ALL_IDS[-1]
     assert rows[5]["embedding"].shape == (DIM,) and rows[5]["label"].item() == 2
+    assert [row["id"] for row in rows.__getitems__([7, 2, 300])] == ["r0007", "r0002", "r0300"]
     loaded = DataLoader(
         rows, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0)
     )
