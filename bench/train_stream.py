@@ -251,6 +251,7 @@ def main() -> None:
             args.workers,
             bool(args.shuffle),
             args.batch_size,
+            args.epochs,
             args.seconds,
         )
         print(json.dumps(result))
