@@ -29,7 +29,7 @@ import lance
 import numpy as np
 import pyarrow as pa
 
-from shoal.errors import InvalidInput
+from shoal.errors import InvalidInput, StoreError
 from shoal.store import _lance
 from shoal.store._location import Location
 from shoal.store._records import CONTENT_TYPE_KEY
@@ -194,10 +194,11 @@ class Stream:
         if len(rowids) == 0:
             return self._dataset().to_table(columns=projection, limit=0)
         table: pa.Table = self._dataset()._take_rows(rowids.tolist(), columns=projection)
-        if table.num_rows != len(rowids):  # the version is pinned: rows cannot go missing
-            raise InvalidInput(
+        if table.num_rows != len(rowids):  # the version is pinned: only a cleanup removes rows
+            raise StoreError(
                 f"{len(rowids) - table.num_rows} rows of version {self.version} of "
-                f"{self.location.uri} could not be read; was that version cleaned up?"
+                f"{self.location.uri} could not be read: was that version cleaned up "
+                "(ds.cleanup)? Make the stream again on a version that is kept"
             )
         return table
 

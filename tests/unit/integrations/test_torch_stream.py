@@ -137,6 +137,16 @@ def test_a_writer_during_an_epoch_changes_nothing_the_stream_reads(
     assert fresh.num_rows == ROWS - 1 and fresh.version == writer.version
 
 
+def test_workers_read_a_branch_at_its_pinned_version(tmp_path: Path, context: Any) -> None:
+    ds = build_rows(str(tmp_path / "rows"))
+    branch = ds.branch("more")
+    branch.add(["on the branch"], ids=["zz-branch"], embeddings=np.ones((1, DIM), np.float32))
+    stream = branch.to_torch(columns=["id"], batch_size=64, shuffle=True)
+    branch.delete(ids=["r0001"])  # after the stream was made: not seen
+    assert sorted(epoch_ids([stream], 2, context)) == [*ALL_IDS, "zz-branch"]
+    assert ds.to_torch(columns=["id"]).num_rows == ROWS  # main is unchanged
+
+
 def test_ref_reads_an_older_version(tmp_path: Path) -> None:
     ds = build_rows(str(tmp_path / "rows"))
     before = ds.version
