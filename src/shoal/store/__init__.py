@@ -22,6 +22,7 @@ from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode
 from shoal.store._stage import Stage
 from shoal.store._stats import DatasetStats
+from shoal.store._stream import Stream, StreamColumn
 from shoal.store._summary import ColumnInfo, DatasetInfo
 from shoal.store._versions import Diff, VersionInfo
 from shoal.store.filters import (
@@ -56,6 +57,8 @@ __all__ = [
     "SearchMode",
     "SearchType",
     "Stage",
+    "Stream",
+    "StreamColumn",
     "Tokenizer",
     "VersionInfo",
     "analyzer",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -27,12 +27,17 @@ from shoal.store._snapshot import Snapshot
 from shoal.store._stage import Stage
 from shoal.store._stats import DatasetStats, measure
 from shoal.store._storage_errors import guarded, storage_errors
+from shoal.store._stream import Stream, adapter, plan_stream
 from shoal.store._summary import DatasetInfo, describe_columns
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
 from shoal.store._writes import Batch, RowWriter, Staged, quote_ids
 from shoal.store.filters import Filter, compile_filter
 from shoal.types import EmbedderSpec, Metric
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import torch.utils.data
 
 __all__ = ["Dataset", "Hit", "build_embedder"]
 
@@ -348,6 +353,149 @@ class Dataset(History, NeighborGraph):
         check_count(offset, "offset", minimum=0)
         predicate = self._compile(where) if where else None
         return read_fields(self._current(), fields, predicate, limit=limit, offset=offset)
+
+    # ------------------------------------------------------------- training streams
+    @guarded("stream the rows of")
+    def stream(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+        drop_last: bool = False,
+    ) -> Stream:
+        """Batches of one version's rows as numpy arrays and lists, for training loops.
+
+        The version (this handle's, or `ref`: a version number, tag or branch) and the rows
+        matching `where` are fixed now; later writes change nothing the stream reads.
+        `columns` are ``id``, ``text``, ``embedding`` (the default three), ``metadata``,
+        extra columns (binary ones as bytes) or dotted metadata paths (numbers become
+        arrays). `to_torch` and `to_tf` wrap this; `Stream.batches(epoch, shard, shards)`
+        reads one share of an epoch, shuffled by (seed, epoch) if `shuffle`.
+
+        Raises:
+            InvalidInput: an unknown column (the message lists the known ones) or a bad option.
+        """
+        handle = self.checkout(ref) if ref is not None else self
+        return handle._plan(columns, batch_size, shuffle, seed, where, drop_last)
+
+    def _plan(
+        self,
+        columns: Sequence[str] | None,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        where: Filter | None,
+        drop_last: bool,
+    ) -> Stream:
+        predicate = self._compile(where) if where else None
+        with self._view.lock:
+            lance = self._current()
+            self._view.sync(lance)
+            version = int(lance.version)
+            pinned = lance.checkout_version((self._branch, version) if self._branch else version)
+            keys = self._view.metadata_keys(pinned)
+        return plan_stream(
+            pinned,
+            self._location,
+            self._branch,
+            columns=columns,
+            predicate=predicate,
+            metadata_keys=keys,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+        )
+
+    def to_torch(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        drop_last: bool = False,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> torch.utils.data.IterableDataset[Any]:
+        """A torch IterableDataset of batches (dicts of tensors and lists) of one pinned version.
+
+        Pass it to ``DataLoader(stream, batch_size=None, num_workers=...)``: each DataLoader
+        worker and each rank (from torch.distributed, or `rank` / `world_size`) reads its
+        own share, together every row once an epoch; `set_epoch(e)` reshuffles. See
+        `shoal.integrations.torch.to_torch`, which this calls (``pip install 'shoal[torch]'``).
+        """
+        to_torch: Callable[..., torch.utils.data.IterableDataset[Any]] = adapter("torch")
+        return to_torch(
+            self,
+            columns=columns,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            where=where,
+            ref=ref,
+            transform=transform,
+            drop_last=drop_last,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def to_torch_rows(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> torch.utils.data.Dataset[Any]:
+        """A map-style torch Dataset of one pinned version's rows (``rows[i]`` is one row),
+        for samplers that need random access (DistributedSampler, WeightedRandomSampler).
+
+        See `shoal.integrations.torch.to_torch_rows`, which this calls.
+        """
+        to_torch_rows: Callable[..., torch.utils.data.Dataset[Any]] = adapter("torch_rows")
+        return to_torch_rows(self, columns=columns, where=where, ref=ref, transform=transform)
+
+    def to_tf(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> tf.data.Dataset:
+        """A tf.data.Dataset of batches (dicts of tensors) of one pinned version; each pass
+        over it is the next epoch (reshuffled from `seed` if `shuffle`).
+
+        See `shoal.integrations.tf.to_tf`, which this calls (``pip install 'shoal[tensorflow]'``).
+        """
+        to_tf: Callable[..., tf.data.Dataset] = adapter("tf")
+        return to_tf(
+            self,
+            columns=columns,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            where=where,
+            ref=ref,
+            transform=transform,
+            drop_last=drop_last,
+            rank=rank,
+            world_size=world_size,
+        )
 
     def search(
         self,
