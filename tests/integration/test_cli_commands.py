@@ -130,6 +130,11 @@ CASES: dict[str, Case] = {
         ("export", "{kb}", "--out", "{tmp}/rows.jsonl"), ("export", "{kb}", "--out", "rows.txt"),
         2, "use .jsonl, .parquet or .csv",
     ),
+    "import": Case(
+        ("import", "{tmp}/rows.csv", "--into", "{tmp}/imported", "--model", MODEL),
+        ("import", "{tmp}/rows.csv", "--into", "{tmp}/imported", "--text-column", "body"),
+        2, "no column 'body' for the text",
+    ),
     "stats": Case(("stats", "{kb}"), ("stats", "{tmp}/nothing"), 2, "no dataset at"),
     "serve": Case(
         ("serve", "{tmp}"), ("serve", "{tmp}", "--host", "0.0.0.0"), 2,
@@ -228,6 +233,7 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Place]:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("Some notes about cats and mats.\n")
     (tmp_path / "damaged.json").write_text("{not json")
+    (tmp_path / "rows.csv").write_text("text,topic\nhello world,greetings\n")
     created = run("token", "create", "--scope", "kb:read", "--name", "ci",
                   "--tokens", str(tmp_path / "tokens.json"))  # fmt: skip
     assert created.exit_code == 0, created.output

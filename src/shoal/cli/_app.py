@@ -13,7 +13,7 @@ from rich.text import Text
 from shoal.cli._analysis import classify, cluster, dedup, outliers, recommend
 from shoal.cli._ask import ask
 from shoal.cli._console import stderr_console
-from shoal.cli._datasets import drop, export, ls, stats
+from shoal.cli._datasets import drop, ls, stats
 from shoal.cli._demo import demo
 from shoal.cli._embed import embed
 from shoal.cli._errors import cli_message, command_options, exit_code
@@ -27,6 +27,7 @@ from shoal.cli._serve import serve, token_create, token_list, token_revoke
 from shoal.cli._signals import Interrupted, handling_signals, interruption_message
 from shoal.cli._similar import similar
 from shoal.cli._store import add, checkout, commit, diff, index, info, log, search
+from shoal.cli._tables import export, import_
 from shoal.errors import ShoalError, ShoalWarning, collected_warnings
 
 __all__ = ["app", "exit_code", "main"]
@@ -125,6 +126,7 @@ for _command in _COMMANDS:
     app.command(_command.__name__)(_handling_errors(_command))
 # `map` shadows a builtin as a Python name, so its function is `map_`.
 app.command("map")(_handling_errors(map_))
+app.command("import")(_handling_errors(import_))  # `import` is a keyword
 tokens_app = typer.Typer(
     help="Tokens for `shoal serve`: create, list, revoke.", no_args_is_help=True
 )

@@ -1,27 +1,18 @@
-"""Datasets as wholes: `shoal ls`, `stats`, `export` and `drop`."""
+"""Datasets as wholes: `shoal ls`, `stats` and `drop`."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from shoal._atomic import atomic_write
 from shoal.cli._console import (
-    RefOption,
     UriArgument,
-    WhereOption,
-    parse_json_object,
     stderr_console,
     stdout_console,
 )
@@ -34,19 +25,12 @@ from shoal.cli._output import (
     print_json,
 )
 from shoal.cli._remote import open_local, server_client, shoal_command
-from shoal.cli._rows import VectorsOption, record_json, records
-from shoal.cli._signals import held
-from shoal.cli._store import open_at
 from shoal.errors import InvalidInput, ShoalError
-from shoal.store import Record
 from shoal.store import datasets as list_datasets
 from shoal.store import drop as drop_dataset
 from shoal.store import open as open_dataset
 
-__all__ = ["EXPORT_FORMATS", "drop", "export", "ls", "stats"]
-
-EXPORT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
-"""The file suffixes `shoal export` writes, and the format each names."""
+__all__ = ["drop", "ls", "stats"]
 
 
 def _stdin_is_terminal() -> bool:
@@ -162,112 +146,6 @@ def _bytes(size: int) -> str:
             return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({size:,} bytes)"
         value /= 1000
     raise AssertionError("unreachable")  # the loop returns at GB
-
-
-def export(
-    uri: UriArgument,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="The file to write; its suffix picks the format: .jsonl, .parquet or .csv.",
-            dir_okay=False,
-            metavar="FILE",
-        ),
-    ],
-    where: WhereOption = None,
-    ref: RefOption = None,
-    vectors: VectorsOption = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Write the rows (id, text, metadata; --vectors adds embeddings) to a JSONL, Parquet or CSV file."""
-    kind = EXPORT_FORMATS.get(out.suffix.lower())
-    if kind is None:
-        raise InvalidInput(
-            f"--out {out}: the suffix picks the format; use .jsonl, .parquet or .csv"
-        )
-    dataset = open_at(uri, ref)
-    if ref is None:  # every page from one version, whatever writers do meanwhile
-        dataset = dataset.checkout(dataset.version)
-    ids = [row["id"] for row in dataset.select(["id"], where=parse_json_object(where, "--where"))]
-    dimensions = dataset.spec.dimensions
-    with stderr_console().status(f"Exporting {len(ids):,} row(s)"):
-        batches = records(dataset, ids)
-        writer = {"jsonl": _jsonl, "parquet": _parquet, "csv": _csv}[kind]
-        try:
-            with held():  # the file is written whole or not at all
-                atomic_write(out, writer(batches, vectors, dimensions))
-        except OSError as exc:
-            raise InvalidInput(
-                f"cannot write {out}: {exc.strerror or exc}; choose another --out path"
-            ) from exc
-    columns = "id, text, metadata" + (", embedding" if vectors else "")
-    if as_json:
-        print_json(
-            {"uri": uri, "out": str(out), "format": kind, "rows": len(ids),
-             "version": dataset.version, "columns": columns.split(", ")}
-        )  # fmt: skip
-        return
-    typer.echo(
-        f"exported {len(ids):,} row(s) of version {dataset.version} to {out} ({kind}: {columns})"
-    )
-
-
-_Writer = Callable[[str], None]
-
-
-def _jsonl(batches: Iterator[list[Record]], vectors: bool, dimensions: int) -> _Writer:
-    def write(path: str) -> None:
-        with open(path, "w", encoding="utf-8") as handle:
-            for batch in batches:
-                for record in batch:
-                    row = record_json(record, vectors=vectors)
-                    row.pop("extras", None)
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-    return write
-
-
-def _csv(batches: Iterator[list[Record]], vectors: bool, dimensions: int) -> _Writer:
-    def write(path: str) -> None:
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow(["id", "text", "metadata"] + (["embedding"] if vectors else []))
-            for batch in batches:
-                for record in batch:
-                    row = [record.id, record.text, json.dumps(record.metadata, ensure_ascii=False)]
-                    if vectors:
-                        row.append(json.dumps([float(v) for v in record.embedding]))
-                    out.writerow(row)
-
-    return write
-
-
-def _parquet(batches: Iterator[list[Record]], vectors: bool, dimensions: int) -> _Writer:
-    fields = [
-        pa.field("id", pa.string()),
-        pa.field("text", pa.string()),
-        pa.field("metadata", pa.string()),
-    ]
-    if vectors:
-        fields.append(pa.field("embedding", pa.list_(pa.float32(), dimensions)))
-    schema = pa.schema(fields)
-
-    def write(path: str) -> None:
-        with pq.ParquetWriter(path, schema) as sink:
-            for batch in batches:
-                columns: list[Any] = [
-                    [r.id for r in batch],
-                    [r.text for r in batch],
-                    [json.dumps(r.metadata, ensure_ascii=False) for r in batch],
-                ]
-                if vectors:
-                    columns.append([r.embedding.tolist() for r in batch])
-                sink.write_table(pa.table(columns, schema=schema))
-            # An empty export still writes a readable file with the schema.
-
-    return write
 
 
 def drop(

@@ -8,7 +8,7 @@ from shoal.store._dataset import Dataset
 from shoal.store._keyword import Tokenizer
 from shoal.store._languages import LANGUAGES, analyzer, detect_language, function_words
 from shoal.store._neighbors import Neighbors
-from shoal.store._open import open
+from shoal.store._open import from_arrow, from_pandas, from_polars, open
 from shoal.store._records import MAX_METADATA_DEPTH, Binary, Record, row_id
 from shoal.store._rerank import (
     DEFAULT_RERANK_K,
@@ -66,6 +66,9 @@ __all__ = [
     "datasets",
     "detect_language",
     "drop",
+    "from_arrow",
+    "from_pandas",
+    "from_polars",
     "function_words",
     "open",
     "register_reranker",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
@@ -16,6 +16,13 @@ from shoal.store import _lance
 from shoal.store._bm25 import KeywordFile
 from shoal.store._history import History
 from shoal.store._index import IndexFile
+from shoal.store._interchange import (
+    ImportPlan,
+    ImportRows,
+    arrow_batches,
+    export_reader,
+    needs,
+)
 from shoal.store._location import Location
 from shoal.store._neighbors import NeighborGraph
 from shoal.store._reads import read_fields, read_records
@@ -36,6 +43,8 @@ from shoal.store.filters import Filter, compile_filter
 from shoal.types import EmbedderSpec, Metric
 
 if TYPE_CHECKING:
+    import pandas
+    import polars
     import tensorflow as tf
     import torch.utils.data
 
@@ -392,12 +401,7 @@ class Dataset(History, NeighborGraph):
         drop_last: bool,
     ) -> Stream:
         predicate = self._compile(where) if where else None
-        with self._view.lock:
-            lance = self._current()
-            self._view.sync(lance)
-            version = int(lance.version)
-            pinned = lance.checkout_version((self._branch, version) if self._branch else version)
-            keys = self._view.metadata_keys(pinned)
+        pinned, keys = self._pinned()
         return plan_stream(
             pinned,
             self._location,
@@ -410,6 +414,16 @@ class Dataset(History, NeighborGraph):
             seed=seed,
             drop_last=drop_last,
         )
+
+    def _pinned(self) -> tuple[Any, Collection[str]]:
+        """This handle's version as a Lance object of its own (later writes do not move
+        it), and its metadata keys."""
+        with self._view.lock:
+            lance = self._current()
+            self._view.sync(lance)
+            version = int(lance.version)
+            pinned = lance.checkout_version((self._branch, version) if self._branch else version)
+            return pinned, self._view.metadata_keys(pinned)
 
     def to_torch(
         self,
@@ -496,6 +510,133 @@ class Dataset(History, NeighborGraph):
             rank=rank,
             world_size=world_size,
         )
+
+    # ------------------------------------------------------------ Arrow in and out
+    def to_batches(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+        batch_size: int = 8192,
+    ) -> pa.RecordBatchReader:
+        """One version's rows as Arrow record batches, read lazily: exports larger than memory.
+
+        `columns` are the stored ones (default all: ``id``, ``text``, ``embedding``,
+        ``metadata`` as JSON text, extra columns) or dotted metadata paths, typed from the
+        version's values; `ref` reads a past version, tag or branch. The schema's metadata
+        names the embedder and the extra columns, so `add_table` / `shoal.from_arrow`
+        import the rows back as they were.
+
+        Raises:
+            InvalidInput: an unknown column (the message lists the known ones) or a bad option.
+        """
+        handle = self.checkout(ref) if ref is not None else self
+        predicate = handle._compile(where) if where else None
+        pinned, keys = handle._pinned()
+        return export_reader(
+            pinned,
+            columns=columns,
+            predicate=predicate,
+            metadata_keys=keys,
+            spec=self._spec,
+            batch_size=batch_size,
+        )
+
+    def to_arrow(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+    ) -> pa.Table:
+        """One version's rows as a pyarrow Table (`to_batches`' columns, read at once)."""
+        return self.to_batches(columns=columns, where=where, ref=ref).read_all()
+
+    def to_pandas(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+    ) -> pandas.DataFrame:
+        """One version's rows as a pandas DataFrame (``pip install 'shoal[pandas]'``)."""
+        needs("pandas", "pandas")
+        return self.to_arrow(columns=columns, where=where, ref=ref).to_pandas()
+
+    def to_polars(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        where: Filter | None = None,
+        ref: int | str | None = None,
+    ) -> polars.DataFrame:
+        """One version's rows as a Polars DataFrame (``pip install 'shoal[polars]'``)."""
+        module = needs("polars", "polars")
+        frame: polars.DataFrame = module.from_arrow(
+            self.to_arrow(columns=columns, where=where, ref=ref)
+        )
+        return frame
+
+    def add_table(
+        self,
+        table: Any,
+        *,
+        text: str = "text",
+        id: str | None = None,
+        embedding: str | None = None,
+        metadata: str | None = None,
+        columns: Sequence[str] | None = None,
+        message: str = "import a table",
+    ) -> list[str]:
+        """Import a table's rows as one version; returns their ids in table order.
+
+        `table`: a pyarrow Table or RecordBatchReader, a pandas or Polars DataFrame, or an
+        iterable of RecordBatches (read in batches: tables larger than memory). Column
+        parts: `text` (required), `id` and `embedding` (default the columns so named, if
+        any; without vectors the texts are embedded), `metadata` (a whole-metadata column
+        of JSON text or structs, default ``metadata`` if present), `columns` (extra
+        columns; default those `to_batches` exported and every binary column); every other
+        column is a metadata field. Rows already stored are skipped, as `add` skips them.
+        The rows are embedded and staged a batch at a time, then committed together as one
+        version; an import that adds extra columns the dataset lacks is read whole and
+        written by one `add` (a staged write cannot add columns; `add` adds the empty
+        columns first, a version of their own).
+
+        Raises:
+            InvalidInput: a missing column, or a bad row (its number in the message);
+                nothing of the import is committed.
+        """
+        schema, batches = arrow_batches(table)
+        plan = ImportPlan.of(
+            schema, text=text, id=id, embedding=embedding, metadata=metadata, columns=columns
+        )
+        if any(c not in self.schema.names for c in plan.columns):
+            # A staged write cannot add columns: read it whole, write it in one add().
+            parts, offset = [], 0
+            for batch in batches:
+                parts.append(plan.rows(batch, offset))
+                offset += batch.num_rows
+            whole = ImportRows.join(parts, plan)
+            return self.add(
+                whole.texts,
+                metadatas=whole.metadatas,
+                ids=whole.ids,
+                embeddings=whole.embeddings,
+                columns=whole.columns,
+            )
+        added: list[str] = []
+        with self.staging(message) as stage:
+            for batch in batches:
+                rows = plan.rows(batch, len(added))
+                added += stage.add(
+                    rows.texts,
+                    metadatas=rows.metadatas,
+                    ids=rows.ids,
+                    embeddings=rows.embeddings,
+                    columns=rows.columns,
+                )
+        return added
 
     def search(
         self,

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
 
 from shoal.embeddings import DEFAULT_EMBEDDER, Embedder
 from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput
 from shoal.store import _lance
 from shoal.store._dataset import Dataset, build_embedder
+from shoal.store._interchange import needs, spec_of
 from shoal.store._languages import AUTO, check_language
 from shoal.store._location import parse_uri
 
-__all__ = ["open"]
+__all__ = ["from_arrow", "from_pandas", "from_polars", "open"]
 
 
 def open(
@@ -68,3 +72,51 @@ def open(
     return Dataset(
         location, lance, spec, built, branch=None, read_only=False, write_timeout=write_timeout
     )
+
+
+def from_arrow(
+    table: Any,
+    uri: str | os.PathLike[str],
+    *,
+    embedder: Embedder | str | None = None,
+    language: str | None = None,
+    storage_options: Mapping[str, str] | None = None,
+    text: str = "text",
+    id: str | None = None,
+    embedding: str | None = None,
+    metadata: str | None = None,
+    columns: Sequence[str] | None = None,
+    message: str = "import a table",
+) -> Dataset:
+    """Open (or create) the dataset at `uri` and import `table`'s rows (`Dataset.add_table`).
+
+    Without `embedder`, a table exported by Shoal (`Dataset.to_arrow`, a Parquet file of
+    one) names the embedder that made its vectors; otherwise the default one is used.
+    """
+    schema = getattr(table, "schema", None)
+    spec = spec_of(schema) if isinstance(schema, pa.Schema) else None
+    if embedder is None and spec is not None:
+        embedder = build_embedder(spec.name, **spec.options)
+    dataset = open(uri, embedder=embedder, language=language, storage_options=storage_options)
+    dataset.add_table(
+        table,
+        text=text,
+        id=id,
+        embedding=embedding,
+        metadata=metadata,
+        columns=columns,
+        message=message,
+    )
+    return dataset
+
+
+def from_pandas(frame: Any, uri: str | os.PathLike[str], **options: Any) -> Dataset:
+    """`from_arrow` for a pandas DataFrame (its columns: see `Dataset.add_table`)."""
+    needs("pandas", "pandas")
+    return from_arrow(frame, uri, **options)
+
+
+def from_polars(frame: Any, uri: str | os.PathLike[str], **options: Any) -> Dataset:
+    """`from_arrow` for a Polars DataFrame (its columns: see `Dataset.add_table`)."""
+    needs("polars", "polars")
+    return from_arrow(frame, uri, **options)

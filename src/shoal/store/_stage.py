@@ -75,10 +75,14 @@ class Stage:
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
         ids: Sequence[str] | None = None,
         embeddings: Any = None,
+        columns: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Stage rows (as `Dataset.add` takes them); returns their ids in input order.
-        Rows whose id is stored or staged already are skipped."""
-        batch = Batch.build(texts, metadatas, ids, embeddings, None, self.dataset.spec.dimensions)
+        Rows whose id is stored or staged already are skipped. `columns` must be columns
+        the dataset has already (a staged write cannot add columns)."""
+        batch = Batch.build(
+            texts, metadatas, ids, embeddings, columns, self.dataset.spec.dimensions
+        )
         staged = self.dataset._stage(batch, self._ids)
         if staged is not None:
             self._parts.append(staged)

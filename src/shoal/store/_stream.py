@@ -45,6 +45,7 @@ __all__ = [
     "StreamColumn",
     "adapter",
     "check_shards",
+    "column_spec",
     "convert",
     "plan_stream",
     "share",
@@ -272,7 +273,7 @@ def plan_stream(
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInput(f"seed must be an int >= 0, got {seed!r}")
-    specs = tuple(_column(lance_version, name, metadata_keys) for name in names)
+    specs = tuple(column_spec(lance_version, name, metadata_keys) for name in names)
     rowids = _lance.rowids_of(
         lance_version.to_table(columns=[], with_row_id=True, filter=predicate)
     )
@@ -290,7 +291,7 @@ def plan_stream(
     )
 
 
-def _column(lance_version: Any, name: str, metadata_keys: Collection[str]) -> StreamColumn:
+def column_spec(lance_version: Any, name: str, metadata_keys: Collection[str]) -> StreamColumn:
     """A column's kind, from its type or (a metadata path) from the version's values: the
     whole version's, so that a filter never changes a column's type."""
     schema: pa.Schema = lance_version.schema
