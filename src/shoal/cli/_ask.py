@@ -69,7 +69,7 @@ def ask(
         typer.Option(
             "--focus",
             help="Sentences of the sources the model reads, the extractive ranking's best "
-            "(0: whole chunks). Default: 2 for small local models, whole chunks otherwise.",
+            "(0: whole chunks). Default: 1 for small local models, whole chunks otherwise.",
             metavar="N",
             min=0,
             show_default=False,

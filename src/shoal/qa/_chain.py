@@ -186,7 +186,7 @@ class RetrievalQA:
         rerank_k: candidates for the reranker (a `Retriever` only).
         focus: give the model only this many sentences of the sources, those the
             extractive answerer ranks best (each under its source's number, in its
-            order); None gives whole chunks. ``"auto"``: 2 for small models (they read
+            order); None gives whole chunks. ``"auto"``: 1 for small models (they read
             less and answer better: bench/qa.py), whole chunks for others. The answer's
             sources stay the whole chunks.
     """
@@ -374,9 +374,10 @@ class RetrievalQA:
         )
 
 
-# Sentences a small model reads by default (bench/qa.py, XQuAD, Qwen2.5-Coder 0.5B: token
-# F1 0.43 with whole chunks, 0.59 with the best 2 sentences, in a third of the time).
-_SMALL_MODEL_FOCUS = 2
+# Sentences a small model reads by default (bench/qa.py --every 4 --focus 1,2,none, XQuAD,
+# Qwen2.5-Coder 0.5B: token F1 0.37 with whole chunks, 0.49 with the best 2 sentences,
+# 0.52 with the best one, at a sixth of the seconds per answer).
+_SMALL_MODEL_FOCUS = 1
 
 
 def _focused(sources: Sequence[Source], best: Sequence[Extract]) -> list[Source]:

@@ -21,13 +21,14 @@ import decimal
 import importlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shoal.errors import InvalidInput, MissingDependency
 from shoal.store._records import CONTENT_TYPE_KEY, RESERVED, Binary
@@ -62,7 +63,7 @@ def export_reader(
     *,
     columns: Sequence[str] | None,
     predicate: str | None,
-    metadata_keys: Iterable[str],
+    metadata_keys: Collection[str],
     spec: EmbedderSpec,
     batch_size: int,
 ) -> pa.RecordBatchReader:
@@ -76,8 +77,8 @@ def export_reader(
         raise InvalidInput(f"columns names a column twice: {names}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
-    keys = set(metadata_keys)
-    specs = [column_spec(lance_version, name, keys) for name in names]
+    # The keys are looked up one by one (listing them all reads every row's metadata).
+    specs = [column_spec(lance_version, name, metadata_keys) for name in names]
     extras = [n for n in names if n in stored and n not in _BASE]
     fields = [_field(lance_version.schema, s) for s in specs]
     schema = pa.schema(
@@ -124,6 +125,14 @@ def _array(column: pa.Array, spec: StreamColumn, kind: pa.DataType) -> pa.Array:
         column = column.storage
     if not spec.json:
         return column if column.type == kind else column.cast(kind)
+    # JSON text of numbers and booleans casts in Arrow; strings without escapes lose
+    # their quotes there; anything else is parsed here (ten times slower).
+    if spec.kind in ("int", "float"):
+        return column.cast(kind)
+    if spec.kind == "bool":
+        return pc.equal(column, "true")
+    if spec.kind == "str" and not pc.any(pc.match_substring(column, "\\")).as_py():
+        return pc.utf8_slice_codeunits(column, 1, -1)
     values = [None if v is None else json.loads(v) for v in column.to_pylist()]
     if spec.kind == "object":  # lists, dicts or mixed values: their JSON text
         texts = [

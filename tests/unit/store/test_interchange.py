@@ -13,7 +13,6 @@ import pytest
 
 import shoal
 import shoal.store as st
-from conftest import Place
 from shoal.errors import EmbedderMismatch, InvalidInput, MissingDependency
 from shoal.store import Binary
 
@@ -45,7 +44,7 @@ def _rows(dataset: st.Dataset) -> dict[str, tuple[str, dict[str, Any], list[floa
 
 
 def test_arrow_out_and_back_in_gives_the_same_rows_on_every_backend(
-    make_dataset: Callable[..., st.Dataset], place: Place
+    make_dataset: Callable[..., st.Dataset], place: Any
 ) -> None:
     source = _fill(make_dataset())
     table = source.to_arrow()
