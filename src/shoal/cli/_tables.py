@@ -30,7 +30,7 @@ from shoal.cli._store import open_at
 from shoal.client import RemoteDataset
 from shoal.errors import InvalidInput
 from shoal.store import Dataset, from_arrow
-from shoal.store._interchange import IMPORT_BATCH_ROWS, binary_json
+from shoal.store._interchange import IMPORT_BATCH_ROWS, binary_json, content_types
 from shoal.store._records import CONTENT_TYPE_KEY
 
 __all__ = ["EXPORT_FORMATS", "export", "import_"]
@@ -193,16 +193,8 @@ def _remote_batches(
 _Writer = Callable[[str], None]
 
 
-def _content_types(schema: pa.Schema) -> dict[str, str]:
-    return {
-        f.name: ((f.metadata or {}).get(CONTENT_TYPE_KEY) or b"application/octet-stream").decode()
-        for f in schema
-        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
-    }
-
-
 def _jsonl(schema: pa.Schema, batches: _Counted) -> _Writer:
-    binary = _content_types(schema)
+    binary = content_types(schema)
 
     def value(name: str, item: Any) -> Any:
         if item is None:
@@ -224,7 +216,7 @@ def _jsonl(schema: pa.Schema, batches: _Counted) -> _Writer:
 
 
 def _csv(schema: pa.Schema, batches: _Counted) -> _Writer:
-    binary = _content_types(schema)
+    binary = content_types(schema)
     if binary:
         raise InvalidInput(
             f"a CSV cell holds text, not the binary column(s) {', '.join(binary)}: write "

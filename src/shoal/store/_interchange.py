@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from shoal.errors import InvalidInput, MissingDependency
 from shoal.store._records import CONTENT_TYPE_KEY, RESERVED, Binary
-from shoal.store._stream import StreamColumn, column_spec
+from shoal.store._stream import StreamColumn, column_names, column_spec
 from shoal.types import EmbedderSpec
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "ImportRows",
     "arrow_batches",
     "binary_json",
+    "content_types",
     "export_reader",
     "needs",
     "spec_of",
@@ -70,13 +71,7 @@ def export_reader(
     """The rows of `lance_version` matching `predicate` as record batches of `columns`
     (default: every stored column), read lazily."""
     stored = list(lance_version.schema.names)
-    names = list(stored if columns is None else columns)
-    if isinstance(columns, str) or not names or not all(isinstance(n, str) and n for n in names):
-        raise InvalidInput('columns must be a non-empty list of names, e.g. ["id", "text"]')
-    if len(set(names)) != len(names):
-        raise InvalidInput(f"columns names a column twice: {names}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
+    names = column_names(columns, stored, batch_size)
     # The keys are looked up one by one (listing them all reads every row's metadata).
     specs = [column_spec(lance_version, name, metadata_keys) for name in names]
     extras = [n for n in names if n in stored and n not in _BASE]
@@ -301,13 +296,7 @@ class ImportPlan:
             if name in RESERVED or name in taken:
                 raise InvalidInput(f"column {name!r} cannot be an extra column: it is the {name}")
         fields = tuple(n for n in names if n not in taken and n not in extras)
-        types = {
-            f.name: (
-                (f.metadata or {}).get(CONTENT_TYPE_KEY) or b"application/octet-stream"
-            ).decode()
-            for f in schema
-            if f.name in extras and _is_binary(f.type)
-        }
+        types = {n: t for n, t in content_types(schema).items() if n in extras}
         return cls(text, id, embedding, metadata, extras, fields, types)
 
     def rows(self, batch: pa.RecordBatch, first_row: int) -> ImportRows:
@@ -381,6 +370,15 @@ class ImportPlan:
                 if plain is not None:
                     found[offset][name] = plain
         return found
+
+
+def content_types(schema: pa.Schema) -> dict[str, str]:
+    """Each binary column of `schema` and its content type (from the field's metadata)."""
+    return {
+        f.name: ((f.metadata or {}).get(CONTENT_TYPE_KEY) or b"application/octet-stream").decode()
+        for f in schema
+        if _is_binary(f.type)
+    }
 
 
 def _is_binary(kind: pa.DataType) -> bool:

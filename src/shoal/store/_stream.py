@@ -45,6 +45,7 @@ __all__ = [
     "StreamColumn",
     "adapter",
     "check_shards",
+    "column_names",
     "column_spec",
     "convert",
     "plan_stream",
@@ -264,13 +265,7 @@ def plan_stream(
     drop_last: bool,
 ) -> Stream:
     """The Stream of `lance_version`'s rows matching `predicate` (already compiled)."""
-    names = list(DEFAULT_COLUMNS if columns is None else columns)
-    if isinstance(columns, str) or not names or not all(isinstance(n, str) and n for n in names):
-        raise InvalidInput('columns must be a non-empty list of names, e.g. ["embedding", "label"]')
-    if len(set(names)) != len(names):
-        raise InvalidInput(f"columns names a column twice: {names}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
+    names = column_names(columns, DEFAULT_COLUMNS, batch_size)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInput(f"seed must be an int >= 0, got {seed!r}")
     specs = tuple(column_spec(lance_version, name, metadata_keys) for name in names)
@@ -289,6 +284,20 @@ def plan_stream(
         drop_last=bool(drop_last),
         _lance=lance_version,
     )
+
+
+def column_names(
+    columns: Sequence[str] | None, default: Sequence[str], batch_size: int
+) -> list[str]:
+    """The `columns` asked for (`default` if None), checked, with `batch_size`."""
+    names = list(default if columns is None else columns)
+    if isinstance(columns, str) or not names or not all(isinstance(n, str) and n for n in names):
+        raise InvalidInput('columns must be a non-empty list of names, e.g. ["embedding", "label"]')
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"columns names a column twice: {names}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
+    return names
 
 
 def column_spec(lance_version: Any, name: str, metadata_keys: Collection[str]) -> StreamColumn:

@@ -5,21 +5,11 @@ from __future__ import annotations
 import pytest
 
 import shoal
+from shoal.cli._demo import BIRTHS  # the seed's four birth pages
 from shoal.embeddings.local import LocalEmbedder
 from shoal.qa import DONT_KNOW, ExtractiveLLM, RetrievalQA
 from shoal.qa._spans import asked_in, question_type
 from shoal.qa.extractive import crosses_languages, question_language
-
-BIRTHS = [
-    "Michael Jeffrey Jordan was born in 17 February 1963, in Brooklyn, New York, United "
-    "States of America. He is an American former professional basketball player.",
-    "Lionel Andrés Messi was born 24 June 1987 in Rosario, Santa Fe, Argentina. He is an "
-    "Argentine professional footballer.",
-    "Cristiano Ronaldo dos Santos Aveiro was born 5 February 1985 in Funchal, Madeira, "
-    "Portugal. He is a Portuguese professional footballer.",
-    "Kylian Mbappé Lottin was born 20 December 1998 in Paris, France. He is a French "
-    "professional footballer.",
-]
 
 
 @pytest.mark.parametrize(
