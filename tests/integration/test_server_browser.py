@@ -126,11 +126,18 @@ def test_a_person_signs_in_searches_asks_and_reads_the_versions(
     ui.fill("#map-color", "topic")
     ui.click("#map-form button")
     ui.wait_for_selector("#map:not([hidden])")
-    # A frame locator finds the frame again on every poll: the sandboxed srcdoc frame may
-    # move to another renderer process as it loads, and a Frame picked before then may be
-    # left polling a document that is gone (the likely cause of one CI run's 90 s wait).
+    # A frame locator finds the frame again on every poll (the sandboxed srcdoc frame may
+    # move to another renderer process as it loads). Generous: the suite runs files in
+    # parallel, and the load test may hold both cores.
     frame = ui.frame_locator("#map")
-    frame.locator("body[data-points='48']").wait_for(timeout=90_000)
+    try:
+        frame.locator("body[data-points='48']").wait_for(state="attached", timeout=90_000)
+    except Exception as exc:  # say what the frame shows, not only that it timed out
+        state = frame.locator("body").evaluate(
+            "(b) => ({points: b.dataset.points, width: innerWidth, height: innerHeight, "
+            "stage: document.getElementById('stage').clientWidth})"
+        )
+        raise AssertionError(f"the map did not draw its 48 points: {state}") from exc
     drawn = frame.locator("canvas").evaluate("""(c) => {
         const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] === 255) n++; return n; }""")

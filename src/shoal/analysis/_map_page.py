@@ -296,6 +296,9 @@ _SCRIPT = """
   }, { passive: false });
   canvas.addEventListener("dblclick", function () { fit(); redraw(); });
   window.addEventListener("resize", resize);
+  // A frame may learn its size only after this script ran (a sandboxed frame drawn by its
+  // own process on a busy machine): draw again whenever the stage's size changes.
+  if (window.ResizeObserver) new ResizeObserver(function () { resize(); }).observe(stage);
   // Header and legend, built from text nodes only.
   document.getElementById("title").textContent = D.title;
   document.getElementById("summary").textContent = n + " points" +

@@ -202,6 +202,9 @@ $("map-form").addEventListener("submit", async (event) => {
   try {
     const html = (await call("/v1/datasets/" + encodeURIComponent(dataset()) + "/map", body)).result;
     $("map").srcdoc = html; $("map").hidden = false;
+    // Into view: a browser may not lay out (or size) an off-screen sandboxed frame until
+    // it is seen, and the map is what was asked for.
+    $("map").scrollIntoView({block: "nearest"});
   } catch (error) { show(error.message); }
 });
 
