@@ -262,3 +262,14 @@ def test_a_dataset_created_over_http_keeps_its_language(server_url: str) -> None
         client.open("german-docs", language="french")
     with pytest.raises(InvalidInput, match="klingon"):
         client.open("klingon-docs", language="klingon")
+
+
+def test_exports_and_training_streams_say_to_run_where_the_dataset_lives(
+    server_url: str,
+) -> None:
+    remote = shoal.connect(server_url).open("not-served", embedder="hash:16")
+    for method in ("to_arrow", "to_batches", "to_pandas", "to_polars", "to_torch", "to_tf"):
+        with pytest.raises(InvalidInput, match=rf"{method} is not served over HTTP.*shoal.open"):
+            getattr(remote, method)()
+    with pytest.raises(InvalidInput, match="add_table is not served"):
+        remote.add_table(object())

@@ -472,6 +472,45 @@ class RemoteDataset:
             body["branch"] = self._branch
         return RemoteAnswerStream(self._client, f"/v1/datasets/{self.name}/ask", body)
 
+    # ------------------------------------------------- where the dataset lives only
+    def to_arrow(self, **options: Any) -> Any:
+        """Not served: export on the server's machine (`Dataset.to_arrow`, `shoal export`)."""
+        raise self._not_served("to_arrow")
+
+    def to_batches(self, **options: Any) -> Any:
+        """Not served: export on the server's machine (`Dataset.to_batches`)."""
+        raise self._not_served("to_batches")
+
+    def to_pandas(self, **options: Any) -> Any:
+        """Not served: export on the server's machine (`Dataset.to_pandas`)."""
+        raise self._not_served("to_pandas")
+
+    def to_polars(self, **options: Any) -> Any:
+        """Not served: export on the server's machine (`Dataset.to_polars`)."""
+        raise self._not_served("to_polars")
+
+    def add_table(self, table: Any, **options: Any) -> Any:
+        """Not served: import on the server's machine (`Dataset.add_table`, `shoal import`)."""
+        raise self._not_served("add_table")
+
+    def to_torch(self, **options: Any) -> Any:
+        """Not served: stream where the dataset lives (`Dataset.to_torch`, on a folder or S3)."""
+        raise self._not_served("to_torch")
+
+    def to_tf(self, **options: Any) -> Any:
+        """Not served: stream where the dataset lives (`Dataset.to_tf`, on a folder or S3)."""
+        raise self._not_served("to_tf")
+
+    def _not_served(self, method: str) -> InvalidInput:
+        # Whole tables through the JSON API would cost many times Arrow's bytes and would
+        # need a version pinned across calls: these run where the data is (a training job
+        # reads an S3 dataset directly).
+        return InvalidInput(
+            f"{method} is not served over HTTP: run it where the dataset lives, "
+            f"shoal.open(<its folder or s3:// URI>).{method}(...); over HTTP, page rows with "
+            "select(fields, limit=, offset=) and get(ids)"
+        )
+
     def _writable_ref_free(self, what: str) -> None:
         if self._ref is not None:
             raise InvalidInput(f"{what} reads the latest version: use client.open({self.name!r})")
