@@ -1,13 +1,16 @@
-"""Argument checks shared across layers, each raising InvalidInput that says what is allowed."""
+"""Checks shared across layers: arguments (InvalidInput saying what is allowed) and optional
+packages (MissingDependency saying what to install)."""
 
 from __future__ import annotations
 
+import importlib
 import math
+from types import ModuleType
 from typing import Any
 
-from shoal.errors import InvalidInput
+from shoal.errors import InvalidInput, MissingDependency
 
-__all__ = ["check_count", "check_fraction", "check_number"]
+__all__ = ["check_count", "check_fraction", "check_number", "needs"]
 
 
 def check_count(value: Any, name: str, *, minimum: int = 1) -> int:
@@ -30,3 +33,13 @@ def check_fraction(value: Any, name: str) -> float:
     if not 0 < number <= 0.5:
         raise InvalidInput(f"{name} must be a fraction in (0, 0.5], e.g. 0.01; got {value!r}")
     return number
+
+
+def needs(module: str, extra: str) -> ModuleType:
+    """`module`, imported; MissingDependency naming the pip command if it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(
+            f"this needs {module}, which is not installed: pip install 'shoal[{extra}]'"
+        ) from exc

@@ -30,7 +30,7 @@ from shoal.cli._store import open_at
 from shoal.client import RemoteDataset
 from shoal.errors import InvalidInput
 from shoal.store import Dataset, from_arrow
-from shoal.store._interchange import IMPORT_BATCH_ROWS, binary_json, content_types
+from shoal.store._interchange import IMPORT_BATCH_ROWS, content_types
 from shoal.store._records import CONTENT_TYPE_KEY
 
 __all__ = ["EXPORT_FORMATS", "export", "import_"]
@@ -193,6 +193,11 @@ def _remote_batches(
 _Writer = Callable[[str], None]
 
 
+def _binary_json(value: bytes, content_type: str) -> dict[str, str]:
+    """A binary value in JSON lines: ``{"$binary": base64, "content_type": ...}``."""
+    return {"$binary": base64.b64encode(value).decode("ascii"), "content_type": content_type}
+
+
 def _jsonl(schema: pa.Schema, batches: _Counted) -> _Writer:
     binary = content_types(schema)
 
@@ -200,7 +205,7 @@ def _jsonl(schema: pa.Schema, batches: _Counted) -> _Writer:
         if item is None:
             return None
         if name in binary:
-            return binary_json(item, binary[name])
+            return _binary_json(item, binary[name])
         if name == "metadata":
             return json.loads(item)
         return item

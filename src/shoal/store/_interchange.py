@@ -15,22 +15,19 @@ any other columns, which become metadata fields.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import decimal
-import importlib
 import json
 import math
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.errors import InvalidInput, MissingDependency
+from shoal.errors import InvalidInput
 from shoal.store._records import CONTENT_TYPE_KEY, RESERVED, Binary
 from shoal.store._stream import StreamColumn, column_names, column_spec
 from shoal.types import EmbedderSpec
@@ -42,10 +39,8 @@ __all__ = [
     "ImportPlan",
     "ImportRows",
     "arrow_batches",
-    "binary_json",
     "content_types",
     "export_reader",
-    "needs",
     "spec_of",
 ]
 
@@ -136,16 +131,6 @@ def _array(column: pa.Array, spec: StreamColumn, kind: pa.DataType) -> pa.Array:
         ]
         return pa.array(texts, pa.string())
     return pa.array(values, kind)
-
-
-def needs(module: str, extra: str) -> ModuleType:
-    """`module`, imported; MissingDependency naming the pip command if it is not installed."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependency(
-            f"this needs {module}, which is not installed: pip install 'shoal[{extra}]'"
-        ) from exc
 
 
 def spec_of(schema: pa.Schema) -> EmbedderSpec | None:
@@ -427,8 +412,3 @@ def _plain(value: Any, row: int, name: str) -> Any:
     if isinstance(value, list):
         return [_plain(v, row, name) for v in value]
     return value
-
-
-def binary_json(value: bytes, content_type: str) -> dict[str, str]:
-    """A binary value in JSON lines: ``{"$binary": base64, "content_type": ...}``."""
-    return {"$binary": base64.b64encode(value).decode("ascii"), "content_type": content_type}

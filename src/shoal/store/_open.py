@@ -8,11 +8,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from shoal._checks import needs
 from shoal.embeddings import DEFAULT_EMBEDDER, Embedder
 from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput
 from shoal.store import _lance
 from shoal.store._dataset import Dataset, build_embedder
-from shoal.store._interchange import needs, spec_of
+from shoal.store._interchange import spec_of
 from shoal.store._languages import AUTO, check_language
 from shoal.store._location import parse_uri
 
