@@ -416,6 +416,11 @@ class RowWriter:
             )
         for row_id, changes in values.items():
             check_unicode_values(changes, f"the metadata given for id {row_id!r}")
+        declared = declared_fields(lance.schema)
+        if not any(key in declared for changes in values.values() for key in changes):
+            written = self._set_metadata_column(lance, values, view)
+            if written is not None:
+                return written
         with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
@@ -425,6 +430,51 @@ class RowWriter:
                 lance, table, lambda row_id: values[row_id], None, view.metric, metadata_only=True
             )
             return lance, count
+
+    def _set_metadata_column(
+        self, lance: Any, values: Mapping[str, Mapping[str, Any]], view: View
+    ) -> tuple[Any, int] | None:
+        """`set_metadata` writing only the metadata column (see `_lance.replace_column`); None
+        where that cannot be done here (memory://), so the caller rewrites the rows."""
+        if self._location.kind == "memory":
+            return None
+        counted = [0]
+
+        def changed(rows: pa.Table) -> tuple[list[Any], list[int]] | None:
+            ids = rows.column("id").to_pylist()
+            if not any(row_id in values for row_id in ids):
+                return None
+            texts = rows.column("metadata").to_pylist()
+            where = []
+            for row, row_id in enumerate(ids):
+                if row_id not in values:
+                    continue
+                meta = json.loads(texts[row] or "{}")
+                for key, value in values[row_id].items():
+                    if value is None:
+                        meta.pop(key, None)
+                    else:
+                        meta[key] = value
+                texts[row] = dump_metadata(meta, row)
+                where.append(row)
+            counted[0] += len(where)
+            return texts, where
+
+        def attempt() -> Any:
+            counted[0] = 0
+            with self._location.write_lock(self.timeout):
+                latest = _latest(lance)
+                view.sync(latest)
+                return _lance.replace_column(
+                    latest,
+                    "metadata",
+                    self._location,
+                    changed,
+                    message=lambda: f"set metadata of {counted[0]} rows",
+                )
+
+        written = _again(attempt, when=not self._location.locks)
+        return (written if written is not None else _latest(lance)), counted[0]
 
     def delete(self, lance: Any, predicate: str, view: View) -> tuple[Any, int]:
         """Delete matching rows; returns (dataset, rows deleted)."""
