@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shoal.cli._console import (
+    BranchOption,
     DocsOption,
     FileOption,
     LanguageOption,
@@ -83,6 +84,7 @@ def add(
         ),
     ] = None,
     language: LanguageOption = None,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add texts to a dataset (created if new); a text already stored is not added again."""
@@ -94,7 +96,11 @@ def add(
         )
     extra = parse_json_object(metadata, "--metadata") or {}
     dataset = open_dataset_or_remote(
-        uri, create=True, embedder=chosen_embedder(model, model_option), language=language
+        uri,
+        create=branch is None,
+        embedder=chosen_embedder(model, model_option),
+        language=language,
+        branch=branch,
     )
     before = len(dataset)
     # One version: stopped while embedding, it writes nothing.
@@ -205,10 +211,11 @@ def commit(
     tag: Annotated[
         str | None, typer.Option("--tag", "-t", help="Also tag the new version.", metavar="NAME")
     ] = None,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record a named version of the dataset (and optionally tag it)."""
-    dataset = open_dataset_or_remote(uri)
+    dataset = open_dataset_or_remote(uri, branch=branch)
     with progress(dataset_progress(dataset)):
         version = dataset.commit(message, tag=tag)  # checks the tag before committing
     if as_json:

@@ -293,7 +293,9 @@ class Dataset(History, NeighborGraph, Tables):
         """Set metadata keys row by row, ``{id: {key: value}}`` (None removes a key), in one
         version; returns how many rows changed (ids not stored are skipped)."""
         self._check_writable()
-        self._lance, count = self._writer.set_metadata(self._current(), values, self._view)
+        self._lance, count = self._writer.set_metadata(
+            self._current(), values, self._view, branch=self._branch
+        )
         self._view.sync(self._lance)
         return count
 

@@ -355,6 +355,7 @@ def replace_column(
     dataset: Any,
     name: str,
     location: Location,
+    branch: str | None,
     new_values: Callable[[pa.Table], tuple[list[Any], list[int]] | None],
     *,
     message: Callable[[], str],
@@ -370,13 +371,15 @@ def replace_column(
     only the changed rows as updated. So the vectors, texts and other columns are not
     written again: a metadata change over every row costs the metadata column, not the
     dataset again. None when nothing changed, or where files cannot be written beside the
-    data (memory://).
+    data (memory://). The files of a branch's own versions go in its folder, ``tree/<branch>``
+    (where Lance writes them), whatever handle reads it.
     """
     if location.kind == "memory":
         return None
     field_id = next(f.id() for f in dataset.lance_schema.fields() if f.name() == name)
     column = dataset.schema.field(name)
     options = dict(location.storage_options) or None
+    root = location.lance_uri.rstrip("/") + ("" if branch is None else f"/tree/{branch}")
     fragments, offsets_by_fragment = [], {}
     for fragment in dataset.get_fragments():
         rows = fragment.to_table(columns=["id", name], with_row_address=True)
@@ -393,7 +396,7 @@ def replace_column(
         file_name = f"{uuid.uuid4().hex}.lance"
         with storage_errors("write a column of", location, writing=True):
             writer = LanceFileWriter(
-                f"{dataset.uri.rstrip('/')}/data/{file_name}",
+                f"{root}/data/{file_name}",
                 pa.schema([column]),
                 version=f"{first.file_major_version}.{first.file_minor_version}",
                 storage_options=options,

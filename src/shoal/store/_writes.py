@@ -403,7 +403,12 @@ class RowWriter:
             return lance, count
 
     def set_metadata(
-        self, lance: Any, values: Mapping[str, Mapping[str, Any]], view: View
+        self,
+        lance: Any,
+        values: Mapping[str, Mapping[str, Any]],
+        view: View,
+        *,
+        branch: str | None = None,
     ) -> tuple[Any, int]:
         """Set metadata keys per row id (None removes a key); returns (dataset, rows changed)."""
         if not isinstance(values, Mapping) or not all(
@@ -418,7 +423,7 @@ class RowWriter:
             check_unicode_values(changes, f"the metadata given for id {row_id!r}")
         declared = declared_fields(lance.schema)
         if not any(key in declared for changes in values.values() for key in changes):
-            written = self._set_metadata_column(lance, values, view)
+            written = self._set_metadata_column(lance, values, view, branch)
             if written is not None:
                 return written
         with self._location.write_lock(self.timeout):
@@ -432,7 +437,11 @@ class RowWriter:
             return lance, count
 
     def _set_metadata_column(
-        self, lance: Any, values: Mapping[str, Mapping[str, Any]], view: View
+        self,
+        lance: Any,
+        values: Mapping[str, Mapping[str, Any]],
+        view: View,
+        branch: str | None,
     ) -> tuple[Any, int] | None:
         """`set_metadata` writing only the metadata column (see `_lance.replace_column`); None
         where that cannot be done here (memory://), so the caller rewrites the rows."""
@@ -469,6 +478,7 @@ class RowWriter:
                     latest,
                     "metadata",
                     self._location,
+                    branch,
                     changed,
                     message=lambda: f"set metadata of {counted[0]} rows",
                 )

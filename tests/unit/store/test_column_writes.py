@@ -87,7 +87,11 @@ def test_a_branch_writes_its_own_metadata_column(tmp_path: Path) -> None:
     branch.set_metadata({"r1": {"label": "b"}})
     assert branch.get(["r1"])[0].metadata == {"i": 1, "label": "b"}
     assert ds.get(["r1"])[0].metadata == {"i": 1}
-    assert st.open(tmp_path / "ds").checkout("try").get(["r1"])[0].metadata["label"] == "b"
+    reopened = st.open(tmp_path / "ds").checkout("try")  # a handle read from the root
+    assert reopened.get(["r1"])[0].metadata["label"] == "b"
+    reopened.set_metadata({"r2": {"label": "c"}})
+    assert st.open(tmp_path / "ds").checkout("try").get(["r2"])[0].metadata["label"] == "c"
+    assert ds.get(["r2"])[0].metadata == {"i": 2}
 
 
 @pytest.mark.parametrize(
