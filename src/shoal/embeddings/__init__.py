@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from shoal._http import RetryPolicy
-from shoal.embeddings._base import BatchCallback, Embedder, validate_texts
+from shoal.embeddings._base import (
+    BatchCallback,
+    Embedder,
+    ImageEmbedder,
+    embeds_images,
+    validate_texts,
+)
 from shoal.embeddings._cache import CachedEmbedder, CacheStats, EmbeddingCache
 from shoal.embeddings._hosted import HostedEmbedder, RequestLimits
+from shoal.embeddings._images import ImageInput, load_image
 from shoal.embeddings._registry import (
     DEFAULT_EMBEDDER,
     ProviderFactory,
@@ -28,11 +35,15 @@ __all__ = [
     "EmbeddingCache",
     "HostedEmbedder",
     "HuggingFaceEmbedder",
+    "ImageEmbedder",
+    "ImageInput",
     "OpenAIEmbedder",
     "ProviderFactory",
     "RequestLimits",
     "RetryPolicy",
     "embedder",
+    "embeds_images",
+    "load_image",
     "provider_guess",
     "providers",
     "register_provider",
