@@ -115,7 +115,7 @@ def _from_array(array: np.ndarray, label: str, limit: int) -> Image:
             f"{label} is a {array.dtype} array; pass uint8 (0..255) or floats (0..1)"
         )
     image: Image = pil.fromarray(np.ascontiguousarray(array))
-    return image.convert("RGB")
+    return _rgb(image)
 
 
 def load_image(image: ImageInput, *, max_pixels: int | None = None) -> Image:

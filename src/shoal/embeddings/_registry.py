@@ -33,6 +33,7 @@ _PROVIDERS: Registry[Embedder] = Registry(
     ENTRY_POINT_GROUP,
     {
         "hash": "shoal.embeddings.hashing:HashEmbedder",
+        "phash": "shoal.embeddings.phash:PerceptualEmbedder",
         "hf": "shoal.embeddings.hf:HuggingFaceEmbedder",
         "local": "shoal.embeddings.local:LocalEmbedder",
         "openai": "shoal.embeddings.openai:OpenAIEmbedder",
