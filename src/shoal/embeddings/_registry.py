@@ -35,7 +35,7 @@ _PROVIDERS: Registry[Embedder] = Registry(
         "hash": "shoal.embeddings.hashing:HashEmbedder",
         "phash": "shoal.embeddings.phash:PerceptualEmbedder",
         "hf": "shoal.embeddings.hf:HuggingFaceEmbedder",
-        "local": "shoal.embeddings.local:LocalEmbedder",
+        "local": "shoal.embeddings.local:local_embedder",
         "openai": "shoal.embeddings.openai:OpenAIEmbedder",
         "cohere": "shoal.embeddings.cohere:CohereEmbedder",
     },
