@@ -12,7 +12,7 @@ from shoal.embeddings._base import (
 )
 from shoal.embeddings._cache import CachedEmbedder, CacheStats, EmbeddingCache
 from shoal.embeddings._hosted import HostedEmbedder, RequestLimits
-from shoal.embeddings._images import ImageInput, load_image
+from shoal.embeddings._images import IMAGE_SUFFIXES, ImageInput, describe_image, load_image
 from shoal.embeddings._registry import (
     DEFAULT_EMBEDDER,
     ProviderFactory,
@@ -27,6 +27,7 @@ from shoal.embeddings.openai import OpenAIEmbedder
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "IMAGE_SUFFIXES",
     "BatchCallback",
     "CacheStats",
     "CachedEmbedder",
@@ -41,6 +42,7 @@ __all__ = [
     "ProviderFactory",
     "RequestLimits",
     "RetryPolicy",
+    "describe_image",
     "embedder",
     "embeds_images",
     "load_image",

@@ -87,6 +87,11 @@ class Embedder(ABC):
         return False
 
     @property
+    def accepts_texts(self) -> bool:
+        """True when this embedder embeds texts; image-only providers (phash:v1) say False."""
+        return True
+
+    @property
     @abstractmethod
     def spec(self) -> EmbedderSpec:
         """Provider, model, dimensions, normalisation and preferred metric."""

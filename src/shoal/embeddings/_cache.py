@@ -274,6 +274,11 @@ class CachedEmbedder(Embedder):
         """Whether the wrapped embedder embeds images (their vectors are not cached)."""
         return self.inner.accepts_images
 
+    @property
+    def accepts_texts(self) -> bool:
+        """Whether the wrapped embedder embeds texts."""
+        return self.inner.accepts_texts
+
     def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
         """The wrapped embedder's image vectors, uncached: image bytes are large cache keys."""
         return self.inner.embed_images(images)

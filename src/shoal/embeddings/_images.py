@@ -80,7 +80,7 @@ def _label(image: Any) -> str:
     if isinstance(image, (str, os.PathLike)):
         return str(image)
     if isinstance(image, bytes):
-        return f"{len(image)} bytes"
+        return f"the image ({len(image)} bytes)"
     return type(image).__name__
 
 
@@ -148,11 +148,13 @@ def load_image(image: ImageInput, *, max_pixels: int | None = None) -> Image:
         opened = pil.open(source)
     except pil.DecompressionBombError as exc:
         raise UnreadableImage(f"{label} is too large to decode safely ({exc}); shrink it") from exc
-    except (pil.UnidentifiedImageError, OSError, ValueError) as exc:
+    except pil.UnidentifiedImageError as exc:
         raise UnreadableImage(
-            f"{label} is not an image Pillow can read ({exc}); check that the file is a "
-            "JPEG, PNG, WebP or GIF and that its name matches its content"
+            f"{label} is not an image: its content is no format Pillow reads; check that "
+            "the file is a JPEG, PNG, WebP or GIF and that its name matches its content"
         ) from exc
+    except (OSError, ValueError) as exc:
+        raise UnreadableImage(f"{label} cannot be read as an image ({exc})") from exc
     with opened:
         _check_size(opened.width, opened.height, label, limit)
         try:

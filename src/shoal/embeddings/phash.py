@@ -124,12 +124,17 @@ class PerceptualEmbedder(Embedder):
         """True: this embedder embeds images (and only images)."""
         return True
 
+    @property
+    def accepts_texts(self) -> bool:
+        """False: perceptual hashes have no text side."""
+        return False
+
     def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
         """Always an error: perceptual hashes have no text side."""
         raise ConfigurationError(
-            "phash:v1 embeds images only, not text: search by image (shoal search URI --image "
-            "PATH, or Dataset.search(image=...)), search the rows' texts with mode 'keyword', "
-            "or use a CLIP model (local:clip-vit-base-patch32) to search images by text"
+            "phash:v1 embeds images only, not text: search by an image instead (`shoal search "
+            "URI --image PATH`), search the rows' texts in keyword mode, or use a CLIP model "
+            "(local:clip-vit-base-patch32) to search images by text"
         )
 
     def embed_image_batch(self, images: list[Image]) -> np.ndarray:

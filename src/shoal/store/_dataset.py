@@ -317,6 +317,14 @@ class Dataset(History, NeighborGraph, Tables):
         self._lance = self._writer.declare(self._current(), name, self._view)
         self._view.sync(self._lance)
 
+    @guarded("add a column to", writes=True)
+    @_exclusive
+    def add_binary_column(self, name: str, *, content_type: str) -> None:
+        """Add an empty binary column (images, audio) that later writes, staged ones too, fill."""
+        self._check_writable()
+        self._lance = self._writer.add_binary_column(self._current(), name, content_type)
+        self._view.sync(self._lance)
+
     # ------------------------------------------------------------------------ reads
     @guarded("read rows of")
     def get(self, ids: Sequence[str]) -> list[Record]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,10 @@ import scipy.fft
 from PIL import Image
 
 import shoal
+from image_fixtures import TRANSFORMS, base_images, jpeg_bytes, png_bytes
 from shoal.embeddings import embeds_images, load_image
 from shoal.embeddings.phash import dct_matrix, phash_bits
 from shoal.errors import ConfigurationError, InvalidInput, UnreadableImage
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from image_fixtures import TRANSFORMS, base_images, jpeg_bytes, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +78,7 @@ def test_dct_matches_scipy_and_hash_is_stable_under_recompression() -> None:
 
 def test_phash_refuses_text_with_what_to_do(phash: shoal.Embedder) -> None:
     assert embeds_images(phash)
-    with pytest.raises(ConfigurationError, match=r"images only.*keyword"):
+    with pytest.raises(ConfigurationError, match=r"images only.*keyword mode"):
         phash.embed_query("a red circle")
 
 

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import transformers
 from PIL import Image
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 import shoal
+from clip_fixtures import tiny_clip
+from image_fixtures import base_images
 from shoal.embeddings.local import ClipEmbedder, LocalEmbedder
 from shoal.embeddings.local._resolve import find_in_hf_cache, hf_hub_cache
 from shoal.errors import ConfigurationError, ModelNotFound
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from clip_fixtures import tiny_clip
-from image_fixtures import base_images
-
 pytestmark = pytest.mark.slow  # transformers' CLIPModel is the reference: a few seconds to load
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil  # noqa: E402
 
 # Read before the tests' clean environment points the Hugging Face cache at an empty folder.
 _HOST_HF_CACHE = hf_hub_cache()
