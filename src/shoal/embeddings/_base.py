@@ -170,8 +170,9 @@ class Embedder(ABC):
         if not self.accepts_images:
             raise ConfigurationError(
                 f"embedder {self.spec.name} embeds text only, not images; use an image "
-                "embedder: 'local:clip-vit-base-patch32' (CLIP: images and texts in one space) "
-                "or 'phash:v1' (offline perceptual hashes, near-duplicate images only)"
+                "embedder: 'local:clip-vit-base-patch32' (CLIP: images and texts in one space), "
+                "'local:efficientnet-lite0' (offline ImageNet CNN, similar images) or 'phash:v1' "
+                "(offline perceptual hashes, near-duplicate images only)"
             )
 
     @staticmethod

