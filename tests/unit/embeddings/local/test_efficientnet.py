@@ -17,7 +17,7 @@ import shoal
 from image_fixtures import TRANSFORMS, base_images
 from shoal.embeddings.local import EfficientNetEmbedder
 from shoal.embeddings.local._efficientnet import preprocess, read_torch_checkpoint
-from shoal.errors import ConfigurationError
+from shoal.errors import ConfigurationError, ModelNotFound
 
 pytestmark = pytest.mark.slow  # the reference network on torch: a few seconds
 
@@ -93,3 +93,38 @@ def test_text_is_refused_with_what_to_do() -> None:
     assert not embedder.accepts_texts
     with pytest.raises(ConfigurationError, match="images only"):
         embedder.embed_query("a daisy")
+
+
+def test_a_checkpoint_holding_other_objects_is_refused(tmp_path: Path) -> None:
+    import pickle
+
+    bad = tmp_path / "evil.pth"
+    with bad.open("wb") as f:
+        for header in (1, 1001, {}):
+            pickle.dump(header, f, protocol=2)
+        pickle.dump(Path("x"), f, protocol=2)  # any class other than a tensor's parts
+    with pytest.raises(ModelNotFound, match="which a weights file never needs"):
+        read_torch_checkpoint(bad)
+
+
+def test_a_changed_or_missing_weights_package_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import PackageNotFoundError
+
+    import shoal.embeddings.local._efficientnet as module
+
+    other = tmp_path / "weights.pth"
+    other.write_bytes(b"not the published checkpoint")
+    monkeypatch.setattr(module, "_checkpoint", lambda: other)
+    monkeypatch.setenv("SHOAL_CACHE_DIR", str(tmp_path / "cache"))  # no graph built yet
+    with pytest.raises(ModelNotFound, match=r"SHA-256 differs.*force-reinstall"):
+        EfficientNetEmbedder().embed_images([np.zeros((8, 8, 3), np.uint8)])
+
+    def missing(name: str) -> None:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.undo()
+    monkeypatch.setattr("importlib.metadata.distribution", missing)
+    with pytest.raises(ModelNotFound, match=r"pip install 'shoal\[images\]'"):
+        module._checkpoint()
