@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,13 +66,15 @@ def discover(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     gitignore: bool = True,
+    accept: Callable[[Path], bool] | None = None,
 ) -> Found:
     """The files to read under the folders in `paths` and among the files named, and the skipped.
 
     Folders are walked (see `shoal.text.walk`: `glob`, `include`, `exclude`, hidden files
     and `.gitignore`); a file named is read whatever `.gitignore` says, unless `include`
     or `exclude` rule it out by its name. Each file's type is then detected: binary and
-    unsupported files are skipped too, with the reason.
+    unsupported files are skipped too, with the reason, except those `accept` takes (images,
+    for a dataset whose embedder embeds them), which another reader handles.
 
     Raises:
         InvalidInput: no paths, a path that does not exist, or an invalid glob or pattern.
@@ -120,6 +122,9 @@ def discover(
             if file in seen:
                 continue
             seen.add(file)
+            if accept is not None and accept(file):
+                found.files.append(file)
+                continue
             detected = detect(file)
             if isinstance(detected, Skipped):
                 found.skipped.append(detected)

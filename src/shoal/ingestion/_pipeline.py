@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache
+from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache, embeds_images
 from shoal.errors import InvalidInput
 from shoal.ingestion._chunks import Chunker
 from shoal.ingestion._files import (
@@ -42,6 +42,14 @@ from shoal.ingestion._files import (
     file_status,
     gone,
     stored_sources,
+)
+from shoal.ingestion._images import (
+    IMAGE_COLUMN,
+    IMAGE_SPLITTER,
+    THUMBNAIL_COLUMN,
+    ImageQueue,
+    is_image,
+    read_image,
 )
 from shoal.ingestion._report import IngestProgress, IngestReport, ProgressCallback
 from shoal.ingestion._target import Target
@@ -131,9 +139,17 @@ def ingest(
     started = time.monotonic()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
-    found = discover(paths, glob, include=include, exclude=exclude, gitignore=gitignore)
     target = Target(into, embedder, storage_options, language)
     model = target.model
+    # Images go to the image path when the dataset's embedder embeds them (else they are skipped).
+    found = discover(
+        paths,
+        glob,
+        include=include,
+        exclude=exclude,
+        gitignore=gitignore,
+        accept=is_image if embeds_images(model) else None,
+    )
     chunker = Chunker(
         splitter or _splitter(model, chunk_size, chunk_overlap, tokens),
         text_columns,
@@ -220,6 +236,8 @@ class _Run:
             files_total=len(found.files), bytes_total=sum(self.sizes.values())
         )
         self.pending = _Pending()
+        self.images = ImageQueue()
+        self.images_embedded = 0
         # Every batch is staged; the run's rows become one version when it ends.
         self.stage: Stage | None = None
         self.stored: dict[str, Stored] = {}
@@ -264,6 +282,14 @@ class _Run:
 
     def _ingest_file(self, file: Path) -> None:
         source = str(file)
+        image = embeds_images(self.encoder) and is_image(file)
+        if not image and not self.encoder.accepts_texts:
+            self._failed(
+                source,
+                f"{source}: the dataset's embedder {self.encoder.spec.name} embeds images only; ingest "
+                "text files into a dataset with a text or CLIP embedder",
+            )
+            return
         try:
             digest = file_digest(file)
             size = file.stat().st_size
@@ -271,9 +297,12 @@ class _Run:
             self._failed(source, str(unreadable(file, exc)))
             return
         stored = self.stored.get(source)
-        status = file_status(stored, digest, self.splitter_key)
+        status = file_status(stored, digest, IMAGE_SPLITTER if image else self.splitter_key)
         if status == "unchanged":
             self.report.unchanged.append(source)
+            return
+        if image:
+            self._ingest_image(file, digest, stored, status)
             return
         errors: list[int] = []
 
@@ -301,6 +330,27 @@ class _Run:
             self.report.empty.append(source)
         else:
             getattr(self.report, status).append(source)
+
+    def _ingest_image(self, file: Path, digest: str, stored: Stored | None, status: str) -> None:
+        """Queue one image file as one row (its bytes, thumbnail and EXIF); a bad image fails alone."""
+        source = str(file)
+        try:
+            row = read_image(file, file.read_bytes())
+        except InvalidInput as exc:
+            self._failed(source, str(exc))
+            return
+        except OSError as exc:
+            self._failed(source, str(unreadable(file, exc)))
+            return
+        row.metadata.update({HASH: digest, CHUNK: 0, CHUNKS: 1, SPLITTER: IMAGE_SPLITTER})
+        image_id = row_id(row.text, row.metadata)
+        if stored is not None:
+            self.pending.obsolete.extend(i for i in stored.ids if i != image_id)
+        if image_id not in self.stored_ids:
+            self.images.add(image_id, row)
+            if len(self.images) >= self.batch_size:
+                self._flush()
+        getattr(self.report, status).append(source)
 
     def _queue(self, chunks: Any, total: int, digest: str, source: str) -> set[str]:
         """Queue the chunks not stored yet (writing full batches); return all the file's ids."""
@@ -331,7 +381,17 @@ class _Run:
         return ids
 
     def _flush(self) -> None:
-        """Embed the queued chunks and stage them (written, not yet a version)."""
+        """Embed the queued chunks and images and stage them (written, not yet a version)."""
+        if len(self.images):
+            ids = list(self.images.ids)
+            written = self.images.flush(self._stage(), self.encoder)
+            self.stored_ids.update(ids)
+            self.report.chunks_added += written
+            self.report.batches += 1
+            self.progress.chunks_written += written
+            self.progress.batches_written += 1
+            self.images_embedded += written
+            self._count_embeddings(written)
         pending = self.pending
         if not pending.ids:
             return
@@ -348,7 +408,8 @@ class _Run:
 
     def _count_embeddings(self, texts: int) -> None:
         if isinstance(self.encoder, CachedEmbedder):
-            self.report.embedded, self.report.cached = self.encoder.embedded, self.encoder.hits
+            embedded = self.encoder.embedded + self.images_embedded  # images skip the cache
+            self.report.embedded, self.report.cached = embedded, self.encoder.hits
         else:
             self.report.embedded += texts
         self.progress.embedded, self.progress.cached = self.report.embedded, self.report.cached
@@ -399,7 +460,14 @@ class _Run:
     def _stage(self) -> Stage:
         """The run's stage, made (with the dataset, if new) on first use."""
         if self.stage is None:
-            self.stage = self.target.ensure().staging("ingest")
+            dataset = self.target.ensure()
+            if embeds_images(self.encoder) and any(map(is_image, self.found.files)):
+                # A staged write cannot add columns: make the image ones first (empty).
+                schema = dataset.schema.names
+                for name, kind in ((IMAGE_COLUMN, "image/*"), (THUMBNAIL_COLUMN, "image/jpeg")):
+                    if name not in schema:
+                        dataset.add_binary_column(name, content_type=kind)
+            self.stage = dataset.staging("ingest")
         return self.stage
 
     def keep_staged(self, error: BaseException, message: str | None) -> None:

@@ -517,6 +517,20 @@ class RowWriter:
             lance.create_scalar_index(name, "BITMAP" if pa.types.is_boolean(kind) else "BTREE")
             return lance
 
+    def add_binary_column(self, lance: Any, name: str, content_type: str) -> Any:
+        """Add an empty (all-null) binary column, so staged writes can fill it later."""
+        check_column_name(name)
+        with self._location.write_lock(self.timeout):
+            lance = _latest(lance)
+            if name in lance.schema.names:
+                kind = lance.schema.field(name).type
+                if pa.types.is_large_binary(kind) or pa.types.is_binary(kind):
+                    return lance
+                raise InvalidInput(f"{name!r} is already a column of this dataset, not binary")
+            meta = {CONTENT_TYPE_KEY.decode(): content_type}
+            lance.add_columns(pa.field(name, pa.large_binary(), metadata=meta))
+            return lance
+
     def commit(self, lance: Any, message: str) -> Any:
         """Make a version that carries `message`."""
         with self._location.write_lock(self.timeout):
