@@ -107,7 +107,7 @@ def race(s3: S3Settings, folder: Path, mode: str) -> list[str]:
             assert time.monotonic() < deadline, "the writers did not get ready"
             time.sleep(0.01)
         (folder / "go").touch()
-        outputs = [p.communicate(timeout=240) for p in procs]
+        outputs = [p.communicate(timeout=900) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:

@@ -426,8 +426,8 @@ class RowWriter:
         lance = _retried(drop, lance)
         if removed:
             _log.warning(
-                "%s: %d rows had the id of an earlier row (two writers added them at once: "
-                "S3 takes no write lock); deleted the later copies",
+                "%s: %d rows had the id of an earlier row (two writers added them at once "
+                "without key conflicts: an older Shoal, another tool); deleted the later copies",
                 self._location.uri,
                 len(removed),
             )

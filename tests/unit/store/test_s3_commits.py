@@ -46,11 +46,11 @@ def test_an_older_dataset_gets_the_key_at_its_first_s3_write(
     uri, options = s3_server.fresh_uri(), s3_server.storage_options()
     with monkeypatch.context() as patch:  # made as Shoal made datasets before it declared it
         keyless = base_schema(16).field("id").remove_metadata()
-        patch.setattr(
-            _lance, "base_schema", lambda dims: base_schema(dims).set(0, keyless)
-        )
+        patch.setattr(_lance, "base_schema", lambda dims: base_schema(dims).set(0, keyless))
         st.open(uri, embedder="hash:16", storage_options=options)
-    assert KEY not in (lance.dataset(uri, storage_options=options).schema.field("id").metadata or {})
+    assert KEY not in (
+        lance.dataset(uri, storage_options=options).schema.field("id").metadata or {}
+    )
     ds = st.open(uri, storage_options=options)
     ds.add(["one", "two"], embeddings=_vectors(2))
     field = lance.dataset(uri, storage_options=options).schema.field("id")
@@ -78,7 +78,9 @@ def test_a_staged_commit_skips_ids_another_writer_stored_meanwhile(
 
 
 def test_re_adding_stored_rows_on_s3_makes_no_version(s3_server: S3Settings) -> None:
-    ds = st.open(s3_server.fresh_uri(), embedder="hash:16", storage_options=s3_server.storage_options())
+    ds = st.open(
+        s3_server.fresh_uri(), embedder="hash:16", storage_options=s3_server.storage_options()
+    )
     ds.add(["a", "b"], embeddings=_vectors(2))
     version = ds.version
     ds.add(["a", "b"], embeddings=_vectors(2))
