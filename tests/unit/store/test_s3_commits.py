@@ -10,7 +10,6 @@ import boto3
 import lance
 import numpy as np
 import pytest
-from store_fixtures import S3Settings
 
 import shoal.store as st
 from shoal.errors import ConfigurationError
@@ -18,6 +17,7 @@ from shoal.store import _lance
 from shoal.store._location import parse_uri
 from shoal.store._records import base_schema
 from shoal.store._writes import s3_writes
+from store_fixtures import S3Settings
 
 KEY = b"lance-schema:unenforced-primary-key"
 
