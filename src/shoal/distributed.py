@@ -10,6 +10,12 @@ version. See the README's "Scaling out".
 
 from __future__ import annotations
 
-from shoal.integrations.ray import DEFAULT_FILES_PER_BATCH, ingest, near_duplicates, neighbors
+from shoal.integrations.ray import (
+    DEFAULT_FILES_PER_BATCH,
+    cluster,
+    ingest,
+    near_duplicates,
+    neighbors,
+)
 
-__all__ = ["DEFAULT_FILES_PER_BATCH", "ingest", "near_duplicates", "neighbors"]
+__all__ = ["DEFAULT_FILES_PER_BATCH", "cluster", "ingest", "near_duplicates", "neighbors"]

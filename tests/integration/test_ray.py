@@ -24,6 +24,7 @@ from cli_runner import plain, run
 import shoal
 import shoal.distributed as sd
 from fakes.embedders import StallingEmbedder
+from shoal.analysis import cluster as cluster_rows
 from shoal.analysis import near_duplicates
 from shoal.embeddings import EmbeddingCache
 from shoal.errors import InvalidInput, MissingDependency, WorkerFailed
@@ -302,8 +303,15 @@ def test_neighbors_and_near_duplicates_equal_the_single_process_ones(
     graph = sd.neighbors(tmp_path / "kb", k=5, num_workers=2)
     assert graph.ids == single.ids and graph.metric == single.metric
     np.testing.assert_allclose(graph.scores, single.scores, atol=1e-5)
-    ties = np.isclose(graph.scores[:, :, None], graph.scores[:, None, :], atol=1e-6).sum(-1) > 1
-    assert (graph.indices == single.indices)[~ties].all()  # equal scores may come in any order
+    # Equal scores may come in any order, and the k-th place may go to any of a tie: the
+    # neighbours that score above each row's k-th score are the same rows.
+    last = single.scores[:, -1] + 1e-5
+    for row in range(len(single)):
+        above = graph.scores[row] > last[row]
+        assert set(graph.indices[row][above]) == set(
+            single.indices[row][single.scores[row] > last[row]]
+        )
+    assert (graph.indices != np.arange(len(single))[:, None]).all()  # never itself
     expected = near_duplicates(ds, threshold=0.8)
     assert expected  # the planted copies
     assert sd.near_duplicates(ds, threshold=0.8, num_workers=2) == expected
@@ -311,3 +319,25 @@ def test_neighbors_and_near_duplicates_equal_the_single_process_ones(
         sd.neighbors(ds, k=0)
     with pytest.raises(InvalidInput, match="in-memory dataset"):
         sd.neighbors(shoal.open("memory://graph", embedder=MODEL), k=2)
+
+
+def test_clusters_equal_the_single_process_ones(cluster: None, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(3, 16)).astype(np.float32) * 5
+    vectors = np.concatenate([centres[i] + rng.normal(size=(40, 16)) for i in range(3)])
+    texts = [f"row {n} of group {n // 40}" for n in range(120)]
+    for name in ("single", "ray"):
+        shoal.open(tmp_path / name, embedder="hash:16").add(texts, embeddings=vectors)
+    expected = cluster_rows(shoal.open(tmp_path / "single"), n_clusters=3, seed=1)
+    found = sd.cluster(tmp_path / "ray", n_clusters=3, seed=1, num_workers=2)
+    assert found.labels == expected.labels
+    assert len(found.clusters) == 3 and sum(c.size for c in found.clusters) == 120
+    reopened = shoal.open(tmp_path / "ray")
+    assert reopened.get([reopened.select(["id"], limit=1)[0]["id"]])[0].metadata["cluster"] in {
+        0,
+        1,
+        2,
+    }
+    assert reopened.log()[-1].message == "cluster: kmeans labels in metadata 'cluster'"
+    with pytest.raises(InvalidInput, match="more than the 120 rows"):
+        sd.cluster(tmp_path / "ray", n_clusters=500)

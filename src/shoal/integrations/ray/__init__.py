@@ -5,7 +5,7 @@ Use it as `shoal.distributed`; importing it does not import Ray (the first job d
 
 from __future__ import annotations
 
-from shoal.integrations.ray._analysis import near_duplicates, neighbors
+from shoal.integrations.ray._analysis import cluster, near_duplicates, neighbors
 from shoal.integrations.ray._ingest import DEFAULT_FILES_PER_BATCH, ingest
 
-__all__ = ["DEFAULT_FILES_PER_BATCH", "ingest", "near_duplicates", "neighbors"]
+__all__ = ["DEFAULT_FILES_PER_BATCH", "cluster", "ingest", "near_duplicates", "neighbors"]

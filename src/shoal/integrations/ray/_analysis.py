@@ -20,6 +20,13 @@ from typing import Any
 import lance
 import numpy as np
 
+from shoal._checks import check_count
+from shoal.analysis._cluster import (
+    Clustering,
+    default_cluster_count,
+    kmeans_centroids,
+    write_labels,
+)
 from shoal.analysis._dedup import DEFAULT_K, duplicate_groups, threshold_for
 from shoal.errors import InvalidInput
 from shoal.integrations.ray._cluster import connect
@@ -29,7 +36,10 @@ from shoal.store._neighbors import MAX_K, worst_score
 from shoal.store._snapshot import prepare_vectors
 from shoal.types import Metric
 
-__all__ = ["near_duplicates", "neighbors"]
+__all__ = ["cluster", "near_duplicates", "neighbors"]
+
+_TRAIN_PER_CLUSTER = 256
+"""Rows k-means trains on per centroid (faiss samples the same number itself)."""
 
 _SCAN_ROWS = 8_192
 """Rows of the vector column a worker scores at a time."""
@@ -97,6 +107,100 @@ def near_duplicates(
     return duplicate_groups(graph, texts, limit)
 
 
+def cluster(
+    dataset: Dataset | str | os.PathLike[str],
+    *,
+    n_clusters: int | None = None,
+    field: str = "cluster",
+    terms: int = 5,
+    seed: int = 0,
+    message: str | None = None,
+    num_workers: int = 2,
+    ray_address: str | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> Clustering:
+    """k-means clusters written to metadata `field` in one new version, as
+    `shoal.analysis.cluster` writes them; Ray tasks assign the rows to the centroids.
+
+    The centroids are trained here on at most 256 rows per cluster (faiss's own sample
+    size): on a dataset of no more rows than that, on all of them, so the labels are the
+    single-process ones; on a larger one, on a random sample (`seed`) read from Lance.
+
+    Raises:
+        InvalidInput: a bad count or field, fewer rows than clusters, or an in-memory dataset.
+    """
+    if not isinstance(field, str) or not field or "." in field:
+        raise InvalidInput(
+            f"field must be a top-level metadata key such as 'cluster', got {field!r}"
+        )
+    check_count(terms, "terms", minimum=0)
+    check_count(num_workers, "num_workers")
+    ds = _opened(dataset, storage_options)
+    lance_uri, version = ds._location.lance_uri, ds.version
+    options = dict(ds._location.storage_options) or None
+    pinned = lance.dataset(lance_uri, version=version, storage_options=options)
+    ids: list[str] = pinned.to_table(columns=["id"]).column("id").to_pylist()
+    if len(ids) < 2:
+        raise InvalidInput(f"clustering needs at least 2 rows, and {len(ids)} match")
+    count = default_cluster_count(len(ids)) if n_clusters is None else n_clusters
+    check_count(count, "n_clusters", minimum=2)
+    if count > len(ids):
+        raise InvalidInput(f"n_clusters={count} is more than the {len(ids)} rows: lower it")
+    metric = ds.spec.metric
+    sample = _TRAIN_PER_CLUSTER * count
+    if len(ids) <= sample:
+        table = pinned.to_table(columns=["embedding"])
+    else:
+        rows = np.sort(np.random.default_rng(seed).choice(len(ids), sample, replace=False))
+        table = pinned.take(rows, columns=["embedding"])
+    training, _ = prepare_vectors(_vectors(table), metric)
+    model = kmeans_centroids(training, count, spherical=metric == "cosine", seed=seed)
+    centroids = np.ascontiguousarray(model.centroids, dtype=np.float32)
+    ray = connect(ray_address)
+    task = ray.remote(num_cpus=1)(_assign)
+    labels = np.concatenate(
+        ray.get(
+            [
+                task.remote(lance_uri, version, options, metric, a, b, centroids)
+                for a, b in _bounds(len(ids), num_workers)
+            ]
+        )
+    )
+    return write_labels(
+        ds, ids, labels, method="kmeans", field=field, where=None, terms=terms, message=message
+    )
+
+
+def _bounds(count: int, parts: int) -> list[tuple[int, int]]:
+    share = math.ceil(count / parts)
+    return [(start, min(start + share, count)) for start in range(0, count, share)]
+
+
+def _assign(
+    lance_uri: str,
+    version: int,
+    options: dict[str, str] | None,
+    metric: Metric,
+    start: int,
+    stop: int,
+    centroids: np.ndarray,
+) -> np.ndarray:
+    """The nearest centroid (by L2, as faiss assigns) of rows start..stop-1."""
+    pinned = lance.dataset(lance_uri, version=version, storage_options=options)
+    squared = np.einsum("ij,ij->i", centroids, centroids)
+    labels = []
+    for batch in pinned.to_batches(
+        columns=["embedding"],
+        offset=start,
+        limit=stop - start,
+        batch_size=_SCAN_ROWS,
+        scan_in_order=True,
+    ):
+        vectors, _ = prepare_vectors(_vectors(batch), metric)
+        labels.append(np.argmin(squared[None, :] - 2 * (vectors @ centroids.T), axis=1))
+    return np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64)
+
+
 def _opened(
     dataset: Dataset | str | os.PathLike[str], storage_options: Mapping[str, str] | None
 ) -> Dataset:
@@ -133,7 +237,9 @@ def _partition(
     best_scores = np.full((rows, k), worst_score(metric), dtype=np.float32)
     own = np.arange(start, stop)
     offset = 0
-    for batch in pinned.to_batches(columns=["embedding"], batch_size=_SCAN_ROWS):
+    for batch in pinned.to_batches(
+        columns=["embedding"], batch_size=_SCAN_ROWS, scan_in_order=True
+    ):
         others, _ = prepare_vectors(_vectors(batch), metric)
         scores = _scores(queries, others, metric)
         candidates = np.broadcast_to(np.arange(offset, offset + len(others)), scores.shape)
