@@ -71,14 +71,17 @@ def main() -> None:
         report = shoal.ingest([folder], into=work / "single", embedder=MODEL, cache=False)
         single = time.perf_counter() - started
         rows.append(_row("single process", docs, report.chunks_added, single))
+        print(rows[-1], flush=True)
 
         started = time.perf_counter()
         ray.init(num_cpus=widest, include_dashboard=False, log_to_driver=False)
         cluster_start = time.perf_counter() - started
+        print(f"cluster start {cluster_start:.1f} s", flush=True)
 
         started = time.perf_counter()
         sd.ingest([small], into=work / "tiny", embedder=MODEL, cache=False, num_workers=1)
         overhead = time.perf_counter() - started
+        print(f"a 2-file job {overhead:.1f} s", flush=True)
 
         for count in counts:
             started = time.perf_counter()
@@ -88,6 +91,7 @@ def main() -> None:
             )  # fmt: skip
             seconds = time.perf_counter() - started
             rows.append(_row(f"ray x{count}", docs, report.chunks_added, seconds))
+            print(rows[-1], flush=True)
         ray.shutdown()
     finally:
         shutil.rmtree(work, ignore_errors=True)

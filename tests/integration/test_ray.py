@@ -43,6 +43,8 @@ def cluster(_session_environment: None) -> Iterator[None]:
     src = str(Path(shoal.__file__).resolve().parents[1])
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([src, str(TESTS), *([old] if old else [])])
+    if ray.is_initialized():  # a cluster an earlier test file of this process started
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
