@@ -279,6 +279,8 @@ def test_bad_settings_are_refused_before_anything_is_written(cluster: None, tmp_
     for name, value in (("num_workers", 0), ("files_per_batch", -1), ("max_retries", True)):
         with pytest.raises(InvalidInput, match=f"{name} must be an int"):
             sd.ingest([docs], into=tmp_path / "kb", embedder=MODEL, **{name: value})
+    with pytest.raises(InvalidInput, match=r"embeds images.*without --ray"):
+        sd.ingest([docs], into=tmp_path / "kb", embedder="phash:v1")
     assert not (tmp_path / "kb").exists()
     result = run("ingest", str(docs), "--into", str(tmp_path / "kb"), "--workers", "2")
     assert result.exit_code != 0

@@ -30,7 +30,7 @@ from typing import Any
 from lance.fragment import FragmentMetadata
 
 from shoal._checks import needs
-from shoal.embeddings import Embedder, EmbeddingCache
+from shoal.embeddings import Embedder, EmbeddingCache, embeds_images
 from shoal.errors import InvalidInput, ShoalError, WorkerFailed
 from shoal.ingestion import DEFAULT_CHUNK_OVERLAP, IngestReport
 from shoal.ingestion._files import Found, Stored, discover, file_status, gone, stored_sources
@@ -120,6 +120,11 @@ def ingest(
     found = discover(paths, glob, include=include, exclude=exclude, gitignore=gitignore)
     target = Target(into, embedder, storage_options, language)
     model = target.model
+    if embeds_images(model):
+        raise InvalidInput(
+            f"{model.spec.name} embeds images, which the Ray ingest does not read yet: "
+            "ingest with shoal.ingest (shoal ingest without --ray)"
+        )
     recipe = SplitRecipe(
         splitter, chunk_size, chunk_overlap, tokens, text_columns, text_field, STREAM_ABOVE
     )
