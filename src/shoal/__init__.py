@@ -50,6 +50,7 @@ from shoal.errors import (
     StoreError,
     UnknownProvider,
     UnreadableImage,
+    WorkerFailed,
     WriteConflict,
 )
 from shoal.ingestion import IngestProgress, IngestReport, ingest
@@ -148,6 +149,7 @@ __all__ = [
     "UnknownProvider",
     "UnreadableImage",
     "VersionInfo",
+    "WorkerFailed",
     "WriteConflict",
     "__version__",
     "connect",

@@ -21,6 +21,7 @@ Every error says what happened and what to do about it, and keeps its cause
     │   ├── RequestRejected         400/404/413/422: the request cannot succeed as sent
     │   ├── ProviderUnavailable     5xx, timeouts, unreachable, past the retry budget
     │   └── MalformedResponse       a body that is not the documented JSON
+    ├── WorkerFailed                a distributed job's worker died or failed (nothing committed)
     └── StoreError                  a dataset cannot be opened, read or written
         ├── DatasetNotFound         no dataset at that URI (and create=False)
         ├── EmbedderMismatch        opened with another embedder than made its vectors
@@ -167,6 +168,10 @@ class MalformedResponse(ProviderError):
 
 class FilterError(InvalidInput):
     """A `where=` filter with an unknown operator or field, or a value of the wrong type."""
+
+
+class WorkerFailed(ShoalError):
+    """A worker of a distributed job (shoal.distributed) died or failed; nothing was committed."""
 
 
 class StoreError(ShoalError):

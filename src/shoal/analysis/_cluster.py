@@ -29,7 +29,15 @@ from shoal.errors import InvalidInput, MissingDependency
 from shoal.progress import stage_started
 from shoal.store import Dataset, Filter
 
-__all__ = ["Cluster", "ClusterMethod", "Clustering", "cluster", "default_cluster_count"]
+__all__ = [
+    "Cluster",
+    "ClusterMethod",
+    "Clustering",
+    "cluster",
+    "default_cluster_count",
+    "kmeans_centroids",
+    "write_labels",
+]
 
 ClusterMethod = Literal["kmeans", "hdbscan"]
 """``kmeans``: a fixed number of clusters; ``hdbscan``: clusters by density, with noise."""
@@ -136,6 +144,23 @@ def cluster(
         reduced = _reduced(vectors, reduce, seed)
         labels = _hdbscan(reduced, check_count(size, "min_cluster_size", minimum=2))
     del vectors
+    return write_labels(ds, ids, labels, method=method, field=field, where=where, terms=terms,
+                        message=message)  # fmt: skip
+
+
+def write_labels(
+    ds: Dataset,
+    ids: list[str],
+    labels: np.ndarray,
+    *,
+    method: ClusterMethod,
+    field: str,
+    where: Filter | None,
+    terms: int,
+    message: str | None,
+) -> Clustering:
+    """Name the clusters, write each row's label to metadata `field` and commit (what
+    `cluster` does once the labels are found)."""
     by_id = dict(zip(ids, labels.tolist(), strict=True))
     names = _names(ds, by_id, where, terms)
     # The two writes last and together: stopped before them, nothing is written.
@@ -150,6 +175,14 @@ def cluster(
 
 
 def _kmeans(vectors: np.ndarray, count: int, *, spherical: bool, seed: int) -> np.ndarray:
+    model = kmeans_centroids(vectors, count, spherical=spherical, seed=seed)
+    _, nearest = model.index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
+    labels: np.ndarray = nearest[:, 0].astype(np.int64)
+    return labels
+
+
+def kmeans_centroids(vectors: np.ndarray, count: int, *, spherical: bool, seed: int) -> Any:
+    """faiss's k-means trained on `vectors` (it samples at most 256 rows per centroid)."""
     # min_points_per_centroid=1: small datasets cluster without faiss's stderr warning.
     model = faiss.Kmeans(
         vectors.shape[1],
@@ -160,9 +193,7 @@ def _kmeans(vectors: np.ndarray, count: int, *, spherical: bool, seed: int) -> n
         min_points_per_centroid=1,
     )
     model.train(np.ascontiguousarray(vectors, dtype=np.float32))
-    _, nearest = model.index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
-    labels: np.ndarray = nearest[:, 0].astype(np.int64)
-    return labels
+    return model
 
 
 def _reduced(vectors: np.ndarray, reduce: ProjectionMethod, seed: int) -> np.ndarray:

@@ -9,14 +9,22 @@ index in blocks, so memory grows with n x k, never n x n.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from shoal._checks import check_count, check_number
 from shoal.analysis._served import served
 from shoal.errors import InvalidInput
-from shoal.store import Dataset, Filter
+from shoal.store import Dataset, Filter, Neighbors
 
-__all__ = ["DEFAULT_THRESHOLD", "near_duplicates", "normalized_text", "remove_duplicates"]
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_THRESHOLD",
+    "duplicate_groups",
+    "near_duplicates",
+    "normalized_text",
+    "remove_duplicates",
+    "threshold_for",
+]
 
 DEFAULT_THRESHOLD = 0.9
 """Cosine similarity that links two rows. In the planted test set (MiniLM) every exact,
@@ -55,8 +63,13 @@ def near_duplicates(
     remote, result = served(ds, "near_duplicates", threshold=threshold, where=where, k=k)
     if remote:
         return result  # type: ignore[no-any-return]
-    limit = _threshold(ds, threshold)
+    limit = threshold_for(ds, threshold)
     graph = ds.neighbors(k=check_count(k, "k"), where=where)
+    return duplicate_groups(graph, _texts(ds, where), limit)
+
+
+def duplicate_groups(graph: Neighbors, texts: Mapping[str, str], limit: float) -> list[list[str]]:
+    """The groups `near_duplicates` gives for a kNN graph, the rows' texts and a threshold."""
     parent = list(range(len(graph)))
 
     def root(row: int) -> int:
@@ -74,7 +87,6 @@ def near_duplicates(
     close &= graph.indices >= 0
     for row, other in zip(*close.nonzero(), strict=True):
         link(int(row), int(graph.indices[row, other]))
-    texts = _texts(ds, where)
     first_with: dict[str, int] = {}
     for row, row_id in enumerate(graph.ids):
         if row_id in texts:
@@ -105,7 +117,8 @@ def remove_duplicates(
     return ds.commit(message or f"dedup: removed {len(drop)} near-duplicate rows, kept {kept}")
 
 
-def _threshold(ds: Dataset, threshold: float | None) -> float:
+def threshold_for(ds: Dataset, threshold: float | None) -> float:
+    """The threshold that links two rows: `threshold` checked, or the default for the metric."""
     spec = ds.spec
     if threshold is None:
         if spec.metric == "cosine" or (spec.metric == "dot" and spec.normalized):

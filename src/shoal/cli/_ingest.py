@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ from shoal.cli._console import (
 from shoal.cli._output import print_json
 from shoal.cli._remote import local_only, on_branch, open_local
 from shoal.cli._signals import between_steps, progress
-from shoal.errors import DatasetNotFound
+from shoal.errors import DatasetNotFound, InvalidInput
 from shoal.ingestion import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_OVERLAP,
@@ -162,6 +162,25 @@ def ingest(
         ),
     ] = None,
     branch: BranchOption = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run on a Ray cluster (pip install 'shoal[ray]'): 'local' starts one here, "
+            "'auto' joins this machine's, or ray://HEAD:10001; the job is still one version.",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="With --ray: actors that load, split, embed and write (default 2).",
+            metavar="N",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     verbose: Annotated[
         bool,
@@ -180,6 +199,10 @@ def ingest(
     # A branch belongs to a dataset that exists: its handle is the target.
     target = into if branch is None else open_local(into, "ingest", branch)
     console = stderr_console()
+    if workers is not None and ray is None:
+        raise InvalidInput("--workers takes effect with --ray ADDRESS (or --ray local)")
+    if ray is not None and branch is not None:
+        raise InvalidInput("--ray ingests into the main branch only: drop --branch")
     bar = _Bar(console)
 
     def done() -> str:
@@ -188,33 +211,56 @@ def ingest(
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        # A signal stops the ingest once the batch in hand is written (a second one at once).
-        with bar, between_steps() as stop_if_asked, progress(done):
+        if ray is not None:
+            with console.status(f"Ingesting on Ray ({workers or 2} workers)"):
+                report = _on_ray(
+                    [str(p) for p in paths],
+                    into=into,
+                    ray=ray,
+                    workers=workers or 2,
+                    glob=glob,
+                    include=include or None,
+                    exclude=exclude or None,
+                    gitignore=not no_gitignore,
+                    chunk_size=chunk_size,
+                    chunk_overlap=chunk_overlap,
+                    tokens=tokens,
+                    embedder=chosen_embedder(model, model_option),
+                    language=language,
+                    sync=sync,
+                    cache=not no_cache,
+                    text_columns=text_column or None,
+                    text_field=text_field,
+                    message=message,
+                )
+        else:
+            # A signal stops the ingest once the batch in hand is written (a second one at once).
+            with bar, between_steps() as stop_if_asked, progress(done):
 
-            def on_progress(state: IngestProgress) -> None:
-                bar.update(state)
-                stop_if_asked()
+                def on_progress(state: IngestProgress) -> None:
+                    bar.update(state)
+                    stop_if_asked()
 
-            report = run_ingest(
-                [str(p) for p in paths],
-                into=target,
-                glob=glob,
-                include=include or None,
-                exclude=exclude or None,
-                gitignore=not no_gitignore,
-                chunk_size=chunk_size,
-                chunk_overlap=chunk_overlap,
-                tokens=tokens,
-                embedder=chosen_embedder(model, model_option),
-                language=language,
-                sync=sync,
-                batch_size=batch_size,
-                cache=not no_cache,
-                text_columns=text_column or None,
-                text_field=text_field,
-                message=message,
-                on_progress=on_progress,
-            )
+                report = run_ingest(
+                    [str(p) for p in paths],
+                    into=target,
+                    glob=glob,
+                    include=include or None,
+                    exclude=exclude or None,
+                    gitignore=not no_gitignore,
+                    chunk_size=chunk_size,
+                    chunk_overlap=chunk_overlap,
+                    tokens=tokens,
+                    embedder=chosen_embedder(model, model_option),
+                    language=language,
+                    sync=sync,
+                    batch_size=batch_size,
+                    cache=not no_cache,
+                    text_columns=text_column or None,
+                    text_field=text_field,
+                    message=message,
+                    on_progress=on_progress,
+                )
     except Exception:
         # The error itself is printed by the command wrapper; say what is already safe.
         if bar.last is not None and bar.last.batches_written:
@@ -291,6 +337,15 @@ class _Bar:
         if state is None:
             return "nothing was written"
         return f"{state.batches_written} batch(es), {state.chunks_written} chunk(s) written"
+
+
+def _on_ray(paths: list[str], *, ray: str, workers: int, **options: Any) -> IngestReport:
+    """The ingest on a Ray cluster (shoal.distributed), with Ray's own logging kept quiet."""
+    from shoal import distributed  # imports Ray: only for --ray
+
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    address = None if ray == "local" else ray
+    return distributed.ingest(paths, num_workers=workers, ray_address=address, **options)
 
 
 def _nothing_message(report: IngestReport, *, exists: bool) -> str:

@@ -64,7 +64,14 @@ from shoal.text import (
 )
 from shoal.types import Document
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_OVERLAP", "DEFAULT_CHUNK_SIZE", "ingest"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CHUNK_OVERLAP",
+    "DEFAULT_CHUNK_SIZE",
+    "fits_window",
+    "ingest",
+    "splitter_for",
+]
 
 _log = logging.getLogger("shoal.ingest")
 
@@ -151,7 +158,7 @@ def ingest(
         accept=is_image if embeds_images(model) else None,
     )
     chunker = Chunker(
-        splitter or _splitter(model, chunk_size, chunk_overlap, tokens),
+        splitter or splitter_for(model, chunk_size, chunk_overlap, tokens),
         text_columns,
         text_field,
         stream_above,
@@ -170,9 +177,10 @@ def ingest(
     return run.report
 
 
-def _splitter(
+def splitter_for(
     model: Embedder, chunk_size: int | None, chunk_overlap: int, tokens: bool
 ) -> RecursiveCharacterSplitter:
+    """The ingest's default splitter for `model`: characters (or its tokens), fitted to its window."""
     counts = hasattr(model, "count_tokens") and hasattr(model, "max_seq_length")
     if tokens:
         if not counts:
@@ -189,7 +197,7 @@ def _splitter(
     return splitter.fitted_to(model) if counts else splitter  # type: ignore[arg-type]
 
 
-def _fits(model: Embedder) -> Callable[[str], bool] | None:
+def fits_window(model: Embedder) -> Callable[[str], bool] | None:
     """Whether a text fits the model's window, for models that count their tokens."""
     count, window = getattr(model, "count_tokens", None), getattr(model, "max_seq_length", None)
     if not callable(count) or not isinstance(window, int):
@@ -223,7 +231,7 @@ class _Run:
     ) -> None:
         self.target = target
         self.encoder = encoder
-        self.fits = _fits(target.model)
+        self.fits = fits_window(target.model)
         self.chunker = chunker
         self.splitter_key = chunker.fingerprint
         self.batch_size = batch_size

@@ -90,6 +90,36 @@ class Stage:
             self._save()
         return list(batch.ids)
 
+    def add_written(
+        self, fragments: Sequence[FragmentMetadata], ids: Sequence[str], *, build: Mapping[str, str]
+    ) -> None:
+        """Stage data files written elsewhere (by `lance.fragment.write_fragments`, in a worker
+        process or on another machine) in the dataset's columns, holding rows `ids`; `build`
+        is the embedder's build that made their vectors.
+
+        Raises:
+            InvalidInput: an id is staged already (a part is staged whole, or not at all).
+        """
+        ids = list(ids)
+        twice = self._ids.intersection(ids)
+        if twice or len(set(ids)) != len(ids):
+            raise InvalidInput(
+                f"{len(twice) or len(ids) - len(set(ids))} of these ids are staged already: "
+                "stage each row once"
+            )
+        shape = columns_shape(self.dataset.schema)
+        self._parts.append(Staged(list(fragments), ids, shape, dict(build)))
+        self._ids.update(ids)
+        self._save()
+
+    def release(self) -> None:
+        """Stop without committing or dropping: a stage on a folder leaves its record for
+        the next stage on the dataset to adopt (as a killed process would)."""
+        for record in [*self._adopted, *([self._record] if self._record else [])]:
+            record.release()
+        self._parts, self._ids = [], set()
+        self._adopted, self._record = [], None
+
     def commit(self, message: str | None = None) -> int | None:
         """Make the staged rows one version (with `message`, default the stage's); returns
         its number, or None if nothing was staged."""
@@ -232,6 +262,10 @@ class _Record:
             ]
         except (OSError, ValueError, KeyError, TypeError):
             return []
+
+    def release(self) -> None:
+        """Release the lock and keep the record (for the next stage to adopt)."""
+        os.close(self.fd)
 
     def remove(self) -> None:
         """Delete the record and release its lock."""

@@ -133,3 +133,28 @@ def test_memory_datasets_stage_too() -> None:
     with ds.staging("in memory") as stage:
         stage.add(["a", "b"])
     assert len(ds) == 2 and ds.log()[-1].message == "in memory"
+
+
+def test_data_files_written_elsewhere_are_staged_and_a_released_stage_is_adopted(
+    tmp_path: Path,
+) -> None:
+    from lance.fragment import write_fragments
+
+    ds = st.open(tmp_path / "kb", embedder="hash:8")
+    ds.add(["stored before"])
+    batch = Batch.build(["one", "two"], None, None, _vectors(2, 1), None, 8)
+    table = batch.table(ds.schema, [0, 1])
+    fragments = write_fragments(table, str(tmp_path / "kb"), schema=ds.schema)
+    stage = ds.staging("from a worker")
+    stage.add_written(fragments, batch.ids, build={})
+    with pytest.raises(InvalidInput, match="staged already"):
+        stage.add_written(fragments, batch.ids[:1], build={})
+    assert stage.rows == 2 and len(ds) == 1
+    stage.release()  # as a failed job does: nothing committed, the record kept
+    assert len(st.open(tmp_path / "kb")) == 1
+    again = st.open(tmp_path / "kb").staging("the rerun")
+    assert again.staged_ids == frozenset(batch.ids)
+    again.commit()
+    reopened = st.open(tmp_path / "kb")
+    assert len(reopened) == 3 and reopened.log()[-1].message == "the rerun"
+    assert reopened.get([batch.ids[1]])[0].text == "two"
