@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.errors import InvalidInput
+from shoal.ingestion._media import MediaReader
 from shoal.store import Dataset
 from shoal.text import Patterns, Skipped, detect, walk
 
@@ -66,13 +67,15 @@ def discover(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     gitignore: bool = True,
+    media: MediaReader | None = None,
 ) -> Found:
     """The files to read under the folders in `paths` and among the files named, and the skipped.
 
     Folders are walked (see `shoal.text.walk`: `glob`, `include`, `exclude`, hidden files
     and `.gitignore`); a file named is read whatever `.gitignore` says, unless `include`
     or `exclude` rule it out by its name. Each file's type is then detected: binary and
-    unsupported files are skipped too, with the reason.
+    unsupported files are skipped too, with the reason. Audio and image files are read
+    when `media` reads them (their extras are installed), else skipped as binary.
 
     Raises:
         InvalidInput: no paths, a path that does not exist, or an invalid glob or pattern.
@@ -121,8 +124,10 @@ def discover(
                 continue
             seen.add(file)
             detected = detect(file)
-            if isinstance(detected, Skipped):
-                found.skipped.append(detected)
+            if isinstance(detected, Skipped) and media is not None and media.kind(file):
+                found.files.append(file)
+            elif isinstance(detected, Skipped):
+                found.skipped.append(media.explain(detected) if media else detected)
             else:
                 found.files.append(file)
     # A file named and also found in a folder walked is reported once.

