@@ -144,6 +144,7 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/dedup_paws.py --models minilm,mpnet
 	$(BIN)/python bench/analysis_scale.py
 	$(BIN)/python bench/map_scale.py --repeat 3
+	$(BIN)/python bench/multimodal_audio.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

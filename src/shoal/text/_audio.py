@@ -166,7 +166,7 @@ class SpeechToText:
                 "source": str(file),
                 "type": "audio",
                 "start": round(start, 2),
-                "end": round(min(end, duration), 2),
+                "end": min(round(end, 2), duration),
                 "duration": duration,
             }
             if language:

@@ -85,7 +85,7 @@ def test_speech_and_images_are_ingested_and_broken_media_fail_alone(
     [notes] = dataset.get([dataset.search("tomatoes", k=1, mode="keyword")[0].id])
     assert notes.extras["audio"] is None  # text rows have no clip
     # The run's rows carry its message, even though the audio column made a version first.
-    assert dataset.log()[0].message.startswith(f"ingest {media}: ")
+    assert dataset.log()[-1].message.startswith(f"ingest {media}: ")
 
     again = shoal.ingest(media, into=uri, cache=cache)
     assert names(again.unchanged) == ["notes.txt", "screenshot.png", "talk.wav"]

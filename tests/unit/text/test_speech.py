@@ -13,7 +13,7 @@ import pytest
 
 from media_fixtures import SPEECH, SPEECH_WORDS, corrupt_audio, empty_wav, speak
 from shoal.errors import InvalidInput
-from shoal.text import SAMPLE_RATE, speech_to_text, transcribe, whisper_model
+from shoal.text import SAMPLE_RATE, Transcript, speech_to_text, transcribe, whisper_model
 from shoal.text._whisper import _PACKAGED
 
 pytest.importorskip("faster_whisper", reason="speech-to-text needs the audio extra")
@@ -46,7 +46,7 @@ def test_speech_is_transcribed_into_timed_segments(tmp_path: Path) -> None:
 
 def test_a_clip_is_a_wav_of_the_span_asked_for(tmp_path: Path) -> None:
     audio = speak(SPEECH, tmp_path / "talk.wav")
-    transcript = speech_to_text().transcribe(audio)
+    transcript = Transcript(str(audio), [], speech_to_text().decode(audio), "en")
     clip = transcript.clip(0.5, 1.75)
     with wave.open(io.BytesIO(clip)) as reader:
         assert (reader.getnchannels(), reader.getsampwidth()) == (1, 2)
