@@ -68,10 +68,15 @@ def speak_all(texts: list[str], path: Path, *, gap: float = 1.5) -> Path:
     return path
 
 
+PAGE = (1000, 740)
+"""The rendered pages' size: a shorter side over 736 px, which RapidOCR reads unscaled
+(it scales smaller images up for detection, which takes several times as long)."""
+
+
 def render_text(lines: list[str], path: Path) -> Path:
-    """An image of `lines` in black on white, as a scan or screenshot would show them."""
+    """A page of `lines` in black on white, as a scan or screenshot would show them."""
     font = ImageFont.load_default(size=40)
-    image = Image.new("RGB", (1000, 60 + 80 * len(lines)), "white")
+    image = Image.new("RGB", PAGE, "white")
     draw = ImageDraw.Draw(image)
     for row, line in enumerate(lines):
         draw.text((20, 30 + 80 * row), line, fill="black", font=font)

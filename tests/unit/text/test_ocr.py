@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media_fixtures import PRINTED, PRINTED_WORDS, huge_image, render_text, truncated_jpeg
+from media_fixtures import PAGE, PRINTED, PRINTED_WORDS, huge_image, render_text, truncated_jpeg
 from shoal.errors import InvalidInput
 from shoal.text import load_file, read_image_text
 
 pytest.importorskip("rapidocr_onnxruntime", reason="OCR needs the ocr extra")
 
 
+@pytest.mark.slow
 def test_rendered_text_is_read_back_line_by_line(tmp_path: Path) -> None:
     image = render_text([PRINTED, "Invoice 4471 is overdue."], tmp_path / "screenshot.png")
     [document] = read_image_text(image)
@@ -26,18 +27,19 @@ def test_rendered_text_is_read_back_line_by_line(tmp_path: Path) -> None:
     assert document.metadata == {
         "source": str(image),
         "type": "image",
-        "width": 1000,
-        "height": 220,
+        "width": PAGE[0],
+        "height": PAGE[1],
         "ocr": True,
     }
 
 
 def test_an_image_without_text_gives_no_document(tmp_path: Path) -> None:
     blank = tmp_path / "blank.webp"
-    Image.new("RGB", (300, 200), "white").save(blank)
+    Image.new("RGB", PAGE, "white").save(blank)
     assert read_image_text(blank) == []
 
 
+@pytest.mark.slow
 def test_a_scanned_pdf_page_has_its_text_read(tmp_path: Path) -> None:
     page = Image.open(render_text([PRINTED], tmp_path / "page.png"))
     scan = tmp_path / "scan.pdf"
