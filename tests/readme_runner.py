@@ -32,6 +32,7 @@ import tomllib
 from typer.testing import CliRunner
 
 from fakes.files import pdf_bytes
+from image_fixtures import base_images, jpeg_bytes, png_bytes
 from shoal.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +108,13 @@ def reader_folder(root: Path) -> None:
         "Answers cite the chunks they come from.\n"
     )
     (docs / "cats.md").write_text("# Cats\n\nThe cat is on the mat. A cat sleeps all day.\n")
+    photos = root / "photos"  # "Images and audio": a few pictures and a smaller JPEG copy of one
+    photos.mkdir()
+    pictures = base_images()
+    for name in ("red-circle", "blue-bar", "stripes", "green-triangle"):
+        (photos / f"{name}.png").write_bytes(png_bytes(pictures[name]))
+    small = pictures["red-circle"].resize((100, 100))
+    (photos / "red-circle-small.jpg").write_bytes(jpeg_bytes(small, quality=80))
     (root / "notes.pdf").write_bytes(pdf_bytes(["Notes on cats: the cat is on the mat."]))
     (root / "notes.txt").write_text("The cat is on the mat.\nThe dog is in the yard.\n")
     (root / "docs.txt").write_text(

@@ -49,6 +49,7 @@ from shoal.errors import (
     StorageReadOnly,
     StoreError,
     UnknownProvider,
+    UnreadableImage,
     WriteConflict,
 )
 from shoal.ingestion import IngestProgress, IngestReport, ingest
@@ -145,6 +146,7 @@ __all__ = [
     "StoreError",
     "TopK",
     "UnknownProvider",
+    "UnreadableImage",
     "VersionInfo",
     "WriteConflict",
     "__version__",

@@ -12,7 +12,8 @@ Every error says what happened and what to do about it, and keeps its cause
     │   ├── EmptyText               an empty or whitespace-only text
     │   ├── NonFiniteValues         NaN or infinity in a vector
     │   ├── DimensionMismatch       vectors of the wrong length
-    │   └── FilterError             a `where=` filter that cannot be compiled
+    │   ├── FilterError             a `where=` filter that cannot be compiled
+    │   └── UnreadableImage         an image that cannot be decoded, or is too large
     ├── ProviderError               a model or hosted service failed (status, provider)
     │   ├── EmbeddingError          a provider returned unusable vectors (shape, NaN)
     │   ├── AuthenticationError     401/403: the API key is wrong or lacks access
@@ -71,6 +72,7 @@ __all__ = [
     "StoreError",
     "UnknownFieldWarning",
     "UnknownProvider",
+    "UnreadableImage",
     "WriteConflict",
     "collected_warnings",
     "warn",
@@ -103,6 +105,10 @@ class InvalidInput(ShoalError, ValueError):
 
 class EmptyText(InvalidInput):
     """A text to embed is empty or only whitespace."""
+
+
+class UnreadableImage(InvalidInput):
+    """An image that cannot be decoded (truncated, not an image) or is over the pixel limit."""
 
 
 class NonFiniteValues(InvalidInput):

@@ -8,6 +8,7 @@ unless SHOAL_REQUIRE_BROWSER=1 (as in CI), which turns the skip into a failure.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import uuid
@@ -195,3 +196,35 @@ def test_png_map_loads_as_an_image(dataset: st.Dataset, page: Page, tmp_path: Pa
         "[document.getElementById('map').naturalWidth, document.getElementById('map').naturalHeight]"
     )
     assert size == [900, 700] and page.problems == []
+
+
+def test_html_map_of_images_shows_the_image_on_hover(page: Page, tmp_path: Path) -> None:
+    from PIL import Image
+
+    ds = st.open(f"memory://images-{uuid.uuid4().hex}", embedder="hash:64")
+    colours = [(220, 30, 30), (30, 160, 60), (40, 60, 200), (240, 200, 20)]
+    images = []
+    for red, green, blue in colours * 3:
+        out = io.BytesIO()
+        Image.new("RGB", (300, 200), (red, green, blue)).save(out, format="PNG")
+        images.append(out.getvalue())
+    ds.add(
+        [f"picture {i}" for i in range(len(images))],
+        columns={"thumbnail": st.Binary(images, content_type="image/png")},
+    )
+    out_file = tmp_path / "images.html"
+    chart = map_dataset(ds, out=out_file, method="pca")
+    page.page.goto(out_file.as_uri())
+    assert rendered_points(page) == len(images)
+    position = page.page.evaluate("window.shoalMap.screenPosition(0)")
+    page.page.mouse.move(position["x"], position["y"])
+    page.page.wait_for_function("() => window.shoalMap.hovered >= 0")
+    shown = page.page.wait_for_function(
+        """() => { const img = document.querySelector("#tooltip img.thumb");
+                   return img && img.complete && img.naturalWidth > 0
+                       ? [img.naturalWidth, img.naturalHeight] : null; }"""
+    ).json_value()
+    assert shown == [96, 64], "the 300x200 image, shrunk to 96 pixels a side"
+    hovered = page.page.evaluate("window.shoalMap.hovered")
+    assert page.page.inner_text("#tooltip").startswith(chart.texts[hovered])
+    assert page.problems == []

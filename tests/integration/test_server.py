@@ -194,7 +194,11 @@ def test_metrics_and_the_openapi_document(server_url: str) -> None:
     served = {path for path in document["paths"] if path.startswith("/v1/datasets/{name}/")}
     expected = {f"/v1/datasets/{{name}}/{m}" for m in _app.METHODS}
     expected |= {f"/v1/datasets/{{name}}/analysis/{f}" for f in _app.ANALYSES}
-    assert served == expected | {"/v1/datasets/{name}/ask", "/v1/datasets/{name}/map"}
+    assert served == expected | {
+        "/v1/datasets/{name}/ask",
+        "/v1/datasets/{name}/map",
+        "/v1/datasets/{name}/rows/{row_id}/{column}",
+    }
     for method in ("search", "add", "commit"):  # each documented method answers as described
         answer = httpx.post(f"{server_url}/v1/datasets/metered/{method}", json={})
         documented = document["paths"][f"/v1/datasets/{{name}}/{method}"]["post"]["responses"]

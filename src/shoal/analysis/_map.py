@@ -7,6 +7,8 @@ of 384-d vectors map within a few hundred MB.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,18 +24,24 @@ from shoal.analysis._projection import ProjectionMethod, chosen_method, project
 from shoal.analysis._served import served
 from shoal.errors import InvalidInput, MissingDependency
 from shoal.store import Dataset, Filter
+from shoal.store._interchange import content_types, media_column
 
 __all__ = ["DatasetMap", "map_dataset", "map_vectors", "project_dataset"]
 
 MAP_SUFFIXES = (".html", ".png")
 """The files a map can be written as."""
 _HOVER_CHARS = 280  # a longer text is cut in the HTML page's tooltip
+THUMBNAILS = 1000
+"""How many points of a map of images carry a thumbnail by default (about 3 kB each)."""
+THUMBNAIL_SIDE = 96
+"""The longest side, in pixels, of a thumbnail in a map's page."""
 
 
 # ------------------------------------------------------------------------------------ maps
 @dataclass(frozen=True)
 class DatasetMap:
-    """Rows placed on a plane: ids, (n, 2) positions, texts, and what colours them."""
+    """Rows placed on a plane: ids, (n, 2) positions, texts, what colours them, and for
+    datasets of images a thumbnail per point (a data: URI, "" where there is none)."""
 
     ids: list[str]
     xy: np.ndarray
@@ -42,6 +50,7 @@ class DatasetMap:
     method: Literal["umap", "pca"]
     rows: int
     title: str
+    thumbnails: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -97,6 +106,8 @@ class DatasetMap:
             "rows": self.rows,
             "field": None,
         }
+        if self.thumbnails is not None:
+            data["thumbs"] = self.thumbnails
         if self.coloring is not None:
             data.update(field=self.coloring.field, kind=self.coloring.kind)
             if self.coloring.kind == "category":
@@ -238,16 +249,21 @@ def map_dataset(
     seed: int = 0,
     width: int = 1600,
     height: int = 1200,
+    thumbnails: int = THUMBNAILS,
 ) -> DatasetMap:
     """Map a dataset's rows (those matching `where`) and write `out` (.html or .png); returns the map.
+
+    In a dataset of images (an image column, e.g. the ``thumbnail`` that ingest stores),
+    hovering a point of the HTML page shows its image, for the first `thumbnails` points.
 
     Raises:
         InvalidInput: `out` is neither .html nor .png, no row matches, or no row has `color_by`.
     """
     target = _checked_suffix(out)
     chart = project_dataset(
-        dataset, color_by=color_by, where=where, method=method, max_points=max_points, seed=seed
-    )
+        dataset, color_by=color_by, where=where, method=method, max_points=max_points,
+        seed=seed, thumbnails=thumbnails,
+    )  # fmt: skip
     chart.write(target, width=width, height=height)
     return chart
 
@@ -260,16 +276,21 @@ def project_dataset(
     method: ProjectionMethod = "auto",
     max_points: int | None = None,
     seed: int = 0,
+    thumbnails: int = THUMBNAILS,
 ) -> DatasetMap:
     """A dataset's rows (those matching `where`) placed on a plane, as data (`map_dataset`
     writes it too); a served dataset projects on its server and sends the points.
 
+    A dataset with an image column gives its first `thumbnails` points a small JPEG of it
+    (`THUMBNAIL_SIDE` pixels; the stored image as it is without Pillow); 0 for none.
+
     Raises:
         InvalidInput: no row matches, or no row has `color_by`.
     """
+    check_count(thumbnails, "thumbnails", minimum=0)
     remote, result = served(
         dataset, "project_dataset", color_by=color_by, where=where, method=method,
-        max_points=max_points, seed=seed,
+        max_points=max_points, seed=seed, thumbnails=thumbnails,
     )  # fmt: skip
     if remote:
         chart: DatasetMap = result
@@ -282,7 +303,7 @@ def project_dataset(
     rows = [row for row in selected if row["id"] in position]
     order = np.fromiter((position[row["id"]] for row in rows), dtype=np.int64, count=len(rows))
     in_order = len(order) == len(ids) and bool((order == np.arange(len(ids))).all())
-    return map_vectors(
+    chart = map_vectors(
         vectors if in_order else vectors[order],
         ids=[row["id"] for row in rows],
         texts=[row["text"] for row in rows],
@@ -293,3 +314,37 @@ def project_dataset(
         seed=seed,
         title=dataset.uri,
     )
+    column = media_column(dataset.schema, "image")
+    if column is None or thumbnails == 0:
+        return chart
+    shown = _thumbnails(dataset, chart.ids[:thumbnails], column)
+    return replace(chart, thumbnails=shown + [""] * (len(chart.ids) - len(shown)))
+
+
+def _thumbnails(dataset: Dataset, ids: Sequence[str], column: str) -> list[str]:
+    """A data: URI of each row's image in `column`, shrunk to THUMBNAIL_SIDE ("" for none)."""
+    images: dict[str, bytes] = {}
+    for start in range(0, len(ids), 256):
+        for record in dataset.get(list(ids[start : start + 256])):
+            value = record.extras.get(column)
+            if isinstance(value, bytes) and value:
+                images[record.id] = value
+    kind = content_types(dataset.schema)[column]
+    return [_data_uri(images[i], kind) if i in images else "" for i in ids]
+
+
+def _data_uri(image: bytes, kind: str) -> str:
+    """`image` as a data: URI, shrunk to a JPEG of THUMBNAIL_SIDE pixels when Pillow can."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        return f"data:{kind};base64,{base64.b64encode(image).decode('ascii')}"
+    try:
+        with Image.open(io.BytesIO(image)) as opened:
+            shown = opened.convert("RGB")
+            shown.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            out = io.BytesIO()
+            shown.save(out, format="JPEG", quality=80)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return ""  # not an image after all: the point shows its text only
+    return f"data:image/jpeg;base64,{base64.b64encode(out.getvalue()).decode('ascii')}"

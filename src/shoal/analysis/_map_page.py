@@ -138,6 +138,7 @@ canvas { position: absolute; inset: 0; width: 100%; height: 100%; }
   border: 1px solid #999; border-radius: 4px; box-shadow: 0 2px 6px rgba(0,0,0,.2);
   pointer-events: none; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }
 #tooltip .meta { color: #666; font-size: 12px; margin-top: 4px; }
+#tooltip img.thumb { display: block; max-width: 96px; max-height: 96px; margin-bottom: 4px; }
 #legend { position: absolute; top: 8px; right: 8px; max-height: 80%; overflow: auto;
   background: rgba(255,255,255,.92); border: 1px solid #ddd; border-radius: 4px;
   padding: 6px 8px; font-size: 12px; }
@@ -268,6 +269,11 @@ _SCRIPT = """
   }
   function showTip(i, mx, my) {
     tip.replaceChildren(line("text", D.texts[i] || "(no text)"), line("meta", "id: " + D.ids[i]));
+    if (D.thumbs && typeof D.thumbs[i] === "string" && D.thumbs[i].startsWith("data:image/")) {
+      const img = document.createElement("img");
+      img.className = "thumb"; img.alt = ""; img.src = D.thumbs[i];
+      tip.prepend(img);
+    }
     const value = valueText(i);
     if (value !== null) tip.appendChild(line("meta", D.field + ": " + value));
     tip.hidden = false;

@@ -33,7 +33,13 @@ from shoal.analysis import (
 from shoal.analysis import (
     recommend as recommend_rows,
 )
-from shoal.cli._console import UriArgument, WhereOption, parse_json_object, stdout_console
+from shoal.cli._console import (
+    BranchOption,
+    UriArgument,
+    WhereOption,
+    parse_json_object,
+    stdout_console,
+)
 from shoal.cli._output import (
     DEFAULT_LIMIT,
     ID_WIDTH,
@@ -45,7 +51,7 @@ from shoal.cli._output import (
     print_json,
 )
 from shoal.cli._progress import showing
-from shoal.cli._remote import open_dataset_or_remote, shoal_command
+from shoal.cli._remote import branch_words, open_dataset_or_remote, shoal_command
 from shoal.cli._signals import dataset_progress, held, progress
 from shoal.store import Dataset
 
@@ -58,9 +64,9 @@ KOption = Annotated[
 ]
 
 
-def _open(uri: str) -> Dataset:
+def _open(uri: str, branch: str | None = None) -> Dataset:
     # A served dataset (--url) runs the analyses on its server (its methods mirror Dataset's).
-    return cast(Dataset, open_dataset_or_remote(uri))
+    return cast(Dataset, open_dataset_or_remote(uri, branch=branch))
 
 
 def _texts(ds: Dataset, ids: list[str]) -> dict[str, str]:
@@ -84,11 +90,12 @@ def dedup(
         typer.Option("--apply", help="Keep one row per group, in a new committed version."),
     ] = False,
     limit: LimitOption = DEFAULT_LIMIT,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find groups of near-duplicate rows (the first --limit shown); with --apply, keep the
     first of each group."""
-    ds = _open(uri)
+    ds = _open(uri, branch)
     before = ds.version
     with progress(dataset_progress(ds)):
         where_filter = parse_json_object(where, "--where")
@@ -98,7 +105,11 @@ def dedup(
         with held():
             version = remove_duplicates(ds, groups) if apply and groups else None
     removed = sum(len(g) - 1 for g in groups) if version is not None else 0
-    undo = shoal_command("restore", uri, before) if version is not None else None
+    undo = (
+        shoal_command("restore", uri, before, *branch_words(branch))
+        if version is not None
+        else None
+    )
     if as_json:
         payload = {
             "groups": [{"keep": g[0], "drop": g[1:]} for g in groups],
@@ -258,10 +269,11 @@ def cluster(
         ),
     ] = "auto",
     where: WhereOption = None,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cluster the rows, write each one's label to metadata 'cluster' and commit."""
-    ds = _open(uri)
+    ds = _open(uri, branch)
     before = ds.version
     with progress(dataset_progress(ds)), showing("cluster"):
         result = cluster_rows(
@@ -274,7 +286,7 @@ def cluster(
     clusters: list[dict[str, Any]] = [
         {"label": c.label, "size": c.size, "terms": c.terms} for c in result.clusters
     ]
-    undo = shoal_command("restore", uri, before)
+    undo = shoal_command("restore", uri, before, *branch_words(branch))
     if as_json:
         payload = {
             "version": result.version,

@@ -21,6 +21,7 @@ from shoal.errors import ConfigurationError, FilterError, InvalidInput
 from shoal.store import MAX_FILTER_DEPTH, MAX_METADATA_DEPTH
 
 __all__ = [
+    "BranchOption",
     "DocsOption",
     "FileOption",
     "LanguageOption",
@@ -59,6 +60,17 @@ RefOption = Annotated[
     ),
 ]
 """A past version, tag or branch to read."""
+
+BranchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--branch",
+        "-b",
+        help="Write to this branch (made by `shoal branch URI NAME`) instead of main.",
+        metavar="NAME",
+    ),
+]
+"""The branch a write goes to."""
 
 
 class SearchMode(str, Enum):

@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.text import Text
 
 from shoal.cli._console import (
+    BranchOption,
     LanguageOption,
     ModelOptions,
     chosen_embedder,
@@ -25,7 +26,7 @@ from shoal.cli._console import (
     stdout_console,
 )
 from shoal.cli._output import print_json
-from shoal.cli._remote import local_only
+from shoal.cli._remote import local_only, on_branch, open_local
 from shoal.cli._signals import between_steps, progress
 from shoal.errors import DatasetNotFound
 from shoal.ingestion import (
@@ -178,6 +179,7 @@ def ingest(
             "--message", help="Commit message (default: what was ingested).", metavar="MSG"
         ),
     ] = None,
+    branch: BranchOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     verbose: Annotated[
         bool,
@@ -194,6 +196,8 @@ def ingest(
     and images' text is read (shoal[ocr]); a file that cannot be decoded fails alone.
     """
     local_only("ingest")  # it reads files here and writes where --into says
+    # A branch belongs to a dataset that exists: its handle is the target.
+    target = into if branch is None else open_local(into, "ingest", branch)
     console = stderr_console()
     bar = _Bar(console)
 
@@ -212,7 +216,7 @@ def ingest(
 
             report = run_ingest(
                 [str(p) for p in paths],
-                into=into,
+                into=target,
                 glob=glob,
                 include=include or None,
                 exclude=exclude or None,
@@ -241,7 +245,7 @@ def ingest(
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
     try:
-        dataset = open_dataset(into, create=False)
+        dataset = on_branch(open_dataset(into, create=False), branch, into)
     except DatasetNotFound:  # nothing was written to a new dataset, so none was created
         dataset = None
     if dataset is not None:

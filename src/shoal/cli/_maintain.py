@@ -15,10 +15,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from shoal.cli._console import UriArgument, WhereOption, parse_json_object, stdout_console
+from shoal.cli._console import (
+    BranchOption,
+    UriArgument,
+    WhereOption,
+    parse_json_object,
+    stdout_console,
+)
 from shoal.cli._output import JsonOption, print_json
 from shoal.cli._progress import showing
-from shoal.cli._remote import open_dataset_or_remote, open_local, shoal_command
+from shoal.cli._remote import branch_words, open_dataset_or_remote, open_local, shoal_command
 from shoal.cli._rows import full_ids
 from shoal.cli._signals import dataset_progress, progress
 from shoal.errors import InvalidInput
@@ -39,9 +45,11 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _UNITS = {"": 86_400, "s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 
 
-def _changed(uri: str, verb: str, count: int, before: int, after: int, as_json: bool) -> None:
+def _changed(
+    uri: str, verb: str, count: int, before: int, after: int, as_json: bool, branch: str | None
+) -> None:
     """Report a write of `count` rows: the version it made and the command that undoes it."""
-    undo = shoal_command("restore", uri, before) if after != before else None
+    undo = shoal_command("restore", uri, before, *branch_words(branch)) if after != before else None
     if as_json:
         print_json(
             {"uri": uri, verb: count, "version": after, "previous_version": before, "undo": undo}
@@ -63,19 +71,20 @@ def delete(
         ),
     ] = None,
     where: WhereOption = None,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Delete rows by --id or --where, in one new version."""
     if bool(ids) == (where is not None):
         raise InvalidInput("delete takes --id ID (repeatable) or --where JSON, one of them")
-    dataset = open_dataset_or_remote(uri)
+    dataset = open_dataset_or_remote(uri, branch=branch)
     before = dataset.version
     with progress(dataset_progress(dataset)):
         if ids:
             count = dataset.delete(ids=full_ids(dataset, ids))
         else:
             count = dataset.delete(where=parse_json_object(where, "--where"))
-    _changed(uri, "deleted", count, before, dataset.version, as_json)
+    _changed(uri, "deleted", count, before, dataset.version, as_json, branch)
 
 
 def update(
@@ -98,15 +107,16 @@ def update(
             metavar="JSON",
         ),
     ],
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Change the rows matching --where: their text (embedded again), columns or metadata keys."""
     changes = parse_json_object(set_, "--set") or {}
-    dataset = open_dataset_or_remote(uri)
+    dataset = open_dataset_or_remote(uri, branch=branch)
     before = dataset.version
     with progress(dataset_progress(dataset)):
         count = dataset.update(where=parse_json_object(where, "--where") or {}, set=changes)
-    _changed(uri, "updated", count, before, dataset.version, as_json)
+    _changed(uri, "updated", count, before, dataset.version, as_json, branch)
 
 
 def restore(
@@ -114,14 +124,15 @@ def restore(
     ref: Annotated[
         str, typer.Argument(help="The version number or tag to bring back.", metavar="REF")
     ],
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make a past version (or tag) the latest again, as a new version; history is kept."""
-    dataset = open_dataset_or_remote(uri)
+    dataset = open_dataset_or_remote(uri, branch=branch)
     before = dataset.version
     with progress(dataset_progress(dataset)):
         version = dataset.restore(ref)
-    undo = shoal_command("restore", uri, before)
+    undo = shoal_command("restore", uri, before, *branch_words(branch))
     if as_json:
         print_json(
             {"uri": uri, "restored": ref, "version": version, "previous_version": before,

@@ -8,6 +8,7 @@ from typing import Annotated, cast
 import typer
 
 from shoal.analysis import map_dataset
+from shoal.analysis._map import THUMBNAILS
 from shoal.cli._console import (
     RefOption,
     UriArgument,
@@ -73,6 +74,15 @@ def map_(
     height: Annotated[
         int, typer.Option("--height", help="PNG height in pixels.", metavar="PX", min=100)
     ] = 1200,
+    thumbnails: Annotated[
+        int,
+        typer.Option(
+            "--thumbnails",
+            help="In a dataset of images, how many points show their image on hover (0: none).",
+            metavar="N",
+            min=0,
+        ),
+    ] = THUMBNAILS,
     ref: RefOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -95,11 +105,13 @@ def map_(
             seed=seed,
             width=width,
             height=height,
+            thumbnails=thumbnails,
         )
     if as_json:
         print_json(
-            {"out": str(out), "points": len(chart), "rows": chart.rows, "method": chart.method}
-        )
+            {"out": str(out), "points": len(chart), "rows": chart.rows, "method": chart.method,
+             "thumbnails": sum(1 for t in chart.thumbnails or [] if t)}
+        )  # fmt: skip
         return
     sampled = f" (a sample of {chart.rows} rows)" if len(chart) < chart.rows else ""
     typer.echo(f"wrote {len(chart)} point(s){sampled}, {chart.method.upper()}, to {out}")

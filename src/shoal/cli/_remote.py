@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from typing import TypeVar
 
 from shoal.client import Client, RemoteDataset, connect
 from shoal.embeddings import Embedder
@@ -13,7 +14,9 @@ from shoal.store import Dataset
 from shoal.store import open as open_dataset
 
 __all__ = [
+    "branch_words",
     "local_only",
+    "on_branch",
     "open_dataset_or_remote",
     "open_local",
     "server_client",
@@ -48,17 +51,44 @@ def open_dataset_or_remote(
     create: bool = False,
     embedder: str | Embedder | None = None,
     language: str | None = None,
+    branch: str | None = None,
 ) -> Dataset | RemoteDataset:
-    """The dataset at `uri`, or the dataset named `uri` on the server the command targets."""
+    """The dataset at `uri`, or the dataset named `uri` on the server the command targets
+    (on `branch`, if given)."""
     client = server_client()
     if client is None:
-        return open_dataset(uri, embedder=embedder, language=language, create=create)
+        return on_branch(
+            open_dataset(uri, embedder=embedder, language=language, create=create), branch, uri
+        )
     if isinstance(embedder, Embedder):
         raise InvalidInput(
             "--model-option builds an embedder here, but a server embeds with its own: "
             "name the model with --model only"
         )
-    return client.open(uri, embedder=embedder, language=language, create=create)
+    opened = client.open(uri, embedder=embedder, language=language, create=create)
+    return on_branch(opened, branch, uri)
+
+
+_Handle = TypeVar("_Handle", Dataset, RemoteDataset)
+
+
+def on_branch(dataset: _Handle, branch: str | None, uri: str) -> _Handle:
+    """`dataset` on `branch` (writable), or as it is when `branch` is None; a branch that
+    does not exist is a usage error naming the command that makes it."""
+    if branch is None:
+        return dataset
+    if branch not in dataset.branches():
+        known = ", ".join(dataset.branches()) or "none yet"
+        raise InvalidInput(
+            f"{uri} has no branch {branch!r} (its branches: {known}); make it from the latest "
+            f"version with `{shoal_command('branch', uri, branch)}`"
+        )
+    return dataset.checkout(branch)
+
+
+def branch_words(branch: str | None) -> list[str]:
+    """The `--branch NAME` words of a printed command, or none."""
+    return [] if branch is None else ["--branch", branch]
 
 
 def local_only(command: str) -> None:
@@ -72,11 +102,11 @@ def local_only(command: str) -> None:
         )
 
 
-def open_local(uri: str, command: str) -> Dataset:
-    """The dataset at `uri` here, for a command a server does not offer over HTTP (see
-    `local_only`)."""
+def open_local(uri: str, command: str, branch: str | None = None) -> Dataset:
+    """The dataset at `uri` here (on `branch`, if given), for a command a server does not
+    offer over HTTP (see `local_only`)."""
     local_only(command)
-    return open_dataset(uri, create=False)
+    return on_branch(open_dataset(uri, create=False), branch, uri)
 
 
 def shoal_command(*args: str | int) -> str:

@@ -21,9 +21,9 @@ from shoal.cli._console import (
     stdout_console,
 )
 from shoal.cli._progress import showing
-from shoal.embeddings import DEFAULT_EMBEDDER
-from shoal.errors import InvalidInput
-from shoal.similarity import Match, most_similar
+from shoal.embeddings import DEFAULT_EMBEDDER, IMAGE_SUFFIXES, Embedder, load_image
+from shoal.errors import InvalidInput, UnreadableImage
+from shoal.similarity import Match, most_similar, top_k
 
 __all__ = ["documents", "similar"]
 
@@ -68,10 +68,65 @@ def _table(matches: list[Match]) -> Table:
     return table
 
 
+def _image_files(docs: list[str]) -> list[Path]:
+    """The image files named, folders expanded to the images in them (sorted)."""
+    files: list[Path] = []
+    for doc in docs:
+        path = Path(doc).expanduser()
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                )
+            )
+        else:
+            files.append(path)
+    if not files:
+        raise InvalidInput(
+            "no images given: with --image, pass the images to rank with --doc PATH "
+            "(repeatable; a folder stands for the images in it) or --file (one path per line)"
+        )
+    return files
+
+
+def _similar_images(image: Path, docs: list[str], embedder: Embedder, k: int | None) -> list[Match]:
+    files = []
+    for path in _image_files(docs):
+        try:
+            load_image(path)
+        except UnreadableImage as exc:  # one bad file in a folder: say so, rank the rest
+            typer.echo(f"skipped: {exc}", err=True)
+            continue
+        files.append(path)
+    if not files:
+        raise InvalidInput("none of the images given can be read: nothing to rank")
+    with showing(f"rank {len(files):,} image(s) with {embedder.spec.name}"):
+        vectors = embedder.embed_images(files)
+        query = embedder.embed_image(image)
+        best = top_k(query, vectors, k=k or len(files), metric=embedder.spec.metric)
+    return [
+        Match(index=int(i), score=float(score), text=str(files[int(i)]))
+        for i, score in zip(best.indices, best.scores, strict=True)
+    ]
+
+
 def similar(
     query: Annotated[
-        str, typer.Argument(help="The text to compare the documents with.", metavar="QUERY")
-    ],
+        str | None,
+        typer.Argument(
+            help="The text to compare the documents with (or give --image).", metavar="[QUERY]"
+        ),
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            "--image",
+            help="Rank images (--doc PATH or folder, --file of paths) by similarity to this one.",
+            dir_okay=False,
+            metavar="PATH",
+            show_default=False,
+        ),
+    ] = None,
     docs: DocsOption = None,
     file: FileOption = None,
     model: ModelOption = DEFAULT_EMBEDDER,
@@ -87,11 +142,18 @@ def similar(
         typer.Option("--json", help="Print a JSON list of {rank, index, score, text} instead."),
     ] = False,
 ) -> None:
-    """Rank documents by similarity to QUERY, best first."""
+    """Rank documents by similarity to QUERY (or images to an --image), best first."""
+    if (query is None) == (image is None):
+        raise InvalidInput("give a QUERY text or --image PATH (one of them) to compare with")
     texts = documents(docs, file)
     model_embedder = build_embedder(model, model_option)
-    with showing(f"rank {len(texts):,} document(s) with {model}"):
-        matches = most_similar(query, texts, embedder=model_embedder, k=k)
+    if image is not None:
+        matches = _similar_images(image, texts, model_embedder, k)
+        query = f"image {image}"
+    else:
+        assert query is not None
+        with showing(f"rank {len(texts):,} document(s) with {model}"):
+            matches = most_similar(query, texts, embedder=model_embedder, k=k)
     if as_json:
         rows = [
             {"rank": rank, "index": m.index, "score": float(m.score), "text": m.text}

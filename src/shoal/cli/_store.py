@@ -7,6 +7,7 @@ standard AWS_* environment variables.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shoal.cli._console import (
+    BranchOption,
     DocsOption,
     FileOption,
     LanguageOption,
@@ -83,6 +85,7 @@ def add(
         ),
     ] = None,
     language: LanguageOption = None,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add texts to a dataset (created if new); a text already stored is not added again."""
@@ -94,7 +97,11 @@ def add(
         )
     extra = parse_json_object(metadata, "--metadata") or {}
     dataset = open_dataset_or_remote(
-        uri, create=True, embedder=chosen_embedder(model, model_option), language=language
+        uri,
+        create=branch is None,
+        embedder=chosen_embedder(model, model_option),
+        language=language,
+        branch=branch,
     )
     before = len(dataset)
     # One version: stopped while embedding, it writes nothing.
@@ -205,10 +212,11 @@ def commit(
     tag: Annotated[
         str | None, typer.Option("--tag", "-t", help="Also tag the new version.", metavar="NAME")
     ] = None,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record a named version of the dataset (and optionally tag it)."""
-    dataset = open_dataset_or_remote(uri)
+    dataset = open_dataset_or_remote(uri, branch=branch)
     with progress(dataset_progress(dataset)):
         version = dataset.commit(message, tag=tag)  # checks the tag before committing
     if as_json:
@@ -269,7 +277,20 @@ def diff(
 
 def search(
     uri: UriArgument,
-    query: Annotated[str, typer.Argument(help="The text to search for.", metavar="QUERY")],
+    query: Annotated[
+        str | None,
+        typer.Argument(help="The text to search for (or give --image).", metavar="[QUERY]"),
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            "--image",
+            help="Search by this image file instead of a text (datasets of images: CLIP, phash:v1).",
+            dir_okay=False,
+            metavar="PATH",
+            show_default=False,
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("--k", "-k", help="How many hits.", metavar="N", min=1)] = 4,
     where: WhereOption = None,
     mode: Annotated[
@@ -283,9 +304,24 @@ def search(
     as_json: JsonOption = False,
     rerank: RerankOption = None,
 ) -> None:
-    """Search a dataset for the rows nearest to QUERY: rank, score, id, source and a snippet."""
+    """Search a dataset for the rows nearest to QUERY (or to an --image): rank, score, id, source, snippet."""
+    if (query is None) == (image is None):
+        raise InvalidInput("give a QUERY text or --image PATH (one of them) to search for")
     dataset = open_at(uri, ref)
     where_filter = parse_json_object(where, "--where")
+    if image is not None:
+        if rerank:
+            raise InvalidInput("--rerank reads texts: it cannot rerank a search by --image")
+        if isinstance(dataset, RemoteDataset):
+            raise InvalidInput(
+                "--image searches a dataset on this machine; a served dataset takes text queries"
+            )
+        hits = dataset.search(image=image, k=k, where=where_filter, mode=mode.value)
+        print_hits(
+            hits, dataset.spec.metric, as_json=as_json, query=None, show_metadata=show_metadata
+        )
+        return
+    assert query is not None
     if rerank:
         retriever = dataset.as_retriever(k=k, where=where_filter, mode=mode.value, rerank=rerank)
         hits = retriever.retrieve(query)

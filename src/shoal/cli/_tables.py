@@ -16,6 +16,7 @@ import typer
 
 from shoal._atomic import atomic_write
 from shoal.cli._console import (
+    BranchOption,
     RefOption,
     UriArgument,
     WhereOption,
@@ -24,6 +25,7 @@ from shoal.cli._console import (
     stderr_console,
 )
 from shoal.cli._output import JsonOption, print_json
+from shoal.cli._remote import open_local
 from shoal.cli._rows import VectorsOption, records
 from shoal.cli._signals import held
 from shoal.cli._store import open_at
@@ -325,6 +327,7 @@ def import_(
     message: Annotated[
         str | None, typer.Option("--message", help="The version's message.", metavar="TEXT")
     ] = None,
+    branch: BranchOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add the rows of a Parquet, JSON lines or CSV file to a dataset, as one version."""
@@ -337,18 +340,20 @@ def import_(
         from shoal.embeddings import embedder as build
 
         embedder = build(model, **model_options(model_option))
+    how: dict[str, Any] = {
+        "text": text,
+        "id": id_column,
+        "embedding": embedding,
+        "metadata": metadata,
+        "columns": extra,
+        "message": message or f"import {file.name}",
+    }
     with stderr_console().status(f"Importing {file.name}"):
-        dataset = from_arrow(
-            table,
-            into,
-            embedder=embedder,
-            text=text,
-            id=id_column,
-            embedding=embedding,
-            metadata=metadata,
-            columns=extra,
-            message=message or f"import {file.name}",
-        )
+        if branch is None:
+            dataset = from_arrow(table, into, embedder=embedder, **how)
+        else:  # a branch of an existing dataset: its embedder
+            dataset = open_local(into, "import", branch)
+            dataset.add_table(table, **how)
     rows = len(dataset)
     if as_json:
         print_json({"uri": into, "file": str(file), "format": kind, "rows": rows,

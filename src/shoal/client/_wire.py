@@ -269,7 +269,7 @@ def from_json(kind: str, value: Any) -> Any:
         )  # fmt: skip
         return DatasetMap(list(value["ids"]), np.asarray(value["xy"], dtype=np.float32).reshape(-1, 2),
                           list(value["texts"]), coloring, value["method"], int(value["rows"]),
-                          value["title"])  # fmt: skip
+                          value["title"], value.get("thumbnails"))  # fmt: skip
     if kind == "diff":
         return Diff(list(value["added"]), list(value["removed"]), list(value["changed"]))
     if kind == "info":

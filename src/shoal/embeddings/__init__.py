@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from shoal._http import RetryPolicy
-from shoal.embeddings._base import BatchCallback, Embedder, validate_texts
+from shoal.embeddings._base import (
+    BatchCallback,
+    Embedder,
+    ImageEmbedder,
+    embeds_images,
+    validate_texts,
+)
 from shoal.embeddings._cache import CachedEmbedder, CacheStats, EmbeddingCache
 from shoal.embeddings._hosted import HostedEmbedder, RequestLimits
+from shoal.embeddings._images import IMAGE_SUFFIXES, ImageInput, describe_image, load_image
 from shoal.embeddings._registry import (
     DEFAULT_EMBEDDER,
     ProviderFactory,
@@ -20,6 +27,7 @@ from shoal.embeddings.openai import OpenAIEmbedder
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "IMAGE_SUFFIXES",
     "BatchCallback",
     "CacheStats",
     "CachedEmbedder",
@@ -28,11 +36,16 @@ __all__ = [
     "EmbeddingCache",
     "HostedEmbedder",
     "HuggingFaceEmbedder",
+    "ImageEmbedder",
+    "ImageInput",
     "OpenAIEmbedder",
     "ProviderFactory",
     "RequestLimits",
     "RetryPolicy",
+    "describe_image",
     "embedder",
+    "embeds_images",
+    "load_image",
     "provider_guess",
     "providers",
     "register_provider",

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from shoal.errors import EmbeddingError, EmptyText, InvalidInput
+from shoal.embeddings._images import ImageInput, load_image, validate_images
+from shoal.errors import ConfigurationError, EmbeddingError, EmptyText, InvalidInput
 from shoal.progress import step
 from shoal.types import EmbedderSpec, TextKind
 
-__all__ = ["BatchCallback", "Embedder", "validate_texts"]
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+__all__ = ["BatchCallback", "Embedder", "ImageEmbedder", "embeds_images", "validate_texts"]
 
 BatchCallback = Callable[[list[str], np.ndarray], None]
 """Called with each batch's texts and checked vectors as soon as the provider returns them."""
@@ -42,8 +47,28 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
     return items
 
 
+@runtime_checkable
+class ImageEmbedder(Protocol):
+    """What embeds images: `accepts_images` is True and `embed_images` gives one vector per image."""
+
+    @property
+    def accepts_images(self) -> bool:
+        """True when `embed_images` works."""
+
+    def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """Embed images into a float32 array of shape (len(images), dimensions)."""
+
+
+def embeds_images(embedder: object) -> bool:
+    """True when `embedder` embeds images (a CLIP model, perceptual hashes), False for text-only ones."""
+    return isinstance(embedder, ImageEmbedder) and bool(embedder.accepts_images)
+
+
 class Embedder(ABC):
     """Turns texts into float32 vectors; providers implement only `embed_batch`.
+
+    Image providers also set `accepts_images` and implement `embed_image_batch`; the
+    shared `embed_images` reads, checks and batches the images for them.
 
     The shared code here validates input, splits it into batches of `batch_size`
     (texts of similar length together, which saves padding for local models),
@@ -52,6 +77,19 @@ class Embedder(ABC):
 
     #: Texts sent to `embed_batch` at a time.
     batch_size: int = 32
+
+    #: Images sent to `embed_image_batch` at a time (decoded images are large: keep it small).
+    image_batch_size: int = 16
+
+    @property
+    def accepts_images(self) -> bool:
+        """True when this embedder embeds images too (`embed_images`); text-only providers say False."""
+        return False
+
+    @property
+    def accepts_texts(self) -> bool:
+        """True when this embedder embeds texts; image-only providers (phash:v1) say False."""
+        return True
 
     @property
     @abstractmethod
@@ -99,6 +137,50 @@ class Embedder(ABC):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed many search texts at once: a float32 array of shape (len(texts), dimensions)."""
         return self._embed(validate_texts(texts), kind="query")
+
+    def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """Embed images (paths, bytes, PIL images, arrays): float32, shape (len(images), dimensions).
+
+        Raises:
+            ConfigurationError: this embedder embeds text only.
+            UnreadableImage: an image cannot be read (its index is in the message).
+        """
+        self._require_images()
+        items = validate_images(images)
+        out = np.empty((len(items), self.spec.dimensions), dtype=np.float32)
+        for start in range(0, len(items), self.image_batch_size):
+            chunk = items[start : start + self.image_batch_size]
+            loaded = [self._read_image(image, start + i) for i, image in enumerate(chunk)]
+            vectors = self.embed_image_batch(loaded)
+            out[start : start + len(chunk)] = self._check_batch(vectors, expected=len(chunk))
+            step("embed", start + len(chunk), len(items))
+        return out
+
+    def embed_image(self, image: ImageInput) -> np.ndarray:
+        """Embed one image (a search by image): a float32 array of shape (dimensions,)."""
+        vector: np.ndarray = self.embed_images([image])[0]
+        return vector
+
+    def embed_image_batch(self, images: list[Image]) -> np.ndarray:
+        """Embed one batch of decoded RGB images; image providers override this."""
+        self._require_images()
+        raise NotImplementedError  # pragma: no cover - accepts_images promises an override
+
+    def _require_images(self) -> None:
+        if not self.accepts_images:
+            raise ConfigurationError(
+                f"embedder {self.spec.name} embeds text only, not images; use an image "
+                "embedder: 'local:clip-vit-base-patch32' (CLIP: images and texts in one space), "
+                "'local:efficientnet-lite0' (offline ImageNet CNN, similar images) or 'phash:v1' "
+                "(offline perceptual hashes, near-duplicate images only)"
+            )
+
+    @staticmethod
+    def _read_image(image: ImageInput, index: int) -> Image:
+        try:
+            return load_image(image)
+        except InvalidInput as exc:
+            raise type(exc)(f"image at index {index}: {exc}") from exc
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r})"

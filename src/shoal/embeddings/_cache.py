@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from shoal.embeddings._base import BatchCallback, Embedder
+from shoal.embeddings._images import ImageInput
 from shoal.errors import ConfigurationError
 from shoal.settings import cache_dir, embedding_cache_bytes
 from shoal.types import EmbedderSpec, TextKind
@@ -267,6 +268,20 @@ class CachedEmbedder(Embedder):
     def fingerprint(self) -> str:
         """The wrapped embedder's fingerprint."""
         return self.inner.fingerprint
+
+    @property
+    def accepts_images(self) -> bool:
+        """Whether the wrapped embedder embeds images (their vectors are not cached)."""
+        return self.inner.accepts_images
+
+    @property
+    def accepts_texts(self) -> bool:
+        """Whether the wrapped embedder embeds texts."""
+        return self.inner.accepts_texts
+
+    def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """The wrapped embedder's image vectors, uncached: image bytes are large cache keys."""
+        return self.inner.embed_images(images)
 
     def __repr__(self) -> str:
         return f"CachedEmbedder({self.inner!r}, {self.cache!r})"

@@ -33,8 +33,9 @@ _PROVIDERS: Registry[Embedder] = Registry(
     ENTRY_POINT_GROUP,
     {
         "hash": "shoal.embeddings.hashing:HashEmbedder",
+        "phash": "shoal.embeddings.phash:PerceptualEmbedder",
         "hf": "shoal.embeddings.hf:HuggingFaceEmbedder",
-        "local": "shoal.embeddings.local:LocalEmbedder",
+        "local": "shoal.embeddings.local:local_embedder",
         "openai": "shoal.embeddings.openai:OpenAIEmbedder",
         "cohere": "shoal.embeddings.cohere:CohereEmbedder",
     },

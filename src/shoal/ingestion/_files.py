@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,7 @@ def discover(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     gitignore: bool = True,
+    accept: Callable[[Path], bool] | None = None,
     media: MediaReader | None = None,
 ) -> Found:
     """The files to read under the folders in `paths` and among the files named, and the skipped.
@@ -74,8 +75,10 @@ def discover(
     Folders are walked (see `shoal.text.walk`: `glob`, `include`, `exclude`, hidden files
     and `.gitignore`); a file named is read whatever `.gitignore` says, unless `include`
     or `exclude` rule it out by its name. Each file's type is then detected: binary and
-    unsupported files are skipped too, with the reason. Audio and image files are read
-    when `media` reads them (their extras are installed), else skipped as binary.
+    unsupported files are skipped too, with the reason, except those `accept` takes (images,
+    for a dataset whose embedder embeds them), which another reader handles. Audio and
+    image files are read when `media` reads them (their extras are installed), else
+    skipped as binary.
 
     Raises:
         InvalidInput: no paths, a path that does not exist, or an invalid glob or pattern.
@@ -123,6 +126,9 @@ def discover(
             if file in seen:
                 continue
             seen.add(file)
+            if accept is not None and accept(file):
+                found.files.append(file)
+                continue
             detected = detect(file)
             if isinstance(detected, Skipped) and media is not None and media.kind(file):
                 found.files.append(file)

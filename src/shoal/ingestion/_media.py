@@ -81,10 +81,6 @@ class MediaReader:
             return "image"
         return None
 
-    def left_to_embedder(self, file: Path) -> bool:
-        """True for an image file that the dataset's image embedder takes (so OCR does not)."""
-        return not self.images and file.suffix.lower() in IMAGE_SUFFIXES
-
     def explain(self, skipped: Skipped) -> Skipped:
         """A binary skip of an audio or image file, saying which extra would read it."""
         suffix = Path(skipped.path).suffix.lower()

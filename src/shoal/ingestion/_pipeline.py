@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache
+from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache, embeds_images
 from shoal.errors import InvalidInput
 from shoal.ingestion._chunks import Chunker
 from shoal.ingestion._files import (
@@ -43,8 +43,17 @@ from shoal.ingestion._files import (
     gone,
     stored_sources,
 )
+from shoal.ingestion._images import (
+    IMAGE_COLUMN,
+    IMAGE_SPLITTER,
+    THUMBNAIL_COLUMN,
+    ImageQueue,
+    is_image,
+    read_image,
+)
 from shoal.ingestion._media import (
     AUDIO_COLUMN,
+    AUDIO_TYPE,
     MediaChunks,
     MediaReader,
     binary_columns,
@@ -56,7 +65,6 @@ from shoal.text import (
     DEFAULT_SPEECH_MODEL,
     STREAM_ABOVE,
     RecursiveCharacterSplitter,
-    Skipped,
     count_skipped,
     file_digest,
     unreadable,
@@ -118,8 +126,8 @@ def ingest(
     metadata and its clip (WAV) in the binary column `audio`. Images (.jpg .png .webp
     .gif, with the ``ocr`` extra) have their text read (OCR) when the embedder embeds
     text only; so do PDF pages without a text layer. A file that cannot be decoded fails
-    alone (`report.failed`). The first audio ingest into a dataset adds the `audio`
-    column: rows staged before it are committed first, so that run makes two versions.
+    alone (`report.failed`). The first audio ingest into a dataset adds the empty `audio`
+    column first (a version of its own).
 
     Args:
         paths: files and folders; folders are walked with `glob`, skipping hidden files,
@@ -153,14 +161,20 @@ def ingest(
     started = time.monotonic()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
-    media = MediaReader(speech_model, speech_language)
-    found = discover(
-        paths, glob, include=include, exclude=exclude, gitignore=gitignore, media=media
-    )
     target = Target(into, embedder, storage_options, language)
     model = target.model
-    # Image embedders take images themselves; OCR reads them for text-only ones.
-    media.images = getattr(model, "accepts_images", False) is not True
+    # Images go to the image path when the dataset's embedder embeds them; OCR reads them
+    # for text-only embedders (when the ocr extra is installed, else they are skipped).
+    media = MediaReader(speech_model, speech_language, images=not embeds_images(model))
+    found = discover(
+        paths,
+        glob,
+        include=include,
+        exclude=exclude,
+        gitignore=gitignore,
+        accept=is_image if embeds_images(model) else None,
+        media=media,
+    )
     chunker = Chunker(
         splitter or _splitter(model, chunk_size, chunk_overlap, tokens),
         text_columns,
@@ -250,7 +264,8 @@ class _Run:
             files_total=len(found.files), bytes_total=sum(self.sizes.values())
         )
         self.pending = _Pending()
-        self.added = False  # a batch was added (not staged): it brought a new column
+        self.images = ImageQueue()
+        self.images_embedded = 0
         # Every batch is staged; the run's rows become one version when it ends.
         self.stage: Stage | None = None
         self.stored: dict[str, Stored] = {}
@@ -295,6 +310,14 @@ class _Run:
 
     def _ingest_file(self, file: Path) -> None:
         source = str(file)
+        image = embeds_images(self.encoder) and is_image(file)
+        if not image and not self.encoder.accepts_texts:
+            self._failed(
+                source,
+                f"{source}: the dataset's embedder {self.encoder.spec.name} embeds images only; ingest "
+                "text files into a dataset with a text or CLIP embedder",
+            )
+            return
         try:
             digest = file_digest(file)
             size = file.stat().st_size
@@ -302,20 +325,19 @@ class _Run:
             self._failed(source, str(unreadable(file, exc)))
             return
         stored = self.stored.get(source)
-        kind = self.media.kind(file)
-        key = (
-            self.splitter_key
-            if kind is None
-            else f"{self.splitter_key} {self.media.fingerprint(kind)}"
-        )
+        kind = None if image else self.media.kind(file)
+        if image:
+            key = IMAGE_SPLITTER
+        elif kind is not None:
+            key = f"{self.splitter_key} {self.media.fingerprint(kind)}"
+        else:
+            key = self.splitter_key
         status = file_status(stored, digest, key)
         if status == "unchanged":
             self.report.unchanged.append(source)
             return
-        if kind is None and self.media.left_to_embedder(file):
-            self.report.skipped.append(
-                Skipped(source, "binary", "an image, for an image embedder, not read by OCR")
-            )
+        if image:
+            self._ingest_image(file, digest, stored, status)
             return
         if kind is not None:
             try:
@@ -359,6 +381,27 @@ class _Run:
         else:
             getattr(self.report, status).append(source)
 
+    def _ingest_image(self, file: Path, digest: str, stored: Stored | None, status: str) -> None:
+        """Queue one image file as one row (its bytes, thumbnail and EXIF); a bad image fails alone."""
+        source = str(file)
+        try:
+            row = read_image(file, file.read_bytes())
+        except InvalidInput as exc:
+            self._failed(source, str(exc))
+            return
+        except OSError as exc:
+            self._failed(source, str(unreadable(file, exc)))
+            return
+        row.metadata.update({HASH: digest, CHUNK: 0, CHUNKS: 1, SPLITTER: IMAGE_SPLITTER})
+        image_id = row_id(row.text, row.metadata)
+        if stored is not None:
+            self.pending.obsolete.extend(i for i in stored.ids if i != image_id)
+        if image_id not in self.stored_ids:
+            self.images.add(image_id, row)
+            if len(self.images) >= self.batch_size:
+                self._flush()
+        getattr(self.report, status).append(source)
+
     def _queue(
         self,
         chunks: Any,
@@ -397,22 +440,25 @@ class _Run:
         return ids
 
     def _flush(self) -> None:
-        """Embed the queued chunks and stage them (written, not yet a version)."""
+        """Embed the queued chunks and images and stage them (written, not yet a version)."""
+        if len(self.images):
+            ids = list(self.images.ids)
+            written = self.images.flush(self._stage(), self.encoder)
+            self.stored_ids.update(ids)
+            self.report.chunks_added += written
+            self.report.batches += 1
+            self.progress.chunks_written += written
+            self.progress.batches_written += 1
+            self.images_embedded += written
+            self._count_embeddings(written)
         pending = self.pending
         if not pending.ids:
             return
         vectors = self.encoder.embed_documents(pending.embedded)
-        columns = binary_columns(pending.binaries)
-        dataset = self.target.ensure()
-        if any(name not in dataset.schema.names for name in columns):
-            self._add_columns(dataset, pending, vectors, columns)
-        else:
-            self._stage().add(
-                pending.texts,
-                metadatas=pending.metadatas,
-                embeddings=vectors,
-                columns=columns or None,
-            )
+        columns = binary_columns(pending.binaries)  # made (empty) by _stage when needed
+        self._stage().add(
+            pending.texts, metadatas=pending.metadatas, embeddings=vectors, columns=columns or None
+        )
         self.stored_ids.update(pending.ids)
         self.report.chunks_added += len(pending.ids)
         self.report.batches += 1
@@ -422,25 +468,10 @@ class _Run:
         self.pending = _Pending(obsolete=pending.obsolete)
         self._tell()
 
-    def _add_columns(
-        self, dataset: Dataset, pending: _Pending, vectors: Any, columns: dict[str, Any]
-    ) -> None:
-        """Write a batch that brings new columns (the first audio clips): a staged write
-        cannot add columns, so the rows staged so far are committed first, then this batch
-        is added as a version of its own; later batches are staged again."""
-        if self.stage is not None:
-            if self.stage.rows:
-                self.stage.commit(f"{self._message()} (before adding the {AUDIO_COLUMN} column)")
-                self.report.committed = True
-            else:
-                self.stage.discard()
-            self.stage = None
-        dataset.add(pending.texts, metadatas=pending.metadatas, embeddings=vectors, columns=columns)
-        self.report.committed = self.added = True
-
     def _count_embeddings(self, texts: int) -> None:
         if isinstance(self.encoder, CachedEmbedder):
-            self.report.embedded, self.report.cached = self.encoder.embedded, self.encoder.hits
+            embedded = self.encoder.embedded + self.images_embedded  # images skip the cache
+            self.report.embedded, self.report.cached = embedded, self.encoder.hits
         else:
             self.report.embedded += texts
         self.progress.embedded, self.progress.cached = self.report.embedded, self.report.cached
@@ -471,13 +502,11 @@ class _Run:
         neither); record the final version."""
         report = self.report
         text = message or self._message()
-        staged = self.stage is not None and self.stage.commit(text) is not None
-        report.committed = report.committed or staged
+        if self.stage is not None and self.stage.commit(text) is not None:
+            report.committed = True
         self._delete_obsolete()
         dataset = self.target.dataset
-        # Rows added with a new column made their own version: one more carries the message.
-        labelled = self.added and not staged
-        if labelled or ((report.chunks_removed or report.copies_removed) and not report.committed):
+        if (report.chunks_removed or report.copies_removed) and not report.committed:
             assert dataset is not None  # they were read from it
             dataset.commit(text)
             report.committed = True
@@ -493,7 +522,18 @@ class _Run:
     def _stage(self) -> Stage:
         """The run's stage, made (with the dataset, if new) on first use."""
         if self.stage is None:
-            self.stage = self.target.ensure().staging("ingest")
+            dataset = self.target.ensure()
+            # A staged write cannot add columns: make the binary ones first (empty).
+            columns: list[tuple[str, str]] = []
+            if embeds_images(self.encoder) and any(map(is_image, self.found.files)):
+                columns += [(IMAGE_COLUMN, "image/*"), (THUMBNAIL_COLUMN, "image/jpeg")]
+            if any(self.media.kind(file) == "audio" for file in self.found.files):
+                columns.append((AUDIO_COLUMN, AUDIO_TYPE))
+            schema = dataset.schema.names
+            for name, kind in columns:
+                if name not in schema:
+                    dataset.add_binary_column(name, content_type=kind)
+            self.stage = dataset.staging("ingest")
         return self.stage
 
     def keep_staged(self, error: BaseException, message: str | None) -> None:

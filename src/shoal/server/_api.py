@@ -67,6 +67,20 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "{\"result\": ...}"}, **failures},
             }
         }  # fmt: skip
+    paths["/v1/datasets/{name}/rows/{row_id}/{column}"] = {
+        "get": {
+            "summary": "One row's value in a binary column (an image, an audio clip), as its "
+            "content type (read scope); ?ref= a version or tag, ?branch= a branch",
+            "parameters": [
+                {"name": key, "in": "path", "required": True, "schema": {"type": "string"}}
+                for key in ("name", "row_id", "column")
+            ] + [
+                {"name": key, "in": "query", "required": False, "schema": {"type": "string"}}
+                for key in ("ref", "branch")
+            ],
+            "responses": {"200": {"description": "the bytes"}, **failures},
+        }
+    }  # fmt: skip
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shoal", "version": "1"},

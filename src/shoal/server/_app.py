@@ -56,7 +56,7 @@ from shoal.errors import (
     ShoalError,
 )
 from shoal.server._api import METHODS, on_writer, openapi_document, scope_of
-from shoal.server._calls import collecting, run_analysis, run_method
+from shoal.server._calls import binary_value, collecting, run_analysis, run_method
 from shoal.server._datasets import Datasets
 from shoal.server._metrics import Metrics
 from shoal.server._middleware import AccessLog, TokenBuckets
@@ -163,7 +163,8 @@ def create_app(
         # The page calls only this server; the policy makes the browser hold it to that.
         policy = (
             "default-src 'none'; connect-src 'self'; script-src 'unsafe-inline'; "
-            "style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+            "style-src 'unsafe-inline'; img-src 'self' data: blob:; media-src blob:; "
+            "base-uri 'none'; form-action 'none'"
         )
         return HTMLResponse(PAGE, headers={"Content-Security-Policy": policy})
 
@@ -292,6 +293,35 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def media(request: Request) -> Response:
+        """The bytes of one row's binary column (an image, a clip), as its content type, so a
+        page can show them; ``?ref=`` reads a past version or tag, ``?branch=`` a branch."""
+        name, row_id = request.path_params["name"], request.path_params["row_id"]
+        column = request.path_params["column"]
+        try:
+            grant = grant_of(request)
+            need(grant, name, "read")
+            params = request.query_params
+            ref: str | int | None = params.get("ref")
+            if isinstance(ref, str) and ref.isdigit():
+                ref = int(ref)
+            handle = await run_in_threadpool(datasets.get, name, params.get("branch"))
+            found = await run_in_threadpool(binary_value, handle, row_id, column, ref)
+        except _Denied as denied:
+            return denied.response()
+        except ShoalError as exc:
+            return _error(exc)
+        if found is None:
+            missing = InvalidInput(f"dataset {name!r} has no row {row_id!r} with a {column} value")
+            return JSONResponse(error_payload(missing), status_code=404)
+        data, kind = found
+        headers = {
+            "Cache-Control": "private, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        }
+        return Response(data, media_type=kind, headers=headers)
+
     async def map_page(request: Request) -> JSONResponse:
         """The dataset's embedding map as one HTML page (`project_dataset`'s points drawn as
         `map_dataset` draws them), in a JSON string."""
@@ -324,6 +354,7 @@ def create_app(
         Route("/v1/datasets", create_dataset, methods=["POST"]),
         Route("/v1/datasets/{name}/ask", ask, methods=["POST"]),
         Route("/v1/datasets/{name}/map", map_page, methods=["POST"]),
+        Route("/v1/datasets/{name}/rows/{row_id}/{column}", media, methods=["GET"]),
         Route("/v1/datasets/{name}/analysis/{function}", analysis, methods=["POST"]),
         Route("/v1/datasets/{name}/{method}", call, methods=["POST"]),
         Route("/metrics", metrics_text),

@@ -17,8 +17,9 @@ from shoal.client._wire import takes_ref
 from shoal.errors import InvalidInput, ShoalWarning, collected_warnings
 from shoal.server._datasets import last_part
 from shoal.store import Dataset
+from shoal.store._interchange import content_types
 
-__all__ = ["collecting", "run_analysis", "run_method"]
+__all__ = ["binary_value", "collecting", "run_analysis", "run_method"]
 
 VECTOR_ARGUMENTS = ("embeddings", "query", "queries")
 """Arguments whose JSON lists of numbers are vectors."""
@@ -63,6 +64,23 @@ def _at_ref(handle: Dataset, ref: Any) -> Dataset:
     if not isinstance(ref, (str, int)) or isinstance(ref, bool):
         raise InvalidInput(f"ref must be a version number, tag or branch name, got {ref!r}")
     return handle.checkout(ref)
+
+
+def binary_value(
+    handle: Dataset, row_id: str, column: str, ref: str | int | None
+) -> tuple[bytes, str] | None:
+    """Row `row_id`'s value in binary column `column` and its content type (at `ref`), or
+    None if the row or its value is missing; InvalidInput if `column` is not binary."""
+    at = _at_ref(handle, ref)
+    kinds = content_types(at.schema)
+    if column not in kinds:
+        raise InvalidInput(
+            f"{column!r} is not a binary column of this dataset; its binary columns: "
+            f"{', '.join(sorted(kinds)) or 'none'}"
+        )
+    records = at.get([row_id])
+    value = records[0].extras.get(column) if records else None
+    return (value, kinds[column]) if isinstance(value, bytes) else None
 
 
 def run_analysis(handle: Dataset, function: str, arguments: dict[str, Any]) -> Any:

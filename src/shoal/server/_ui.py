@@ -1,7 +1,10 @@
 """The web page `shoal serve` answers at `/`: one self-contained HTML file (no CDN, no fonts,
 no network but the server's own API), for people: sign in with a token, pick a dataset,
 search it, ask it (the answer streams in, its sources clickable), read its version log and
-the diff of two versions, and search an old version.
+the diff of two versions, and search an old version. In a dataset of images or audio, hits
+and sources show their image (the ``thumbnail`` column ingest stores, else the first image
+column) and play their clip of the recording, labelled with its time in it (`start`-`end`),
+fetched as blobs from ``/v1/datasets/{name}/rows/{id}/{column}`` with the page's token.
 
 Every value from the server is put into the page as text (`textContent`), never as HTML;
 query terms are highlighted by splitting the text, not by building markup from it.
@@ -46,6 +49,9 @@ PAGE = """<!doctype html>
   table { border-collapse: collapse; width: 100%; font-size: .9rem; }
   th, td { text-align: left; padding: .25rem .4rem; border-bottom: 1px solid #e4e7eb; }
   #answer { white-space: pre-wrap; }
+  img.thumb { display: block; max-width: 12rem; max-height: 8rem; margin: .3rem 0;
+              border: 1px solid #d8dde3; border-radius: 4px; }
+  audio { display: block; margin: .3rem 0; max-width: 100%; }
   [hidden] { display: none !important; }
 </style>
 </head>
@@ -136,6 +142,44 @@ async function call(path, body) {
   return data;
 }
 function dataset() { return $("dataset").value; }
+// The binary columns that show a row: an image column (thumbnail first) and an audio one.
+let media = {image: null, audio: null};
+async function loadMedia() {
+  const columns = (await method("info")).result.columns || [];
+  const images = columns.filter((c) => c.htype === "image").map((c) => c.tensor);
+  const audio = columns.find((c) => c.htype === "audio");
+  media = {image: images.includes("thumbnail") ? "thumbnail" : (images[0] || null),
+           audio: audio ? audio.tensor : null};
+}
+async function blobOf(id, column, ref) {
+  let path = "/v1/datasets/" + encodeURIComponent(dataset()) + "/rows/" + encodeURIComponent(id)
+    + "/" + encodeURIComponent(column);
+  if (ref) path += "?ref=" + encodeURIComponent(ref);
+  const response = await fetch(path, {headers: token ? {"Authorization": "Bearer " + token} : {}});
+  return response.ok ? URL.createObjectURL(await response.blob()) : null;
+}
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+}
+function attachMedia(node, id, metadata, ref) {
+  if (media.image) {
+    const img = document.createElement("img");
+    img.className = "thumb"; img.alt = "image of " + id; img.hidden = true;
+    node.prepend(img);
+    blobOf(id, media.image, ref).then((url) => { if (url) { img.src = url; img.hidden = false; } });
+  }
+  if (media.audio) {
+    const audio = document.createElement("audio");
+    audio.controls = true; audio.preload = "metadata"; audio.hidden = true;
+    const m = metadata || {};
+    if (m.start !== undefined && m.end !== undefined)
+      audio.title = "from " + clock(m.start) + " to " + clock(m.end) + " of " + (m.source || "the recording");
+    node.append(audio);
+    // Each row holds its own clip, which starts at its `start`: it plays from there.
+    blobOf(id, media.audio, ref).then((url) => { if (url) { audio.src = url; audio.hidden = false; } });
+  }
+}
 function method(name, body) { return call("/v1/datasets/" + encodeURIComponent(dataset()) + "/" + name, body || {}); }
 
 function highlighted(text, query) {
@@ -171,7 +215,7 @@ async function loadDatasets() {
     select.replaceChildren(...names.map((n) => new Option(n, n)));
     $("who").textContent = token ? "signed in" : "";
     show(names.length ? "" : "No dataset this token can read.");
-    if (names.length) { rowsOffset = 0; await loadLog(); await loadRows(); }
+    if (names.length) { rowsOffset = 0; await loadMedia(); await loadLog(); await loadRows(); }
   } catch (error) { show(error.message); }
 }
 const PAGE_ROWS = 20;
@@ -232,7 +276,7 @@ $("login").addEventListener("submit", (event) => {
 });
 $("dataset").addEventListener("change", () => {
   rowsOffset = 0;
-  loadLog().then(loadRows).catch((e) => show(e.message));
+  loadMedia().then(loadLog).then(loadRows).catch((e) => show(e.message));
 });
 $("search").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -241,8 +285,13 @@ $("search").addEventListener("submit", async (event) => {
     if ($("where").value.trim()) body.where = JSON.parse($("where").value);
     if ($("ref").value) body.ref = Number($("ref").value);
     const hits = (await method("search", body)).result;
-    $("hits").replaceChildren(...hits.map((h) => item(h.text, query,
-      h.id + "  score " + h.score.toFixed(4) + "  " + JSON.stringify(h.metadata))));
+    $("hits").replaceChildren(...hits.map((h) => {
+      const m = h.metadata || {};
+      const when = m.start !== undefined && m.end !== undefined ? "  " + clock(m.start) + "-" + clock(m.end) : "";
+      const li = item(h.text, query, h.id + when + "  score " + h.score.toFixed(4) + "  " + JSON.stringify(m));
+      attachMedia(li, h.id, m, body.ref);
+      return li;
+    }));
     show(hits.length ? "" : "No hits.");
   } catch (error) { show(error instanceof SyntaxError ? "The filter is not JSON: " + error.message : error.message); }
 });
@@ -286,6 +335,7 @@ function showSources(answer) {
     });
     const text = document.createElement("div"); text.textContent = s.text;
     div.append(link, text);
+    attachMedia(div, s.id, s.metadata);
     return div;
   }));
 }

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from shoal._checks import check_count
-from shoal.embeddings import Embedder, embedder
+from shoal.embeddings import Embedder, ImageInput, embedder
 from shoal.errors import InvalidInput, ReadOnlyDataset
 from shoal.store import _lance
 from shoal.store._bm25 import KeywordFile
@@ -293,7 +293,9 @@ class Dataset(History, NeighborGraph, Tables):
         """Set metadata keys row by row, ``{id: {key: value}}`` (None removes a key), in one
         version; returns how many rows changed (ids not stored are skipped)."""
         self._check_writable()
-        self._lance, count = self._writer.set_metadata(self._current(), values, self._view)
+        self._lance, count = self._writer.set_metadata(
+            self._current(), values, self._view, branch=self._branch
+        )
         self._view.sync(self._lance)
         return count
 
@@ -315,6 +317,14 @@ class Dataset(History, NeighborGraph, Tables):
         """Declare a metadata field as a typed, scalar-indexed column, for fast filters on it."""
         self._check_writable()
         self._lance = self._writer.declare(self._current(), name, self._view)
+        self._view.sync(self._lance)
+
+    @guarded("add a column to", writes=True)
+    @_exclusive
+    def add_binary_column(self, name: str, *, content_type: str) -> None:
+        """Add an empty binary column (images, audio) that later writes, staged ones too, fill."""
+        self._check_writable()
+        self._lance = self._writer.add_binary_column(self._current(), name, content_type)
         self._view.sync(self._lance)
 
     # ------------------------------------------------------------------------ reads
@@ -352,8 +362,9 @@ class Dataset(History, NeighborGraph, Tables):
 
     def search(
         self,
-        query: str | Any,
+        query: str | Any = None,
         *,
+        image: ImageInput | None = None,
         k: int = 4,
         where: Filter | None = None,
         metric: Metric | None = None,
@@ -369,9 +380,24 @@ class Dataset(History, NeighborGraph, Tables):
         fuses both rankings by reciprocal rank fusion, each list weighted by `weights`
         (vector, keyword) with constant `rrf_k`. `Hit.score` is the cosine/dot similarity
         (l2: distance), the BM25 score or the fusion score. No mode misses a row
-        committed before the call.
+        committed before the call. `image` (a path, bytes, PIL image or array; instead of
+        `query`) searches by the image's vector, for datasets whose embedder embeds images.
         """
         options = SearchOptions.build(k=k, mode=mode, rrf_k=rrf_k, weights=weights, metric=metric)
+        if image is not None:
+            if query is not None:
+                raise InvalidInput("search takes a query or image=, not both: pass one of them")
+            if options.mode != "vector":
+                raise InvalidInput(
+                    f"an image query is searched by vector, not in {options.mode} mode; "
+                    "use mode='vector'"
+                )
+            vectors = validate_vectors(
+                self.embedder.embed_images([image]), rows=1, dimensions=self._spec.dimensions
+            )
+            return self._search(vectors, None, options, where, metric)[0]
+        if query is None:
+            raise InvalidInput("search needs a query (a text or a vector) or image=")
         texts = [query] if isinstance(query, str) else None
         return self._search(self._query_vectors([query], options), texts, options, where, metric)[0]
 

@@ -41,6 +41,7 @@ __all__ = [
     "arrow_batches",
     "content_types",
     "export_reader",
+    "media_column",
     "spec_of",
 ]
 
@@ -364,6 +365,19 @@ def content_types(schema: pa.Schema) -> dict[str, str]:
         for f in schema
         if _is_binary(f.type)
     }
+
+
+def media_column(schema: pa.Schema, kind: str) -> str | None:
+    """The binary column that shows a row's `kind` ("image" or "audio") in a map or a page.
+
+    For images, a column named ``thumbnail`` holding images comes first (ingest stores one
+    beside each image, small enough to show), then the first image column; for audio, the
+    first audio column. None if the dataset has none.
+    """
+    found = [name for name, typ in content_types(schema).items() if typ.startswith(f"{kind}/")]
+    if kind == "image" and "thumbnail" in found:
+        return "thumbnail"
+    return found[0] if found else None
 
 
 def _is_binary(kind: pa.DataType) -> bool:

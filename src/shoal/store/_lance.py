@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import struct
 import threading
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from lance.file import LanceFileWriter
+from lance.fragment import DataFile
 
 from shoal.errors import DatasetDamaged, DatasetNotFound, StoreError
 from shoal.store._damage import damaged_latest, manifest_versions
@@ -33,9 +37,11 @@ __all__ = [
     "keyword_language",
     "memory_datasets",
     "open_existing",
+    "portable_bitmap",
     "record_build",
     "record_language",
     "recorded_builds",
+    "replace_column",
     "rowids_of",
     "stored_ids",
     "stored_language",
@@ -343,3 +349,109 @@ def json_texts(column: pa.Array | pa.ChunkedArray) -> list[str]:
         value if value is not None else "{}"
         for value in pa.chunked_array(plain, pa.string()).to_pylist()
     ]
+
+
+def replace_column(
+    dataset: Any,
+    name: str,
+    location: Location,
+    branch: str | None,
+    new_values: Callable[[pa.Table], tuple[list[Any], list[int]] | None],
+    *,
+    message: Callable[[], str],
+) -> Any | None:
+    """Rewrite only column `name`, fragment by fragment, in one commit; the new dataset, or None.
+
+    `new_values` sees a fragment's live rows (id, `name`, `_rowaddr`) and returns the column's
+    values for those rows and the positions among them that changed, or None to leave the
+    fragment alone; `message()` is asked once every fragment was seen. Each changed fragment
+    gets one new data file holding the column for all its physical rows (deleted ones
+    included) and the column's field is retired in its old file, as Lance's own
+    `add_columns` lays files out; the commit is Lance's column-rewriting update, which marks
+    only the changed rows as updated. So the vectors, texts and other columns are not
+    written again: a metadata change over every row costs the metadata column, not the
+    dataset again. None when nothing changed, or where files cannot be written beside the
+    data (memory://). The files of a branch's own versions go in its folder, ``tree/<branch>``
+    (where Lance writes them), whatever handle reads it.
+    """
+    if location.kind == "memory":
+        return None
+    field_id = next(f.id() for f in dataset.lance_schema.fields() if f.name() == name)
+    column = dataset.schema.field(name)
+    options = dict(location.storage_options) or None
+    root = location.lance_uri.rstrip("/") + ("" if branch is None else f"/tree/{branch}")
+    fragments, offsets_by_fragment = [], {}
+    for fragment in dataset.get_fragments():
+        rows = fragment.to_table(columns=["id", name], with_row_address=True)
+        found = new_values(rows) if rows.num_rows else None
+        if found is None or not found[1]:
+            continue
+        values, changed = found
+        offsets = (rows.column("_rowaddr").to_numpy() & 0xFFFFFFFF).tolist()
+        full: list[Any] = [None] * fragment.physical_rows
+        for offset, value in zip(offsets, values, strict=True):
+            full[offset] = value
+        meta = fragment.metadata
+        first = meta.files[0]
+        file_name = f"{uuid.uuid4().hex}.lance"
+        with storage_errors("write a column of", location, writing=True):
+            writer = LanceFileWriter(
+                f"{root}/data/{file_name}",
+                pa.schema([column]),
+                version=f"{first.file_major_version}.{first.file_minor_version}",
+                storage_options=options,
+            )
+            writer.write_batch(pa.table({name: pa.array(full, column.type)}))
+            writer.close()
+        for data_file in meta.files:
+            data_file.fields = [-2 if f == field_id else f for f in data_file.fields]
+        new_file = DataFile(
+            file_name, [field_id], [0], first.file_major_version, first.file_minor_version
+        )
+        meta.files = [*meta.files, new_file]
+        fragments.append(meta)
+        offsets_by_fragment[meta.id] = portable_bitmap([offsets[i] for i in changed])
+    if not fragments:
+        return None
+    operation = lance.LanceOperation.Update(
+        updated_fragments=fragments,
+        fields_modified=[field_id],
+        update_mode="rewrite_columns",
+        updated_fragment_offsets=offsets_by_fragment,
+    )
+    with storage_errors("commit a column of", location, writing=True):
+        return lance.LanceDataset.commit(
+            dataset,
+            operation,
+            read_version=dataset.version,
+            storage_options=options,
+            commit_message=message(),
+        )
+
+
+def portable_bitmap(values: Sequence[int]) -> bytes:
+    """`values` (below 2**32) as a RoaringBitmap in its portable serialisation (no run containers).
+
+    The layout: cookie 12346 and the container count; each container's high 16 bits and
+    cardinality - 1; each container's byte offset; then the containers, up to 4,096 values
+    as sorted uint16 low bits, more as a 65,536-bit set.
+    """
+    groups: dict[int, list[int]] = {}
+    for value in sorted(set(values)):
+        groups.setdefault(value >> 16, []).append(value & 0xFFFF)
+    bodies = []
+    for low in groups.values():
+        if len(low) > 4096:
+            words = np.zeros(1024, dtype="<u8")
+            bits = np.asarray(low, dtype=np.uint64)
+            np.bitwise_or.at(words, bits >> np.uint64(6), np.uint64(1) << (bits & np.uint64(63)))
+            bodies.append(words.tobytes())
+        else:
+            bodies.append(np.asarray(low, dtype="<u2").tobytes())
+    header = struct.pack("<II", 12346, len(groups))
+    header += b"".join(struct.pack("<HH", key, len(low) - 1) for key, low in groups.items())
+    start = len(header) + 4 * len(groups)
+    for body in bodies:
+        header += struct.pack("<I", start)
+        start += len(body)
+    return header + b"".join(bodies)

@@ -403,7 +403,12 @@ class RowWriter:
             return lance, count
 
     def set_metadata(
-        self, lance: Any, values: Mapping[str, Mapping[str, Any]], view: View
+        self,
+        lance: Any,
+        values: Mapping[str, Mapping[str, Any]],
+        view: View,
+        *,
+        branch: str | None = None,
     ) -> tuple[Any, int]:
         """Set metadata keys per row id (None removes a key); returns (dataset, rows changed)."""
         if not isinstance(values, Mapping) or not all(
@@ -416,6 +421,11 @@ class RowWriter:
             )
         for row_id, changes in values.items():
             check_unicode_values(changes, f"the metadata given for id {row_id!r}")
+        declared = declared_fields(lance.schema)
+        if not any(key in declared for changes in values.values() for key in changes):
+            written = self._set_metadata_column(lance, values, view, branch)
+            if written is not None:
+                return written
         with self._location.write_lock(self.timeout):
             lance = _latest(lance)
             view.sync(lance)
@@ -425,6 +435,56 @@ class RowWriter:
                 lance, table, lambda row_id: values[row_id], None, view.metric, metadata_only=True
             )
             return lance, count
+
+    def _set_metadata_column(
+        self,
+        lance: Any,
+        values: Mapping[str, Mapping[str, Any]],
+        view: View,
+        branch: str | None,
+    ) -> tuple[Any, int] | None:
+        """`set_metadata` writing only the metadata column (see `_lance.replace_column`); None
+        where that cannot be done here (memory://), so the caller rewrites the rows."""
+        if self._location.kind == "memory":
+            return None
+        counted = [0]
+
+        def changed(rows: pa.Table) -> tuple[list[Any], list[int]] | None:
+            ids = rows.column("id").to_pylist()
+            if not any(row_id in values for row_id in ids):
+                return None
+            texts = rows.column("metadata").to_pylist()
+            where = []
+            for row, row_id in enumerate(ids):
+                if row_id not in values:
+                    continue
+                meta = json.loads(texts[row] or "{}")
+                for key, value in values[row_id].items():
+                    if value is None:
+                        meta.pop(key, None)
+                    else:
+                        meta[key] = value
+                texts[row] = dump_metadata(meta, row)
+                where.append(row)
+            counted[0] += len(where)
+            return texts, where
+
+        def attempt() -> Any:
+            counted[0] = 0
+            with self._location.write_lock(self.timeout):
+                latest = _latest(lance)
+                view.sync(latest)
+                return _lance.replace_column(
+                    latest,
+                    "metadata",
+                    self._location,
+                    branch,
+                    changed,
+                    message=lambda: f"set metadata of {counted[0]} rows",
+                )
+
+        written = _again(attempt, when=not self._location.locks)
+        return (written if written is not None else _latest(lance)), counted[0]
 
     def delete(self, lance: Any, predicate: str, view: View) -> tuple[Any, int]:
         """Delete matching rows; returns (dataset, rows deleted)."""
@@ -455,6 +515,20 @@ class RowWriter:
             lance.add_columns({name: f"{getter}(metadata, '{name}')"})
             lance.update_field_metadata({name: {DECLARED_KEY.decode(): "1"}})
             lance.create_scalar_index(name, "BITMAP" if pa.types.is_boolean(kind) else "BTREE")
+            return lance
+
+    def add_binary_column(self, lance: Any, name: str, content_type: str) -> Any:
+        """Add an empty (all-null) binary column, so staged writes can fill it later."""
+        check_column_name(name)
+        with self._location.write_lock(self.timeout):
+            lance = _latest(lance)
+            if name in lance.schema.names:
+                kind = lance.schema.field(name).type
+                if pa.types.is_large_binary(kind) or pa.types.is_binary(kind):
+                    return lance
+                raise InvalidInput(f"{name!r} is already a column of this dataset, not binary")
+            meta = {CONTENT_TYPE_KEY.decode(): content_type}
+            lance.add_columns(pa.field(name, pa.large_binary(), metadata=meta))
             return lance
 
     def commit(self, lance: Any, message: str) -> Any:

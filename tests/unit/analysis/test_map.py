@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import shoal.store as st
-from shoal.analysis import map_dataset, map_vectors, project
+from shoal.analysis import map_dataset, map_vectors, project, project_dataset
 from shoal.analysis._map_page import MISSING, OTHER, Coloring, script_json
 from shoal.cli import app
 from shoal.errors import InvalidInput, MissingDependency, NonFiniteValues
@@ -323,3 +323,46 @@ def test_cli_errors_say_what_to_do(tmp_path: Path, args: list[str], message: str
     st.open(uri, embedder="hash:32").add(["a", "b", "c"])
     code, _, err = shoal_map(uri, *[str(tmp_path / a) if a.startswith("m.") else a for a in args])
     assert code == 2 and message in " ".join(err.split())
+
+
+def test_a_map_of_images_carries_small_thumbnails(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    ds = st.open(tmp_path / "images", embedder="hash:32")
+    pictures = []
+    for shade in range(5):
+        out = io.BytesIO()
+        Image.new("RGB", (400, 100), (shade * 50, 0, 0)).save(out, format="PNG")
+        pictures.append(out.getvalue())
+    pictures[4] = b"not an image at all"
+    ds.add(
+        [f"image {i}" for i in range(5)],
+        ids=[f"i{i}" for i in range(5)],
+        columns={"thumbnail": st.Binary(pictures, content_type="image/png")},
+    )
+    chart = project_dataset(ds, method="pca", thumbnails=3)
+    assert chart.thumbnails is not None and len(chart.thumbnails) == 5
+    by_id = dict(zip(chart.ids, chart.thumbnails, strict=True))
+    shown = [uri for uri in chart.thumbnails[:3] if uri]
+    assert all(uri.startswith("data:image/jpeg;base64,") for uri in shown)
+    assert chart.thumbnails[3:] == ["", ""], "only the first 3 points"
+    if "i4" in chart.ids[:3]:
+        assert by_id["i4"] == "", "bytes that are no image show no picture"
+    first = next(uri for uri in shown)
+    with Image.open(io.BytesIO(base64.b64decode(first.split(",", 1)[1]))) as small:
+        assert small.size == (96, 24)
+    page = chart.write_html(tmp_path / "map.html").read_text(encoding="utf-8")
+    assert '"thumbs":["data:image/jpeg;base64,' in page
+    assert project_dataset(ds, method="pca", thumbnails=0).thumbnails is None
+    with pytest.raises(InvalidInput, match="thumbnails"):
+        project_dataset(ds, thumbnails=-1)
+
+
+def test_a_map_of_texts_has_no_thumbnails(tmp_path: Path) -> None:
+    ds = st.open(tmp_path / "texts", embedder="hash:32")
+    ds.add(["one", "two", "three"])
+    chart = project_dataset(ds, method="pca")
+    assert chart.thumbnails is None
+    assert '"thumbs"' not in chart.write_html(tmp_path / "m.html").read_text(encoding="utf-8")

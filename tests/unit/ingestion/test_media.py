@@ -161,5 +161,6 @@ def test_without_their_extras_media_stay_skipped_and_say_which(
 
 def test_images_are_left_to_an_image_embedder(tmp_path: Path, cache: EmbeddingCache) -> None:
     reader = MediaReader(images=False)
-    assert reader.kind(Path("scan.png")) is None and reader.left_to_embedder(Path("scan.png"))
-    assert not reader.left_to_embedder(Path("talk.ogg"))
+    assert reader.kind(Path("scan.png")) is None and reader.kind(Path("talk.ogg")) == "audio"
+    said = reader.explain(Skipped("/d/scan.png", "binary", "an image (.png)"))
+    assert said.detail == "an image (.png)"  # not OCR's to read: no extra to suggest

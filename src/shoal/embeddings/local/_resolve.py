@@ -40,6 +40,7 @@ HUB_OPTIONAL_FILES = (
     "sentence_bert_config.json",
     "1_Pooling/config.json",
     "tokenizer_config.json",
+    "preprocessor_config.json",  # CLIP models' image preprocessing
 )
 _PROBE_SECONDS = 3.0
 _DOWNLOAD_TIMEOUT = 30.0
