@@ -16,6 +16,7 @@ model's packages (see `_whisper`).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import os
@@ -50,6 +51,7 @@ SAMPLE_RATE = 16_000
 _EXTRA = "audio"
 
 
+@functools.cache  # asked for every file of a walk: look once
 def audio_available() -> bool:
     """True when faster-whisper is installed (the ``audio`` extra), so audio files can be read."""
     return importlib.util.find_spec("faster_whisper") is not None

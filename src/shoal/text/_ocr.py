@@ -15,6 +15,7 @@ RapidOCR is optional: ``pip install 'shoal[ocr]'``.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import os
@@ -54,6 +55,7 @@ _EXTRA = "ocr"
 # screenshots but found 59% of their words instead of 81% (bench/multimodal_audio.py).
 
 
+@functools.cache  # asked for every file of a walk: look once
 def ocr_available() -> bool:
     """True when RapidOCR is installed (the ``ocr`` extra), so images' text can be read."""
     return importlib.util.find_spec("rapidocr_onnxruntime") is not None
