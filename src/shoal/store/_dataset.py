@@ -261,11 +261,11 @@ class Dataset(History, NeighborGraph, Tables):
         """Delete every row but the first written of each id stored more than once; return
         how many were deleted.
 
-        Writers on a local folder or memory:// take a write lock, so ids stay unique. S3
-        offers none: two processes adding the same ids at once can both append them. Each
-        add on S3 deletes the later copies of the ids it wrote once it has committed, and
-        `shoal ingest` calls this when it finds copies, so a rerun repairs what a crash
-        between the two left.
+        Writers on a local folder or memory:// take a write lock, and writers on S3 insert
+        by merge-insert on the id, the dataset's primary key, which Lance makes conflict
+        with another writer's insert of the same id, so ids stay unique. Copies come only
+        from older Shoals (which appended, then deleted the copies: a crash in between left
+        them) or other tools; `shoal ingest` calls this when it finds copies.
         """
         self._check_writable()
         self._lance, count = self._writer.drop_copies(self._current(), self._view)

@@ -280,7 +280,8 @@ def stored_ids(dataset: Any, ids: Sequence[str]) -> set[str]:
 
 def later_copies(dataset: Any, ids: Sequence[str] | None = None) -> list[int]:
     """Rowids of every row but the first written (lowest rowid) of each id stored more than
-    once, among `ids` (None: all). Only writers that take no lock (S3) can leave copies."""
+    once, among `ids` (None: all). Only writers without a lock or key conflicts (an older
+    Shoal on S3, another tool) leave copies."""
     wanted = None if ids is None else list(dict.fromkeys(ids))
     table = _rows_with_ids(dataset, wanted, with_row_id=True)
     if table.num_rows == 0:

@@ -120,7 +120,8 @@ class Location:
 def parse_uri(
     uri: str | os.PathLike[str], storage_options: Mapping[str, str] | None = None
 ) -> Location:
-    """Parse a dataset URI: a path, ``memory://name`` or ``s3://bucket/prefix``."""
+    """Parse a dataset URI: a path, ``memory://name``, ``s3://bucket/prefix`` or
+    ``s3+ddb://bucket/prefix?ddbTableName=TABLE`` (S3, commits ordered in DynamoDB)."""
     text = os.fspath(uri)
     if not text.strip():
         raise ConfigurationError(
@@ -134,18 +135,35 @@ def parse_uri(
         return Location(
             uri=text, kind="memory", lance_uri=f"memory://{name}", storage_options=options
         )
-    if text.startswith("s3://"):
-        if not text.removeprefix("s3://").strip("/"):
-            raise ConfigurationError("an S3 URI needs a bucket: s3://bucket/prefix")
+    if text.startswith(("s3://", "s3+ddb://")):
+        scheme = text.split("://", 1)[0]
+        base, _, query = text.partition("?")
+        if not base.removeprefix(f"{scheme}://").strip("/"):
+            raise ConfigurationError(f"an S3 URI needs a bucket: {scheme}://bucket/prefix")
         merged = {key: os.environ[env] for env, key in _AWS_ENV.items() if os.environ.get(env)}
+        lance_uri = base.rstrip("/")
+        if scheme == "s3+ddb":
+            table = _ddb_table(query)
+            lance_uri += f"?ddbTableName={table}"
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get(
+                "AWS_ENDPOINT_URL"
+            )
+            if endpoint:
+                merged["dynamodb_endpoint"] = endpoint
+        elif query:
+            raise ConfigurationError(
+                f"{text}: an s3:// URI takes no ?query; for DynamoDB commits use "
+                "s3+ddb://bucket/prefix?ddbTableName=TABLE"
+            )
         merged.update(options)
         if merged.get("aws_endpoint", "").startswith("http://"):
             merged.setdefault("allow_http", "true")
-        return Location(uri=text, kind="s3", lance_uri=text.rstrip("/"), storage_options=merged)
+        return Location(uri=text, kind="s3", lance_uri=lance_uri, storage_options=merged)
     if "://" in text and not text.startswith("file://"):
         scheme = text.split("://", 1)[0]
         raise ConfigurationError(
-            f"unsupported dataset URI scheme {scheme!r}: use a folder path, memory://name or s3://bucket/prefix"
+            f"unsupported dataset URI scheme {scheme!r}: use a folder path, memory://name, "
+            "s3://bucket/prefix or s3+ddb://bucket/prefix?ddbTableName=TABLE"
         )
     path = Path(text.removeprefix("file://")).expanduser().resolve()
     return Location(uri=str(path), kind="local", lance_uri=str(path), storage_options=options)
@@ -174,6 +192,17 @@ def _file_lock(path: Path, timeout: float, uri: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _ddb_table(query: str) -> str:
+    """The DynamoDB table named by an s3+ddb:// URI's query (``ddbTableName=TABLE``, alone)."""
+    pairs = [part.partition("=") for part in query.split("&") if part]
+    if len(pairs) != 1 or pairs[0][0] != "ddbTableName" or not pairs[0][2]:
+        raise ConfigurationError(
+            "an s3+ddb:// URI names its DynamoDB table, and nothing else: "
+            "s3+ddb://bucket/prefix?ddbTableName=TABLE"
+        )
+    return pairs[0][2]
 
 
 def _busy(uri: str, timeout: float) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "CONTENT_TYPE_KEY",
     "DECLARED_KEY",
     "MAX_METADATA_DEPTH",
+    "PRIMARY_KEY",
     "RESERVED",
     "Binary",
     "Record",
@@ -38,6 +39,9 @@ __all__ = [
 
 CONTENT_TYPE_KEY = b"shoal.content_type"
 DECLARED_KEY = b"shoal.declared"
+PRIMARY_KEY = {"lance-schema:unenforced-primary-key": "true"}
+"""Field metadata declaring `id` the primary key: Lance then makes concurrent merge-inserts of
+one new id conflict (`_writes`). Unenforced: Lance itself still appends any row given."""
 RESERVED = frozenset({"id", "text", "embedding", "metadata"})
 MAX_METADATA_DEPTH = 64
 """How deeply dicts and lists may nest in a row's metadata (the row's dict is level 1):
@@ -79,7 +83,7 @@ def base_schema(dimensions: int) -> pa.Schema:
     """The four columns every dataset has."""
     return pa.schema(
         [
-            pa.field("id", pa.string(), nullable=False),
+            pa.field("id", pa.string(), nullable=False, metadata=PRIMARY_KEY),
             pa.field("text", pa.string()),
             pa.field("embedding", pa.list_(pa.float32(), dimensions)),
             pa.field("metadata", pa.json_()),

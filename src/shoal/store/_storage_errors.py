@@ -73,6 +73,7 @@ _CONFLICT = (
     "conflicting transaction",
     "retryable commit",
     "incompatible transaction",
+    "too many concurrent writers",  # a merge-insert that retried for its whole timeout
 )
 # Rust source locations (".../rust/lance-io/src/local.rs:273:40") and wrapper prefixes.
 _RUST_PATH = re.compile(r",?\s*/\S+?\.rs:\d+:\d+")

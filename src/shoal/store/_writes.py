@@ -3,6 +3,14 @@
 Under the lock a writer first catches up with every version other writers made, so
 deduplication sees their rows; then it commits once. A failure before the commit
 leaves the dataset at its previous version.
+
+Object stores (S3) have no lock files. There every write of new rows is a Lance
+merge-insert on ``id``, which the dataset declares its (unenforced) primary key: Lance
+records the keys each commit inserts, so two writers inserting the same new id at once
+conflict, and the later one is planned again from the latest version (where the id is
+stored) instead of inserting a copy. S3 itself refuses the second of two manifests
+written for one version (a conditional put), so no commit is lost. The private switch
+``SHOAL_S3_WRITES`` (`s3_writes`) chooses another way, for tests and benchmarks only.
 """
 
 from __future__ import annotations
@@ -10,11 +18,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
 
 import lance as lance_module
 import numpy as np
@@ -23,12 +33,14 @@ import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
 from shoal.embeddings import Embedder
-from shoal.errors import InvalidInput, NonFiniteValues, WriteConflict
+from shoal.errors import ConfigurationError, InvalidInput, NonFiniteValues, WriteConflict
 from shoal.store import _lance
+from shoal.store._languages import AUTO
 from shoal.store._location import Location
 from shoal.store._records import (
     CONTENT_TYPE_KEY,
     DECLARED_KEY,
+    PRIMARY_KEY,
     RESERVED,
     Binary,
     check_column_name,
@@ -51,7 +63,30 @@ from shoal.types import Metric
 _log = logging.getLogger("shoal.store")
 _T = TypeVar("_T")
 
-__all__ = ["Batch", "RowWriter", "Staged", "columns_shape", "quote_ids"]
+__all__ = ["Batch", "RowWriter", "Staged", "columns_shape", "quote_ids", "s3_writes"]
+
+S3Writes = Literal["keys", "cleanup", "unsafe"]
+_S3_WRITES: tuple[S3Writes, ...] = ("keys", "cleanup", "unsafe")
+
+
+def s3_writes() -> S3Writes:
+    """How writers without a lock (S3) keep ids unique, from ``SHOAL_S3_WRITES``.
+
+    ``keys`` (the default): Lance's key conflicts (module docstring). ``cleanup``: plain
+    appends, then each writer deletes the later copies of the ids it wrote (Shoal before
+    Lance detected key conflicts; kept to benchmark against). ``unsafe``: plain appends
+    and nothing else, which duplicates ids under concurrent writers (the tests show it).
+    A private switch for tests and benchmarks, not a setting for users.
+    """
+    value = os.environ.get("SHOAL_S3_WRITES", "keys").strip().lower() or "keys"
+    for mode in _S3_WRITES:
+        if value == mode:
+            return mode
+    raise ConfigurationError(
+        f"SHOAL_S3_WRITES={value!r} is not one of {', '.join(_S3_WRITES)}: unset it "
+        "(the default, keys, is the safe one)"
+    )
+
 
 _JSON_GETTERS = {
     "int64": "json_get_int",
@@ -249,14 +284,19 @@ class RowWriter:
     ) -> Any:
         """Append new rows (and, if `replace`, overwrite stored ones with the same id).
 
-        Without a write lock (S3), a commit that conflicts with another writer's (its create,
-        a delete of copies) is tried again from the latest version, stored ids looked up anew.
+        Without a write lock (S3) the rows go in by a merge-insert on ``id`` that Lance
+        plans again while another writer's commit conflicts with it (module docstring).
         """
+        unlocked = None if self._location.locks else s3_writes()
 
         def attempt() -> Any:
             with self._location.write_lock(self.timeout):
                 current = _latest(lance)
-                view.sync(current)
+                if unlocked != "keys":
+                    # Caught up now, the rows appended below are read back as the view's
+                    # fast path (`View.sync(written=)`); a merge-insert has none, so on S3
+                    # the one catch-up after the commit reads every object once, not twice.
+                    view.sync(current)
                 unique = batch.unique_rows()
                 stored = _lance.stored_ids(current, [batch.ids[row] for row in unique])
                 rows = [row for row in unique if replace or batch.ids[row] not in stored]
@@ -272,21 +312,23 @@ class RowWriter:
                     current.add_columns(
                         new_fields
                     )  # empty columns first: Lance appends need one schema
-                if replace and any(batch.ids[row] in stored for row in rows):
+                if unlocked == "keys":
+                    current = _declare_key(current)
+                    _merge(current, table, insert_only=not replace, timeout=self.timeout)
+                elif replace and any(batch.ids[row] in stored for row in rows):
                     _merge(current, table)
                 else:
                     current = lance_module.write_dataset(
                         table, current, mode="append", commit_message=f"add {len(rows)} rows"
                     )
                     view.sync(current, written=table)
-                _retried(lambda latest: _lance.record_build(latest, batch.embedded_by), current)
-                _retried(_lance.record_language, current)
-                if not self._location.locks:
+                _record_settings(current, [batch.embedded_by])
+                if unlocked == "cleanup":
                     # Another writer may have added the same ids meanwhile: the first copy stays.
                     current, _ = self._drop_copies(current, [batch.ids[row] for row in rows])
                 return current
 
-        return _again(attempt, when=not self._location.locks)
+        return _again(attempt, when=unlocked is not None)
 
     def stage(
         self,
@@ -327,9 +369,12 @@ class RowWriter:
     def commit_staged(self, lance: Any, staged: Sequence[Staged], view: View, message: str) -> Any:
         """Make the staged rows one version carrying `message` (under the write lock).
 
-        Rows another writer stored meanwhile with the same ids keep their first copy (the
-        staged one is deleted again: a second version, only then; on S3, which takes no
-        lock, the copies are looked for after every commit, as `store` does)."""
+        Rows another writer stored meanwhile with the same ids keep their first copy. Under
+        a lock the staged files are appended, and copies of such ids deleted again (a second
+        version, only then). Without one (S3) the staged rows are read back and merge-inserted
+        on ``id``, so Lance's key conflicts keep them unique (`store`); a second version
+        carries `message`, which a merge-insert cannot."""
+        unlocked = None if self._location.locks else s3_writes()
         with self._location.write_lock(self.timeout):
             current = _latest(lance)
             view.sync(current)
@@ -338,20 +383,26 @@ class RowWriter:
                     f"{self._location.uri}: its columns changed while these rows were staged "
                     "(another writer added some); nothing was committed: run the write again"
                 )
+            fragments = [fragment for part in staged for fragment in part.fragments]
             ids = [row_id for part in staged for row_id in part.ids]
-            raced = _lance.stored_ids(current, ids)
-            operation = lance_module.LanceOperation.Append(
-                [fragment for part in staged for fragment in part.fragments]
-            )
-            current = lance_module.LanceDataset.commit(
-                current, operation, read_version=current.version, commit_message=message,
-                storage_options=dict(self._location.storage_options) or None,
-            )  # fmt: skip
+            if unlocked == "keys":
+                current = _declare_key(current)
+                rows = _staged_rows(current, fragments, self._location.storage_options)
+                _merge(current, rows.read_all(), insert_only=True, timeout=self.timeout)
+                current = _retried(
+                    lambda latest: latest.update_config({MESSAGE_KEY: message}), current
+                )
+                raced: set[str] = set()
+            else:
+                raced = _lance.stored_ids(current, ids)
+                current = lance_module.LanceDataset.commit(
+                    current, lance_module.LanceOperation.Append(fragments),
+                    read_version=current.version, commit_message=message,
+                    storage_options=dict(self._location.storage_options) or None,
+                )  # fmt: skip
             view.sync(current)
-            for build in {json.dumps(dict(part.build), sort_keys=True) for part in staged}:
-                _retried(functools.partial(_record_build, build=json.loads(build)), current)
-            _retried(_lance.record_language, current)
-            if raced or not self._location.locks:
+            _record_settings(current, [part.build for part in staged])
+            if raced or unlocked == "cleanup":
                 # Another writer stored some of these ids since they were staged (without a
                 # lock, S3, it may have committed them at the same moment): the first stays.
                 current, _ = self._drop_copies(current, sorted(raced) if raced else ids)
@@ -375,8 +426,8 @@ class RowWriter:
         lance = _retried(drop, lance)
         if removed:
             _log.warning(
-                "%s: %d rows had the id of an earlier row (two writers added them at once: "
-                "S3 takes no write lock); deleted the later copies",
+                "%s: %d rows had the id of an earlier row (two writers added them at once "
+                "without key conflicts: an older Shoal, another tool); deleted the later copies",
                 self._location.uri,
                 len(removed),
             )
@@ -649,8 +700,72 @@ def _record_build(latest: Any, *, build: Mapping[str, str]) -> None:
     _lance.record_build(latest, build)
 
 
-def _merge(lance: Any, table: pa.Table) -> None:
-    lance.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(table)
+def _record_settings(lance: Any, builds: Sequence[Mapping[str, str]]) -> None:
+    """After a write: record the embedder builds that made its vectors and, for "auto", the
+    keyword language (each a version of its own, rarely made; skipped without a look at
+    the latest version when there is nothing to record, the common case)."""
+    for build in {json.dumps(dict(build), sort_keys=True) for build in builds if build}:
+        _retried(functools.partial(_record_build, build=json.loads(build)), lance)
+    if _lance.stored_language(lance) == AUTO:
+        _retried(_lance.record_language, lance)
+
+
+def _merge(
+    lance: Any,
+    rows: pa.Table | pa.RecordBatchReader,
+    *,
+    insert_only: bool = False,
+    timeout: float | None = None,
+) -> None:
+    """Merge `rows` on ``id``: insert the new ids and (unless `insert_only`) overwrite the
+    stored ones. With `timeout`, Lance plans it again on a conflicting commit for so long."""
+    builder = lance.merge_insert("id")
+    if not insert_only:
+        builder = builder.when_matched_update_all()
+    builder = builder.when_not_matched_insert_all()
+    if timeout is not None:
+        builder = builder.conflict_retries(_MERGE_RETRIES).retry_timeout(timedelta(seconds=timeout))
+    builder.execute(rows)
+
+
+_MERGE_RETRIES = 50
+"""Plans of one merge-insert while other writers' commits conflict with it (each a rare,
+short race: `retry_timeout`, the write timeout, bounds the whole)."""
+
+
+def _declare_key(lance: Any) -> Any:
+    """`lance` with ``id`` declared its primary key (datasets made before Shoal declared it
+    get a version that does, once), so Lance's merge-inserts detect concurrent inserts."""
+    if _has_key(lance.schema):
+        return lance
+
+    def declare(latest: Any) -> None:
+        if not _has_key(latest.schema):
+            latest.update_field_metadata({"id": dict(PRIMARY_KEY)})
+
+    return _retried(declare, lance)
+
+
+def _has_key(schema: pa.Schema) -> bool:
+    metadata = schema.field("id").metadata or {}
+    return all(metadata.get(k.encode()) == v.encode() for k, v in PRIMARY_KEY.items())
+
+
+def _staged_rows(
+    lance: Any, fragments: Sequence[Any], storage_options: Mapping[str, str]
+) -> pa.RecordBatchReader:
+    """The rows of staged `fragments`, read through a detached version that lists them (not
+    the latest, so no reader sees it; their files hold JSON in Lance's own encoding, which
+    only a dataset scan turns back into JSON text)."""
+    before = {fragment.fragment_id for fragment in lance.get_fragments()}
+    detached = lance_module.LanceDataset.commit(
+        lance, lance_module.LanceOperation.Append(list(fragments)),
+        read_version=lance.version, detached=True,
+        storage_options=dict(storage_options) or None,
+    )  # fmt: skip
+    staged = [f for f in detached.get_fragments() if f.fragment_id not in before]
+    reader: pa.RecordBatchReader = detached.scanner(fragments=staged).to_reader()
+    return reader
 
 
 _RETRIES = 8

@@ -71,6 +71,11 @@ LANCE_TEXTS = [
         "conflict",
         "Commit conflict for version 7: This Append transaction is incompatible with concurrent transaction Delete at version 7.",
     ),
+    (
+        OSError(f"Too many concurrent writers. Attempted 8 times, but failed on retry_timeout of 30.000 seconds., {RUST}/lance/src/io/commit.rs:130:5"),
+        "conflict",
+        "Too many concurrent writers. Attempted 8 times, but failed on retry_timeout of 30.000 seconds.",
+    ),
     (OSError(errno.ENOSPC, "No space left on device", "/d/_shoal/index/main.npz.1.tmp"), "full", "No space left on device: /d/_shoal/index/main.npz.1.tmp"),
     (OSError(errno.EDQUOT, "Disk quota exceeded"), "full", "Disk quota exceeded"),
     (OSError(errno.EROFS, "Read-only file system", "/d/_shoal/write.lock"), "read_only", "Read-only file system: /d/_shoal/write.lock"),
