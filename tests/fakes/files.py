@@ -249,7 +249,7 @@ def write_doc_tree(root: Path) -> None:
     (root / "build" / "generated.md").write_text("# Generated\n")
     (root / "debug.log").write_text("ignored by *.log\n")
     (root / "keep.log").write_text("re-included by !keep.log\n")
-    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (root / "logo.bmp").write_bytes(b"BM\x00\x00")
     (root / "blob").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)))
     (root / "sheet.xlsx").write_bytes(b"PK\x03\x04 a spreadsheet")
     os.symlink(root / "nowhere.md", root / "dangling.md")
@@ -266,7 +266,7 @@ DOC_TREE_SKIPPED = [
     ("build", "gitignored"),
     ("dangling.md", "broken_symlink"),
     ("debug.log", "gitignored"),
-    ("logo.png", "binary"),
+    ("logo.bmp", "binary"),
     ("sheet.xlsx", "unsupported"),
 ]
 """The entries of `write_doc_tree` that are skipped, and why, sorted by path."""

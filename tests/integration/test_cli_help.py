@@ -75,6 +75,8 @@ OPTIONS = {
         "--no-cache",
         "--text-column",
         "--text-field",
+        "--speech-model",
+        "--speech-language",
         "--message",
         "--json",
         "--verbose",

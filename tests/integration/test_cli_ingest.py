@@ -29,7 +29,7 @@ def docs(tmp_path: Path) -> Path:
     (folder / "cats.txt").write_text("The cat is on the mat.\n\nCats sleep a lot.\n")
     (folder / "dogs.md").write_text("# Dogs\n\nThe dog is in the yard.\n")
     (folder / "sub" / "birds.txt").write_text("Birds sing in the morning.\n")
-    (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
+    (folder / "photo.bmp").write_bytes(b"\x89PNG\r\n")
     return folder
 
 
@@ -45,7 +45,7 @@ def test_ingest_reports_then_a_rerun_changes_nothing(docs: Path, tmp_path: Path)
     again = run("ingest", str(docs), "--into", uri, "--verbose")
     assert again.exit_code == 0, again.output
     assert "3 unchanged; +0 -0 chunks" in plain(again.stdout)
-    assert f"    {docs / 'photo.png'} (binary: an image (.png))" in plain(again.stdout)
+    assert f"    {docs / 'photo.bmp'} (binary: an image (.bmp))" in plain(again.stdout)
     assert "nothing changed; embedded 0 chunk(s)" in plain(again.stdout)
     found = run("search", uri, "cat on a mat", "-k", "1", "--json")
     [hit] = json.loads(found.stdout)
@@ -270,7 +270,7 @@ def test_a_documentation_tree_reports_what_it_read_and_skipped(tmp_path: Path) -
         "skipped 7 file(s): 2 binary, 2 ignored by .gitignore, 1 broken symlink, 1 hidden, "
         "1 unsupported (--verbose lists them)"
     ) in text
-    assert str(root / "logo.png") not in text  # the list is for --verbose and --json
+    assert str(root / "logo.bmp") not in text  # the list is for --verbose and --json
 
     listed = run("ingest", str(root), "--into", uri, "--verbose")
     assert listed.exit_code == 0, listed.output
@@ -315,7 +315,7 @@ def test_include_exclude_and_no_gitignore_options(tmp_path: Path) -> None:
 def test_an_ingest_that_finds_nothing_exits_1_and_leaves_no_dataset(tmp_path: Path) -> None:
     folder = tmp_path / "assets"
     (folder / "build").mkdir(parents=True)
-    (folder / "logo.png").write_bytes(b"\x89PNG\r\n")
+    (folder / "logo.bmp").write_bytes(b"\x89PNG\r\n")
     (folder / "blob").write_bytes(b"\x00\x01\x02")
     (folder / ".gitignore").write_text("build/\n")
     (folder / "build" / "notes.md").write_text("# Built\n")

@@ -18,6 +18,7 @@ from shoal.cli._console import (
     stdout_console,
 )
 from shoal.cli._console import model_options as parse_options
+from shoal.cli._output import time_span
 from shoal.cli._remote import open_dataset_or_remote
 from shoal.qa import DEFAULT_LLM, Answer, RetrievalQA, llm
 
@@ -150,7 +151,10 @@ def print_sources(answer: Answer) -> None:
     for source in sorted(answer.sources, key=lambda s: (s.number not in cited, s.number)):
         origin = source.metadata.get("source", source.id)
         chunk = source.metadata.get("chunk")
-        place = f"{origin}" + (f" (chunk {chunk})" if chunk is not None else "")
+        span = time_span(source.metadata)
+        place = f"{origin}" + (
+            f" ({span})" if span else f" (chunk {chunk})" if chunk is not None else ""
+        )
         excerpt = " ".join(source.text.split())
         excerpt = excerpt if len(excerpt) <= 120 else excerpt[:117] + "..."
         line = Text(

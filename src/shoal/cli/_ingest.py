@@ -38,7 +38,7 @@ from shoal.ingestion import (
 )
 from shoal.ingestion import ingest as run_ingest
 from shoal.store import open as open_dataset
-from shoal.text import supported_kinds
+from shoal.text import DEFAULT_SPEECH_MODEL, supported_kinds
 
 __all__ = ["ingest"]
 
@@ -155,6 +155,24 @@ def ingest(
         str,
         typer.Option("--text-field", help="JSONL field holding the text.", metavar="NAME"),
     ] = "text",
+    speech_model: Annotated[
+        str,
+        typer.Option(
+            "--speech-model",
+            help="Whisper model for audio files: whisper-base (from PyPI) or a CTranslate2 "
+            "model folder.",
+            metavar="NAME",
+        ),
+    ] = DEFAULT_SPEECH_MODEL,
+    speech_language: Annotated[
+        str | None,
+        typer.Option(
+            "--speech-language",
+            help="Language spoken in the audio files ('en', 'de'...; default: detected).",
+            metavar="CODE",
+            show_default=False,
+        ),
+    ] = None,
     message: Annotated[
         str | None,
         typer.Option(
@@ -193,7 +211,8 @@ def ingest(
     run (Ctrl-C or SIGTERM: it stops after the batch in hand; a crash; a provider outage)
     resumes where it stopped when run again. Binary, unsupported, hidden and
     .gitignore'd files are skipped and counted; an ingest that ingests nothing exits 1
-    and creates no dataset.
+    and creates no dataset. Audio files are transcribed into timed chunks (shoal[audio])
+    and images' text is read (shoal[ocr]); a file that cannot be decoded fails alone.
     """
     local_only("ingest")  # it reads files here and writes where --into says
     # A branch belongs to a dataset that exists: its handle is the target.
@@ -248,6 +267,8 @@ def ingest(
                     include=include or None,
                     exclude=exclude or None,
                     gitignore=not no_gitignore,
+                    speech_model=speech_model,
+                    speech_language=speech_language,
                     chunk_size=chunk_size,
                     chunk_overlap=chunk_overlap,
                     tokens=tokens,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -167,6 +167,22 @@ def print_hits(
             console.print(Text(f"{indent}metadata {shown}", style="dim"), no_wrap=True)
 
 
+def time_span(metadata: Mapping[str, Any]) -> str | None:
+    """A transcript chunk's ``start``-``end`` as ``m:ss-m:ss`` (``h:mm:ss`` past an hour), else None."""
+    start, end = metadata.get("start"), metadata.get("end")
+    numbers = (int, float)
+    if not isinstance(start, numbers) or not isinstance(end, numbers) or isinstance(start, bool):
+        return None
+    return f"{_clock(float(start))}-{_clock(float(end))}"
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def _hit_heading(rank: int, hit: Hit, label: str, console: Console) -> Text:
     line = Text(f"{rank:>2}. ", style="bold")
     line.append(f"{label} {hit.score:.4f}  ")
@@ -175,6 +191,9 @@ def _hit_heading(rank: int, hit: Hit, label: str, console: Console) -> Text:
     if isinstance(source, str) and source:
         chunk = hit.metadata.get("chunk")
         place = source + (f" #{chunk}" if isinstance(chunk, int) else "")
+        span = time_span(hit.metadata)
+        if span is not None:  # a stretch of audio: where to play it from
+            place += f" @ {span}"
         room = console.width - len(line) - 2
         if room > 8:
             if len(place) > room:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.errors import InvalidInput
+from shoal.ingestion._media import MediaReader
 from shoal.store import Dataset
 from shoal.text import Patterns, Skipped, detect, walk
 
@@ -67,6 +68,7 @@ def discover(
     exclude: Sequence[str] | None = None,
     gitignore: bool = True,
     accept: Callable[[Path], bool] | None = None,
+    media: MediaReader | None = None,
 ) -> Found:
     """The files to read under the folders in `paths` and among the files named, and the skipped.
 
@@ -74,7 +76,9 @@ def discover(
     and `.gitignore`); a file named is read whatever `.gitignore` says, unless `include`
     or `exclude` rule it out by its name. Each file's type is then detected: binary and
     unsupported files are skipped too, with the reason, except those `accept` takes (images,
-    for a dataset whose embedder embeds them), which another reader handles.
+    for a dataset whose embedder embeds them), which another reader handles. Audio and
+    image files are read when `media` reads them (their extras are installed), else
+    skipped as binary.
 
     Raises:
         InvalidInput: no paths, a path that does not exist, or an invalid glob or pattern.
@@ -126,8 +130,10 @@ def discover(
                 found.files.append(file)
                 continue
             detected = detect(file)
-            if isinstance(detected, Skipped):
-                found.skipped.append(detected)
+            if isinstance(detected, Skipped) and media is not None and media.kind(file):
+                found.files.append(file)
+            elif isinstance(detected, Skipped):
+                found.skipped.append(media.explain(detected) if media else detected)
             else:
                 found.files.append(file)
     # A file named and also found in a folder walked is reported once.

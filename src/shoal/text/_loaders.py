@@ -25,6 +25,7 @@ from shoal.text._formats import SUPPORTED_SUFFIXES, Skipped, detect
 from shoal.text._html import html_text
 from shoal.text._mail import load_email
 from shoal.text._notebook import load_notebook
+from shoal.text._ocr import ocr_available, page_image_text
 from shoal.text._office import load_docx, load_epub
 from shoal.text._roff import load_man
 from shoal.text._source import Source, read_text, unreadable
@@ -158,6 +159,12 @@ def _load_pdf(source: Source, options: _Options) -> list[Document]:
                 )
             total = len(reader.pages)
             texts = [page.extract_text() for page in reader.pages]
+            # A scanned page has no text layer, only an image: read its text (OCR).
+            scanned = {
+                number: page_image_text(page, f"{file} page {number}")
+                for number, (page, text) in enumerate(zip(reader.pages, texts, strict=True), 1)
+                if not text.strip() and ocr_available()
+            }
     except (InvalidInput, OSError):
         raise
     except Exception as exc:  # pypdf raises many kinds of errors on malformed files
@@ -165,11 +172,15 @@ def _load_pdf(source: Source, options: _Options) -> list[Document]:
             f"cannot read PDF {file}: {type(exc).__name__}: {exc}; "
             "the file may be damaged, truncated or not a PDF"
         ) from exc
-    return [
-        Document(text=text, metadata={**source.base_metadata(), "page": number, "pages": total})
-        for number, text in enumerate(texts, start=1)
-        if text.strip()
-    ]
+    documents = []
+    for number, text in enumerate(texts, start=1):
+        metadata = {**source.base_metadata(), "page": number, "pages": total}
+        if number in scanned:
+            text = scanned[number]
+            metadata["ocr"] = True
+        if text.strip():
+            documents.append(Document(text=text, metadata=metadata))
+    return documents
 
 
 @contextlib.contextmanager

@@ -79,7 +79,7 @@ def test_named_files_are_read_whatever_gitignore_says(
     root = tmp_path / "docs"
     write_doc_tree(root)
     report = shoal.ingest(
-        [root / "debug.log", root / "logo.png", root / "dangling.md"],
+        [root / "debug.log", root / "logo.bmp", root / "dangling.md"],
         into=str(tmp_path / "kb"),
         embedder="hash:64",
         cache=cache,
@@ -87,7 +87,7 @@ def test_named_files_are_read_whatever_gitignore_says(
     assert relative(root, report.new) == ["debug.log"]
     assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
         ("dangling.md", "broken_symlink"),
-        ("logo.png", "binary"),
+        ("logo.bmp", "binary"),
     ]
 
 
@@ -96,7 +96,7 @@ def test_nothing_to_ingest_creates_no_dataset_and_says_why(
 ) -> None:
     root = tmp_path / "binaries"
     root.mkdir()
-    (root / "a.png").write_bytes(b"\x89PNG\r\n")
+    (root / "a.bmp").write_bytes(b"BM\x00")
     (root / "blob").write_bytes(b"\x00" * 100)
     (root / "empty.md").write_text("")
     uri = tmp_path / "kb"

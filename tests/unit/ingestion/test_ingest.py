@@ -388,7 +388,7 @@ def test_bad_files_are_reported_and_the_rest_is_ingested(
     )
     (folder / "empty.md").write_text("")
     (folder / "blank.txt").write_text("   \n\n\t\n")
-    (folder / "photo.png").write_bytes(b"\x89PNG")
+    (folder / "photo.bmp").write_bytes(b"\x89PNG")
     (folder / "notes.docx").write_bytes(b"PK\x03\x04")
     (folder / "bad.jsonl").write_text('{"text": "ok"}\n{not json}\n')
     uri = str(tmp_path / "kb")
@@ -398,7 +398,7 @@ def test_bad_files_are_reported_and_the_rest_is_ingested(
     assert names(report.new) == ["good.txt", "latin1.txt"]
     assert names(report.empty) == ["blank.txt", "empty.md"]
     # .docx is read now, so a broken one fails (it used to be skipped as unsupported).
-    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [("photo.png", "binary")]
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [("photo.bmp", "binary")]
     failed = dict(report.failed)
     assert names(failed) == ["bad.jsonl", "binary.txt", "broken.pdf", "notes.docx"]
     assert "looks binary" in failed[str(folder / "binary.txt")]
@@ -409,7 +409,7 @@ def test_bad_files_are_reported_and_the_rest_is_ingested(
     [latin] = by_source(uri, folder / "latin1.txt")
     assert latin.text == "Un caf\ufffd cr\ufffdme, s'il vous pla\ufffdt."
     assert latin.metadata["decode_errors"] == 3 and "bytes" not in latin.metadata
-    assert "photo.png" in caplog.text and "binary.txt" in caplog.text
+    assert "photo.bmp" in caplog.text and "binary.txt" in caplog.text
     assert len(shoal.open(uri)) == 2
     again = shoal.ingest(folder, into=uri, cache=cache)
     assert not again.wrote and names(again.empty) == ["blank.txt", "empty.md"]
