@@ -93,7 +93,7 @@ def test_local_ingest_equals_the_single_process_one_and_a_rerun_adds_nothing(
 ) -> None:
     docs = _corpus(tmp_path / "docs", 24)
     (docs / "empty.txt").write_text("   \n")
-    (docs / "photo.png").write_bytes(b"\x89PNG\r\n")
+    (docs / "photo.bmp").write_bytes(b"\x89PNG\r\n")
     options: dict[str, Any] = {"embedder": MODEL, "chunk_size": 200, "cache": False}
     single = shoal.ingest([docs], into=tmp_path / "single", **options)
     report = sd.ingest([docs], into=tmp_path / "ray", num_workers=2, files_per_batch=5, **options)

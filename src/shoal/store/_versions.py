@@ -133,7 +133,18 @@ def _message(tx: Any) -> str:
             text = text or "record a new embedder build"
         if LANGUAGE_KEY in changed:
             text = text or f"keyword language {_language(changed[LANGUAGE_KEY])} (detected)"
+    if operation == "Update" and not text:
+        text = _inserted(tx.operation)
     return str(text or _OPERATIONS.get(operation, operation.lower()))
+
+
+def _inserted(update: Any) -> str:
+    """ "add N rows" for an Update that only inserted rows (an add by merge-insert, as writers
+    on S3 make them: it carries no message), else ""."""
+    if getattr(update, "removed_fragment_ids", None) or getattr(update, "updated_fragments", None):
+        return ""
+    rows = sum(int(f.physical_rows) for f in getattr(update, "new_fragments", None) or [])
+    return f"add {rows} rows" if rows else ""
 
 
 def _language(setting: str) -> str:
