@@ -5,12 +5,37 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from types import ModuleType
 from typing import Any
 
 from shoal.errors import InvalidInput, MissingDependency
 
-__all__ = ["check_count", "check_fraction", "check_number", "needs"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+    "check_count",
+    "check_fraction",
+    "check_number",
+    "max_image_pixels",
+    "needs",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
+"""File types `shoal ingest` reads as images (embedded by an image embedder, else read by OCR)."""
+MAX_IMAGE_PIXELS = 40_000_000
+"""Default limit on an image's pixels (40 megapixels); $SHOAL_MAX_IMAGE_PIXELS changes it."""
+
+
+def max_image_pixels() -> int:
+    """The pixel limit in force for image embedders and OCR: $SHOAL_MAX_IMAGE_PIXELS, else
+    `MAX_IMAGE_PIXELS` (a decompression-bomb guard checked before decoding)."""
+    raw = os.environ.get("SHOAL_MAX_IMAGE_PIXELS", "").strip()
+    if not raw:
+        return MAX_IMAGE_PIXELS
+    if not raw.isdigit() or int(raw) == 0:
+        raise InvalidInput(f"SHOAL_MAX_IMAGE_PIXELS must be a positive whole number, got {raw!r}")
+    return int(raw)
 
 
 def check_count(value: Any, name: str, *, minimum: int = 1) -> int:

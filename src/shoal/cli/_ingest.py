@@ -229,28 +229,28 @@ def ingest(
 
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # What both ways of ingesting take.
+    common: dict[str, Any] = {
+        "glob": glob,
+        "include": include or None,
+        "exclude": exclude or None,
+        "gitignore": not no_gitignore,
+        "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap,
+        "tokens": tokens,
+        "embedder": chosen_embedder(model, model_option),
+        "language": language,
+        "sync": sync,
+        "cache": not no_cache,
+        "text_columns": text_column or None,
+        "text_field": text_field,
+        "message": message,
+    }
     try:
         if ray is not None:
             with console.status(f"Ingesting on Ray ({workers or 2} workers)"):
                 report = _on_ray(
-                    [str(p) for p in paths],
-                    into=into,
-                    ray=ray,
-                    workers=workers or 2,
-                    glob=glob,
-                    include=include or None,
-                    exclude=exclude or None,
-                    gitignore=not no_gitignore,
-                    chunk_size=chunk_size,
-                    chunk_overlap=chunk_overlap,
-                    tokens=tokens,
-                    embedder=chosen_embedder(model, model_option),
-                    language=language,
-                    sync=sync,
-                    cache=not no_cache,
-                    text_columns=text_column or None,
-                    text_field=text_field,
-                    message=message,
+                    [str(p) for p in paths], into=into, ray=ray, workers=workers or 2, **common
                 )
         else:
             # A signal stops the ingest once the batch in hand is written (a second one at once).
@@ -263,24 +263,11 @@ def ingest(
                 report = run_ingest(
                     [str(p) for p in paths],
                     into=target,
-                    glob=glob,
-                    include=include or None,
-                    exclude=exclude or None,
-                    gitignore=not no_gitignore,
                     speech_model=speech_model,
                     speech_language=speech_language,
-                    chunk_size=chunk_size,
-                    chunk_overlap=chunk_overlap,
-                    tokens=tokens,
-                    embedder=chosen_embedder(model, model_option),
-                    language=language,
-                    sync=sync,
                     batch_size=batch_size,
-                    cache=not no_cache,
-                    text_columns=text_column or None,
-                    text_field=text_field,
-                    message=message,
                     on_progress=on_progress,
+                    **common,
                 )
     except Exception:
         # The error itself is printed by the command wrapper; say what is already safe.

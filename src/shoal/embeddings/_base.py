@@ -16,7 +16,14 @@ from shoal.types import EmbedderSpec, TextKind
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-__all__ = ["BatchCallback", "Embedder", "ImageEmbedder", "embeds_images", "validate_texts"]
+__all__ = [
+    "BatchCallback",
+    "Embedder",
+    "ImageEmbedder",
+    "ImageOnlyEmbedder",
+    "embeds_images",
+    "validate_texts",
+]
 
 BatchCallback = Callable[[list[str], np.ndarray], None]
 """Called with each batch's texts and checked vectors as soon as the provider returns them."""
@@ -222,3 +229,26 @@ class Embedder(ABC):
                 "range); check the model files, they may be corrupt"
             )
         return cast
+
+
+class ImageOnlyEmbedder(Embedder):
+    """An embedder of images with no text side (`phash:v1`, a CNN): a text to embed is a
+    ConfigurationError that says what to do instead; providers implement `embed_image_batch`."""
+
+    @property
+    def accepts_images(self) -> bool:
+        """True: it embeds images."""
+        return True
+
+    @property
+    def accepts_texts(self) -> bool:
+        """False: it has no text side."""
+        return False
+
+    def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
+        """Always an error: this embedder embeds images only."""
+        raise ConfigurationError(
+            f"{self.spec.name} embeds images only, not text: search by an image instead "
+            "(`shoal search URI --image PATH`), search the rows' texts in keyword mode, or use "
+            "a CLIP model (local:clip-vit-base-patch32) to search images by text"
+        )

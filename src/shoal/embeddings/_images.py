@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from shoal._checks import needs
+from shoal._checks import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, max_image_pixels, needs
 from shoal.errors import InvalidInput, UnreadableImage
 
 if TYPE_CHECKING:
@@ -33,28 +33,6 @@ __all__ = [
 
 ImageInput = Union[str, "os.PathLike[str]", bytes, "Image", np.ndarray]
 """What `embed_images` takes: a file path, encoded bytes, a PIL image, or an (H, W[, C]) array."""
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
-"""File types `shoal ingest` reads as images."""
-
-MAX_IMAGE_PIXELS = 40_000_000
-"""Default limit on an image's pixels (40 megapixels); $SHOAL_MAX_IMAGE_PIXELS changes it."""
-
-
-def max_image_pixels() -> int:
-    """The pixel limit in force: $SHOAL_MAX_IMAGE_PIXELS, else `MAX_IMAGE_PIXELS`."""
-    raw = os.environ.get("SHOAL_MAX_IMAGE_PIXELS", "").strip()
-    if not raw:
-        return MAX_IMAGE_PIXELS
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"SHOAL_MAX_IMAGE_PIXELS must be a whole number of pixels, got {raw!r}"
-        ) from exc
-    if value <= 0:
-        raise InvalidInput(f"SHOAL_MAX_IMAGE_PIXELS must be positive, got {value}")
-    return value
 
 
 def validate_images(images: Sequence[ImageInput]) -> list[ImageInput]:

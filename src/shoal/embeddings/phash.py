@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shoal._checks import needs
-from shoal.embeddings._base import Embedder
+from shoal.embeddings._base import ImageOnlyEmbedder
 from shoal.errors import ConfigurationError
-from shoal.types import EmbedderSpec, TextKind
+from shoal.types import EmbedderSpec
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -96,7 +96,7 @@ def _vector(image: Image) -> np.ndarray:
     return np.concatenate([np.sqrt(w) * b for w, b in zip(_WEIGHTS, blocks, strict=True)])
 
 
-class PerceptualEmbedder(Embedder):
+class PerceptualEmbedder(ImageOnlyEmbedder):
     """`phash:v1`: near-duplicate image vectors from DCT hashes and colour, no model, no download.
 
     It embeds images only: a text query is an error naming what to do instead (search by
@@ -119,24 +119,6 @@ class PerceptualEmbedder(Embedder):
     def spec(self) -> EmbedderSpec:
         """Provider 'phash', model 'v1', 163 dimensions, cosine."""
         return self._spec
-
-    @property
-    def accepts_images(self) -> bool:
-        """True: this embedder embeds images (and only images)."""
-        return True
-
-    @property
-    def accepts_texts(self) -> bool:
-        """False: perceptual hashes have no text side."""
-        return False
-
-    def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
-        """Always an error: perceptual hashes have no text side."""
-        raise ConfigurationError(
-            "phash:v1 embeds images only, not text: search by an image instead (`shoal search "
-            "URI --image PATH`), search the rows' texts in keyword mode, or use a CLIP model "
-            "(local:clip-vit-base-patch32) to search images by text"
-        )
 
     def embed_image_batch(self, images: list[Image]) -> np.ndarray:
         """One 163-d unit vector per image: pHash bits, their quarter-turn-free magnitudes, colour."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from shoal._checks import needs
+from shoal._checks import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, max_image_pixels, needs
 from shoal.errors import InvalidInput
 from shoal.settings import num_threads
 from shoal.types import Document
@@ -43,10 +43,6 @@ __all__ = [
     "text_reader",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
-"""File types `shoal ingest` reads text from (when the dataset's embedder embeds text only)."""
-MAX_IMAGE_PIXELS = 40_000_000
-"""Default limit on an image's pixels; $SHOAL_MAX_IMAGE_PIXELS changes it."""
 MIN_SCORE = 0.5
 """Recognised text boxes scoring under this are dropped (RapidOCR's own default)."""
 _EXTRA = "ocr"
@@ -59,16 +55,6 @@ _EXTRA = "ocr"
 def ocr_available() -> bool:
     """True when RapidOCR is installed (the ``ocr`` extra), so images' text can be read."""
     return importlib.util.find_spec("rapidocr_onnxruntime") is not None
-
-
-def max_image_pixels() -> int:
-    """The pixel limit in force: $SHOAL_MAX_IMAGE_PIXELS, else `MAX_IMAGE_PIXELS`."""
-    raw = os.environ.get("SHOAL_MAX_IMAGE_PIXELS", "").strip()
-    if not raw:
-        return MAX_IMAGE_PIXELS
-    if not raw.isdigit() or int(raw) == 0:
-        raise InvalidInput(f"SHOAL_MAX_IMAGE_PIXELS must be a positive whole number, got {raw!r}")
-    return int(raw)
 
 
 @dataclass(frozen=True)

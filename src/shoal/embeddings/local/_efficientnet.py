@@ -25,10 +25,10 @@ import numpy as np
 from shoal._atomic import atomic_write
 from shoal._checks import needs
 from shoal._machine import simd_level
-from shoal.embeddings._base import Embedder
+from shoal.embeddings._base import ImageOnlyEmbedder
 from shoal.errors import ConfigurationError, EmbeddingError, ModelNotFound
 from shoal.settings import cache_dir, num_threads
-from shoal.types import EmbedderSpec, TextKind
+from shoal.types import EmbedderSpec
 
 if TYPE_CHECKING:
     import onnx
@@ -226,7 +226,7 @@ def preprocess(images: list[Image]) -> np.ndarray:
     return out
 
 
-class EfficientNetEmbedder(Embedder):
+class EfficientNetEmbedder(ImageOnlyEmbedder):
     """`local:efficientnet-lite0`: 1280-d ImageNet CNN features, offline, images only.
 
     Images of similar things come out near (two photos of daisies, two of temples), not
@@ -253,27 +253,9 @@ class EfficientNetEmbedder(Embedder):
         return self._spec
 
     @property
-    def accepts_images(self) -> bool:
-        """True: it embeds images."""
-        return True
-
-    @property
-    def accepts_texts(self) -> bool:
-        """False: a CNN has no text side."""
-        return False
-
-    @property
     def build(self) -> dict[str, str]:
         """Precision, graph version and the CPU's instruction set."""
         return {"precision": "fp32", "graph": f"efficientnet{_GRAPH_VERSION}", "cpu": simd_level()}
-
-    def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
-        """Always an error: this model embeds images only."""
-        raise ConfigurationError(
-            "local:efficientnet-lite0 embeds images only, not text: search by an image "
-            "(`shoal search URI --image PATH`), search the rows' texts in keyword mode, or use "
-            "a CLIP model (local:clip-vit-base-patch32) to search images by text"
-        )
 
     def embed_image_batch(self, images: list[Image]) -> np.ndarray:
         """Preprocess and run the network; one unit 1280-d vector per image."""
