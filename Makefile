@@ -117,8 +117,7 @@ REQUIRE := SHOAL_REQUIRE_BROWSER=1 SHOAL_REQUIRE_QEMU=1 SHOAL_REQUIRE_MOUNT=1 SH
 AVX2_KERNELS := OPENBLAS_CORETYPE=Haswell FAISS_SIMD_LEVEL=AVX2 ATEN_CPU_CAPABILITY=avx2
 # Three workers, a test file each at a time, on two cores: many tests wait on other
 # processes (moto, Ray, uvicorn, Chromium, writers), so a third worker fills the cores
-# (two workers: 19.5 minutes with the cores 70% busy; a serial run took 17 minutes a year of
-# tests ago).
+# (two workers left them 30% idle). tests/conftest.py starts the longest files first.
 PARALLEL := -n 3 --dist loadfile
 test: lint
 	$(REQUIRE) $(BIN)/pytest $(PARALLEL)

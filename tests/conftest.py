@@ -45,13 +45,21 @@ _NUMERIC = (
 _NOT_RERUN = ("integration/test_local_model.py::test_mpnet_fp32_matches_sentence_transformers",)
 
 
+# Files that run for minutes, collected first: `--dist loadfile` hands files to workers in
+# collection order, so these start at once and the other workers share the rest meanwhile
+# (last, the four S3 writers alone kept the run going 8 minutes more).
+_LONG_FIRST = ("integration/test_s3_writers.py", "test_docs.py", "integration/test_ray.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the kernel-dependent tests `numeric`."""
+    """Mark the kernel-dependent tests `numeric`; put the long files first."""
     root = Path(__file__).parent
     for item in items:
         where = item.path.relative_to(root).as_posix()
         if where.startswith(_NUMERIC) and f"{where}::{item.name}" not in _NOT_RERUN:
             item.add_marker(pytest.mark.numeric)
+    rank = {name: i for i, name in enumerate(_LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(root).as_posix(), len(rank)))
 
 
 def _clean_environment(mp: pytest.MonkeyPatch, *, home: Path, cache: Path, hf_cache: Path) -> None:
