@@ -47,8 +47,9 @@ _NOT_RERUN = ("integration/test_local_model.py::test_mpnet_fp32_matches_sentence
 
 # Files that run for minutes, collected first: `--dist loadfile` hands files to workers in
 # collection order, so these start at once and the other workers share the rest meanwhile
-# (last, the four S3 writers alone kept the run going 8 minutes more).
-_LONG_FIRST = ("integration/test_s3_writers.py", "test_docs.py", "integration/test_ray.py")
+# (last, the four S3 writers alone kept the run going 8 minutes more); Ray first, while
+# the host is still idle enough for its cluster to start within Ray's own wait.
+_LONG_FIRST = ("integration/test_ray.py", "integration/test_s3_writers.py", "test_docs.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
