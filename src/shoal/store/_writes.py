@@ -9,8 +9,8 @@ merge-insert on ``id``, which the dataset declares its (unenforced) primary key:
 records the keys each commit inserts, so two writers inserting the same new id at once
 conflict, and the later one is planned again from the latest version (where the id is
 stored) instead of inserting a copy. S3 itself refuses the second of two manifests
-written for one version (a conditional put), so no commit is lost. The private switch
-``SHOAL_S3_WRITES`` (`s3_writes`) chooses another way, for tests and benchmarks only.
+written for one version (a conditional put), so no commit is lost (`_commits`). The private
+switch ``SHOAL_S3_WRITES`` (`s3_writes`) chooses another way, for tests and benchmarks only.
 """
 
 from __future__ import annotations
@@ -18,13 +18,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import lance as lance_module
 import numpy as np
@@ -33,14 +29,22 @@ import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
 from shoal.embeddings import Embedder
-from shoal.errors import ConfigurationError, InvalidInput, NonFiniteValues, WriteConflict
+from shoal.errors import InvalidInput, NonFiniteValues, WriteConflict
 from shoal.store import _lance
+from shoal.store._commits import (
+    again,
+    declare_key,
+    latest_version,
+    merge_rows,
+    retried,
+    s3_writes,
+    staged_rows,
+)
 from shoal.store._languages import AUTO
 from shoal.store._location import Location
 from shoal.store._records import (
     CONTENT_TYPE_KEY,
     DECLARED_KEY,
-    PRIMARY_KEY,
     RESERVED,
     Binary,
     check_column_name,
@@ -54,7 +58,6 @@ from shoal.store._records import (
     rows_table,
     validate_vectors,
 )
-from shoal.store._storage_errors import classify
 from shoal.store._versions import MESSAGE_KEY
 from shoal.store._view import View
 from shoal.store.filters import id_list
@@ -64,28 +67,6 @@ _log = logging.getLogger("shoal.store")
 _T = TypeVar("_T")
 
 __all__ = ["Batch", "RowWriter", "Staged", "columns_shape", "quote_ids", "s3_writes"]
-
-S3Writes = Literal["keys", "cleanup", "unsafe"]
-_S3_WRITES: tuple[S3Writes, ...] = ("keys", "cleanup", "unsafe")
-
-
-def s3_writes() -> S3Writes:
-    """How writers without a lock (S3) keep ids unique, from ``SHOAL_S3_WRITES``.
-
-    ``keys`` (the default): Lance's key conflicts (module docstring). ``cleanup``: plain
-    appends, then each writer deletes the later copies of the ids it wrote (Shoal before
-    Lance detected key conflicts; kept to benchmark against). ``unsafe``: plain appends
-    and nothing else, which duplicates ids under concurrent writers (the tests show it).
-    A private switch for tests and benchmarks, not a setting for users.
-    """
-    value = os.environ.get("SHOAL_S3_WRITES", "keys").strip().lower() or "keys"
-    for mode in _S3_WRITES:
-        if value == mode:
-            return mode
-    raise ConfigurationError(
-        f"SHOAL_S3_WRITES={value!r} is not one of {', '.join(_S3_WRITES)}: unset it "
-        "(the default, keys, is the safe one)"
-    )
 
 
 _JSON_GETTERS = {
@@ -291,7 +272,7 @@ class RowWriter:
 
         def attempt() -> Any:
             with self._location.write_lock(self.timeout):
-                current = _latest(lance)
+                current = latest_version(lance)
                 if unlocked != "keys":
                     # Caught up now, the rows appended below are read back as the view's
                     # fast path (`View.sync(written=)`); a merge-insert has none, so on S3
@@ -313,10 +294,10 @@ class RowWriter:
                         new_fields
                     )  # empty columns first: Lance appends need one schema
                 if unlocked == "keys":
-                    current = _declare_key(current)
-                    _merge(current, table, insert_only=not replace, timeout=self.timeout)
+                    current = declare_key(current)
+                    merge_rows(current, table, insert_only=not replace, timeout=self.timeout)
                 elif replace and any(batch.ids[row] in stored for row in rows):
-                    _merge(current, table)
+                    merge_rows(current, table)
                 else:
                     current = lance_module.write_dataset(
                         table, current, mode="append", commit_message=f"add {len(rows)} rows"
@@ -328,7 +309,7 @@ class RowWriter:
                     current, _ = self._drop_copies(current, [batch.ids[row] for row in rows])
                 return current
 
-        return _again(attempt, when=unlocked is not None)
+        return again(attempt, when=unlocked is not None)
 
     def stage(
         self,
@@ -342,7 +323,7 @@ class RowWriter:
         """Write the rows of `batch` not stored yet (nor in `skip`) as data files that no
         version lists yet; `commit_staged` makes them one version. No lock: nothing changes
         until the commit. None if every row is stored or staged already."""
-        current = _latest(lance)
+        current = latest_version(lance)
         unique = [row for row in batch.unique_rows() if batch.ids[row] not in skip]
         stored = _lance.stored_ids(current, [batch.ids[row] for row in unique])
         rows = [row for row in unique if batch.ids[row] not in stored]
@@ -376,7 +357,7 @@ class RowWriter:
         carries `message`, which a merge-insert cannot."""
         unlocked = None if self._location.locks else s3_writes()
         with self._location.write_lock(self.timeout):
-            current = _latest(lance)
+            current = latest_version(lance)
             view.sync(current)
             if any(part.shape != columns_shape(current.schema) for part in staged):
                 raise WriteConflict(
@@ -386,10 +367,10 @@ class RowWriter:
             fragments = [fragment for part in staged for fragment in part.fragments]
             ids = [row_id for part in staged for row_id in part.ids]
             if unlocked == "keys":
-                current = _declare_key(current)
-                rows = _staged_rows(current, fragments, self._location.storage_options)
-                _merge(current, rows.read_all(), insert_only=True, timeout=self.timeout)
-                current = _retried(
+                current = declare_key(current)
+                rows = staged_rows(current, fragments, self._location.storage_options)
+                merge_rows(current, rows.read_all(), insert_only=True, timeout=self.timeout)
+                current = retried(
                     lambda latest: latest.update_config({MESSAGE_KEY: message}), current
                 )
                 raced: set[str] = set()
@@ -411,7 +392,7 @@ class RowWriter:
     def drop_copies(self, lance: Any, view: View) -> tuple[Any, int]:
         """Delete every row but the first written of each id stored more than once."""
         with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
+            lance = latest_version(lance)
             view.sync(lance)
             return self._drop_copies(lance, None)
 
@@ -423,7 +404,7 @@ class RowWriter:
             if removed:
                 latest.delete(f"_rowid IN ({', '.join(str(rowid) for rowid in removed)})")
 
-        lance = _retried(drop, lance)
+        lance = retried(drop, lance)
         if removed:
             _log.warning(
                 "%s: %d rows had the id of an earlier row (two writers added them at once "
@@ -446,11 +427,11 @@ class RowWriter:
             raise InvalidInput("update needs set={...} with at least one field")
         _check_changes(changes)
         with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
+            lance = latest_version(lance)
             view.sync(lance)
             table = lance.to_table(filter=predicate)
             count, build = _rewrite(lance, table, lambda _: changes, embedder, view.metric)
-            _retried(lambda latest: _lance.record_build(latest, build), lance)
+            retried(lambda latest: _lance.record_build(latest, build), lance)
             return lance, count
 
     def set_metadata(
@@ -478,7 +459,7 @@ class RowWriter:
             if written is not None:
                 return written
         with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
+            lance = latest_version(lance)
             view.sync(lance)
             table = lance.to_table()  # one scan: an IN list of every id would be slower
             table = table.filter(pc.is_in(table.column("id"), pa.array(list(values), pa.string())))
@@ -523,7 +504,7 @@ class RowWriter:
         def attempt() -> Any:
             counted[0] = 0
             with self._location.write_lock(self.timeout):
-                latest = _latest(lance)
+                latest = latest_version(lance)
                 view.sync(latest)
                 return _lance.replace_column(
                     latest,
@@ -534,13 +515,13 @@ class RowWriter:
                     message=lambda: f"set metadata of {counted[0]} rows",
                 )
 
-        written = _again(attempt, when=not self._location.locks)
-        return (written if written is not None else _latest(lance)), counted[0]
+        written = again(attempt, when=not self._location.locks)
+        return (written if written is not None else latest_version(lance)), counted[0]
 
     def delete(self, lance: Any, predicate: str, view: View) -> tuple[Any, int]:
         """Delete matching rows; returns (dataset, rows deleted)."""
         with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
+            lance = latest_version(lance)
             view.sync(lance)
             count = int(lance.count_rows(filter=predicate))
             if count:
@@ -551,7 +532,7 @@ class RowWriter:
         """Add a typed column mirroring metadata field `name`, with a scalar index."""
         check_column_name(name)
         with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
+            lance = latest_version(lance)
             if name in lance.schema.names:
                 if name in declared_fields(lance.schema):
                     return lance
@@ -572,7 +553,7 @@ class RowWriter:
         """Add an empty (all-null) binary column, so staged writes can fill it later."""
         check_column_name(name)
         with self._location.write_lock(self.timeout):
-            lance = _latest(lance)
+            lance = latest_version(lance)
             if name in lance.schema.names:
                 kind = lance.schema.field(name).type
                 if pa.types.is_large_binary(kind) or pa.types.is_binary(kind):
@@ -585,12 +566,12 @@ class RowWriter:
     def commit(self, lance: Any, message: str) -> Any:
         """Make a version that carries `message`."""
         with self._location.write_lock(self.timeout):
-            return _retried(lambda latest: latest.update_config({MESSAGE_KEY: message}), lance)
+            return retried(lambda latest: latest.update_config({MESSAGE_KEY: message}), lance)
 
     def configure(self, lance: Any, updates: Mapping[str, str]) -> Any:
         """Make a version whose config carries `updates` (and a message saying what changed)."""
         with self._location.write_lock(self.timeout):
-            return _retried(lambda latest: latest.update_config(dict(updates)), lance)
+            return retried(lambda latest: latest.update_config(dict(updates)), lance)
 
     def restore(self, past: Any) -> Any:
         """Make `past` (a checked-out version) the latest."""
@@ -664,7 +645,7 @@ def _rewrite(
         assert embedder is not None
         batch.embed(embedder(), range(len(rows)))
         batch.check_searchable(range(len(rows)), metric)
-    _merge(lance, batch.table(lance.schema, range(len(rows))))
+    merge_rows(lance, batch.table(lance.schema, range(len(rows))))
     return len(rows), batch.embedded_by
 
 
@@ -705,98 +686,6 @@ def _record_settings(lance: Any, builds: Sequence[Mapping[str, str]]) -> None:
     keyword language (each a version of its own, rarely made; skipped without a look at
     the latest version when there is nothing to record, the common case)."""
     for build in {json.dumps(dict(build), sort_keys=True) for build in builds if build}:
-        _retried(functools.partial(_record_build, build=json.loads(build)), lance)
+        retried(functools.partial(_record_build, build=json.loads(build)), lance)
     if _lance.stored_language(lance) == AUTO:
-        _retried(_lance.record_language, lance)
-
-
-def _merge(
-    lance: Any,
-    rows: pa.Table | pa.RecordBatchReader,
-    *,
-    insert_only: bool = False,
-    timeout: float | None = None,
-) -> None:
-    """Merge `rows` on ``id``: insert the new ids and (unless `insert_only`) overwrite the
-    stored ones. With `timeout`, Lance plans it again on a conflicting commit for so long."""
-    builder = lance.merge_insert("id")
-    if not insert_only:
-        builder = builder.when_matched_update_all()
-    builder = builder.when_not_matched_insert_all()
-    if timeout is not None:
-        builder = builder.conflict_retries(_MERGE_RETRIES).retry_timeout(timedelta(seconds=timeout))
-    builder.execute(rows)
-
-
-_MERGE_RETRIES = 50
-"""Plans of one merge-insert while other writers' commits conflict with it (each a rare,
-short race: `retry_timeout`, the write timeout, bounds the whole)."""
-
-
-def _declare_key(lance: Any) -> Any:
-    """`lance` with ``id`` declared its primary key (datasets made before Shoal declared it
-    get a version that does, once), so Lance's merge-inserts detect concurrent inserts."""
-    if _has_key(lance.schema):
-        return lance
-
-    def declare(latest: Any) -> None:
-        if not _has_key(latest.schema):
-            latest.update_field_metadata({"id": dict(PRIMARY_KEY)})
-
-    return _retried(declare, lance)
-
-
-def _has_key(schema: pa.Schema) -> bool:
-    metadata = schema.field("id").metadata or {}
-    return all(metadata.get(k.encode()) == v.encode() for k, v in PRIMARY_KEY.items())
-
-
-def _staged_rows(
-    lance: Any, fragments: Sequence[Any], storage_options: Mapping[str, str]
-) -> pa.RecordBatchReader:
-    """The rows of staged `fragments`, read through a detached version that lists them (not
-    the latest, so no reader sees it; their files hold JSON in Lance's own encoding, which
-    only a dataset scan turns back into JSON text)."""
-    before = {fragment.fragment_id for fragment in lance.get_fragments()}
-    detached = lance_module.LanceDataset.commit(
-        lance, lance_module.LanceOperation.Append(list(fragments)),
-        read_version=lance.version, detached=True,
-        storage_options=dict(storage_options) or None,
-    )  # fmt: skip
-    staged = [f for f in detached.get_fragments() if f.fragment_id not in before]
-    reader: pa.RecordBatchReader = detached.scanner(fragments=staged).to_reader()
-    return reader
-
-
-_RETRIES = 8
-
-
-def _again(call: Callable[[], _T], *, when: bool = True) -> _T:
-    """`call()`, made again (up to _RETRIES times, jittered backoff) while it fails on a
-    concurrent writer's conflicting commit, if `when` (writers without a lock: S3)."""
-    for attempt in range(_RETRIES):
-        try:
-            return call()
-        except Exception as exc:
-            if not when or classify(exc) != "conflict" or attempt == _RETRIES - 1:
-                raise
-            time.sleep(random.uniform(0.02, 0.1) * 2**attempt)
-    raise AssertionError("not reached: the last attempt returns or raises")
-
-
-def _retried(change: Callable[[Any], object], lance: Any) -> Any:
-    """Apply `change` to the latest version, again on a newer one while a concurrent writer's
-    commit conflicts with it (Lance refuses two config changes at once); the dataset."""
-
-    def attempt() -> Any:
-        latest = _latest(lance)
-        change(latest)
-        return latest
-
-    return _again(attempt)
-
-
-def _latest(lance: Any) -> Any:
-    if lance.latest_version != lance.version:
-        lance.checkout_latest()
-    return lance
+        retried(_lance.record_language, lance)
