@@ -13,6 +13,8 @@ from shoal.embeddings.local import LocalEmbedder
 from shoal.qa.local import LocalLLM
 
 # Host variables that could leak secrets, a model cache or a hub endpoint into a test.
+_RAY_TOKEN = "shoal-tests-" + "0123456789abcdef" * 2  # loopback clusters only
+
 _HOST_VARIABLES = (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
@@ -76,6 +78,11 @@ def _clean_environment(mp: pytest.MonkeyPatch, *, home: Path, cache: Path, hf_ca
     # Indexes grow inside the search that needs them, so tests see them at once; the
     # background builder's own tests set "background".
     mp.setenv("SHOAL_INDEX_BUILD", "inline")
+    # Ray 2.60 turns token authentication on for each local cluster and keeps the token in
+    # ~/.ray/auth_token, but HOME changes with every test while Ray caches the token per
+    # process: a second cluster's GCS then finds no token and dies at start. One token for
+    # the run, in the variable Ray reads first, keeps every cluster's processes agreeing.
+    mp.setenv("RAY_AUTH_TOKEN", _RAY_TOKEN)
 
 
 @pytest.fixture(scope="session")

@@ -259,10 +259,13 @@ class Session:
         self.servers.append(_Served(process, port))
 
     def close(self) -> None:
-        """Stop the servers this section started."""
+        """Stop the servers and the Ray cluster this section started."""
         for served in self.servers:
             _stop(served.process)
         self.servers.clear()
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():  # its idle workers would hold the CPUs
+            ray.shutdown()
 
 
 def _command_name(args: list[str]) -> str:

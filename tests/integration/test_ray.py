@@ -45,14 +45,7 @@ def cluster(_session_environment: None) -> Iterator[None]:
     os.environ["PYTHONPATH"] = os.pathsep.join([src, str(TESTS), *([old] if old else [])])
     if ray.is_initialized():  # a cluster an earlier test file of this process started
         ray.shutdown()
-    for attempt in range(3):  # a busy host can start Ray's GCS slower than Ray waits for it
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except RuntimeError as exc:
-            if "Timed out" not in str(exc) or attempt == 2:
-                raise
-            ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
