@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -100,9 +102,28 @@ def _pca(data: np.ndarray, count: int) -> np.ndarray:
     return xy
 
 
+def _import_umap() -> Any:
+    """umap-learn, without its ParametricUMAP: umap's `__init__` imports that module, which
+    imports TensorFlow and torch when they are installed (8 of `import umap`'s 12 s here),
+    and a map never uses it. `umap.parametric_umap` imports as usual afterwards."""
+    if "umap" in sys.modules:
+        return sys.modules["umap"]
+    parametric = "umap.parametric_umap"
+    blocked = parametric not in sys.modules
+    if blocked:
+        sys.modules[parametric] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImportWarning)  # "ParametricUMAP unavailable"
+            return importlib.import_module("umap")
+    finally:
+        if blocked:
+            del sys.modules[parametric]
+
+
 def _umap(data: np.ndarray, seed: int, count: int) -> np.ndarray:
     try:
-        umap = importlib.import_module("umap")
+        umap = _import_umap()
     except ImportError as exc:
         raise MissingDependency(
             "method='umap' needs umap-learn: pip install 'shoal[map]', or use method='pca'"

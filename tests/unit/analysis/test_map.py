@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import struct
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -139,6 +140,21 @@ def test_umap_separates_planted_clusters() -> None:
     centres = np.stack([xy[labels == k].mean(axis=0) for k in (0, 1)])
     spread = max(np.linalg.norm(xy[labels == k] - centres[k], axis=1).max() for k in (0, 1))
     assert np.linalg.norm(centres[0] - centres[1]) > spread
+
+
+def test_umap_is_imported_without_tensorflow_and_its_parametric_module_still_imports() -> None:
+    pytest.importorskip("umap", reason="umap-learn is optional: pip install 'shoal[map]'")
+    script = (
+        "import sys\n"
+        "from shoal.analysis._projection import _import_umap\n"
+        "umap = _import_umap()\n"
+        "print(umap.UMAP.__module__, 'tensorflow' in sys.modules, 'torch' in sys.modules)\n"
+        "import umap.parametric_umap\n"
+        "print('umap.parametric_umap' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["umap.umap_", "False", "False", "True"]
 
 
 # -------------------------------------------------------------------------------- colours
