@@ -152,7 +152,9 @@ def test_umap_is_imported_without_tensorflow_and_its_parametric_module_still_imp
         "import umap.parametric_umap\n"
         "print('umap.parametric_umap' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["umap.umap_", "False", "False", "True"]
 
