@@ -1,4 +1,4 @@
-"""`shoal.distributed`: Shoal's ingest and analysis on a Ray cluster (``pip install 'shoal[ray]'``).
+"""`shoal.distributed`: Shoal's ingest, re-embedding and analysis on a Ray cluster (``pip install 'shoal[ray]'``).
 
     import shoal.distributed as sd
     report = sd.ingest(["docs/"], into="s3://bucket/docs", num_workers=8,
@@ -13,9 +13,19 @@ from __future__ import annotations
 from shoal.integrations.ray import (
     DEFAULT_FILES_PER_BATCH,
     cluster,
+    embed_table,
     ingest,
     near_duplicates,
     neighbors,
+    reembed,
 )
 
-__all__ = ["DEFAULT_FILES_PER_BATCH", "cluster", "ingest", "near_duplicates", "neighbors"]
+__all__ = [
+    "DEFAULT_FILES_PER_BATCH",
+    "cluster",
+    "embed_table",
+    "ingest",
+    "near_duplicates",
+    "neighbors",
+    "reembed",
+]

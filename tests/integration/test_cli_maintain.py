@@ -385,3 +385,32 @@ def test_get_and_delete_take_the_short_ids_listings_show(tmp_path: Path) -> None
     assert run("get", uri, "abc").exit_code == 2  # under 4 characters: an id as given
     assert out(run("delete", uri, "--id", short)).startswith("deleted 1 row(s)")
     assert len(shoal.open(uri)) == 2
+
+
+def test_reembed_makes_every_vector_again_and_undo_brings_the_old_ones_back(kb: str) -> None:
+    before = shoal.open(kb).version
+    text = out(run("reembed", kb, "-m", "hash:24", "--no-cache"))
+    assert text.startswith(
+        f"re-embedded 3 row(s) with hash:24 (was {MODEL}, 16-d -> 24-d) in version {before + 1}"
+    )
+    ds = st.open(kb)
+    assert (ds.spec.name, ds.spec.dimensions, len(ds)) == ("hash:24", 24, 3)
+    hit = out(run("search", kb, "dogs bark at night", "-k", "1"))
+    assert "dogs bark at night" in hit
+    again = out(run("reembed", kb, "-m", "hash:24"))
+    assert "made by hash:24 already; nothing to do" in again
+    report = json.loads(out(run("reembed", kb, "-m", "hash:24", "--force", "--json")))
+    assert report["version"] == before + 2 and report["rows"] == 3 and report["dimensions"] == 24
+    assert report["undo"] == f"shoal restore {kb} {before + 1}"
+    out(run(*undo_args(text)))  # the version before the first reembed, as a new one
+    assert st.open(kb).spec.name == MODEL and st.open(kb).spec.dimensions == 16
+
+
+def test_reembed_refuses_what_it_cannot_do(kb: str, tmp_path: Path) -> None:
+    missing = run("reembed", str(tmp_path / "nothing"), "-m", "hash:24")
+    assert missing.exit_code != 0 and "no dataset at" in plain(missing.output)
+    image_only = run("reembed", kb, "-m", "phash:v1")
+    assert image_only.exit_code != 0 and "embeds only images" in plain(image_only.output)
+    stray = run("reembed", kb, "-m", "hash:24", "--workers", "2")
+    assert stray.exit_code != 0 and "--workers takes effect with --ray" in plain(stray.output)
+    assert st.open(kb).spec.name == MODEL

@@ -272,6 +272,58 @@ def test_cli_ingest_on_ray(cluster: None, tmp_path: Path) -> None:
     _same_rows(shoal.open(uri), shoal.open(tmp_path / "single"))
 
 
+def _three_fragments(uri: Path, model: str = MODEL) -> shoal.Dataset:
+    """A dataset of 30 rows written by three adds (three data files, so three work items)."""
+    ds = shoal.open(uri, embedder=model)
+    for part in range(3):
+        texts = [f"row {part}-{i} about topic {i % 3}" for i in range(10)]
+        ds.add(texts, metadatas=[{"part": part, "i": i} for i in range(10)])
+    return ds
+
+
+def test_reembed_on_ray_equals_the_single_process_one(cluster: None, tmp_path: Path) -> None:
+    single, distributed = _three_fragments(tmp_path / "single"), _three_fragments(tmp_path / "ray")
+    version = distributed.version
+    expected = single.reembed("hash:48", cache=False)
+    report = sd.reembed(tmp_path / "ray", embedder="hash:48", num_workers=2, cache=False)
+    assert report.committed and report.version == version + 1 and report.rows == 30
+    assert (report.embedded, report.cached) == (expected.embedded, expected.cached) == (30, 0)
+    opened = shoal.open(tmp_path / "ray")
+    assert opened.spec.name == "hash:48" and opened.log()[-1].message == (
+        f"reembed 30 rows with hash:48 (was {MODEL})"
+    )
+    _same_rows(opened, shoal.open(tmp_path / "single"))
+    assert opened.checkout(version).spec.name == MODEL  # the version before keeps its own
+    again = sd.reembed(tmp_path / "ray", embedder="hash:48")
+    assert not again.committed and shoal.open(tmp_path / "ray").version == version + 1
+    cli = run("reembed", str(tmp_path / "ray"), "-m", "hash:24", "--ray", "local", "--no-cache")
+    assert cli.exit_code == 0, cli.output
+    assert "re-embedded 30 row(s) with hash:24 (was hash:48, 48-d -> 24-d)" in plain(cli.stdout)
+    with pytest.raises(InvalidInput, match="in-memory dataset"):
+        sd.reembed(_three_fragments_in_memory(), embedder="hash:48")
+
+
+def _three_fragments_in_memory() -> shoal.Dataset:
+    ds = shoal.open("memory://ray-reembed", embedder=MODEL)
+    ds.add(["one row"])
+    return ds
+
+
+def test_embed_table_appends_each_rows_vector(cluster: None) -> None:
+    rows = [{"text": f"sentence {i} of the table", "n": i} for i in range(12)]
+    frame = sd.embed_table(rows, embedder=MODEL, num_workers=2, batch_size=5, cache=False)
+    done = sorted(frame.take_all(), key=lambda row: row["n"])
+    expected = shoal.embedder(MODEL).embed_documents([row["text"] for row in rows])
+    assert [row["n"] for row in done] == list(range(12))
+    assert isinstance(done[0]["embedding"], np.ndarray) and done[0]["embedding"].shape == (64,)
+    vectors = np.stack([np.asarray(row["embedding"], dtype=np.float32) for row in done])
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    with pytest.raises(InvalidInput, match="no column 'body'"):
+        sd.embed_table(rows, embedder=MODEL, column="body")
+    with pytest.raises(InvalidInput, match="embeds no images"):
+        sd.embed_table([{"text": b"\x89PNG"}], embedder=MODEL)
+
+
 def test_bad_settings_are_refused_before_anything_is_written(cluster: None, tmp_path: Path) -> None:
     docs = _corpus(tmp_path / "docs", 2)
     with pytest.raises(InvalidInput, match=r"in-memory dataset .* folder or an s3:// URI"):

@@ -18,7 +18,17 @@ from shoal.cli._demo import demo
 from shoal.cli._embed import embed
 from shoal.cli._errors import cli_message, command_options, exit_code
 from shoal.cli._ingest import ingest
-from shoal.cli._maintain import branch, cleanup, compact, delete, restore, tag, tags, update
+from shoal.cli._maintain import (
+    branch,
+    cleanup,
+    compact,
+    delete,
+    reembed,
+    restore,
+    tag,
+    tags,
+    update,
+)
 from shoal.cli._map import map_
 from shoal.cli._models import models
 from shoal.cli._remote import set_url
@@ -105,6 +115,7 @@ _COMMANDS = (
     delete,
     update,
     restore,
+    reembed,
     tag,
     tags,
     branch,

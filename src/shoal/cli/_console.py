@@ -27,10 +27,12 @@ __all__ = [
     "LanguageOption",
     "ModelOption",
     "ModelOptions",
+    "RayOption",
     "RefOption",
     "SearchMode",
     "UriArgument",
     "WhereOption",
+    "WorkersOption",
     "build_embedder",
     "chosen_embedder",
     "model_options",
@@ -71,6 +73,29 @@ BranchOption = Annotated[
     ),
 ]
 """The branch a write goes to."""
+
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Run on a Ray cluster (pip install 'shoal[ray]'): 'local' starts one here, "
+        "'auto' joins this machine's, or ray://HEAD:10001; the job is still one version.",
+        metavar="ADDRESS",
+    ),
+]
+"""The Ray cluster a job runs on (`shoal.distributed`)."""
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="With --ray: actors, each with its own model session (default 2).",
+        metavar="N",
+        min=1,
+        show_default=False,
+    ),
+]
+"""How many Ray actors a job uses."""
 
 
 class SearchMode(str, Enum):

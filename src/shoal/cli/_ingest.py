@@ -21,6 +21,8 @@ from shoal.cli._console import (
     BranchOption,
     LanguageOption,
     ModelOptions,
+    RayOption,
+    WorkersOption,
     chosen_embedder,
     stderr_console,
     stdout_console,
@@ -180,25 +182,8 @@ def ingest(
         ),
     ] = None,
     branch: BranchOption = None,
-    ray: Annotated[
-        str | None,
-        typer.Option(
-            "--ray",
-            help="Run on a Ray cluster (pip install 'shoal[ray]'): 'local' starts one here, "
-            "'auto' joins this machine's, or ray://HEAD:10001; the job is still one version.",
-            metavar="ADDRESS",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="With --ray: actors that load, split, embed and write (default 2).",
-            metavar="N",
-            min=1,
-            show_default=False,
-        ),
-    ] = None,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     verbose: Annotated[
         bool,

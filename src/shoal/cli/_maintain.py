@@ -1,5 +1,5 @@
-"""Keeping a dataset: `shoal delete`, `update`, `restore`, `tag`, `tags`, `branch`, `compact`
-and `cleanup`.
+"""Keeping a dataset: `shoal delete`, `update`, `restore`, `reembed`, `tag`, `tags`, `branch`,
+`compact` and `cleanup`.
 
 Each write is one new version; the commands that change rows print it and the command
 that undoes them (`shoal restore URI <the version before>`).
@@ -8,6 +8,7 @@ that undoes them (`shoal restore URI <the version before>`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Annotated
 
@@ -17,9 +18,14 @@ from rich.text import Text
 
 from shoal.cli._console import (
     BranchOption,
+    ModelOptions,
+    RayOption,
     UriArgument,
     WhereOption,
+    WorkersOption,
+    build_embedder,
     parse_json_object,
+    stderr_console,
     stdout_console,
 )
 from shoal.cli._output import JsonOption, print_json
@@ -28,6 +34,7 @@ from shoal.cli._remote import branch_words, open_dataset_or_remote, open_local, 
 from shoal.cli._rows import full_ids
 from shoal.cli._signals import dataset_progress, progress
 from shoal.errors import InvalidInput
+from shoal.store import ReembedReport
 
 __all__ = [
     "branch",
@@ -35,6 +42,7 @@ __all__ = [
     "compact",
     "delete",
     "parse_duration",
+    "reembed",
     "restore",
     "tag",
     "tags",
@@ -140,6 +148,85 @@ def restore(
         )  # fmt: skip
         return
     typer.echo(f"restored {ref} as version {version}; undo with `{undo}`")
+
+
+def reembed(
+    uri: UriArgument,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The embedder that makes every vector again (a name `shoal models` lists).",
+            metavar="NAME",
+        ),
+    ],
+    model_option: ModelOptions = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Rows embedded together.", metavar="N", min=1)
+    ] = 256,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Embed every row, even those the cache holds.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Re-embed even if NAME made the vectors already."),
+    ] = False,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make every vector again with another embedder, as one new version (the dimensions may
+    change; older versions keep their vectors, and `shoal restore` brings them back)."""
+    if workers is not None and ray is None:
+        raise InvalidInput("--workers takes effect with --ray ADDRESS (or --ray local)")
+    dataset = open_local(uri, "reembed")
+    before = dataset.version
+    embedder = build_embedder(model, model_option)
+    where = f"on Ray ({workers or 2} workers)" if ray is not None else "here"
+    with (
+        progress(dataset_progress(dataset)),
+        stderr_console().status(f"Re-embedding {len(dataset):,} rows with {model} {where}"),
+    ):
+        if ray is None:
+            report = dataset.reembed(
+                embedder, batch_size=batch_size, cache=not no_cache, force=force
+            )
+        else:
+            from shoal import distributed  # imports Ray: only for --ray
+
+            logging.getLogger("ray").setLevel(logging.WARNING)
+            report = distributed.reembed(
+                dataset,
+                embedder=embedder,
+                num_workers=workers or 2,
+                ray_address=None if ray == "local" else ray,
+                batch_size=batch_size,
+                cache=not no_cache,
+                force=force,
+            )
+    undo = shoal_command("restore", uri, before) if report.committed else None
+    if as_json:
+        print_json({**report.to_dict(), "undo": undo})
+        return
+    typer.echo(_reembedded(uri, report, undo))
+
+
+def _reembedded(uri: str, report: ReembedReport, undo: str | None) -> str:
+    """`shoal reembed`'s line: what it made, from what, and how to undo it."""
+    if not report.committed:
+        return (
+            f"the vectors of {uri} are made by {report.spec.name} already; nothing to do "
+            f"(version {report.from_version}; --force makes them again)"
+        )
+    was, now = report.previous, report.spec
+    sizes = f"{was.dimensions}-d" + (f" -> {now.dimensions}-d" if now != was else "")
+    images = f", {report.images:,} from their image" if report.images else ""
+    return (
+        f"re-embedded {report.rows:,} row(s) with {now.name} (was {was.name}, {sizes}) in "
+        f"version {report.version}: {report.embedded:,} embedded, {report.cached:,} from the "
+        f"cache{images}, {report.seconds:.1f} s; undo with `{undo}`"
+    )
 
 
 def tag(

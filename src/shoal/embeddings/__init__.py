@@ -8,6 +8,7 @@ from shoal.embeddings._base import (
     Embedder,
     ImageEmbedder,
     embeds_images,
+    fits_window,
     validate_texts,
 )
 from shoal.embeddings._cache import CachedEmbedder, CacheStats, EmbeddingCache
@@ -45,6 +46,7 @@ __all__ = [
     "describe_image",
     "embedder",
     "embeds_images",
+    "fits_window",
     "load_image",
     "provider_guess",
     "providers",

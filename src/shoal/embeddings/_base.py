@@ -66,6 +66,14 @@ class ImageEmbedder(Protocol):
         """Embed images into a float32 array of shape (len(images), dimensions)."""
 
 
+def fits_window(model: object) -> Callable[[str], bool] | None:
+    """Whether a text fits the model's window, for models that count their tokens."""
+    count, window = getattr(model, "count_tokens", None), getattr(model, "max_seq_length", None)
+    if not callable(count) or not isinstance(window, int):
+        return None
+    return lambda text: bool(count(text) <= window)
+
+
 def embeds_images(embedder: object) -> bool:
     """True when `embedder` embeds images (a CLIP model, perceptual hashes), False for text-only ones."""
     return isinstance(embedder, ImageEmbedder) and bool(embedder.accepts_images)

@@ -23,12 +23,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache, embeds_images
+from shoal.embeddings import (
+    CachedEmbedder,
+    Embedder,
+    EmbeddingCache,
+    embeds_images,
+    fits_window,
+)
 from shoal.errors import InvalidInput
 from shoal.ingestion._chunks import Chunker
 from shoal.ingestion._files import (
@@ -220,14 +226,6 @@ def splitter_for(
         )
     splitter = RecursiveCharacterSplitter(chunk_size or DEFAULT_CHUNK_SIZE, chunk_overlap)
     return splitter.fitted_to(model) if counts else splitter  # type: ignore[arg-type]
-
-
-def fits_window(model: Embedder) -> Callable[[str], bool] | None:
-    """Whether a text fits the model's window, for models that count their tokens."""
-    count, window = getattr(model, "count_tokens", None), getattr(model, "max_seq_length", None)
-    if not callable(count) or not isinstance(window, int):
-        return None
-    return lambda text: bool(count(text) <= window)
 
 
 @dataclass

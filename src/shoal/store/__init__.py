@@ -8,8 +8,9 @@ from shoal.store._dataset import Dataset
 from shoal.store._keyword import Tokenizer
 from shoal.store._languages import LANGUAGES, analyzer, detect_language, function_words
 from shoal.store._neighbors import Neighbors
-from shoal.store._open import from_arrow, from_pandas, from_polars, open
+from shoal.store._open import from_arrow, from_pandas, from_polars, open, reembed
 from shoal.store._records import MAX_METADATA_DEPTH, Binary, Record, row_id
+from shoal.store._reembed import ReembedReport
 from shoal.store._rerank import (
     DEFAULT_RERANK_K,
     Reranker,
@@ -51,6 +52,7 @@ __all__ = [
     "Hit",
     "Neighbors",
     "Record",
+    "ReembedReport",
     "Reranker",
     "RerankerFactory",
     "Retriever",
@@ -71,6 +73,7 @@ __all__ = [
     "from_polars",
     "function_words",
     "open",
+    "reembed",
     "register_reranker",
     "reranker",
     "reranker_providers",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -10,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from shoal._checks import check_count
-from shoal.embeddings import Embedder, ImageInput, embedder
+from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache, ImageInput, embedder
 from shoal.errors import InvalidInput, ReadOnlyDataset
 from shoal.store import _lance
 from shoal.store._bm25 import KeywordFile
@@ -20,6 +22,14 @@ from shoal.store._location import Location
 from shoal.store._neighbors import NeighborGraph
 from shoal.store._reads import read_fields, read_records
 from shoal.store._records import Record, validate_vectors
+from shoal.store._reembed import (
+    ATTEMPTS,
+    ReembedReport,
+    commit_reembed,
+    elapsed,
+    give_up,
+    plan_reembed,
+)
 from shoal.store._rerank import Reranker
 from shoal.store._retriever import Retriever, SearchType
 from shoal.store._search import Hit, SearchMode, SearchOptions, hits_at, is_text_batch, rank
@@ -39,6 +49,7 @@ __all__ = ["Dataset", "Hit", "build_embedder"]
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_log = logging.getLogger("shoal.store")
 
 
 def _exclusive(method: _F) -> _F:
@@ -74,6 +85,7 @@ class Dataset(History, NeighborGraph, Tables):
         self._location = location
         self._lance = lance
         self._spec = spec
+        self._spec_raw = (lance.schema.metadata or {}).get(_lance.SPEC_KEY.encode())
         self._embedder = built
         self._branch = branch
         self._read_only = read_only
@@ -118,7 +130,8 @@ class Dataset(History, NeighborGraph, Tables):
 
     @property
     def spec(self) -> EmbedderSpec:
-        """The embedder that made this dataset's vectors."""
+        """The embedder that made this dataset's vectors (followed if another program re-embeds it)."""
+        self._current()
         return self._spec
 
     @property
@@ -131,6 +144,7 @@ class Dataset(History, NeighborGraph, Tables):
     @property
     def embedder(self) -> Embedder:
         """The dataset's embedder, built from the stored spec on first use."""
+        self._current()  # another program may have re-embedded the dataset
         if self._embedder is None:
             self._embedder = build_embedder(self._spec.name, **self._spec.options)
         return self._embedder
@@ -195,7 +209,7 @@ class Dataset(History, NeighborGraph, Tables):
         the rows they name. Without `embeddings`, the dataset's embedder embeds the texts.
         The whole call is one version: if anything fails, nothing is written.
         """
-        batch = Batch.build(texts, metadatas, ids, embeddings, columns, self._spec.dimensions)
+        batch = Batch.build(texts, metadatas, ids, embeddings, columns, self.spec.dimensions)
         return self._store(batch, replace=ids is not None)
 
     def staging(self, message: str) -> Stage:
@@ -225,6 +239,74 @@ class Dataset(History, NeighborGraph, Tables):
         self._view.sync(self._lance)
         return int(self._lance.version)
 
+    @guarded("re-embed", writes=True)
+    def reembed(
+        self,
+        embedder: str | Embedder,
+        *,
+        batch_size: int = 256,
+        cache: EmbeddingCache | bool = True,
+        force: bool = False,
+    ) -> ReembedReport:
+        """Make every row's vector again with `embedder` (a name or an Embedder) as one new
+        version, which stores the new embedder's spec; older versions keep their vectors.
+
+        A row holding an image (binary column ``image``) is embedded from it when the
+        embedder embeds images, every other row from its text. The dimensions may change.
+        Nothing is done if the vectors were made by `embedder` already (unless `force`).
+        Writes other programs commit meanwhile are kept: the job starts again from them,
+        re-using the vectors it made (`cache`: the embedding cache; False for none).
+
+        Raises:
+            ReadOnlyDataset: the handle is a checked-out past version.
+            InvalidInput: a branch handle (re-embed main, then branch), images and a text
+                model (or texts and an image-only model), or a bad `batch_size`.
+            WriteConflict: other writers kept committing first (3 attempts).
+        """
+        self._check_writable()
+        if self._branch is not None:
+            raise InvalidInput(
+                f"reembed writes the main branch, not {self._branch!r}: re-embed main "
+                "(shoal.open without branch), then branch from it"
+            )
+        rows_per_batch = check_count(batch_size, "batch_size")
+        model = build_embedder(embedder) if isinstance(embedder, str) else embedder
+        encoder: Embedder = model
+        if cache is not False:
+            encoder = CachedEmbedder(model, cache if isinstance(cache, EmbeddingCache) else None)
+        started = time.perf_counter()
+        report = ReembedReport(self.uri, self._spec, model.spec)
+        for attempt in range(1, ATTEMPTS + 1):
+            lance = self._current()
+            plan = plan_reembed(lance, self.uri, model, force=force)
+            report.from_version, report.attempts = int(lance.version), attempt
+            if plan is None:
+                report.rows = int(lance.count_rows())
+                report.seconds = elapsed(started)
+                return report
+            rows = lance.checkout_version(plan.read_version).to_batches(
+                columns=list(plan.columns), batch_size=rows_per_batch
+            )
+            written = plan.write(rows, lance, encoder, self._location.storage_options)
+            with self._view.lock:
+                committed = commit_reembed(
+                    lance, plan, written.fragments, self._location, self._timeout
+                )
+                if committed is None:
+                    continue
+                self._lance = committed
+                self._adopt(committed, given=model)
+            report.rows, report.images = written.counts.rows, written.counts.images
+            if isinstance(encoder, CachedEmbedder):
+                report.embedded = encoder.embedded + report.images
+                report.cached = encoder.hits
+            else:
+                report.embedded = report.rows
+            report.version = int(committed.version)
+            report.seconds = elapsed(started)
+            return report
+        raise give_up(self.uri, ATTEMPTS)
+
     def upsert(
         self,
         texts: Sequence[str],
@@ -235,7 +317,7 @@ class Dataset(History, NeighborGraph, Tables):
         columns: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Insert rows, replacing stored rows with the same ids; returns the ids in input order."""
-        batch = Batch.build(texts, metadatas, ids, embeddings, columns, self._spec.dimensions)
+        batch = Batch.build(texts, metadatas, ids, embeddings, columns, self.spec.dimensions)
         return self._store(batch, replace=True)
 
     @guarded("add rows to", writes=True)
@@ -393,7 +475,7 @@ class Dataset(History, NeighborGraph, Tables):
                     "use mode='vector'"
                 )
             vectors = validate_vectors(
-                self.embedder.embed_images([image]), rows=1, dimensions=self._spec.dimensions
+                self.embedder.embed_images([image]), rows=1, dimensions=self.spec.dimensions
             )
             return self._search(vectors, None, options, where, metric)[0]
         if query is None:
@@ -460,7 +542,7 @@ class Dataset(History, NeighborGraph, Tables):
         where: Filter | None,
         metric: Metric | None,
     ) -> list[list[Hit]]:
-        chosen: Metric = metric or self._spec.metric
+        chosen: Metric = metric or self.spec.metric
         lance = self._current()
         self._view.sync(lance)
         if vectors is not None:
@@ -499,7 +581,7 @@ class Dataset(History, NeighborGraph, Tables):
         array = items if isinstance(items, np.ndarray) else np.asarray(items)  # cast when checked
         if array.ndim == 1:
             array = array[None, :]
-        return validate_vectors(array, rows=len(array), dimensions=self._spec.dimensions)
+        return validate_vectors(array, rows=len(array), dimensions=self.spec.dimensions)
 
     def _compile(self, where: Filter) -> str:
         lance = self._current()
@@ -574,18 +656,37 @@ class Dataset(History, NeighborGraph, Tables):
             return lance
         if lance.latest_version != lance.version:
             lance.checkout_latest()
+            self._adopt(lance)
         return lance
+
+    def _adopt(self, lance: Any, *, given: Embedder | None = None) -> None:
+        """Follow a change of embedder in `lance`'s version (a reembed, or a restore of a
+        version before one): the new spec, its embedder and a view of its dimensions."""
+        raw = (lance.schema.metadata or {}).get(_lance.SPEC_KEY.encode())
+        if raw == self._spec_raw:
+            return
+        spec = _lance.stored_spec(lance, self.uri)
+        self._spec_raw = raw
+        if spec == self._spec:
+            return
+        _log.info(
+            "%s: its vectors are now made by %s (was %s)", self.uri, spec.name, self._spec.name
+        )
+        self._spec = spec
+        self._embedder = given if given is not None and given.spec == spec else None
+        self._view.rebind(spec.dimensions, spec.metric)
 
     @_exclusive
     def _sync(self) -> Snapshot:
         return self._view.sync(self._current())
 
     def _sibling(self, lance: Any, *, branch: str | None, read_only: bool) -> Dataset:
+        spec = _lance.stored_spec(lance, self.uri)  # a version before a reembed has its own
         return Dataset(
             self._location,
             lance,
-            self._spec,
-            self._embedder,
+            spec,
+            self._embedder if spec == self._spec else None,
             branch=branch,
             read_only=read_only,
             write_timeout=self._timeout,

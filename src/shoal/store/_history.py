@@ -34,6 +34,9 @@ class History:
     def _check_writable(self) -> None:
         raise NotImplementedError
 
+    def _adopt(self, lance: Any) -> None:
+        raise NotImplementedError
+
     def _sibling(self, lance: Any, *, branch: str | None, read_only: bool) -> Self:
         raise NotImplementedError
 
@@ -180,6 +183,7 @@ class History:
         with self._view.lock:
             self._lance = self._writer.restore(past)
             self._view.reset()
+            self._adopt(self._lance)  # a version before a reembed brings its embedder back
             return int(self._lance.version)
 
     @guarded("clean up old versions of", writes=True)

@@ -16,8 +16,9 @@ from shoal.store._dataset import Dataset, build_embedder
 from shoal.store._interchange import spec_of
 from shoal.store._languages import AUTO, check_language
 from shoal.store._location import parse_uri
+from shoal.store._reembed import ReembedReport
 
-__all__ = ["from_arrow", "from_pandas", "from_polars", "open"]
+__all__ = ["from_arrow", "from_pandas", "from_polars", "open", "reembed"]
 
 
 def open(
@@ -73,6 +74,25 @@ def open(
     return Dataset(
         location, lance, spec, built, branch=None, read_only=False, write_timeout=write_timeout
     )
+
+
+def reembed(
+    uri: str | os.PathLike[str],
+    embedder: Embedder | str,
+    *,
+    storage_options: Mapping[str, str] | None = None,
+    batch_size: int = 256,
+    cache: Any = True,
+    force: bool = False,
+) -> ReembedReport:
+    """Make every vector of the dataset at `uri` again with `embedder`, as one new version
+    (`Dataset.reembed`; the dataset must exist).
+
+    Raises:
+        DatasetNotFound: no dataset at `uri`.
+    """
+    dataset = open(uri, create=False, storage_options=storage_options)
+    return dataset.reembed(embedder, batch_size=batch_size, cache=cache, force=force)
 
 
 def from_arrow(

@@ -208,6 +208,15 @@ class View:
         if self._keyword_file is not None:
             self._keyword_file.remove()
 
+    def rebind(self, dimensions: int, metric: Metric) -> None:
+        """Serve vectors of another embedder from now on: forget the snapshot and indexes
+        (their files are checked against the dimensions and version when next loaded)."""
+        with self.lock:
+            self._epoch += 1
+            self.dimensions, self.metric = dimensions, metric
+            self.snapshot, self.index, self._keywords = None, None, None
+            self._changed()
+
     def restorage(self) -> None:
         """Drop the vector index if a new one would store vectors otherwise (the dataset's
         choice changed): the next refresh builds it again from Lance."""

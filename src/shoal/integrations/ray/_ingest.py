@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,7 +34,7 @@ from shoal.errors import InvalidInput, ShoalError, WorkerFailed
 from shoal.ingestion import DEFAULT_CHUNK_OVERLAP, IngestReport
 from shoal.ingestion._files import Found, Stored, discover, file_status, gone, stored_sources
 from shoal.ingestion._target import Target
-from shoal.integrations.ray._cluster import connect
+from shoal.integrations.ray._cluster import cache_path, cause, check_counts, connect, from_ray
 from shoal.integrations.ray._work import IngestPlan, IngestWorker, ModelRecipe, SplitRecipe
 from shoal.store import Dataset, Stage
 from shoal.text import STREAM_ABOVE, RecursiveCharacterSplitter, file_digest
@@ -48,7 +47,6 @@ DEFAULT_FILES_PER_BATCH = 32
 # Ids deleted per call (as the single-process ingest does).
 _DELETE_CHUNK = 2000
 # Ray colours the names in its errors.
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def ingest(
@@ -104,7 +102,7 @@ def ingest(
         EmbedderMismatch: `embedder` is not the one that made the dataset's vectors.
     """
     started = time.monotonic()
-    _check_counts(
+    check_counts(
         num_workers=num_workers,
         cpus_per_worker=cpus_per_worker,
         files_per_batch=files_per_batch,
@@ -147,7 +145,7 @@ def ingest(
         schema=dataset.schema,
         metric=dataset.spec.metric,
         storage_options=dict(dataset._location.storage_options),
-        cache_path=_cache_path(cache),
+        cache_path=cache_path(cache),
         stored={source: stored[source] for source in sources if source in stored},
         staged=stage.staged_ids,
         threads=cpus_per_worker,
@@ -158,12 +156,12 @@ def ingest(
             _take(row, stage, report, obsolete)
     except BaseException as exc:
         stage.release()  # the staged batches stay for the next run to adopt
-        if isinstance(exc, ShoalError) or not _from_ray(exc):
+        if isinstance(exc, ShoalError) or not from_ray(exc):
             raise
         raise WorkerFailed(
             f"a worker of the distributed ingest into {target.uri} failed, so nothing was "
             f"committed ({report.batches} batch(es) were written and stay staged): run the "
-            f"same ingest again to resume. Cause: {_cause(exc)}"
+            f"same ingest again to resume. Cause: {cause(exc)}"
         ) from exc
     if sync:
         for source in gone(stored, found):
@@ -199,19 +197,6 @@ def _changed(
                 continue
         todo.append(file)
     return todo
-
-
-def _check_counts(**counts: int) -> None:
-    for name, value in counts.items():
-        least = 0 if name == "max_retries" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InvalidInput(f"{name} must be an int >= {least}, got {value!r}")
-
-
-def _cache_path(cache: EmbeddingCache | bool) -> str | None:
-    if cache is False:
-        return None
-    return str((cache if isinstance(cache, EmbeddingCache) else EmbeddingCache()).path)
 
 
 def _run(
@@ -286,15 +271,3 @@ def _message(found: Found, report: IngestReport, workers: int) -> str:
     where = [str(p) for p in found.folders + found.named]
     shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
     return f"ingest {shown} on Ray ({workers} workers): {report.summary()}"
-
-
-def _from_ray(exc: BaseException) -> bool:
-    """True for the errors Ray raises when a task fails or its worker dies."""
-    errors = needs("ray.exceptions", "ray")
-    return isinstance(exc, errors.RayError)
-
-
-def _cause(exc: BaseException) -> str:
-    """The first line of a Ray error (its traceback follows in the chained cause)."""
-    text = _ANSI.sub("", str(exc)).strip().splitlines()
-    return text[0] if text else type(exc).__name__

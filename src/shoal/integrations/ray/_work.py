@@ -21,12 +21,12 @@ import numpy as np
 import pyarrow as pa
 from lance.fragment import write_fragments
 
-from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache
+from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache, fits_window
 from shoal.embeddings import embedder as build_embedder
 from shoal.errors import InvalidInput
 from shoal.ingestion._chunks import Chunker
 from shoal.ingestion._files import CHUNK, CHUNKS, HASH, SPLITTER, Stored, file_status
-from shoal.ingestion._pipeline import fits_window, splitter_for
+from shoal.ingestion._pipeline import splitter_for
 from shoal.store import row_id
 from shoal.store._writes import Batch
 from shoal.text import RecursiveCharacterSplitter, file_digest, unreadable, with_context

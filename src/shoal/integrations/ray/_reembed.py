@@ -1,0 +1,327 @@
+"""Re-embedding on Ray: a dataset's vectors made again by a pool of actors, one version;
+and `embed_table`, the same actor pool over any table of texts or images.
+
+`reembed` plans as `Dataset.reembed` does (`shoal.store._reembed.ReembedPlan`): each actor
+holds one model session, takes data files (Lance fragments) of the version read, embeds
+their rows (through the embedding cache, which every actor shares) and writes the new data
+files itself; the driver only gathers their metadata and makes the one commit. A worker
+that dies is retried by Ray; a job that fails commits nothing, and its rerun takes the
+vectors already made from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from lance.fragment import FragmentMetadata
+
+from shoal._checks import needs
+from shoal.embeddings import CachedEmbedder, Embedder, EmbeddingCache, embeds_images
+from shoal.embeddings import embedder as build_embedder
+from shoal.errors import InvalidInput, ShoalError, WorkerFailed
+from shoal.integrations.ray._cluster import cache_path, cause, check_counts, connect, from_ray
+from shoal.integrations.ray._work import ModelRecipe
+from shoal.store import Dataset, ReembedReport
+from shoal.store import open as open_dataset
+from shoal.store._reembed import (
+    ATTEMPTS,
+    ReembedPlan,
+    commit_reembed,
+    elapsed,
+    give_up,
+    plan_reembed,
+)
+
+__all__ = ["EmbedWorker", "ReembedWorker", "embed_table", "reembed"]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a re-embedding actor needs: the plan, the model and where to read and write."""
+
+    plan: ReembedPlan
+    model: ModelRecipe
+    lance_uri: str
+    storage_options: Mapping[str, str]
+    cache_path: str | None
+    batch_rows: int
+    threads: int
+
+
+def _encoder(model: Embedder, path: str | None) -> Embedder:
+    return model if path is None else CachedEmbedder(model, EmbeddingCache(path))
+
+
+def _counts(encoder: Embedder) -> tuple[int, int]:
+    if isinstance(encoder, CachedEmbedder):
+        return encoder.hits, encoder.embedded
+    return 0, 0
+
+
+class ReembedWorker:
+    """A Ray Data actor: fragment numbers in, re-embedded data files (not yet a version) out."""
+
+    def __init__(self, job: _Job) -> None:
+        os.environ["SHOAL_NUM_THREADS"] = str(job.threads)
+        lance = needs("lance", "lance")
+        self.job = job
+        self.model = job.model.build()
+        self.encoder = _encoder(self.model, job.cache_path)
+        self.source = lance.dataset(
+            job.lance_uri,
+            version=job.plan.read_version,
+            storage_options=dict(job.storage_options) or None,
+        )
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+        """Re-embed the fragments named in `batch`; one row per fragment."""
+        out: dict[str, list[Any]] = {k: [] for k in ("position", "fragments", "rows", "images")}
+        out.update(embedded=[], cached=[])
+        for position, number in zip(batch["position"], batch["fragment"], strict=True):
+            hits, made = _counts(self.encoder)
+            fragment = self.source.get_fragment(int(number))
+            rows = fragment.to_batches(
+                columns=list(self.job.plan.columns), batch_size=self.job.batch_rows
+            )
+            written = self.job.plan.write(
+                rows, self.job.lance_uri, self.encoder, self.job.storage_options
+            )
+            hits_after, made_after = _counts(self.encoder)
+            cached = isinstance(self.encoder, CachedEmbedder)
+            out["position"].append(int(position))
+            out["fragments"].append(json.dumps([f.to_json() for f in written.fragments]))
+            out["rows"].append(written.counts.rows)
+            out["images"].append(written.counts.images)
+            out["embedded"].append(
+                (made_after - made + written.counts.images) if cached else written.counts.rows
+            )
+            out["cached"].append(hits_after - hits)
+        return out
+
+
+def reembed(
+    uri: Dataset | str | os.PathLike[str],
+    *,
+    embedder: Embedder | str,
+    num_workers: int = 2,
+    cpus_per_worker: int = 1,
+    ray_address: str | None = None,
+    batch_size: int = 256,
+    cache: EmbeddingCache | bool = True,
+    force: bool = False,
+    max_retries: int = 3,
+    storage_options: Mapping[str, str] | None = None,
+) -> ReembedReport:
+    """Make every vector of a dataset again with `embedder` on Ray workers, as one new
+    version; the same rows and vectors as `Dataset.reembed`.
+
+    Args:
+        num_workers: actors in the pool, each with its own model session; each takes one
+            data file (Lance fragment) at a time.
+        cpus_per_worker: CPUs Ray reserves for each actor (its model's threads).
+        ray_address: the cluster to join; None joins the one this process started, or
+            starts a local one.
+        batch_size: rows embedded together.
+        cache: the embedding cache every worker reads and fills (a path every node can
+            reach); False for none.
+        max_retries: times Ray retries a failed or killed worker before the job stops.
+        storage_options: for an ``s3://`` dataset; every worker uses them.
+
+    Raises:
+        InvalidInput: an in-memory dataset, a branch, bad settings, images and a text model.
+        WorkerFailed: a worker failed past `max_retries`; nothing was committed (a rerun
+            takes the vectors made from the cache).
+        WriteConflict: other writers kept committing first.
+    """
+    started = time.perf_counter()
+    check_counts(
+        num_workers=num_workers,
+        cpus_per_worker=cpus_per_worker,
+        batch_size=batch_size,
+        max_retries=max_retries,
+    )
+    dataset = (
+        uri
+        if isinstance(uri, Dataset)
+        else open_dataset(uri, create=False, storage_options=storage_options)
+    )
+    if dataset.uri.startswith("memory://"):
+        raise InvalidInput(
+            "Ray workers cannot read an in-memory dataset (it lives in this process): "
+            "use Dataset.reembed, or a folder or an s3:// dataset"
+        )
+    if dataset.branch_name != "main":
+        raise InvalidInput(f"reembed writes the main branch, not {dataset.branch_name!r}")
+    model = build_embedder(embedder) if isinstance(embedder, str) else embedder
+    location = dataset._location
+    report = ReembedReport(dataset.uri, dataset.spec, model.spec)
+    for attempt in range(1, ATTEMPTS + 1):
+        lance = dataset._current()
+        plan = plan_reembed(lance, dataset.uri, model, force=force)
+        report.from_version, report.attempts = int(lance.version), attempt
+        if plan is None:
+            report.rows = int(lance.count_rows())
+            report.seconds = elapsed(started)
+            return report
+        job = _Job(
+            plan=plan,
+            model=ModelRecipe(model.spec, embedder if isinstance(embedder, Embedder) else None),
+            lance_uri=location.lance_uri,
+            storage_options=dict(location.storage_options),
+            cache_path=cache_path(cache),
+            batch_rows=batch_size,
+            threads=cpus_per_worker,
+        )
+        numbers = [f.fragment_id for f in lance.checkout_version(plan.read_version).get_fragments()]
+        parts = _run(job, numbers, num_workers, ray_address, max_retries, dataset.uri)
+        fragments = [
+            FragmentMetadata.from_json(json.dumps(fragment))
+            for part in sorted(parts, key=lambda part: int(part["position"]))
+            for fragment in json.loads(part["fragments"])
+        ]
+        committed = commit_reembed(lance, plan, fragments, location, dataset._timeout)
+        if committed is None:
+            continue
+        with dataset._view.lock:
+            dataset._lance = committed
+            dataset._adopt(committed, given=model)
+        report.rows = sum(int(part["rows"]) for part in parts)
+        report.images = sum(int(part["images"]) for part in parts)
+        report.embedded = sum(int(part["embedded"]) for part in parts)
+        report.cached = sum(int(part["cached"]) for part in parts)
+        report.version = int(committed.version)
+        report.seconds = elapsed(started)
+        return report
+    raise give_up(dataset.uri, ATTEMPTS)
+
+
+def _run(
+    job: _Job,
+    numbers: list[int],
+    num_workers: int,
+    ray_address: str | None,
+    max_retries: int,
+    uri: str,
+) -> list[dict[str, Any]]:
+    """Every fragment re-embedded by the actor pool: one summary row each."""
+    if not numbers:
+        return []
+    connect(ray_address)
+    data = needs("ray.data", "ray")
+    items = [{"position": i, "fragment": n} for i, n in enumerate(numbers)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # Ray 2.60's retry settings
+            rows = data.from_items(items, override_num_blocks=len(items)).map_batches(
+                ReembedWorker,
+                fn_constructor_kwargs={"job": job},
+                batch_size=1,
+                batch_format="numpy",
+                compute=data.ActorPoolStrategy(size=min(num_workers, len(items))),
+                num_cpus=job.threads,
+                max_restarts=max_retries,
+                max_task_retries=max_retries,
+            )
+        return list(rows.iter_rows())
+    except BaseException as exc:
+        if isinstance(exc, ShoalError) or not from_ray(exc):
+            raise
+        raise WorkerFailed(
+            f"a worker re-embedding {uri} failed, so nothing was committed: run it again "
+            f"(the vectors made are in the embedding cache). Cause: {cause(exc)}"
+        ) from exc
+
+
+class EmbedWorker:
+    """A Ray Data actor: a column of texts (or image bytes) in, a vector column added."""
+
+    def __init__(
+        self, model: ModelRecipe, column: str, output: str, path: str | None, threads: int
+    ) -> None:
+        os.environ["SHOAL_NUM_THREADS"] = str(threads)
+        self.model = model.build()
+        self.encoder = _encoder(self.model, path)
+        self.column, self.output = column, output
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        """`table` with the vectors of its `column` appended as `output`."""
+        values = table.column(self.column)
+        if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+            vectors = self.encoder.embed_images(values.to_pylist())
+        else:
+            vectors = self.encoder.embed_documents(values.to_pylist())
+        # Ray's tensor column: rows read back as numpy arrays (a fixed-size list as lists).
+        tensors = needs("ray.data.extensions", "ray").ArrowTensorArray
+        return table.append_column(
+            self.output, tensors.from_numpy(np.asarray(vectors, dtype=np.float32))
+        )
+
+
+def embed_table(
+    data: Any,
+    *,
+    embedder: Embedder | str,
+    column: str = "text",
+    output_column: str = "embedding",
+    num_workers: int = 2,
+    cpus_per_worker: int = 1,
+    ray_address: str | None = None,
+    batch_size: int = 256,
+    cache: EmbeddingCache | bool = True,
+) -> Any:
+    """A Ray Dataset: `data` with the vectors of its `column` appended as `output_column`
+    (float32, fixed size), made by an actor pool of `embedder` sessions; lazy, like Ray's.
+
+    `data` is a `ray.data.Dataset`, a pyarrow Table, a pandas DataFrame or a list of dicts;
+    a binary `column` is embedded as images (by an image embedder), any other as texts.
+
+    Raises:
+        InvalidInput: bad settings, no such column, or images for a text model.
+    """
+    check_counts(num_workers=num_workers, cpus_per_worker=cpus_per_worker, batch_size=batch_size)
+    model = build_embedder(embedder) if isinstance(embedder, str) else embedder
+    connect(ray_address)
+    ray_data = needs("ray.data", "ray")
+    frame = data if isinstance(data, ray_data.Dataset) else _ray_dataset(ray_data, data)
+    kind = frame.schema().base_schema.field(column).type if column in frame.columns() else None
+    if kind is None:
+        raise InvalidInput(f"the table has no column {column!r}: its columns are {frame.columns()}")
+    if (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)) and not embeds_images(model):
+        raise InvalidInput(
+            f"column {column!r} holds bytes (images) and {model.spec.name} embeds no images: "
+            "use an image model (local:clip-vit-b-32, phash:v1) or a text column"
+        )
+    if output_column in frame.columns():
+        raise InvalidInput(f"the table has a column {output_column!r} already: pick another")
+    recipe = ModelRecipe(model.spec, embedder if isinstance(embedder, Embedder) else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return frame.map_batches(
+            EmbedWorker,
+            fn_constructor_args=(recipe, column, output_column, cache_path(cache), cpus_per_worker),
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=ray_data.ActorPoolStrategy(size=num_workers),
+            num_cpus=cpus_per_worker,
+        )
+
+
+def _ray_dataset(ray_data: Any, data: Any) -> Any:
+    if isinstance(data, pa.Table):
+        return ray_data.from_arrow(data)
+    if isinstance(data, list):
+        return ray_data.from_items(data)
+    if type(data).__module__.startswith("pandas"):
+        return ray_data.from_pandas(data)
+    raise InvalidInput(
+        f"embed_table takes a ray.data.Dataset, a pyarrow Table, a pandas DataFrame or a "
+        f"list of dicts, not {type(data).__name__}"
+    )
