@@ -113,6 +113,10 @@ CASES: dict[str, Case] = {
     "restore": Case(
         ("restore", "{kb}", "v1"), ("restore", "{kb}", "99"), 2, "not in this dataset's history"
     ),
+    "reembed": Case(
+        ("reembed", "{kb}", "-m", "hash:24"), ("reembed", "{kb}", "-m", "phash:v1"), 2,
+        "embeds only images",
+    ),
     "tag": Case(("tag", "{kb}", "v2"), ("tag", "{kb}", "v1"), 2, "--replace"),
     "tags": Case(("tags", "{kb}"), ("tags", "{tmp}/nothing"), 2, "`shoal ingest PATH --into"),
     "branch": Case(("branch", "{kb}", "exp"), ("branch", "{kb}", "main"), 2, "branch name 'main'"),
