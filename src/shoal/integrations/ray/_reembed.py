@@ -2,7 +2,7 @@
 and `embed_table`, the same actor pool over any table of texts or images.
 
 `reembed` plans as `Dataset.reembed` does (`shoal.store._reembed.ReembedPlan`): each actor
-holds one model session, takes data files (Lance fragments) of the version read, embeds
+holds one model session, takes ranges of rows of the version read's data files (Lance fragments), embeds
 their rows (through the embedding cache, which every actor shares) and writes the new data
 files itself; the driver only gathers their metadata and makes the one commit. A worker
 that dies is retried by Ray; a job that fails commits nothing, and its rerun takes the
@@ -67,7 +67,8 @@ def _counts(encoder: Embedder) -> tuple[int, int]:
 
 
 class ReembedWorker:
-    """A Ray Data actor: fragment numbers in, re-embedded data files (not yet a version) out."""
+    """A Ray Data actor: ranges of data files' rows in, re-embedded data files (not yet a
+    version) out."""
 
     def __init__(self, job: _Job) -> None:
         os.environ["SHOAL_NUM_THREADS"] = str(job.threads)
@@ -82,14 +83,20 @@ class ReembedWorker:
         )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        """Re-embed the fragments named in `batch`; one row per fragment."""
+        """Re-embed the row ranges named in `batch`; one summary row each."""
         out: dict[str, list[Any]] = {k: [] for k in ("position", "fragments", "rows", "images")}
         out.update(embedded=[], cached=[])
-        for position, number in zip(batch["position"], batch["fragment"], strict=True):
+        parts = zip(
+            batch["position"], batch["fragment"], batch["offset"], batch["limit"], strict=True
+        )
+        for position, number, offset, limit in parts:
             hits, made = _counts(self.encoder)
             fragment = self.source.get_fragment(int(number))
             rows = fragment.to_batches(
-                columns=list(self.job.plan.columns), batch_size=self.job.batch_rows
+                columns=list(self.job.plan.columns),
+                batch_size=self.job.batch_rows,
+                offset=int(offset),
+                limit=int(limit),
             )
             written = self.job.plan.write(
                 rows, self.job.lance_uri, self.encoder, self.job.storage_options
@@ -124,8 +131,8 @@ def reembed(
     version; the same rows and vectors as `Dataset.reembed`.
 
     Args:
-        num_workers: actors in the pool, each with its own model session; each takes one
-            data file (Lance fragment) at a time.
+        num_workers: actors in the pool, each with its own model session; each takes a
+            range of rows at a time (about rows / (4 x num_workers), at least batch_size).
         cpus_per_worker: CPUs Ray reserves for each actor (its model's threads).
         ray_address: the cluster to join; None joins the one this process started, or
             starts a local one.
@@ -180,8 +187,8 @@ def reembed(
             batch_rows=batch_size,
             threads=cpus_per_worker,
         )
-        numbers = [f.fragment_id for f in lance.checkout_version(plan.read_version).get_fragments()]
-        parts = _run(job, numbers, num_workers, ray_address, max_retries, dataset.uri)
+        pieces = _pieces(lance.checkout_version(plan.read_version), num_workers, batch_size)
+        parts = _run(job, pieces, num_workers, ray_address, max_retries, dataset.uri)
         fragments = [
             FragmentMetadata.from_json(json.dumps(fragment))
             for part in sorted(parts, key=lambda part: int(part["position"]))
@@ -203,20 +210,39 @@ def reembed(
     raise give_up(dataset.uri, ATTEMPTS)
 
 
+_PIECES_PER_WORKER = 4
+"""Work items per actor: enough to even out their speeds, few enough to keep files large."""
+
+
+def _pieces(lance: Any, workers: int, batch_rows: int) -> list[dict[str, int]]:
+    """The work items, in row order: each a range of one data file's live rows, about
+    rows / (workers x 4) rows (at least one batch), so one large file still spreads."""
+    fragments = [(f.fragment_id, f.count_rows()) for f in lance.get_fragments()]
+    total = sum(count for _, count in fragments)
+    size = max(batch_rows, -(-total // (workers * _PIECES_PER_WORKER)))
+    items: list[dict[str, int]] = []
+    for number, count in fragments:
+        for offset in range(0, count, size):
+            limit = min(size, count - offset)
+            items.append(
+                {"position": len(items), "fragment": number, "offset": offset, "limit": limit}
+            )
+    return items
+
+
 def _run(
     job: _Job,
-    numbers: list[int],
+    items: list[dict[str, int]],
     num_workers: int,
     ray_address: str | None,
     max_retries: int,
     uri: str,
 ) -> list[dict[str, Any]]:
-    """Every fragment re-embedded by the actor pool: one summary row each."""
-    if not numbers:
+    """Every work item re-embedded by the actor pool: one summary row each."""
+    if not items:
         return []
     connect(ray_address)
     data = needs("ray.data", "ray")
-    items = [{"position": i, "fragment": n} for i, n in enumerate(numbers)]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # Ray 2.60's retry settings
