@@ -24,6 +24,7 @@ from shoal.embeddings._registry import (
 from shoal.embeddings.cohere import CohereEmbedder
 from shoal.embeddings.hf import HuggingFaceEmbedder
 from shoal.embeddings.openai import OpenAIEmbedder
+from shoal.embeddings.openclip import OpenClipEmbedder
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -39,6 +40,7 @@ __all__ = [
     "ImageEmbedder",
     "ImageInput",
     "OpenAIEmbedder",
+    "OpenClipEmbedder",
     "ProviderFactory",
     "RequestLimits",
     "RetryPolicy",
