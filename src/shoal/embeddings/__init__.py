@@ -25,6 +25,7 @@ from shoal.embeddings._registry import (
 from shoal.embeddings.cohere import CohereEmbedder
 from shoal.embeddings.hf import HuggingFaceEmbedder
 from shoal.embeddings.openai import OpenAIEmbedder
+from shoal.embeddings.openclip import OpenClipEmbedder
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -40,6 +41,7 @@ __all__ = [
     "ImageEmbedder",
     "ImageInput",
     "OpenAIEmbedder",
+    "OpenClipEmbedder",
     "ProviderFactory",
     "RequestLimits",
     "RetryPolicy",

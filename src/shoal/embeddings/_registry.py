@@ -36,6 +36,7 @@ _PROVIDERS: Registry[Embedder] = Registry(
         "phash": "shoal.embeddings.phash:PerceptualEmbedder",
         "hf": "shoal.embeddings.hf:HuggingFaceEmbedder",
         "local": "shoal.embeddings.local:local_embedder",
+        "open_clip": "shoal.embeddings.openclip:OpenClipEmbedder",
         "openai": "shoal.embeddings.openai:OpenAIEmbedder",
         "cohere": "shoal.embeddings.cohere:CohereEmbedder",
     },

@@ -147,7 +147,7 @@ import json, sys
 import shoal
 shoal.providers()
 heavy = ["onnx", "onnxruntime", "tokenizers", "torch", "sentence_transformers", "transformers",
-         "safetensors"]
+         "safetensors", "open_clip", "torchvision"]
 print(json.dumps({"loaded": [m for m in heavy if m in sys.modules]}))
 """
 
