@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from shoal._machine import simd_level
 from shoal.embeddings._images import ImageInput, load_image, validate_images
 from shoal.errors import ConfigurationError, EmbeddingError, EmptyText, InvalidInput
 from shoal.progress import step
@@ -64,6 +66,18 @@ class ImageEmbedder(Protocol):
 
     def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
         """Embed images into a float32 array of shape (len(images), dimensions)."""
+
+
+def torch_build(packages: Sequence[str], device: str) -> dict[str, str]:
+    """The build of a provider that runs on torch: its packages' versions and the device
+    (for a CPU, its instruction set)."""
+    runtime = []
+    for package in packages:
+        try:
+            runtime.append(f"{package} {version(package)}")
+        except PackageNotFoundError:  # pragma: no cover - needed to embed at all
+            runtime.append(package)
+    return {"runtime": ", ".join(runtime), "device": simd_level() if device == "cpu" else device}
 
 
 def fits_window(model: object) -> Callable[[str], bool] | None:

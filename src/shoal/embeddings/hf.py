@@ -7,14 +7,12 @@ they are imported when an embedder is built, never when Shoal is imported.
 from __future__ import annotations
 
 import os
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shoal._machine import simd_level
-from shoal.embeddings._base import Embedder
+from shoal.embeddings._base import Embedder, torch_build
 from shoal.embeddings.local._catalog import known_model
 from shoal.embeddings.local._resolve import find_in_hf_cache, find_model_dir, require_hub
 from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency, ModelNotFound
@@ -184,14 +182,7 @@ class HuggingFaceEmbedder(Embedder):
     @property
     def build(self) -> dict[str, str]:
         """The torch and sentence-transformers versions, and the device (a CPU's instruction set)."""
-        runtime = []
-        for package in ("sentence-transformers", "torch"):
-            try:
-                runtime.append(f"{package} {version(package)}")
-            except PackageNotFoundError:  # pragma: no cover - needed to embed at all
-                runtime.append(package)
-        device = simd_level() if self._device == "cpu" else self._device
-        return {"runtime": ", ".join(runtime), "device": device}
+        return torch_build(("sentence-transformers", "torch"), self._device)
 
     @property
     def model_dir(self) -> Path | None:

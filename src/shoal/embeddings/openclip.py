@@ -13,15 +13,13 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shoal._machine import simd_level
-from shoal.embeddings._base import Embedder
+from shoal.embeddings._base import Embedder, torch_build
 from shoal.embeddings.local._resolve import find_in_hf_cache, require_hub
 from shoal.errors import ConfigurationError, EmbeddingError, MissingDependency, ModelNotFound
 from shoal.settings import num_threads, offline
@@ -172,14 +170,7 @@ class OpenClipEmbedder(Embedder):
     @property
     def build(self) -> dict[str, str]:
         """The open_clip and torch versions, and the device (a CPU's instruction set)."""
-        runtime = []
-        for package in ("open-clip-torch", "torch"):
-            try:
-                runtime.append(f"{package} {version(package)}")
-            except PackageNotFoundError:  # pragma: no cover - needed to embed at all
-                runtime.append(package)
-        device = simd_level() if self._device == "cpu" else self._device
-        return {"runtime": ", ".join(runtime), "device": device}
+        return torch_build(("open-clip-torch", "torch"), self._device)
 
     def embed_batch(self, texts: list[str], *, kind: TextKind) -> np.ndarray:
         """Tokenise with open_clip's tokenizer and run the text tower (normalised)."""

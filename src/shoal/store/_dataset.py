@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -23,12 +22,11 @@ from shoal.store._neighbors import NeighborGraph
 from shoal.store._reads import read_fields, read_records
 from shoal.store._records import Record, validate_vectors
 from shoal.store._reembed import (
-    ATTEMPTS,
+    ReembedPlan,
     ReembedReport,
-    commit_reembed,
-    elapsed,
-    give_up,
-    plan_reembed,
+    Written,
+    cache_counts,
+    reembed_attempts,
 )
 from shoal.store._rerank import Reranker
 from shoal.store._retriever import Retriever, SearchType
@@ -274,38 +272,16 @@ class Dataset(History, NeighborGraph, Tables):
         encoder: Embedder = model
         if cache is not False:
             encoder = CachedEmbedder(model, cache if isinstance(cache, EmbeddingCache) else None)
-        started = time.perf_counter()
-        report = ReembedReport(self.uri, self._spec, model.spec)
-        for attempt in range(1, ATTEMPTS + 1):
-            lance = self._current()
-            plan = plan_reembed(lance, self.uri, model, force=force)
-            report.from_version, report.attempts = int(lance.version), attempt
-            if plan is None:
-                report.rows = int(lance.count_rows())
-                report.seconds = elapsed(started)
-                return report
+
+        def write(lance: Any, plan: ReembedPlan) -> Written:
+            before = cache_counts(encoder)
             rows = lance.checkout_version(plan.read_version).to_batches(
                 columns=list(plan.columns), batch_size=rows_per_batch
             )
             written = plan.write(rows, lance, encoder, self._location.storage_options)
-            with self._view.lock:
-                committed = commit_reembed(
-                    lance, plan, written.fragments, self._location, self._timeout
-                )
-                if committed is None:
-                    continue
-                self._lance = committed
-                self._adopt(committed, given=model)
-            report.rows, report.images = written.counts.rows, written.counts.images
-            if isinstance(encoder, CachedEmbedder):
-                report.embedded = encoder.embedded + report.images
-                report.cached = encoder.hits
-            else:
-                report.embedded = report.rows
-            report.version = int(committed.version)
-            report.seconds = elapsed(started)
-            return report
-        raise give_up(self.uri, ATTEMPTS)
+            return plan.counted(written, encoder, before)
+
+        return reembed_attempts(self, model, write, force=force)
 
     def upsert(
         self,

@@ -34,7 +34,7 @@ import pyarrow as pa
 from lance.commit import CommitConflictError
 from lance.fragment import write_fragments
 
-from shoal.embeddings import Embedder, embeds_images, fits_window
+from shoal.embeddings import CachedEmbedder, Embedder, embeds_images, fits_window
 from shoal.errors import InvalidInput, NonFiniteValues, WriteConflict
 from shoal.store import _lance
 from shoal.store._interchange import content_types
@@ -43,12 +43,17 @@ from shoal.text import with_context
 from shoal.types import EmbedderSpec
 
 __all__ = [
+    "ATTEMPTS",
     "IMAGE_COLUMN",
     "INGESTED_KEY",
+    "Counts",
     "ReembedPlan",
     "ReembedReport",
+    "Written",
+    "cache_counts",
     "commit_reembed",
     "plan_reembed",
+    "reembed_attempts",
 ]
 
 INGESTED_KEY = "splitter"
@@ -194,6 +199,17 @@ class ReembedPlan:
             raise
         return Written(list(fragments), counts)
 
+    def counted(self, written: Written, model: Embedder, before: tuple[int, int]) -> Written:
+        """`written` with the texts `model` embedded and the vectors its cache gave since
+        `before` (`cache_counts(model)` when the attempt began)."""
+        hits, made = cache_counts(model)
+        if isinstance(model, CachedEmbedder):
+            written.embedded = made - before[1] + written.counts.images  # images skip it
+            written.cached = hits - before[0]
+        else:
+            written.embedded = written.counts.rows
+        return written
+
 
 @dataclass
 class Counts:
@@ -210,10 +226,14 @@ class Counts:
 
 @dataclass
 class Written:
-    """The data files of one attempt and what they hold."""
+    """The data files of one attempt, what they hold, and where their vectors came from."""
 
     fragments: list[Any] = field(default_factory=list)
     counts: Counts = field(default_factory=Counts)
+    embedded: int = 0
+    """Texts and images sent to the model."""
+    cached: int = 0
+    """Vectors the embedding cache gave."""
 
 
 def plan_reembed(
@@ -289,18 +309,46 @@ def commit_reembed(
             return None
 
 
-def give_up(uri: str, attempts: int) -> WriteConflict:
-    """The error after `attempts` tries that other writers' commits kept beating."""
-    return WriteConflict(
-        f"{uri}: other programs committed {attempts} times while its rows were re-embedded; "
-        "nothing was written (the vectors made are in the embedding cache): run it again "
-        "when the writes pause"
+def cache_counts(model: Embedder) -> tuple[int, int]:
+    """The cache hits and the texts embedded so far by `model`, if it is a CachedEmbedder."""
+    if isinstance(model, CachedEmbedder):
+        return model.hits, model.embedded
+    return 0, 0
+
+
+def reembed_attempts(
+    dataset: Any, model: Embedder, write: Callable[[Any, ReembedPlan], Written], *, force: bool
+) -> ReembedReport:
+    """Plan, write (`write(lance, plan)`) and commit, again from the latest version while
+    other writers commit first (`ATTEMPTS` times); `dataset` follows the new embedder."""
+    started = time.perf_counter()
+    report = ReembedReport(dataset.uri, dataset.spec, model.spec)
+    location = dataset._location
+    for attempt in range(1, ATTEMPTS + 1):
+        lance = dataset._current()
+        plan = plan_reembed(lance, dataset.uri, model, force=force)
+        report.from_version, report.attempts = int(lance.version), attempt
+        if plan is None:
+            report.rows = int(lance.count_rows())
+            report.seconds = time.perf_counter() - started
+            return report
+        written = write(lance, plan)
+        with dataset._view.lock:
+            committed = commit_reembed(lance, plan, written.fragments, location, dataset._timeout)
+            if committed is None:
+                continue
+            dataset._lance = committed
+            dataset._adopt(committed, given=model)
+        report.rows, report.images = written.counts.rows, written.counts.images
+        report.embedded, report.cached = written.embedded, written.cached
+        report.version = int(committed.version)
+        report.seconds = time.perf_counter() - started
+        return report
+    raise WriteConflict(
+        f"{dataset.uri}: other programs committed {ATTEMPTS} times while its rows were "
+        "re-embedded; nothing was written (the vectors made are in the embedding cache): run "
+        "it again when the writes pause"
     )
-
-
-def elapsed(started: float) -> float:
-    """Seconds since `started` (a `time.perf_counter()` reading)."""
-    return time.perf_counter() - started
 
 
 def _as_embedded(text: str, metadata: Any, fits: Callable[[str], bool] | None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,12 +31,11 @@ from shoal.integrations.ray._work import ModelRecipe
 from shoal.store import Dataset, ReembedReport
 from shoal.store import open as open_dataset
 from shoal.store._reembed import (
-    ATTEMPTS,
+    Counts,
     ReembedPlan,
-    commit_reembed,
-    elapsed,
-    give_up,
-    plan_reembed,
+    Written,
+    cache_counts,
+    reembed_attempts,
 )
 
 __all__ = ["EmbedWorker", "ReembedWorker", "embed_table", "reembed"]
@@ -58,12 +56,6 @@ class _Job:
 
 def _encoder(model: Embedder, path: str | None) -> Embedder:
     return model if path is None else CachedEmbedder(model, EmbeddingCache(path))
-
-
-def _counts(encoder: Embedder) -> tuple[int, int]:
-    if isinstance(encoder, CachedEmbedder):
-        return encoder.hits, encoder.embedded
-    return 0, 0
 
 
 class ReembedWorker:
@@ -90,7 +82,7 @@ class ReembedWorker:
             batch["position"], batch["fragment"], batch["offset"], batch["limit"], strict=True
         )
         for position, number, offset, limit in parts:
-            hits, made = _counts(self.encoder)
+            before = cache_counts(self.encoder)
             fragment = self.source.get_fragment(int(number))
             rows = fragment.to_batches(
                 columns=list(self.job.plan.columns),
@@ -101,16 +93,13 @@ class ReembedWorker:
             written = self.job.plan.write(
                 rows, self.job.lance_uri, self.encoder, self.job.storage_options
             )
-            hits_after, made_after = _counts(self.encoder)
-            cached = isinstance(self.encoder, CachedEmbedder)
+            written = self.job.plan.counted(written, self.encoder, before)
             out["position"].append(int(position))
             out["fragments"].append(json.dumps([f.to_json() for f in written.fragments]))
             out["rows"].append(written.counts.rows)
             out["images"].append(written.counts.images)
-            out["embedded"].append(
-                (made_after - made + written.counts.images) if cached else written.counts.rows
-            )
-            out["cached"].append(hits_after - hits)
+            out["embedded"].append(written.embedded)
+            out["cached"].append(written.cached)
         return out
 
 
@@ -148,7 +137,6 @@ def reembed(
             takes the vectors made from the cache).
         WriteConflict: other writers kept committing first.
     """
-    started = time.perf_counter()
     check_counts(
         num_workers=num_workers,
         cpus_per_worker=cpus_per_worker,
@@ -169,15 +157,8 @@ def reembed(
         raise InvalidInput(f"reembed writes the main branch, not {dataset.branch_name!r}")
     model = build_embedder(embedder) if isinstance(embedder, str) else embedder
     location = dataset._location
-    report = ReembedReport(dataset.uri, dataset.spec, model.spec)
-    for attempt in range(1, ATTEMPTS + 1):
-        lance = dataset._current()
-        plan = plan_reembed(lance, dataset.uri, model, force=force)
-        report.from_version, report.attempts = int(lance.version), attempt
-        if plan is None:
-            report.rows = int(lance.count_rows())
-            report.seconds = elapsed(started)
-            return report
+
+    def write(lance: Any, plan: ReembedPlan) -> Written:
         job = _Job(
             plan=plan,
             model=ModelRecipe(model.spec, embedder if isinstance(embedder, Embedder) else None),
@@ -188,26 +169,25 @@ def reembed(
             threads=cpus_per_worker,
         )
         pieces = _pieces(lance.checkout_version(plan.read_version), num_workers, batch_size)
-        parts = _run(job, pieces, num_workers, ray_address, max_retries, dataset.uri)
-        fragments = [
-            FragmentMetadata.from_json(json.dumps(fragment))
-            for part in sorted(parts, key=lambda part: int(part["position"]))
-            for fragment in json.loads(part["fragments"])
-        ]
-        committed = commit_reembed(lance, plan, fragments, location, dataset._timeout)
-        if committed is None:
-            continue
-        with dataset._view.lock:
-            dataset._lance = committed
-            dataset._adopt(committed, given=model)
-        report.rows = sum(int(part["rows"]) for part in parts)
-        report.images = sum(int(part["images"]) for part in parts)
-        report.embedded = sum(int(part["embedded"]) for part in parts)
-        report.cached = sum(int(part["cached"]) for part in parts)
-        report.version = int(committed.version)
-        report.seconds = elapsed(started)
-        return report
-    raise give_up(dataset.uri, ATTEMPTS)
+        parts = sorted(
+            _run(job, pieces, num_workers, ray_address, max_retries, dataset.uri),
+            key=lambda part: int(part["position"]),
+        )
+        return Written(
+            [
+                FragmentMetadata.from_json(json.dumps(fragment))
+                for part in parts
+                for fragment in json.loads(part["fragments"])
+            ],
+            Counts(
+                rows=sum(int(part["rows"]) for part in parts),
+                images=sum(int(part["images"]) for part in parts),
+            ),
+            embedded=sum(int(part["embedded"]) for part in parts),
+            cached=sum(int(part["cached"]) for part in parts),
+        )
+
+    return reembed_attempts(dataset, model, write, force=force)
 
 
 _PIECES_PER_WORKER = 4
