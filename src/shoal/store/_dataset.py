@@ -129,7 +129,7 @@ class Dataset(History, NeighborGraph, Tables):
     @property
     def spec(self) -> EmbedderSpec:
         """The embedder that made this dataset's vectors (followed if another program re-embeds it)."""
-        self._current()
+        self._follow()
         return self._spec
 
     @property
@@ -142,7 +142,7 @@ class Dataset(History, NeighborGraph, Tables):
     @property
     def embedder(self) -> Embedder:
         """The dataset's embedder, built from the stored spec on first use."""
-        self._current()  # another program may have re-embedded the dataset
+        self._follow()
         if self._embedder is None:
             self._embedder = build_embedder(self._spec.name, **self._spec.options)
         return self._embedder
@@ -634,6 +634,15 @@ class Dataset(History, NeighborGraph, Tables):
             lance.checkout_latest()
             self._adopt(lance)
         return lance
+
+    def _follow(self) -> None:
+        """Catch up with the latest version, where another program may have re-embedded the
+        dataset; if the storage cannot be read now, the last embedder seen stays (the read
+        that needs the storage says what is wrong)."""
+        try:
+            self._current()
+        except (OSError, ValueError, RuntimeError):
+            _log.debug("%s: could not check for a new embedder", self.uri, exc_info=True)
 
     def _adopt(self, lance: Any, *, given: Embedder | None = None) -> None:
         """Follow a change of embedder in `lance`'s version (a reembed, or a restore of a
