@@ -92,9 +92,7 @@ def main() -> None:
             ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
             cluster_start = time.perf_counter() - started
             started = time.perf_counter()
-            report = sd.reembed(
-                work / "ray", embedder=MODEL, num_workers=args.workers, cache=False
-            )
+            report = sd.reembed(work / "ray", embedder=MODEL, num_workers=args.workers, cache=False)
             label = f"reembed on Ray, {args.workers} workers"
             rows.append(_row(label, report.rows, time.perf_counter() - started))
             print(rows[-1], flush=True)
