@@ -106,8 +106,9 @@ def _import_umap() -> Any:
     """umap-learn, without its ParametricUMAP: umap's `__init__` imports that module, which
     imports TensorFlow and torch when they are installed (8 of `import umap`'s 12 s here),
     and a map never uses it. `umap.parametric_umap` imports as usual afterwards."""
-    if "umap" in sys.modules:
-        return sys.modules["umap"]
+    loaded = sys.modules.get("umap")
+    if loaded is not None:
+        return loaded
     parametric = "umap.parametric_umap"
     blocked = parametric not in sys.modules
     if blocked:

@@ -275,9 +275,7 @@ class Dataset(History, NeighborGraph, Tables):
 
         def write(lance: Any, plan: ReembedPlan) -> Written:
             before = cache_counts(encoder)
-            rows = lance.checkout_version(plan.read_version).to_batches(
-                columns=list(plan.columns), batch_size=rows_per_batch
-            )
+            rows = lance.to_batches(columns=list(plan.columns), batch_size=rows_per_batch)
             written = plan.write(rows, lance, encoder, self._location.storage_options)
             return plan.counted(written, encoder, before)
 
@@ -640,7 +638,8 @@ class Dataset(History, NeighborGraph, Tables):
         dataset; if the storage cannot be read now, the last embedder seen stays (the read
         that needs the storage says what is wrong)."""
         try:
-            self._current()
+            with self._view.lock:  # moving Lance's handle while a search reads it is an error
+                self._current()
         except (OSError, ValueError, RuntimeError):
             _log.debug("%s: could not check for a new embedder", self.uri, exc_info=True)
 

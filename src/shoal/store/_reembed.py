@@ -319,20 +319,23 @@ def cache_counts(model: Embedder) -> tuple[int, int]:
 def reembed_attempts(
     dataset: Any, model: Embedder, write: Callable[[Any, ReembedPlan], Written], *, force: bool
 ) -> ReembedReport:
-    """Plan, write (`write(lance, plan)`) and commit, again from the latest version while
-    other writers commit first (`ATTEMPTS` times); `dataset` follows the new embedder."""
+    """Plan, write (`write(source, plan)`: `source` the Lance dataset at the version read)
+    and commit, again from the latest version while other writers commit first (`ATTEMPTS`
+    times); `dataset` follows the new embedder."""
     started = time.perf_counter()
     report = ReembedReport(dataset.uri, dataset.spec, model.spec)
     location = dataset._location
     for attempt in range(1, ATTEMPTS + 1):
-        lance = dataset._current()
-        plan = plan_reembed(lance, dataset.uri, model, force=force)
-        report.from_version, report.attempts = int(lance.version), attempt
-        if plan is None:
-            report.rows = int(lance.count_rows())
-            report.seconds = time.perf_counter() - started
-            return report
-        written = write(lance, plan)
+        with dataset._view.lock:  # the handle's Lance object is shared by its threads
+            lance = dataset._current()
+            plan = plan_reembed(lance, dataset.uri, model, force=force)
+            report.from_version, report.attempts = int(lance.version), attempt
+            if plan is None:
+                report.rows = int(lance.count_rows())
+                report.seconds = time.perf_counter() - started
+                return report
+            source = lance.checkout_version(plan.read_version)  # this job's own object
+        written = write(source, plan)
         with dataset._view.lock:
             committed = commit_reembed(lance, plan, written.fragments, location, dataset._timeout)
             if committed is None:

@@ -168,7 +168,7 @@ def reembed(
             batch_rows=batch_size,
             threads=cpus_per_worker,
         )
-        pieces = _pieces(lance.checkout_version(plan.read_version), num_workers, batch_size)
+        pieces = _pieces(lance, num_workers, batch_size)
         parts = sorted(
             _run(job, pieces, num_workers, ray_address, max_retries, dataset.uri),
             key=lambda part: int(part["position"]),
