@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["atomic_write", "writable"]
@@ -32,6 +33,26 @@ def atomic_write(target: Path, write: Callable[[str], object], *, mode: int = 0o
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def joined_checked(
+    parts: Sequence[Path], target: Path, sha256: str, mismatch: Callable[[str], Exception]
+) -> None:
+    """Concatenate `parts` into `target` atomically; if the bytes' SHA-256 is not `sha256`,
+    write nothing and raise `mismatch(the digest found)`."""
+
+    def write(tmp: str) -> None:
+        digest = hashlib.sha256()
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    while block := src.read(8 << 20):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != sha256:
+            raise mismatch(digest.hexdigest())
+
+    atomic_write(target, write)
 
 
 def writable(folder: Path) -> bool:

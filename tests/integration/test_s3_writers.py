@@ -9,18 +9,15 @@ shows what the mechanism prevents.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import lance
 import pytest
 
 import shoal.store as st
+from gated_writers import run_gated
 from store_fixtures import S3Settings
 
 WRITERS, OWN, SHARED, UPSERT_EVERY, STAGE_EVERY = 4, 3, 3, 10, 25
@@ -97,33 +94,7 @@ def race(s3: S3Settings, folder: Path, mode: str, batches: int = BATCHES) -> lis
     )
     env = {**os.environ, **s3.environment(), "SHOAL_S3_WRITES": mode}
     names = [f"w{i}" for i in range(WRITERS)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), uri, name, str(folder)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for name in names
-    ]
-    try:
-        deadline = time.monotonic() + 60
-        while not all((folder / f"ready-{name}").exists() for name in names):
-            assert all(p.poll() is None for p in procs), "a writer died before the start"
-            assert time.monotonic() < deadline, "the writers did not get ready"
-            time.sleep(0.01)
-        (folder / "go").touch()
-        outputs = [p.communicate(timeout=900) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_, err) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, err[-3000:]
-    spans = [json.loads(out) for out, _ in outputs]
-    assert max(s["start"] for s in spans) < min(s["end"] for s in spans), "they never overlapped"
+    run_gated(script, uri, names, folder, timeout=900, env=env)
     dataset = lance.dataset(uri, storage_options=s3.storage_options())
     ids: list[str] = dataset.to_table(columns=["id"]).column("id").to_pylist()
     return ids

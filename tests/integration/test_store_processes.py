@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import shoal.store as st
+from gated_writers import run_gated
 from shoal.errors import WriteConflict
 from shoal.store import _view
 from shoal.store._index import IndexFile
@@ -264,32 +265,7 @@ def test_two_writer_processes_at_once_lose_and_duplicate_nothing(tmp_path: Path)
         SHARED_EVERY=SHARED_EVERY,
     )
     names = ["alpha", "beta"]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(dataset), name, str(tmp_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in names
-    ]
-    try:
-        deadline = time.monotonic() + 60
-        while not all((tmp_path / f"ready-{name}").exists() for name in names):
-            assert all(p.poll() is None for p in procs), "a writer died before the start"
-            assert time.monotonic() < deadline, "the writers did not get ready"
-            time.sleep(0.01)
-        (tmp_path / "go").touch()
-        outputs = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_, err) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, err
-    spans = [json.loads(out) for out, _ in outputs]
-    assert max(s["start"] for s in spans) < min(s["end"] for s in spans), "they never overlapped"
+    run_gated(script, str(dataset), names, tmp_path, timeout=120)
 
     shared = len(range(0, BATCHES, SHARED_EVERY)) * PER_BATCH
     ds = st.open(dataset)

@@ -19,7 +19,6 @@ built wheel in ``~/.cache/shoal-wheels`` and reinstall from there.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
-from shoal._atomic import atomic_write
+from shoal._atomic import joined_checked
 from shoal.errors import ConfigurationError, InvalidInput, MissingDependency, ModelNotFound
 from shoal.qa._llm import LLM, Message
 from shoal.settings import cache_dir, num_threads
@@ -139,22 +138,14 @@ def _assembled(entry: _PackagedGGUF) -> Path:
     if target.is_file() and target.stat().st_size == size:
         return target  # checked when it was joined; hashing 1 GB on every load costs seconds
 
-    def join(tmp: str) -> None:
-        digest = hashlib.sha256()
-        with open(tmp, "wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while block := src.read(8 << 20):
-                        digest.update(block)
-                        out.write(block)
-        if digest.hexdigest() != entry.sha256:
-            raise ModelNotFound(
-                f"the installed parts of {entry.file_name} do not join into the file Shoal "
-                f"knows (SHA-256 {digest.hexdigest()[:12]}..., expected {entry.sha256[:12]}...); "
-                f"reinstall them: {entry.install(entry.parts, force=True)}"
-            )
+    def mismatch(found: str) -> ModelNotFound:
+        return ModelNotFound(
+            f"the installed parts of {entry.file_name} do not join into the file Shoal "
+            f"knows (SHA-256 {found[:12]}..., expected {entry.sha256[:12]}...); "
+            f"reinstall them: {entry.install(entry.parts, force=True)}"
+        )
 
-    atomic_write(target, join)
+    joined_checked(parts, target, entry.sha256, mismatch)
     return target
 
 

