@@ -449,7 +449,7 @@ class Dataset(History, NeighborGraph, Tables):
                     "use mode='vector'"
                 )
             vectors = validate_vectors(
-                self.embedder.embed_images([image]), rows=1, dimensions=self.spec.dimensions
+                self.embedder.embed_images([image]), rows=1, dimensions=self._spec.dimensions
             )
             return self._search(vectors, None, options, where, metric)[0]
         if query is None:
@@ -516,8 +516,8 @@ class Dataset(History, NeighborGraph, Tables):
         where: Filter | None,
         metric: Metric | None,
     ) -> list[list[Hit]]:
-        chosen: Metric = metric or self.spec.metric
-        lance = self._current()
+        lance = self._current()  # follows a re-embedding: the spec below is this version's
+        chosen: Metric = metric or self._spec.metric
         self._view.sync(lance)
         if vectors is not None:
             self._view.refresh_index()
