@@ -154,12 +154,20 @@ def test_s3_ingest_equals_the_single_process_one(
     assert shoal.open(ray_uri, storage_options=storage).version == opened.version
 
 
-def _kill_when_stalled(folder: Path, killed: list[int]) -> threading.Thread:
-    """A thread that SIGKILLs the worker process whose pid appears in `folder`/pid."""
+def _kill_when_stalled(
+    folder: Path, killed: list[int], staged: Path | None = None
+) -> threading.Thread:
+    """A thread that SIGKILLs the worker process whose pid appears in `folder`/pid (once
+    the driver has recorded a staged batch in `staged`, when given: on a loaded machine the
+    driver may not have taken the finished batches yet when the worker stalls)."""
 
     def watch() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (folder / "pid").exists():
+            time.sleep(0.05)
+        while staged is not None and time.monotonic() < deadline:
+            if any(staged.glob("*.json")):
+                break
             time.sleep(0.05)
         if (folder / "pid").exists():
             pid = int((folder / "pid").read_text())
@@ -183,7 +191,7 @@ def test_a_worker_killed_mid_job_leaves_the_dataset_as_it_was_and_a_rerun_finish
     stall = tmp_path / "stall"
     stall.mkdir()
     killed: list[int] = []
-    watcher = _kill_when_stalled(stall, killed)
+    watcher = _kill_when_stalled(stall, killed, tmp_path / "ray" / "_shoal" / "staged" / "main")
     with pytest.raises(WorkerFailed, match=r"nothing was committed .* run the same ingest again"):
         sd.ingest(
             [docs],
