@@ -345,8 +345,14 @@ def test_a_settings_error_exits_2_naming_the_option(place: Place) -> None:
     assert result.exit_code == 2
     assert _error_line(result) == (
         f"error: {place.kb} holds vectors made by hash:16 (16-d, cosine), not by hash:32; "
-        "leave out --model to use hash:16, or use another dataset"
+        f"leave out --model to use hash:16, re-embed it with `shoal reembed {place.kb} -m "
+        "hash:32` to move it to hash:32, or use another dataset"
     )
+    doc = Path(place.kb).parent / "note.txt"
+    doc.write_text("A note to ingest.\n", encoding="utf-8")
+    ingest = run("ingest", str(doc), "--into", place.kb, "-m", "hash:32")
+    assert ingest.exit_code == 2
+    assert _error_line(ingest) == _error_line(result)
 
 
 def test_the_readme_shows_every_command_and_its_json() -> None:

@@ -83,6 +83,11 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"list ids with ds\.select\(\['id'\]\)"), "list them with `shoal get {uri}`"),
     (re.compile(r"open it without embedder= to use"), "leave out --model to use"),
+    (re.compile(r"leave embedder out to use"), "leave out --model to use"),
+    (
+        re.compile(r"re-embed it with reembed\('([^']*)'\)"),
+        r"re-embed it with `shoal reembed {uri} -m \1`",
+    ),
     (re.compile(r"see the dataset's log"), "see `shoal log {uri}`"),
     (re.compile(r"\(shoal\.connect\(url, token=\.\.\.\); "), "(set $SHOAL_TOKEN; "),
     # The registry's "register one with shoal.register_provider()" (or register_llm).

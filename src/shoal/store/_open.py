@@ -66,10 +66,12 @@ def open(
         same = given == spec if given is not None else embedder == spec.name
         if not same:
             label = given.name if given is not None else embedder
+            call = "reembed(embedder)" if given is not None else f"reembed('{embedder}')"
             raise EmbedderMismatch(
                 f"{location.uri} holds vectors made by {spec.name} ({spec.dimensions}-d, "
                 f"{spec.metric}), not by {label}; open it without embedder= to use {spec.name}, "
-                "or use another dataset"
+                f"re-embed it with {call} to move it to {label}, or use another "
+                "dataset"
             )
     return Dataset(
         location, lance, spec, built, branch=None, read_only=False, write_timeout=write_timeout

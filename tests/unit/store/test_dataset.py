@@ -99,6 +99,9 @@ def test_reopening_with_another_embedder_names_both(
         place.open(embedder=other)
     assert "hash:64" in str(caught.value)
     assert "hash:32" in str(caught.value)
+    # It names the way to move the dataset to the other model.
+    call = "reembed(embedder)" if isinstance(other, HashEmbedder) else "reembed('hash:32')"
+    assert f"re-embed it with {call} to move it to hash:32" in str(caught.value)
 
 
 def test_reopening_with_the_same_embedder_by_name_or_instance(
