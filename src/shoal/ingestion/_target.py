@@ -85,15 +85,14 @@ def _existing(
     if embedder is not None:
         if isinstance(embedder, Embedder):
             name, same = embedder.spec.name, embedder.spec == into.spec
-            call = "reembed(embedder)"
+            way = "re-embed it with reembed(embedder)"
         else:
             name, same = embedder, embedder == into.spec.name
-            call = f"reembed('{embedder}')"
+            way = f"re-embed it with reembed({embedder!r})"
         if not same:
             raise EmbedderMismatch(
                 f"{into.uri} holds vectors made by {into.spec.name}, not by {name}; "
-                "leave embedder out to use the dataset's own, or re-embed it with "
-                f"{call} first"
+                f"leave embedder out to use the dataset's own, or {way} first"
             )
     if language is not None and language != "auto" and into.language not in (language, "auto"):
         raise InvalidInput(

@@ -66,11 +66,15 @@ def open(
         same = given == spec if given is not None else embedder == spec.name
         if not same:
             label = given.name if given is not None else embedder
-            call = "reembed(embedder)" if given is not None else f"reembed('{embedder}')"
+            way = (
+                f"re-embed it with reembed({embedder!r})"
+                if given is None
+                else "re-embed it with reembed(embedder)"
+            )
             raise EmbedderMismatch(
                 f"{location.uri} holds vectors made by {spec.name} ({spec.dimensions}-d, "
                 f"{spec.metric}), not by {label}; open it without embedder= to use {spec.name}, "
-                f"re-embed it with {call} to move it to {label}, or use another "
+                f"{way} to move it to {label}, or use another "
                 "dataset"
             )
     return Dataset(
