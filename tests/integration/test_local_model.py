@@ -29,23 +29,25 @@ DOCUMENTS = [
 ]
 QUERY = "A cat is sitting on a mat."
 
-Reference = Callable[[str], np.ndarray]
+Reference = Callable[..., np.ndarray]
 
 
 @pytest.fixture(scope="session")
 def reference(_session_environment: None, varied_texts: list[str]) -> Reference:
-    """`reference(model)`: sentence-transformers' vectors for varied_texts, computed once per model."""
+    """`reference(model, every=1)`: sentence-transformers' vectors for every `every`-th of
+    varied_texts, computed once per model."""
     from sentence_transformers import SentenceTransformer
 
-    computed: dict[str, np.ndarray] = {}
+    computed: dict[tuple[str, int], np.ndarray] = {}
 
-    def vectors(model: str) -> np.ndarray:
-        if model not in computed:
+    def vectors(model: str, every: int = 1) -> np.ndarray:
+        if (model, every) not in computed:
             st = SentenceTransformer(str(resolve_model_dir(model)), device="cpu")
-            computed[model] = np.asarray(
-                st.encode(varied_texts, batch_size=32, convert_to_numpy=True), dtype=np.float32
+            texts = varied_texts[::every]
+            computed[model, every] = np.asarray(
+                st.encode(texts, batch_size=32, convert_to_numpy=True), dtype=np.float32
             )
-        return computed[model]
+        return computed[model, every]
 
     return vectors
 
@@ -87,9 +89,12 @@ def test_mpnet_fp32_matches_sentence_transformers(
     mpnet: LocalEmbedder, varied_texts: list[str], reference: Reference
 ) -> None:
     assert not mpnet.quantized
-    cosine = _cosines(mpnet.embed_documents(varied_texts), reference("all-mpnet-base-v2"))
+    # A third of the texts (every kind among them): mpnet is 5x MiniLM's work on both
+    # sides, and fp32 parity is the same check MiniLM's test makes on all 500.
+    texts = varied_texts[::3]
+    cosine = _cosines(mpnet.embed_documents(texts), reference("all-mpnet-base-v2", every=3))
     assert cosine.mean() >= 0.9999
-    assert cosine.min() >= 0.999, varied_texts[int(cosine.argmin())]
+    assert cosine.min() >= 0.999, texts[int(cosine.argmin())]
 
 
 @pytest.fixture(scope="session")
