@@ -1,6 +1,7 @@
 """Many writer processes on one S3 dataset (moto on loopback): nothing lost, nothing twice.
 
-Four processes start together and each makes 50 writes whose content overlaps the others':
+Four processes start together and each makes 20 writes (50 with SHOAL_S3_RACE_BATCHES=50)
+whose content overlaps the others':
 texts every writer adds (content-hash ids), ids every writer upserts, and staged batches of
 the same texts. Lance's key conflicts (`SHOAL_S3_WRITES=keys`, the default) keep each id
 once; with the switch at `unsafe` (plain appends) the same run stores copies, so the test

@@ -13,6 +13,7 @@ from shoal.embeddings import embedder as build_embedder
 from shoal.errors import DatasetNotFound, EmbedderMismatch, InvalidInput, ReadOnlyDataset
 from shoal.store import Dataset
 from shoal.store import open as open_dataset
+from shoal.store._reembed import reembed_way
 
 __all__ = ["Target"]
 
@@ -85,14 +86,12 @@ def _existing(
     if embedder is not None:
         if isinstance(embedder, Embedder):
             name, same = embedder.spec.name, embedder.spec == into.spec
-            way = "re-embed it with reembed(embedder)"
         else:
             name, same = embedder, embedder == into.spec.name
-            way = f"re-embed it with reembed({embedder!r})"
         if not same:
             raise EmbedderMismatch(
                 f"{into.uri} holds vectors made by {into.spec.name}, not by {name}; "
-                f"leave embedder out to use the dataset's own, or {way} first"
+                f"leave embedder out to use the dataset's own, or {reembed_way(embedder)} first"
             )
     if language is not None and language != "auto" and into.language not in (language, "auto"):
         raise InvalidInput(

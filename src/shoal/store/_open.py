@@ -16,7 +16,7 @@ from shoal.store._dataset import Dataset, build_embedder
 from shoal.store._interchange import spec_of
 from shoal.store._languages import AUTO, check_language
 from shoal.store._location import parse_uri
-from shoal.store._reembed import ReembedReport
+from shoal.store._reembed import ReembedReport, reembed_way
 
 __all__ = ["from_arrow", "from_pandas", "from_polars", "open", "reembed"]
 
@@ -66,11 +66,7 @@ def open(
         same = given == spec if given is not None else embedder == spec.name
         if not same:
             label = given.name if given is not None else embedder
-            way = (
-                f"re-embed it with reembed({embedder!r})"
-                if given is None
-                else "re-embed it with reembed(embedder)"
-            )
+            way = reembed_way(embedder)
             raise EmbedderMismatch(
                 f"{location.uri} holds vectors made by {spec.name} ({spec.dimensions}-d, "
                 f"{spec.metric}), not by {label}; open it without embedder= to use {spec.name}, "

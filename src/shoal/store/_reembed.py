@@ -54,6 +54,7 @@ __all__ = [
     "commit_reembed",
     "plan_reembed",
     "reembed_attempts",
+    "reembed_way",
 ]
 
 INGESTED_KEY = "splitter"
@@ -397,3 +398,11 @@ def _check_searchable(vectors: np.ndarray, ids: Sequence[str], spec: EmbedderSpe
             f"{spec.name} returned a zero vector for row {row!r}, which has no cosine "
             "similarity; nothing was written: drop that row or use another model"
         )
+
+
+def reembed_way(embedder: Embedder | str) -> str:
+    """How a mismatch message tells the user to move a dataset to `embedder` (the CLI
+    rewrites a name's call as `shoal reembed URI -m NAME`)."""
+    if isinstance(embedder, str):
+        return f"re-embed it with reembed({embedder!r})"
+    return "re-embed it with reembed(embedder)"
